@@ -1,0 +1,79 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependency direction (a target imports only what it lists):
+//   AloftCore  <-  AloftWire  <-  AloftClient (the SDK)           <-  Aloft (umbrella: SDK + embedded control plane)
+//                             <-  AloftControlPlane (never imports the SDK)  <-'
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "aloft",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Aloft", targets: ["Aloft"]),
+        .library(name: "AloftClient", targets: ["AloftClient"]),
+        .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
+        .executable(name: "hello", targets: ["hello"]),
+        .executable(name: "seed-example", targets: ["seed-example"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .target(name: "AloftCore", swiftSettings: upcoming),
+        .target(
+            name: "AloftWire",
+            dependencies: [
+                "AloftCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            exclude: ["Generated/README.md"],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "AloftClient",
+            dependencies: [
+                "AloftCore", "AloftWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "AloftControlPlane",
+            dependencies: [
+                "AloftCore", "AloftWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(name: "Aloft", dependencies: ["AloftClient", "AloftControlPlane"], swiftSettings: upcoming),
+
+        // Examples a newcomer runs with `swift run <name>`.
+        .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
+        .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
+
+        // The executable the end-to-end tests start as containers (and as separate callers).
+        .executableTarget(name: "aloft-test-app", dependencies: ["Aloft"], path: "Tests/TestApp"),
+        .testTarget(
+            name: "AloftTests",
+            dependencies: [
+                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+    ]
+)

@@ -1,0 +1,114 @@
+import AloftCore
+import Foundation
+import Synchronization
+
+/// Settings of an app that are not per function.
+public struct AppConfiguration: Sendable {
+    /// The executable containers run. Default: `ALOFT_CONTAINER_EXECUTABLE`, else the running executable.
+    public var containerExecutable: String?
+    /// Its arguments. Default: the running process's arguments.
+    public var containerArguments: [String]?
+
+    public init(containerExecutable: String? = nil, containerArguments: [String]? = nil) {
+        self.containerExecutable = containerExecutable
+        self.containerArguments = containerArguments
+    }
+}
+
+/// A group of functions that are deployed and run together: Modal's `modal.App`.
+///
+/// Declare functions with `function(_:options:_:)` and entrypoints with `localEntrypoint(_:_:)` at the top level
+/// of `main.swift`, then call `main()` last. Run normally, `main()` runs the entrypoints; started by the control
+/// plane as a container, the same executable reaches `main()` with every function declared, and serves them.
+public final class App: Sendable {
+    public let name: String
+    public let configuration: AppConfiguration
+    let controlPlane: any ControlPlaneProvider
+    private let entrypoints = Mutex<[Entrypoint]>([])
+
+    struct Entrypoint: @unchecked Sendable {  // run only on the thread that calls main()
+        enum Body {
+            case blocking(() throws -> Void)
+            case async(@Sendable () async throws -> Void)
+        }
+        let name: String
+        let body: Body
+    }
+
+    /// - Parameters:
+    ///   - controlPlane: where calls go. `import Aloft` adds `App(_:)`, which uses the embedded control plane.
+    public init(_ name: String, controlPlane: any ControlPlaneProvider, configuration: AppConfiguration = .init()) {
+        self.name = name
+        self.controlPlane = controlPlane
+        self.configuration = configuration
+    }
+
+    var containerExecutable: String {
+        if let executable = configuration.containerExecutable { return executable }
+        if let executable = ProcessInfo.processInfo.environment[AloftEnvironment.containerExecutable], !executable.isEmpty {
+            return executable
+        }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    var containerArguments: [String] {
+        configuration.containerArguments ?? Array(CommandLine.arguments.dropFirst())
+    }
+
+    /// Makes errors of type `E` thrown by a function body reach the caller as themselves, not as `AloftError`.
+    /// Register in both places by declaring it at the top level, next to the functions.
+    public func registerError<E: Error & Codable>(_ type: E.Type) {
+        ErrorRegistry.register(type)
+    }
+
+    // MARK: Entrypoints
+
+    /// A synchronous entrypoint: Modal's `@app.local_entrypoint()` on a `def`.
+    public func localEntrypoint(_ name: String = "main", _ body: @escaping () throws -> Void) {
+        entrypoints.withLock { $0.append(Entrypoint(name: name, body: .blocking(body))) }
+    }
+
+    /// An async entrypoint: Modal's `@app.local_entrypoint()` on an `async def`.
+    public func localEntrypoint(_ name: String = "main", _ body: @escaping @Sendable () async throws -> Void) {
+        entrypoints.withLock { $0.append(Entrypoint(name: name, body: .async(body))) }
+    }
+
+    /// Runs the app. Call it last, from the top level of `main.swift`.
+    ///
+    /// In a container it serves this executable's functions until the control plane stops it. Otherwise it runs
+    /// the entrypoint named by the first command-line argument, or every entrypoint in declaration order, then
+    /// stops the app's containers and exits (status 1, with the error on stderr, if an entrypoint threw).
+    public func main() -> Never {
+        if let containerID = ProcessInfo.processInfo.environment[AloftEnvironment.containerID], !containerID.isEmpty {
+            ContainerServer.run(containerID: containerID)
+        }
+        lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
+        let all = entrypoints.withLock { $0 }
+        let requested = CommandLine.arguments.dropFirst().first
+        let selected = all.contains { $0.name == requested } ? all.filter { $0.name == requested } : all
+        var status: Int32 = 0
+        do {
+            for entrypoint in selected {
+                switch entrypoint.body {
+                case .blocking(let body):
+                    try body()
+                case .async(let body):
+                    let result = BlockingResult<Void>()
+                    Task { do { result.set(.success(try await body())) } catch { result.set(.failure(error)) } }
+                    try result.wait()
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            status = 1
+        }
+        stop()
+        exit(status)
+    }
+
+    /// Stops the app's containers (for the embedded control plane). `main()` calls it; tests may too.
+    public func stop() {
+        let provider = controlPlane
+        _ = try? AloftRuntime.shared.runBlocking(asyncForm: "await app.stop()") { await provider.shutdown() }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// An executor that runs every job on one thread of its own, never on the cooperative pool.
+///
+/// The runtime uses one for the async side of blocking calls, and containers use another for async function
+/// bodies, so that everything in an async body runs on one thread, as Modal runs coroutines on one loop.
+public final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var head = 0
+    private var threadID: pthread_t?
+
+    public init(name: String) {
+        let started = DispatchSemaphore(value: 0)
+        let thread = Thread { [unowned self] in
+            condition.lock()
+            threadID = pthread_self()
+            condition.unlock()
+            started.signal()
+            runJobs()
+        }
+        thread.name = name
+        thread.stackSize = 8 << 20
+        thread.start()
+        started.wait()
+    }
+
+    /// True when called on this executor's thread.
+    public var isCurrentThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let threadID else { return false }
+        return pthread_equal(threadID, pthread_self()) != 0
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    private func runJobs() {
+        while true {
+            condition.lock()
+            while head == jobs.count { condition.wait() }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            condition.unlock()
+            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+        }
+    }
+}
+
+/// Blocks a thread until an async operation, started elsewhere, hands back its result.
+final class BlockingResult<T: Sendable>: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var result: Result<T, any Error>?
+
+    func set(_ result: Result<T, any Error>) {
+        self.result = result
+        semaphore.signal()
+    }
+
+    func wait() throws -> T {
+        semaphore.wait()
+        return try result!.get()
+    }
+}

@@ -1,0 +1,218 @@
+import AloftCore
+import AloftWire
+import Foundation
+import Synchronization
+
+/// A function that runs in containers: Modal's `modal.Function`. `Input` and `Output` travel as JSON.
+///
+/// Every call has an async form (`try await f.remote(x)`) and a blocking form (`try f.remote(x)`) of the same
+/// name; Swift picks the async one in async code. The blocking form runs the async one on the runtime's own
+/// thread and waits.
+public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: Sendable {
+    public let name: String
+    public let app: App
+    public let options: FunctionOptions
+    let body: FunctionBody<Input, Output>?
+    let registration: Registration
+
+    init(name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?) {
+        self.name = name
+        self.app = app
+        self.options = options
+        self.body = body
+        self.registration = Registration()
+    }
+
+    /// Caches the function's id on the control plane it was registered with.
+    final class Registration: Sendable {
+        let state = Mutex<(connection: ObjectIdentifier, id: UInt64)?>(nil)
+    }
+
+    /// The connection and function id to call, registering the function on first use.
+    func resolve() async throws -> (WireConnection, UInt64) {
+        try options.validate()
+        let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
+        if let cached = registration.state.withLock({ $0 }), cached.connection == ObjectIdentifier(connection) {
+            return (connection, cached.id)
+        }
+        var register = Aloft_V1_FunctionRegister()
+        register.appName = app.name
+        register.functionName = name
+        register.executable = app.containerExecutable
+        register.arguments = app.containerArguments
+        register.options = Aloft_V1_FunctionOptions(options)
+        guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
+            throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
+        }
+        registration.state.withLock { $0 = (ObjectIdentifier(connection), registered.functionID) }
+        return (connection, registered.functionID)
+    }
+
+    func encodeInput(_ input: Input, limit: Int) throws -> Data {
+        let data: Data
+        do {
+            data = try PayloadCodec.encode(input)
+        } catch {
+            throw AloftError(.invalidArgument, "could not encode the argument of '\(name)': \(error)")
+        }
+        try PayloadCodec.checkSize(data, limit: limit, what: "argument of '\(name)'")
+        return data
+    }
+
+    func decodeOutput(_ result: Aloft_V1_Result) throws -> Output {
+        try Self.decode(result, functionName: name)
+    }
+
+    static func decode(_ result: Aloft_V1_Result, functionName: String) throws -> Output {
+        guard result.status == .success else {
+            if !result.error.encodedError.isEmpty,
+               let error = ErrorRegistry.decode(typeName: result.error.typeName, data: result.error.encodedError) {
+                throw error
+            }
+            throw result.aloftError
+        }
+        do {
+            return try PayloadCodec.decode(Output.self, from: result.data)
+        } catch {
+            throw AloftError(.invalidArgument, "could not decode the result of '\(functionName)' as \(Output.self): \(error)")
+        }
+    }
+
+    // MARK: remote
+
+    /// Runs the function in a container and returns its result.
+    public func remote(_ input: Input) async throws -> Output {
+        let (connection, functionID) = try await resolve()
+        var invoke = Aloft_V1_FunctionInvoke()
+        invoke.functionID = functionID
+        invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+        guard case .invokeResult(let reply) = try await connection.request(.functionInvoke(invoke)) else {
+            throw AloftError(.protocolError, "unexpected reply to calling '\(name)'")
+        }
+        return try decodeOutput(reply.result)
+    }
+
+    /// Blocking form of ``remote(_:)-(Input)``.
+    public func remote(_ input: Input) throws -> Output {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).remote(…)") { try await self.remote(input) }
+    }
+
+    // MARK: local
+
+    /// Runs the body in this process, as a plain function call (for tests).
+    public func local(_ input: Input) async throws -> Output {
+        guard let body else { throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined") }
+        switch body {
+        case .blocking(let run): return try run(input)
+        case .async(let run): return try await run(input)
+        }
+    }
+
+    /// Blocking form of ``local(_:)-(Input)``.
+    public func local(_ input: Input) throws -> Output {
+        guard let body else { throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined") }
+        switch body {
+        case .blocking(let run): return try run(input)
+        case .async: return try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).local(…)") { try await self.local(input) }
+        }
+    }
+
+    // MARK: spawn
+
+    /// Starts the function without waiting: the result is fetched later with ``FunctionCall/get(timeout:)-(Duration?)``.
+    public func spawn(_ input: Input) async throws -> FunctionCall<Output> {
+        let (connection, functionID) = try await resolve()
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = .spawn
+        create.callID = FunctionCall<Output>.newID()
+        var wireInput = Aloft_V1_Input()
+        wireInput.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+        create.inputs = [wireInput]
+        _ = try await connection.request(.callCreate(create))
+        return FunctionCall(id: create.callID, app: app, functionName: name)
+    }
+
+    /// Blocking form of ``spawn(_:)-(Input)``.
+    public func spawn(_ input: Input) throws -> FunctionCall<Output> {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).spawn(…)") { try await self.spawn(input) }
+    }
+}
+
+enum FunctionBody<Input: Sendable, Output: Sendable>: Sendable {
+    case blocking(@Sendable (Input) throws -> Output)
+    case async(@Sendable (Input) async throws -> Output)
+}
+
+extension Function where Input == NoArguments {
+    public func remote() async throws -> Output { try await remote(NoArguments()) }
+    public func remote() throws -> Output { try remote(NoArguments()) }
+    public func local() async throws -> Output { try await local(NoArguments()) }
+    public func local() throws -> Output { try local(NoArguments()) }
+    public func spawn() async throws -> FunctionCall<Output> { try await spawn(NoArguments()) }
+    public func spawn() throws -> FunctionCall<Output> { try spawn(NoArguments()) }
+}
+
+extension Aloft_V1_FunctionOptions {
+    init(_ options: FunctionOptions) {
+        self.init()
+        func ms(_ duration: Duration) -> UInt32 {
+            let (seconds, attoseconds) = duration.components
+            return UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        }
+        timeoutMs = ms(options.timeout)
+        startupTimeoutMs = options.startupTimeout.map(ms) ?? 0
+        maxRetries = UInt32(options.retries.maxRetries)
+        maxInputs = UInt32(options.maxInputs)
+        targetInputs = UInt32(options.targetInputs ?? options.maxInputs)
+        minContainers = UInt32(options.minContainers)
+        maxContainers = UInt32(options.maxContainers ?? 0)
+        bufferContainers = UInt32(options.bufferContainers)
+        scaledownWindowMs = ms(options.scaledownWindow)
+    }
+}
+
+// MARK: Declaring functions
+
+extension App {
+    /// Declares a function with a blocking body. One declaration per function: the container finds it by `name`.
+    public func function<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) throws -> Output
+    ) -> Function<Input, Output> {
+        define(Function(name: name, app: self, options: options, body: .blocking(body)))
+    }
+
+    /// Declares a function with an async body.
+    public func function<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) async throws -> Output
+    ) -> Function<Input, Output> {
+        define(Function(name: name, app: self, options: options, body: .async(body)))
+    }
+
+    /// Declares a function without arguments, with a blocking body.
+    public func function<Output: Codable & Sendable>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable () throws -> Output
+    ) -> Function<NoArguments, Output> {
+        define(Function(name: name, app: self, options: options, body: .blocking { _ in try body() }))
+    }
+
+    /// Declares a function without arguments, with an async body.
+    public func function<Output: Codable & Sendable>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable () async throws -> Output
+    ) -> Function<NoArguments, Output> {
+        define(Function(name: name, app: self, options: options, body: .async { _ in try await body() }))
+    }
+
+    /// A handle on a function of this app defined elsewhere (in the container executable), by name and types.
+    /// Nothing is checked until the first call.
+    public func lookup<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, input: Input.Type = Input.self, output: Output.Type = Output.self, options: FunctionOptions = .init()
+    ) -> Function<Input, Output> {
+        Function(name: name, app: self, options: options, body: nil)
+    }
+
+    private func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {
+        ContainerFunctions.register(function)
+        return function
+    }
+}

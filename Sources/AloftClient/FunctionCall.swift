@@ -1,0 +1,87 @@
+import AloftCore
+import AloftWire
+import Foundation
+
+/// A spawned call: Modal's `FunctionCall`, like a future whose result lives on the control plane.
+public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
+    /// `fc-…`; pass it to another process and look the call up there with ``init(id:app:)``.
+    public let id: String
+    let app: App
+    let functionName: String
+
+    init(id: String, app: App, functionName: String) {
+        self.id = id
+        self.app = app
+        self.functionName = functionName
+    }
+
+    /// Looks up a call by id (Modal's `FunctionCall.from_id`). Nothing is checked until the first use.
+    public init(id: String, app: App) {
+        self.init(id: id, app: app, functionName: "call \(id)")
+    }
+
+    static func newID() -> String {
+        "fc-" + String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+
+    /// Waits for the result. With a `timeout` it throws a `timeout` error if the call has not finished by then;
+    /// `.zero` polls once. Without one it waits as long as it takes.
+    public func get(timeout: Duration? = nil) async throws -> Output {
+        let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
+        var get = Aloft_V1_CallGet()
+        get.callID = id
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            get.timeoutMs = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        } else {
+            get.timeoutMs = -1
+        }
+        guard case .callGetResult(let reply) = try await connection.request(.callGet(get)) else {
+            throw AloftError(.protocolError, "unexpected reply to getting the result of \(id)")
+        }
+        guard reply.ready else {
+            throw AloftError(.timeout, "call \(id) did not finish within \(timeout ?? .zero)")
+        }
+        return try Function<NoArguments, Output>.decode(reply.result, functionName: functionName)
+    }
+
+    /// Blocking form of ``get(timeout:)-(Duration?)``.
+    public func get(timeout: Duration? = nil) throws -> Output {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.get(timeout:)") { try await self.get(timeout: timeout) }
+    }
+
+    /// Cancels the call: inputs not yet started never run, and `get` throws a `cancelled` error.
+    /// (Stopping an input that is already running in its container is not built yet.)
+    public func cancel() async throws {
+        let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
+        var cancel = Aloft_V1_CallCancel()
+        cancel.callID = id
+        _ = try await connection.request(.callCancel(cancel))
+    }
+
+    /// Blocking form of ``cancel()-()``.
+    public func cancel() throws {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.cancel()") { try await self.cancel() }
+    }
+
+    /// Waits for every call and returns their results in argument order; throws the first failure (the other
+    /// calls keep running).
+    public static func gather(_ calls: [FunctionCall<Output>]) async throws -> [Output] {
+        try await withThrowingTaskGroup(of: (Int, Output).self) { group in
+            for (position, call) in calls.enumerated() {
+                group.addTask { (position, try await call.get()) }
+            }
+            var results = [Output?](repeating: nil, count: calls.count)
+            for try await (position, output) in group { results[position] = output }
+            return results.map { $0! }
+        }
+    }
+
+    /// Blocking form of ``gather(_:)-([FunctionCall<Output>])``.
+    public static func gather(_ calls: [FunctionCall<Output>]) throws -> [Output] {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await FunctionCall.gather(calls)") { try await gather(calls) }
+    }
+}

@@ -1,0 +1,330 @@
+import AloftCore
+import AloftWire
+import Foundation
+import Synchronization
+
+extension Function {
+    /// Modal's default: at most this many inputs of one map are sent and not yet consumed by the caller.
+    public static var defaultMapWindow: Int { 1000 }
+
+    /// Runs the function over every input, in parallel containers, streaming the results.
+    ///
+    /// Inputs are read lazily, and at most `window` of them are in flight (sent but whose result the caller has not
+    /// consumed yet), so a map over a million inputs runs in bounded memory. Results come in input order unless
+    /// `orderOutputs` is false; the first failure is thrown as soon as it arrives.
+    public func map<Inputs: Sequence>(
+        _ inputs: Inputs, orderOutputs: Bool = true, window: Int = defaultMapWindow
+    ) -> MapStream<Inputs, Input, Output, Output> where Inputs.Element == Input {
+        MapStream(function: self, inputs: inputs, ordered: orderOutputs, window: window) { try $0.get() }
+    }
+
+    /// `map` with Modal's `return_exceptions`: every result, failed or not, is yielded as a `Result` at its place.
+    /// With `returnExceptions: false` a failure is thrown instead, as in the plain form.
+    public func map<Inputs: Sequence>(
+        _ inputs: Inputs, orderOutputs: Bool = true, returnExceptions: Bool, window: Int = defaultMapWindow
+    ) -> MapStream<Inputs, Input, Output, Result<Output, any Error>> where Inputs.Element == Input {
+        MapStream(function: self, inputs: inputs, ordered: orderOutputs, window: window) { result in
+            if case .failure(let error) = result, !returnExceptions { throw error }
+            return result
+        }
+    }
+
+    /// Runs the function over every input and waits for all of them, discarding the results
+    /// (Modal's `for_each`). Throws the first failure unless `ignoreExceptions`.
+    public func forEach<Inputs: Sequence>(_ inputs: Inputs, ignoreExceptions: Bool = false) async throws where Inputs.Element == Input {
+        for try await result in map(inputs, orderOutputs: false, returnExceptions: ignoreExceptions) {
+            _ = result
+        }
+    }
+
+    /// Blocking form of ``forEach(_:ignoreExceptions:)``.
+    public func forEach<Inputs: Sequence & Sendable>(_ inputs: Inputs, ignoreExceptions: Bool = false) throws where Inputs.Element == Input {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).forEach(…)") {
+            try await self.forEach(inputs, ignoreExceptions: ignoreExceptions)
+        }
+    }
+
+    /// Queues the function for every input and returns once they are accepted, without waiting for results,
+    /// which are dropped (Modal's `spawn_map`).
+    public func spawnMap<Inputs: Sequence>(_ inputs: Inputs) async throws where Inputs.Element == Input {
+        let (connection, functionID) = try await resolve()
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = .detached
+        create.callID = FunctionCall<Output>.newID()
+        _ = try await connection.request(.callCreate(create))
+        var chunk: [Aloft_V1_Input] = []
+        var index: UInt64 = 0
+        func flush(last: Bool) async throws {
+            var put = Aloft_V1_CallPutInputs()
+            put.callID = create.callID
+            put.inputs = chunk
+            put.last = last
+            chunk.removeAll(keepingCapacity: true)
+            _ = try await connection.request(.callPutInputs(put))  // one round trip per chunk keeps the caller paced
+        }
+        for input in inputs {
+            var wire = Aloft_V1_Input()
+            wire.index = index
+            wire.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+            chunk.append(wire)
+            index += 1
+            if chunk.count == 1000 { try await flush(last: false) }
+        }
+        try await flush(last: true)
+    }
+
+    /// Blocking form of ``spawnMap(_:)``.
+    public func spawnMap<Inputs: Sequence & Sendable>(_ inputs: Inputs) throws where Inputs.Element == Input {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).spawnMap(…)") { try await self.spawnMap(inputs) }
+    }
+}
+
+/// The results of a map, as an `AsyncSequence` (`for try await`), or through ``blocking`` as a `Sequence` of
+/// `Result`s for synchronous code (a Swift `Sequence` cannot throw).
+public struct MapStream<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: AsyncSequence
+where Inputs.Element == Input {
+    let function: Function<Input, Output>
+    let inputs: Inputs
+    let ordered: Bool
+    let window: Int
+    let transform: (Result<Output, any Error>) throws -> Element
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(driver: MapDriver(stream: self))
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let driver: MapDriver<Inputs, Input, Output, Element>
+        public mutating func next() async throws -> Element? {
+            try await driver.next()
+        }
+    }
+
+    /// The blocking form: a `Sequence` whose elements are the results as `Result`s, read on the calling thread.
+    public var blocking: BlockingMapSequence<Inputs, Input, Output, Element> {
+        BlockingMapSequence(driver: MapDriver(stream: self))
+    }
+}
+
+public struct BlockingMapSequence<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: Sequence, IteratorProtocol
+where Inputs.Element == Input {
+    let driver: MapDriver<Inputs, Input, Output, Element>
+    public mutating func next() -> Result<Element, any Error>? {
+        let driver = self.driver
+        do {
+            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: "for try await x in \(driver.stream.function.name).map(…)", {
+                try await driver.next().map(UncheckedBox.init)
+            }) else { return nil }
+            return .success(element.value)
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+}
+
+/// The caller's side of one map: feeds inputs within the window, and hands results out in order.
+final class MapDriver<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: @unchecked Sendable
+where Inputs.Element == Input {
+    // Used by one iterating task at a time, like any iterator; only `results` is shared with the event loop.
+    let stream: MapStream<Inputs, Input, Output, Element>
+    private var inputIterator: Inputs.Iterator
+    private var connection: WireConnection?
+    private var callID = ""
+    private var results: MapResults?
+    private var sent: UInt64 = 0
+    private var consumed: UInt64 = 0
+    private var nextIndex: UInt64 = 0
+    private var inputsExhausted = false
+    private var finished = false
+
+    init(stream: MapStream<Inputs, Input, Output, Element>) {
+        self.stream = stream
+        self.inputIterator = stream.inputs.makeIterator()
+    }
+
+    func next() async throws -> Element? {
+        guard !finished else { return nil }
+        do {
+            if connection == nil {
+                guard try await start() else { return nil }
+            }
+            while true {
+                try topUp()
+                if inputsExhausted && consumed == sent {
+                    finish()
+                    return nil
+                }
+                if let (index, result) = results!.take(ordered: stream.ordered, nextIndex: nextIndex) {
+                    consumed += 1
+                    if stream.ordered { nextIndex += 1 }
+                    return try stream.transform(decode(result, index: index))
+                }
+                try await results!.waitForArrival()
+            }
+        } catch {
+            finish()
+            throw error
+        }
+    }
+
+    private func decode(_ result: Aloft_V1_Result, index: UInt64) -> Result<Output, any Error> {
+        Result { try Function<Input, Output>.decode(result, functionName: stream.function.name) }
+    }
+
+    /// Creates the call with the first inputs; false when there are no inputs at all.
+    private func start() async throws -> Bool {
+        let first = try takeInputs(upTo: stream.window, limit: AloftLimits.defaultMaxPayloadBytes)
+        if first.isEmpty {
+            finished = true
+            return false
+        }
+        let (connection, functionID) = try await stream.function.resolve()
+        for input in first { try PayloadCodec.checkSize(input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'") }
+        self.connection = connection
+        callID = FunctionCall<Output>.newID()
+        let results = MapResults()
+        self.results = results
+        MapRouter.shared.register(callID, results)
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = .map
+        create.callID = callID
+        create.inputs = first
+        _ = try await connection.request(.callCreate(create))
+        return true
+    }
+
+    private func takeInputs(upTo count: Int, limit: Int) throws -> [Aloft_V1_Input] {
+        var chunk: [Aloft_V1_Input] = []
+        while chunk.count < count, !inputsExhausted {
+            guard let input = inputIterator.next() else {
+                inputsExhausted = true
+                break
+            }
+            var wire = Aloft_V1_Input()
+            wire.index = sent
+            wire.data = try stream.function.encodeInput(input, limit: limit)
+            chunk.append(wire)
+            sent += 1
+        }
+        return chunk
+    }
+
+    /// Sends more inputs once half the window is free, so inputs go out in large batches.
+    private func topUp() throws {
+        guard !inputsExhausted, let connection else { return }
+        let inFlight = Int(sent - consumed)
+        guard inFlight <= stream.window / 2 else { return }
+        var put = Aloft_V1_CallPutInputs()
+        put.callID = callID
+        put.inputs = try takeInputs(upTo: stream.window - inFlight, limit: connection.maxPayloadBytes)
+        put.last = inputsExhausted
+        connection.send(.callPutInputs(put))
+    }
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        if !callID.isEmpty { MapRouter.shared.unregister(callID) }
+        if let connection, !inputsExhausted {
+            // Abandoned early (a failure, or the caller stopped iterating): stop what has not started.
+            var cancel = Aloft_V1_CallCancel()
+            cancel.callID = callID
+            connection.send(.callCancel(cancel))
+        }
+    }
+
+    deinit { finish() }
+}
+
+/// Results of one map call that arrived from the control plane and were not taken yet.
+final class MapResults: Sendable {
+    private struct State {
+        var byIndex: [UInt64: Aloft_V1_Result] = [:]
+        var arrivalOrder: [UInt64] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var failure: AloftError?
+    }
+    private let state = Mutex(State())
+
+    func receive(_ outputs: [Aloft_V1_Output]) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            for output in outputs where state.byIndex[output.index] == nil {
+                state.byIndex[output.index] = output.result
+                state.arrivalOrder.append(output.index)
+            }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func fail(_ error: AloftError) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.failure = error
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func take(ordered: Bool, nextIndex: UInt64) -> (UInt64, Aloft_V1_Result)? {
+        state.withLock { state in
+            if ordered {
+                guard let result = state.byIndex.removeValue(forKey: nextIndex) else { return nil }
+                return (nextIndex, result)
+            }
+            while !state.arrivalOrder.isEmpty {
+                let index = state.arrivalOrder.removeFirst()
+                if let result = state.byIndex.removeValue(forKey: index) { return (index, result) }
+            }
+            return nil
+        }
+    }
+
+    /// Waits until something arrives, the connection fails, or the task is cancelled.
+    func waitForArrival() async throws {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if !state.byIndex.isEmpty || state.failure != nil || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+        if let failure = state.withLock({ $0.failure }) { throw failure }
+        try Task.checkCancellation()
+    }
+}
+
+/// Routes pushed `CallOutputs` to the map they belong to.
+final class MapRouter: Sendable {
+    static let shared = MapRouter()
+    private let maps = Mutex<[String: MapResults]>([:])
+
+    func register(_ callID: String, _ results: MapResults) { maps.withLock { $0[callID] = results } }
+    func unregister(_ callID: String) { maps.withLock { $0[callID] = nil } }
+
+    func route(_ envelope: Aloft_V1_Envelope) {
+        guard case .callOutputs(let outputs) = envelope.body else { return }
+        maps.withLock { $0[outputs.callID] }?.receive(outputs.outputs)
+    }
+
+    func connectionClosed() {
+        let all = maps.withLock { $0.values }
+        for results in all { results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map")) }
+    }
+}

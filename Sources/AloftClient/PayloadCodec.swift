@@ -1,0 +1,47 @@
+import AloftCore
+import Foundation
+import Synchronization
+
+/// The argument of a function that takes none.
+public struct NoArguments: Codable, Sendable, Hashable {
+    public init() {}
+}
+
+/// Arguments and results travel as JSON; a function without arguments sends no bytes at all.
+enum PayloadCodec {
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        if T.self == NoArguments.self { return Data() }
+        return try JSONEncoder().encode(value)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        if T.self == NoArguments.self, data.isEmpty { return NoArguments() as! T }
+        return try JSONDecoder().decode(type, from: data)
+    }
+
+    static func checkSize(_ data: Data, limit: Int, what: String) throws {
+        guard data.count > limit else { return }
+        throw AloftError(.payloadTooLarge, "\(what) of \(data.count) bytes exceeds the inline payload limit of \(limit) bytes (\(limit / 1024 / 1024) MiB)")
+    }
+}
+
+/// Codable error types an app registered: a container sends them encoded, and the caller rethrows them as themselves.
+enum ErrorRegistry {
+    private static let decoders = Mutex<[String: @Sendable (Data) throws -> any Error]>([:])
+
+    static func register<E: Error & Codable>(_ type: E.Type) {
+        decoders.withLock { $0[String(reflecting: type)] = { try JSONDecoder().decode(E.self, from: $0) } }
+    }
+
+    /// Encodes `error` if its type is registered.
+    static func encode(_ error: any Error) -> Data? {
+        guard let codable = error as? any (Error & Codable) else { return nil }
+        guard decoders.withLock({ $0[String(reflecting: type(of: error))] != nil }) else { return nil }
+        return try? JSONEncoder().encode(codable)
+    }
+
+    static func decode(typeName: String, data: Data) -> (any Error)? {
+        guard let decoder = decoders.withLock({ $0[typeName] }) else { return nil }
+        return try? decoder(data)
+    }
+}

@@ -1,0 +1,30 @@
+import AloftWire
+import Logging
+import NIOCore
+
+/// One connection to the control plane: a caller, a container, or a container calling other functions.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Aloft_V1_Envelope
+
+    let state: ControlPlaneState
+    var role: Aloft_V1_Role = .unspecified
+    var containerID = ""
+
+    init(state: ControlPlaneState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        state.handle(unwrapInboundIn(data), from: self, channel: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.connectionClosed(self, channel: context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state.logger.warning("closing connection after error", metadata: ["aloft.error": "\(error)", "aloft.role": "\(role)"])
+        context.close(promise: nil)
+    }
+}

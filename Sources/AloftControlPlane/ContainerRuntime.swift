@@ -1,0 +1,27 @@
+/// What a container is started from.
+public struct ContainerSpec: Sendable {
+    public var containerID: String
+    public var appName: String
+    public var functionName: String
+    /// The user's executable; in a container it serves functions instead of running its entrypoint.
+    public var executable: String
+    public var arguments: [String]
+    /// Added to the inherited environment.
+    public var environment: [String: String]
+}
+
+/// A started container, as the runtime that started it sees it.
+public protocol ContainerHandle: Sendable {
+    /// The OS process id, where there is one.
+    var processID: Int32? { get }
+    /// Asks the container to stop (SIGTERM for a process).
+    func terminate()
+    /// Stops it now (SIGKILL for a process).
+    func kill()
+}
+
+/// Starts containers. The control plane calls `start` on its event loop and must not be blocked for long.
+public protocol ContainerRuntime: Sendable {
+    /// Starts a container. `onExit` is called once, from any thread, with the exit status when it ends.
+    func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (_ status: Int32) -> Void) throws -> any ContainerHandle
+}

@@ -1,0 +1,98 @@
+public import Logging
+public import ServiceLifecycle
+import AloftWire
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The control plane: accepts callers and containers on a TCP socket, queues inputs, starts containers on
+/// demand and routes results back. Run it as a `Service` in a `ServiceGroup`; graceful shutdown closes the
+/// listener, stops every container (SIGKILL after `containerStopGrace`) and returns.
+///
+/// It never imports the SDK: the embedded default links it beside the SDK, a standalone server wraps it.
+public final class ControlPlane: Service, Sendable {
+    public let configuration: ControlPlaneConfiguration
+    private let logger: Logger
+    private let boundAddress = Mutex<BoundAddressState>(.waiting([]))
+
+    private enum BoundAddressState {
+        case waiting([CheckedContinuation<String, any Error>])
+        case bound(String)
+        case failed(any Error)
+    }
+
+    public init(configuration: ControlPlaneConfiguration = .init(), logger: Logger = Logger(label: "aloft.control-plane")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// `host:port` the control plane listens on, once it does.
+    public func listeningAddress() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            boundAddress.withLock { state in
+                switch state {
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    state = .waiting(waiters)
+                case .bound(let address): continuation.resume(returning: address)
+                case .failed(let error): continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private func publish(_ result: Result<String, any Error>) {
+        let waiters = boundAddress.withLock { state -> [CheckedContinuation<String, any Error>] in
+            guard case .waiting(let waiters) = state else { return [] }
+            switch result {
+            case .success(let address): state = .bound(address)
+            case .failure(let error): state = .failed(error)
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+
+    public func run() async throws {
+        // One event loop: every scheduler decision happens on it, in order, without locks.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let state = ControlPlaneState(loop: group.next(), configuration: configuration, logger: logger)
+        let server: any Channel
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addAloftFraming()
+                        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            publish(.failure(error))
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let port = server.localAddress?.port ?? configuration.port
+        let address = "\(configuration.host):\(port)"
+        try await state.loop.submit {
+            state.address = address
+            state.startReaper()
+        }.get()
+        logger.info("control plane listening", metadata: ["aloft.address": "\(address)"])
+        publish(.success(address))
+
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await server.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            // Containers first: while they stop, the listener still answers the ones that are starting.
+            state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in server.close(promise: nil) }
+        }
+        try? await state.loop.flatSubmit { state.shutdown() }.get()
+        state.loopClosing.store(true, ordering: .sequentiallyConsistent)
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,37 @@
+import AloftCore
+import Foundation
+
+/// Settings of a control plane. Every field has a default that suits the embedded control plane.
+public struct ControlPlaneConfiguration: Sendable {
+    /// Address to listen on. Port 0 picks a free port (the embedded default).
+    public var host: String
+    public var port: Int
+    /// Largest argument or result accepted inline (Modal's 2 MiB).
+    public var maxPayloadBytes: Int
+    /// Containers per function when the function does not set `maxContainers`.
+    public var defaultMaxContainers: Int
+    /// How long a stopped container may take to exit before it is killed.
+    public var containerStopGrace: Duration
+    /// A function whose containers exit this many times in a row before serving anything fails its pending inputs.
+    public var maxConsecutiveStartFailures: Int
+    /// How containers are started.
+    public var containerRuntime: any ContainerRuntime
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        maxPayloadBytes: Int = AloftLimits.defaultMaxPayloadBytes,
+        defaultMaxContainers: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
+        containerStopGrace: Duration = .seconds(5),
+        maxConsecutiveStartFailures: Int = 3,
+        containerRuntime: any ContainerRuntime = ProcessContainerRuntime()
+    ) {
+        self.host = host
+        self.port = port
+        self.maxPayloadBytes = maxPayloadBytes
+        self.defaultMaxContainers = defaultMaxContainers
+        self.containerStopGrace = containerStopGrace
+        self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
+        self.containerRuntime = containerRuntime
+    }
+}

@@ -1,0 +1,498 @@
+import AloftCore
+import AloftWire
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The scheduler: functions, their containers, backlogs and calls.
+///
+/// Every method runs on `loop`, the control plane's single event loop, so no state here needs a lock.
+final class ControlPlaneState: @unchecked Sendable {
+    let loop: any EventLoop
+    let configuration: ControlPlaneConfiguration
+    let logger: Logger
+    /// `host:port` that containers dial; set once the listener is bound.
+    var address = ""
+
+    private var pools: [UInt64: FunctionPool] = [:]
+    private var poolsByKey: [String: FunctionPool] = [:]
+    private var containers: [String: ContainerRecord] = [:]
+    private var inputs: [UInt64: InputRecord] = [:]
+    private var calls: [String: CallRecord] = [:]
+    private var nextID: UInt64 = 1
+    private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var flushScheduled = false
+    private var reaper: RepeatedTask?
+    private var shutdownPromise: EventLoopPromise<Void>?
+    /// Set before the loop shuts down: process exits reported after that are dropped.
+    let loopClosing = Atomic<Bool>(false)
+
+    init(loop: any EventLoop, configuration: ControlPlaneConfiguration, logger: Logger) {
+        self.loop = loop
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    private func makeID() -> UInt64 {
+        defer { nextID += 1 }
+        return nextID
+    }
+
+    // MARK: Writing
+
+    /// Queues a frame; all frames queued while handling one event go out in one flush.
+    private func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any Channel) {
+        channel.write(Aloft_V1_Envelope(requestID: requestID, body: body), promise: nil)
+        channelsToFlush[ObjectIdentifier(channel)] = channel
+        if !flushScheduled {
+            flushScheduled = true
+            loop.execute { self.flushAll() }
+        }
+    }
+
+    private func flushAll() {
+        flushScheduled = false
+        let channels = channelsToFlush
+        channelsToFlush.removeAll(keepingCapacity: true)
+        for channel in channels.values { channel.flush() }
+    }
+
+    private func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
+        var error = Aloft_V1_ErrorReply()
+        error.code = code.rawValue
+        error.message = message
+        send(.error(error), requestID: requestID, on: channel)
+    }
+
+    // MARK: Requests
+
+    func handle(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel) {
+        let requestID = envelope.requestID
+        switch envelope.body {
+        case .hello(let hello):
+            guard hello.protocolVersion == AloftLimits.protocolVersion else {
+                sendError(.protocolError, "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)",
+                          requestID: requestID, on: channel)
+                return
+            }
+            connection.role = hello.role
+            if hello.role == .container {
+                connection.containerID = hello.containerID
+                containerConnected(hello.containerID, channel: channel)
+            }
+            var reply = Aloft_V1_HelloReply()
+            reply.protocolVersion = AloftLimits.protocolVersion
+            reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
+            send(.helloReply(reply), requestID: requestID, on: channel)
+
+        case .functionRegister(let register):
+            let key = "\(register.appName)/\(register.functionName)"
+            let pool: FunctionPool
+            if let existing = poolsByKey[key] {
+                existing.options = register.options
+                pool = existing
+            } else {
+                pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
+                pools[pool.id] = pool
+                poolsByKey[key] = pool
+                logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
+                ensureMinContainers(pool)
+            }
+            var reply = Aloft_V1_FunctionRegistered()
+            reply.functionID = pool.id
+            send(.functionRegistered(reply), requestID: requestID, on: channel)
+
+        case .functionInvoke(let invoke):
+            guard let pool = pools[invoke.functionID] else {
+                sendError(.notFound, "no function with id \(invoke.functionID) is registered", requestID: requestID, on: channel)
+                return
+            }
+            guard checkPayload(invoke.data.count, requestID: requestID, channel: channel) else { return }
+            enqueue(InputRecord(id: makeID(), pool: pool, index: 0, data: invoke.data, owner: .invoke(channel: channel, requestID: requestID)))
+            schedule(pool)
+
+        case .callCreate(let create):
+            guard let pool = pools[create.functionID] else {
+                sendError(.notFound, "no function with id \(create.functionID) is registered", requestID: requestID, on: channel)
+                return
+            }
+            for input in create.inputs {
+                guard checkPayload(input.data.count, requestID: requestID, channel: channel) else { return }
+            }
+            guard create.callID.hasPrefix("fc-"), calls[create.callID] == nil else {
+                sendError(.protocolError, "call id '\(create.callID)' is malformed or already in use", requestID: requestID, on: channel)
+                return
+            }
+            let call = CallRecord(id: create.callID, kind: create.kind, pool: pool)
+            if create.kind == .map { call.subscriber = channel }
+            calls[call.id] = call
+            for input in create.inputs { addInput(input, to: call) }
+            send(.ack(.init()), requestID: requestID, on: channel)
+            schedule(pool)
+
+        case .callPutInputs(let put):
+            guard let call = calls[put.callID] else {
+                sendError(.notFound, "no call with id \(put.callID)", requestID: requestID, on: channel)
+                return
+            }
+            for input in put.inputs where input.data.count > configuration.maxPayloadBytes {
+                var result = Aloft_V1_Output()
+                result.index = input.index
+                result.result = .failure(.failure, payloadTooLarge(input.data.count))
+                deliver(result.result, index: input.index, to: call)
+            }
+            if !call.cancelled {
+                for input in put.inputs where input.data.count <= configuration.maxPayloadBytes { addInput(input, to: call) }
+                schedule(call.pool)
+            }
+            if put.last {
+                call.inputsClosed = true
+                forgetIfFinished(call)
+            }
+            if requestID != 0 { send(.ack(.init()), requestID: requestID, on: channel) }
+
+        case .callGet(let get):
+            guard let call = calls[get.callID] else {
+                sendError(.notFound, "no call with id \(get.callID) (results live as long as the control plane that ran them)",
+                          requestID: requestID, on: channel)
+                return
+            }
+            getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, requestID: requestID, channel: channel)
+
+        case .callCancel(let cancel):
+            guard let call = calls[cancel.callID] else {
+                sendError(.notFound, "no call with id \(cancel.callID)", requestID: requestID, on: channel)
+                return
+            }
+            cancelCall(call)
+            send(.ack(.init()), requestID: requestID, on: channel)
+
+        case .outputPut(let output):
+            outputArrived(output, from: connection.containerID)
+
+        default:
+            sendError(.protocolError, "unexpected message", requestID: requestID, on: channel)
+        }
+    }
+
+    private func checkPayload(_ size: Int, requestID: UInt64, channel: any Channel) -> Bool {
+        guard size > configuration.maxPayloadBytes else { return true }
+        let error = payloadTooLarge(size)
+        sendError(error.code, error.message, requestID: requestID, on: channel)
+        return false
+    }
+
+    private func payloadTooLarge(_ size: Int) -> AloftError {
+        AloftError(.payloadTooLarge, "argument of \(size) bytes exceeds the inline payload limit of \(configuration.maxPayloadBytes) bytes")
+    }
+
+    // MARK: Inputs and calls
+
+    private func addInput(_ input: Aloft_V1_Input, to call: CallRecord) {
+        let record = InputRecord(id: makeID(), pool: call.pool, index: input.index, data: input.data, owner: .call(call))
+        call.liveInputs.insert(record.id)
+        enqueue(record)
+    }
+
+    private func enqueue(_ input: InputRecord) {
+        inputs[input.id] = input
+        input.pool.pending.append(input.id)
+    }
+
+    private func getResult(of call: CallRecord, index: UInt64, timeoutMs: Int64, requestID: UInt64, channel: any Channel) {
+        if let result = call.results[index] {
+            var reply = Aloft_V1_CallGetResult()
+            reply.ready = true
+            reply.result = result
+            send(.callGetResult(reply), requestID: requestID, on: channel)
+            return
+        }
+        if timeoutMs == 0 {
+            send(.callGetResult(.init()), requestID: requestID, on: channel)
+            return
+        }
+        var waiter = CallRecord.Waiter(id: makeID(), index: index, channel: channel, requestID: requestID)
+        if timeoutMs > 0 {
+            let waiterID = waiter.id
+            waiter.timer = loop.scheduleTask(in: .milliseconds(timeoutMs)) { [self] in
+                guard let position = call.waiters.firstIndex(where: { $0.id == waiterID }) else { return }
+                let expired = call.waiters.remove(at: position)
+                send(.callGetResult(.init()), requestID: expired.requestID, on: expired.channel)
+            }
+        }
+        call.waiters.append(waiter)
+    }
+
+    private func cancelCall(_ call: CallRecord) {
+        guard !call.cancelled else { return }
+        call.cancelled = true
+        let cancelled = Aloft_V1_Result.failure(.cancelled, AloftError(.cancelled, "call \(call.id) was cancelled"))
+        for inputID in call.liveInputs {
+            guard let input = inputs[inputID] else { continue }
+            if input.container == nil {
+                inputs[inputID] = nil  // still queued: it never runs
+            } else {
+                input.resolved = true  // running: its container's slot frees when the output arrives
+            }
+            deliver(cancelled, index: input.index, to: call)
+        }
+        call.liveInputs.removeAll()
+        forgetIfFinished(call)
+        logger.debug("call cancelled", metadata: ["aloft.call_id": "\(call.id)"])
+    }
+
+    private func outputArrived(_ output: Aloft_V1_OutputPut, from containerID: String) {
+        guard let input = inputs.removeValue(forKey: output.inputID) else { return }
+        if let container = input.container {
+            container.running.remove(input.id)
+            if container.running.isEmpty { container.idleSince = .now() }
+        }
+        if !input.resolved { resolve(input, with: output.result) }
+        schedule(input.pool)
+    }
+
+    /// Gives an input's owner its result. The input must already be out of `inputs` or marked as resolved.
+    private func resolve(_ input: InputRecord, with result: Aloft_V1_Result) {
+        input.resolved = true
+        switch input.owner {
+        case .invoke(let channel, let requestID):
+            var reply = Aloft_V1_InvokeResult()
+            reply.result = result
+            send(.invokeResult(reply), requestID: requestID, on: channel)
+        case .call(let call):
+            call.liveInputs.remove(input.id)
+            deliver(result, index: input.index, to: call)
+            forgetIfFinished(call)
+        }
+    }
+
+    /// Map and detached calls are forgotten once every input has finished; spawned calls keep their results.
+    private func forgetIfFinished(_ call: CallRecord) {
+        guard call.kind != .spawn, call.liveInputs.isEmpty, call.inputsClosed || call.cancelled else { return }
+        calls[call.id] = nil
+    }
+
+    private func deliver(_ result: Aloft_V1_Result, index: UInt64, to call: CallRecord) {
+        switch call.kind {
+        case .detached:
+            return
+        case .map:
+            guard let subscriber = call.subscriber else { return }
+            var outputs = Aloft_V1_CallOutputs()
+            outputs.callID = call.id
+            var output = Aloft_V1_Output()
+            output.index = index
+            output.result = result
+            outputs.outputs = [output]
+            send(.callOutputs(outputs), on: subscriber)
+        default:
+            call.results[index] = result
+            call.waiters.removeAll { waiter in
+                guard waiter.index == index else { return false }
+                waiter.timer?.cancel()
+                var reply = Aloft_V1_CallGetResult()
+                reply.ready = true
+                reply.result = result
+                send(.callGetResult(reply), requestID: waiter.requestID, on: waiter.channel)
+                return true
+            }
+        }
+    }
+
+    // MARK: Scheduling
+
+    /// Hands queued inputs to free container slots, then starts containers for what is left.
+    private func schedule(_ pool: FunctionPool) {
+        while let inputID = pool.pending.first {
+            guard let input = inputs[inputID], !input.resolved else {
+                pool.pending.removeFirst()
+                continue
+            }
+            guard let container = pool.containers.values.first(where: \.hasFreeSlot), let channel = container.channel else { break }
+            pool.pending.removeFirst()
+            input.container = container
+            container.running.insert(input.id)
+            var dispatch = Aloft_V1_InputDispatch()
+            dispatch.inputID = input.id
+            dispatch.functionName = pool.name
+            dispatch.data = input.data
+            send(.inputDispatch(dispatch), on: channel)
+        }
+        guard shutdownPromise == nil else { return }
+        let starting = pool.containers.values.count(where: \.isStarting)
+        var unserved = pool.pending.count - starting * pool.slotsPerContainer
+        var active = pool.containers.values.count { !$0.stopping }
+        while unserved > 0 && active < pool.maxContainers {
+            startContainer(for: pool)
+            active += 1
+            unserved -= pool.slotsPerContainer
+        }
+    }
+
+    private func ensureMinContainers(_ pool: FunctionPool) {
+        var active = pool.containers.values.count { !$0.stopping }
+        while active < Int(pool.options.minContainers) && shutdownPromise == nil {
+            startContainer(for: pool)
+            active += 1
+        }
+    }
+
+    private func startContainer(for pool: FunctionPool) {
+        let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
+        let spec = ContainerSpec(
+            containerID: container.id,
+            appName: pool.appName,
+            functionName: pool.name,
+            executable: pool.executable,
+            arguments: pool.arguments,
+            environment: [AloftEnvironment.controlPlaneAddress: address, AloftEnvironment.containerID: container.id]
+        )
+        containers[container.id] = container
+        pool.containers[container.id] = container
+        logger.debug("starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
+        do {
+            container.handle = try configuration.containerRuntime.start(spec) { [self] status in
+                guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
+                loop.execute { self.containerGone(container.id, reason: "exited with status \(status)") }
+            }
+        } catch {
+            containerGone(container.id, reason: "could not be started: \(error)")
+            return
+        }
+        container.startupTimer = loop.scheduleTask(in: pool.startupTimeout) { [self] in
+            guard container.isStarting else { return }
+            logger.warning("container did not connect within its startup timeout", metadata: ["aloft.container_id": "\(container.id)"])
+            container.handle?.kill()
+        }
+    }
+
+    private func containerConnected(_ containerID: String, channel: any Channel) {
+        guard let container = containers[containerID], container.channel == nil else {
+            logger.warning("unknown container connected", metadata: ["aloft.container_id": "\(containerID)"])
+            channel.close(promise: nil)
+            return
+        }
+        container.channel = channel
+        container.idleSince = .now()
+        container.startupTimer?.cancel()
+        container.pool.consecutiveStartFailures = 0
+        if shutdownPromise != nil {
+            stop(container)
+        } else {
+            schedule(container.pool)
+        }
+    }
+
+    /// A container's process ended or its connection closed; whichever comes first ends it.
+    func containerGone(_ containerID: String, reason: String) {
+        guard let container = containers.removeValue(forKey: containerID) else { return }
+        let pool = container.pool
+        pool.containers[containerID] = nil
+        container.startupTimer?.cancel()
+        container.handle?.kill()  // the connection may close before the process exits
+        if container.channel == nil && !container.stopping {
+            pool.consecutiveStartFailures += 1
+            pool.lastStartFailure = reason
+            logger.warning("container exited before connecting", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
+        } else {
+            logger.debug("container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
+        }
+        for inputID in container.running {
+            guard let input = inputs.removeValue(forKey: inputID) else { continue }
+            if !input.resolved {
+                let error = AloftError(.internalFailure, "container \(containerID) of function '\(pool.name)' \(reason) while running this input")
+                resolve(input, with: .failure(.internalFailure, error))
+            }
+        }
+        container.running.removeAll()
+        if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {
+            failPending(of: pool)
+        }
+        if let shutdownPromise, containers.isEmpty { shutdownPromise.succeed() }
+        schedule(pool)
+    }
+
+    private func failPending(of pool: FunctionPool) {
+        let error = AloftError(.internalFailure, """
+            containers of function '\(pool.name)' failed to start \(pool.consecutiveStartFailures) times in a row \
+            (last: \(pool.lastStartFailure)); see the container output above
+            """)
+        while let inputID = pool.pending.popFirst() {
+            guard let input = inputs.removeValue(forKey: inputID), !input.resolved else { continue }
+            resolve(input, with: .failure(.internalFailure, error))
+        }
+        pool.consecutiveStartFailures = 0
+    }
+
+    private func stop(_ container: ContainerRecord) {
+        guard !container.stopping else { return }
+        container.stopping = true
+        if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.terminate() }
+        loop.scheduleTask(in: .nanoseconds(Int64(configuration.containerStopGrace.components.seconds) * 1_000_000_000)) {
+            container.handle?.kill()
+        }
+    }
+
+    // MARK: Connections
+
+    func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {
+        if connection.role == .container {
+            containerGone(connection.containerID, reason: "closed its connection")
+            return
+        }
+        // A client went away: what only it was waiting for is dropped. Spawned calls live on.
+        let key = ObjectIdentifier(channel)
+        for input in inputs.values where !input.resolved {
+            switch input.owner {
+            case .invoke(let owner, _) where ObjectIdentifier(owner) == key:
+                input.resolved = true
+                if input.container == nil { inputs[input.id] = nil }
+            case .call(let call) where call.kind == .map && call.subscriber.map(ObjectIdentifier.init) == key:
+                call.subscriber = nil
+                cancelCall(call)
+            default:
+                break
+            }
+        }
+        for call in calls.values { call.waiters.removeAll { ObjectIdentifier($0.channel) == key } }
+    }
+
+    // MARK: Lifecycle
+
+    func startReaper() {
+        reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
+            let now = NIODeadline.now()
+            for pool in pools.values {
+                var active = pool.containers.values.count { !$0.stopping }
+                for container in pool.containers.values
+                where active > Int(pool.options.minContainers) && container.channel != nil && !container.stopping
+                    && container.running.isEmpty && now - container.idleSince >= pool.scaledownWindow
+                {
+                    logger.debug("stopping idle container", metadata: ["aloft.container_id": "\(container.id)"])
+                    stop(container)
+                    active -= 1
+                }
+            }
+        }
+    }
+
+    /// Stops every container and waits for them to exit (killing them after the grace period).
+    func shutdown() -> EventLoopFuture<Void> {
+        if let shutdownPromise { return shutdownPromise.futureResult }
+        logger.info("control plane stopping containers", metadata: ["aloft.containers": "\(containers.count)"])
+        let promise = loop.makePromise(of: Void.self)
+        shutdownPromise = promise
+        reaper?.cancel()
+        if containers.isEmpty {
+            promise.succeed()
+        } else {
+            for container in containers.values { stop(container) }
+        }
+        return promise.futureResult
+    }
+}
+
+func randomHex() -> String {
+    String(UInt64.random(in: .min ... .max), radix: 16)
+}

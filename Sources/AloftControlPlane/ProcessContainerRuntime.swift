@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+
+/// Runs each container as a child OS process of the control plane, and streams its stdout and stderr to the
+/// control plane's own, each line prefixed with the function and container (as `modal run` does).
+public struct ProcessContainerRuntime: ContainerRuntime {
+    /// Where container output goes; `nil` drops it.
+    public var forwardOutput: Bool
+
+    public init(forwardOutput: Bool = true) {
+        self.forwardOutput = forwardOutput
+    }
+
+    public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: spec.executable)
+        process.arguments = spec.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(spec.environment) { _, new in new }
+        process.standardInput = FileHandle.nullDevice
+        let prefix = "[\(spec.functionName) \(spec.containerID)] "
+        let forwarders: [LineForwarder]
+        if forwardOutput {
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            forwarders = [
+                LineForwarder(pipe: out, prefix: prefix, destination: .standardOutput),
+                LineForwarder(pipe: err, prefix: prefix, destination: .standardError),
+            ]
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            forwarders = []
+        }
+        process.terminationHandler = { process in
+            for forwarder in forwarders { forwarder.finish() }
+            onExit(process.terminationStatus)
+        }
+        try process.run()
+        return ProcessHandle(process: process)
+    }
+}
+
+private struct ProcessHandle: ContainerHandle, @unchecked Sendable {
+    let process: Process  // only its thread-safe members are used: processIdentifier and signals
+    var processID: Int32? { process.processIdentifier }
+    func terminate() { Foundation.kill(process.processIdentifier, SIGTERM) }
+    func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
+}
+
+/// Output lines of every container go through one lock, so lines of different containers never interleave.
+private let outputLock = NSLock()
+
+/// Reads a pipe and writes each complete line, prefixed, to the parent's stdout or stderr.
+private final class LineForwarder: @unchecked Sendable {
+    enum Destination { case standardOutput, standardError }
+    private let pipe: Pipe
+    private let prefix: Data
+    private let destination: Destination
+    private var partial = Data()  // guarded by outputLock
+
+    init(pipe: Pipe, prefix: String, destination: Destination) {
+        self.pipe = pipe
+        self.prefix = Data(prefix.utf8)
+        self.destination = destination
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                self?.consume(chunk)
+            }
+        }
+    }
+
+    private func consume(_ chunk: Data) {
+        outputLock.lock()
+        defer { outputLock.unlock() }
+        partial.append(chunk)
+        var out = Data()
+        while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
+            out.append(prefix)
+            out.append(partial[partial.startIndex...newline])
+            partial.removeSubrange(partial.startIndex...newline)
+        }
+        write(out)
+    }
+
+    /// Flushes what is left once the process has ended.
+    func finish() {
+        let rest = (try? pipe.fileHandleForReading.readToEnd()) ?? nil
+        pipe.fileHandleForReading.readabilityHandler = nil
+        outputLock.lock()
+        defer { outputLock.unlock() }
+        if let rest { partial.append(rest) }
+        guard !partial.isEmpty else { return }
+        var out = Data()
+        for line in partial.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) where !line.isEmpty {
+            out.append(prefix)
+            out.append(line)
+            out.append(UInt8(ascii: "\n"))
+        }
+        partial.removeAll()
+        write(out)
+    }
+
+    private func write(_ data: Data) {
+        guard !data.isEmpty else { return }
+        let handle = destination == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
+        try? handle.write(contentsOf: data)
+    }
+}

@@ -1,0 +1,116 @@
+import AloftWire
+import Foundation
+import NIOCore
+
+// The scheduler's records. All of them live on the control plane's event loop and are touched nowhere else;
+// they are marked Sendable only so that timers scheduled on that same loop may capture them.
+
+/// The containers and backlog of one function of one app.
+final class FunctionPool: @unchecked Sendable {
+    let id: UInt64
+    let appName: String
+    let name: String
+    var executable: String
+    var arguments: [String]
+    var options: Aloft_V1_FunctionOptions
+    let defaultMaxContainers: Int
+    /// Input ids waiting for a container slot, oldest first. Cancelled inputs are skipped when reached.
+    var pending = CircularBuffer<UInt64>()
+    var containers: [String: ContainerRecord] = [:]
+    var consecutiveStartFailures = 0
+    var lastStartFailure = ""
+
+    init(id: UInt64, register: Aloft_V1_FunctionRegister, defaultMaxContainers: Int) {
+        self.id = id
+        self.appName = register.appName
+        self.name = register.functionName
+        self.executable = register.executable
+        self.arguments = register.arguments
+        self.options = register.options
+        self.defaultMaxContainers = defaultMaxContainers
+    }
+
+    var slotsPerContainer: Int { max(1, Int(options.maxInputs)) }
+    var maxContainers: Int { options.maxContainers > 0 ? Int(options.maxContainers) : defaultMaxContainers }
+    var scaledownWindow: TimeAmount { .milliseconds(Int64(options.scaledownWindowMs == 0 ? 60_000 : options.scaledownWindowMs)) }
+    var startupTimeout: TimeAmount {
+        let ms = options.startupTimeoutMs != 0 ? options.startupTimeoutMs : (options.timeoutMs != 0 ? options.timeoutMs : 300_000)
+        return .milliseconds(Int64(ms))
+    }
+}
+
+final class ContainerRecord: @unchecked Sendable {
+    let id: String
+    let pool: FunctionPool
+    var handle: (any ContainerHandle)?
+    /// Set once the container has connected and said hello; until then it is starting.
+    var channel: (any Channel)?
+    var running: Set<UInt64> = []
+    var idleSince: NIODeadline = .now()
+    var stopping = false
+    var startupTimer: Scheduled<Void>?
+
+    init(id: String, pool: FunctionPool) {
+        self.id = id
+        self.pool = pool
+    }
+
+    var isStarting: Bool { channel == nil && !stopping }
+    var hasFreeSlot: Bool { channel != nil && !stopping && running.count < pool.slotsPerContainer }
+}
+
+/// Who is waiting for an input's result.
+enum InputOwner {
+    /// A `.remote` call: reply to this request on this connection.
+    case invoke(channel: any Channel, requestID: UInt64)
+    /// Part of a spawned or mapped call.
+    case call(CallRecord)
+}
+
+final class InputRecord: @unchecked Sendable {
+    let id: UInt64
+    let pool: FunctionPool
+    let index: UInt64
+    let data: Data
+    let owner: InputOwner
+    var container: ContainerRecord?
+    /// The owner already has its answer (the input was cancelled); a late output is dropped.
+    var resolved = false
+
+    init(id: UInt64, pool: FunctionPool, index: UInt64, data: Data, owner: InputOwner) {
+        self.id = id
+        self.pool = pool
+        self.index = index
+        self.data = data
+        self.owner = owner
+    }
+}
+
+final class CallRecord: @unchecked Sendable {
+    struct Waiter {
+        let id: UInt64
+        let index: UInt64
+        let channel: any Channel
+        let requestID: UInt64
+        var timer: Scheduled<Void>?
+    }
+
+    let id: String
+    let kind: Aloft_V1_CallKind
+    let pool: FunctionPool
+    /// Map calls push outputs here; the connection that created the call.
+    var subscriber: (any Channel)?
+    /// Spawned calls keep results until the control plane stops.
+    var results: [UInt64: Aloft_V1_Result] = [:]
+    var waiters: [Waiter] = []
+    var liveInputs: Set<UInt64> = []
+    var cancelled = false
+    /// The caller has sent its last input (map and detached calls).
+    var inputsClosed = false
+
+    init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool) {
+        self.id = id
+        self.kind = kind
+        self.pool = pool
+    }
+}

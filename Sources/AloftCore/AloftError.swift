@@ -1,0 +1,69 @@
+/// The one error type Aloft throws.
+///
+/// `code` says what went wrong in a way code can branch on; `message` says it for people. Codes are static
+/// members over a string, so new ones can be added without breaking anybody's `switch`.
+public struct AloftError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The stable name of the code; it is what travels on the wire.
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The function body threw. `AloftError.remote` says what, where.
+        public static let remoteError = Code(rawValue: "remoteError")
+        /// An attempt ran past its timeout, or `FunctionCall.get(timeout:)` ran out before the result was ready.
+        public static let timeout = Code(rawValue: "timeout")
+        /// The container running the input died or was lost.
+        public static let internalFailure = Code(rawValue: "internalFailure")
+        /// The call was cancelled.
+        public static let cancelled = Code(rawValue: "cancelled")
+        /// No such function, call or app.
+        public static let notFound = Code(rawValue: "notFound")
+        /// An argument or result could not be decoded as the type the function expects.
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
+        /// An encoded argument or result is larger than the inline payload limit.
+        public static let payloadTooLarge = Code(rawValue: "payloadTooLarge")
+        /// A blocking call was made on one of the runtime's own threads, where waiting would deadlock.
+        public static let blockingCallOnRuntimeThread = Code(rawValue: "blockingCallOnRuntimeThread")
+        /// The control plane could not be reached, or the connection to it broke.
+        public static let connectionFailed = Code(rawValue: "connectionFailed")
+        /// The peer speaks a protocol version or message this side does not understand.
+        public static let protocolError = Code(rawValue: "protocolError")
+        /// A function was declared or configured wrongly.
+        public static let invalidConfiguration = Code(rawValue: "invalidConfiguration")
+    }
+
+    /// Where a failure that happened in a container came from.
+    public struct RemoteFailure: Sendable, Hashable {
+        /// The Swift type name of the error the body threw, as `String(reflecting:)` spells it.
+        public var typeName: String
+        /// The error's description.
+        public var message: String
+        public var functionName: String
+        public var containerID: String
+
+        public init(typeName: String, message: String, functionName: String, containerID: String) {
+            self.typeName = typeName
+            self.message = message
+            self.functionName = functionName
+            self.containerID = containerID
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    public var remote: RemoteFailure?
+
+    public init(_ code: Code, _ message: String, remote: RemoteFailure? = nil) {
+        self.code = code
+        self.message = message
+        self.remote = remote
+    }
+
+    public var description: String {
+        if let remote {
+            return "AloftError.\(code): \(remote.typeName): \(remote.message) (in function '\(remote.functionName)', container \(remote.containerID))"
+        }
+        return "AloftError.\(code): \(message)"
+    }
+}

@@ -1,0 +1,22 @@
+/// The environment variables through which the control plane tells a process it is a container, and the
+/// user's switches. Documented in README ("Configuration").
+public enum AloftEnvironment {
+    /// `host:port` of the control plane. Set in containers; set it yourself to use a running server.
+    public static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
+    /// Set by the control plane when it starts a process as a container.
+    public static let containerID = "ALOFT_CONTAINER_ID"
+    /// Executable that the embedded control plane starts as containers (default: the running executable).
+    public static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
+    /// `0` turns off the warning logged when a blocking call is made from async code.
+    public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
+    /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.
+    public static let logLevel = "ALOFT_LOG_LEVEL"
+}
+
+/// Protocol constants shared by both sides.
+public enum AloftLimits {
+    /// The wire protocol version this build speaks.
+    public static let protocolVersion: UInt32 = 1
+    /// Modal's inline payload limit: 2 MiB.
+    public static let defaultMaxPayloadBytes = 2 * 1024 * 1024
+}

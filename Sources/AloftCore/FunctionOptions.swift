@@ -1,0 +1,93 @@
+/// How a function runs: the counterpart of the keyword arguments of Modal's `@app.function(...)`.
+///
+/// Every field has Modal's default. This engine honours `maxContainers`, `minContainers`,
+/// `scaledownWindow` and the payload limit; the others are validated and carried to the control plane,
+/// and get their behaviour in later work (see README, "Not built yet").
+public struct FunctionOptions: Sendable, Hashable {
+    /// Per-attempt timeout, 1 s to 24 h. Default 300 s.
+    public var timeout: Duration
+    /// Time a new container may take to start; `nil` means the same as `timeout`.
+    public var startupTimeout: Duration?
+    public var retries: Retries
+    /// Inputs one container runs at once.
+    public var maxInputs: Int
+    /// Inputs per container the autoscaler aims for; `nil` means `maxInputs`.
+    public var targetInputs: Int?
+    /// Containers kept warm even when idle.
+    public var minContainers: Int
+    /// Upper bound on containers for this function; `nil` uses the control plane's default.
+    public var maxContainers: Int?
+    /// Extra idle containers kept while the function is busy.
+    public var bufferContainers: Int
+    /// How long an idle container lives before it exits. Default 60 s.
+    public var scaledownWindow: Duration
+
+    public init(
+        timeout: Duration = .seconds(300),
+        startupTimeout: Duration? = nil,
+        retries: Retries = .none,
+        maxInputs: Int = 1,
+        targetInputs: Int? = nil,
+        minContainers: Int = 0,
+        maxContainers: Int? = nil,
+        bufferContainers: Int = 0,
+        scaledownWindow: Duration = .seconds(60)
+    ) {
+        self.timeout = timeout
+        self.startupTimeout = startupTimeout
+        self.retries = retries
+        self.maxInputs = maxInputs
+        self.targetInputs = targetInputs
+        self.minContainers = minContainers
+        self.maxContainers = maxContainers
+        self.bufferContainers = bufferContainers
+        self.scaledownWindow = scaledownWindow
+    }
+
+    /// Checks the limits Modal enforces; throws `invalidConfiguration` naming the offending field.
+    public func validate() throws(AloftError) {
+        func fail(_ message: String) -> AloftError { AloftError(.invalidConfiguration, message) }
+        if timeout < .seconds(1) || timeout > .seconds(86_400) { throw fail("timeout must be between 1 s and 24 h, got \(timeout)") }
+        if let startupTimeout, startupTimeout < .seconds(1) || startupTimeout > .seconds(86_400) {
+            throw fail("startupTimeout must be between 1 s and 24 h, got \(startupTimeout)")
+        }
+        if maxInputs < 1 { throw fail("maxInputs must be at least 1, got \(maxInputs)") }
+        if let targetInputs, targetInputs < 1 || targetInputs > maxInputs {
+            throw fail("targetInputs must be between 1 and maxInputs (\(maxInputs)), got \(targetInputs)")
+        }
+        if minContainers < 0 { throw fail("minContainers must not be negative") }
+        if let maxContainers, maxContainers < 1 || maxContainers < minContainers {
+            throw fail("maxContainers must be at least 1 and at least minContainers (\(minContainers)), got \(maxContainers)")
+        }
+        if bufferContainers < 0 { throw fail("bufferContainers must not be negative") }
+        if scaledownWindow <= .zero { throw fail("scaledownWindow must be greater than zero") }
+        try retries.validate()
+    }
+}
+
+/// Retry policy: Modal's `Retries(max_retries:backoff_coefficient:initial_delay:max_delay:)`.
+/// `Retries.count(n)` is the integer shorthand (`initialDelay` 1 s, coefficient 1).
+public struct Retries: Sendable, Hashable {
+    public var maxRetries: Int
+    public var backoffCoefficient: Double
+    public var initialDelay: Duration
+    public var maxDelay: Duration
+
+    public init(maxRetries: Int, backoffCoefficient: Double = 2.0, initialDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(60)) {
+        self.maxRetries = maxRetries
+        self.backoffCoefficient = backoffCoefficient
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+    }
+
+    public static let none = Retries(maxRetries: 0)
+    public static func count(_ n: Int) -> Retries { Retries(maxRetries: n, backoffCoefficient: 1.0, initialDelay: .seconds(1)) }
+
+    public func validate() throws(AloftError) {
+        func fail(_ message: String) -> AloftError { AloftError(.invalidConfiguration, message) }
+        if maxRetries < 0 || maxRetries > 10 { throw fail("retries must be between 0 and 10, got \(maxRetries)") }
+        if backoffCoefficient < 1 || backoffCoefficient > 10 { throw fail("backoffCoefficient must be between 1 and 10, got \(backoffCoefficient)") }
+        if initialDelay < .zero || initialDelay > .seconds(60) { throw fail("initialDelay must be between 0 and 60 s") }
+        if maxDelay < .seconds(1) || maxDelay > .seconds(60) { throw fail("maxDelay must be between 1 and 60 s") }
+    }
+}

@@ -1,0 +1,60 @@
+public import NIOCore
+import SwiftProtobuf
+
+/// A frame is a 4-byte big-endian length, then that many bytes of one serialized `Aloft_V1_Envelope`.
+public enum WireFraming {
+    /// Frames larger than this are refused. The payload limit is checked earlier, with a clearer error,
+    /// by the sender; this bound only protects the reader from a corrupt or hostile length.
+    public static let defaultMaxFrameBytes = 64 * 1024 * 1024
+}
+
+public struct EnvelopeDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = Aloft_V1_Envelope
+    let maxFrameBytes: Int
+
+    public init(maxFrameBytes: Int = WireFraming.defaultMaxFrameBytes) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        guard length <= maxFrameBytes else { throw WireError.frameTooLarge(Int(length), limit: maxFrameBytes) }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        let envelope = try buffer.readWithUnsafeReadableBytes { raw -> (Int, Aloft_V1_Envelope) in
+            let frame = UnsafeRawBufferPointer(rebasing: raw[0..<Int(length)])
+            return (Int(length), try Aloft_V1_Envelope(serializedBytes: Array(frame)))
+        }
+        context.fireChannelRead(Self.wrapInboundOut(envelope))
+        return .continue
+    }
+}
+
+public struct EnvelopeEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = Aloft_V1_Envelope
+    public init() {}
+
+    public func encode(data: Aloft_V1_Envelope, out: inout ByteBuffer) throws {
+        let bytes: [UInt8] = try data.serializedBytes()
+        out.reserveCapacity(minimumWritableBytes: 4 + bytes.count)
+        out.writeInteger(UInt32(bytes.count))
+        out.writeBytes(bytes)
+    }
+}
+
+public enum WireError: Error, CustomStringConvertible {
+    case frameTooLarge(Int, limit: Int)
+    public var description: String {
+        switch self {
+        case .frameTooLarge(let size, let limit): "frame of \(size) bytes exceeds the limit of \(limit) bytes"
+        }
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Adds the length-prefixed protobuf framing to a channel.
+    public func addAloftFraming(maxFrameBytes: Int = WireFraming.defaultMaxFrameBytes) throws {
+        try addHandler(ByteToMessageHandler(EnvelopeDecoder(maxFrameBytes: maxFrameBytes)))
+        try addHandler(MessageToByteHandler(EnvelopeEncoder()))
+    }
+}

@@ -1,0 +1,60 @@
+// The executable that the end-to-end tests start as containers. Each function here is called from the tests
+// through `app.lookup(name, ...)` handles with the same types.
+import Aloft
+import Foundation
+
+struct FixtureError: Error, Codable, Equatable {
+    var reason: String
+    var number: Int
+}
+
+struct PlainError: Error, CustomStringConvertible {
+    var description: String { "plain failure" }
+}
+
+let app = App("fixtures")
+app.registerError(FixtureError.self)
+
+let square = app.function("square") { (x: Int) -> Int in x * x }
+
+let processID = app.function("process_id") { () -> Int32 in ProcessInfo.processInfo.processIdentifier }
+
+let failPlain = app.function("fail_plain") { (message: String) throws -> Int in throw PlainError() }
+
+let failRegistered = app.function("fail_registered") { (number: Int) throws -> Int in
+    throw FixtureError(reason: "registered", number: number)
+}
+
+let failOnMultipleOf = app.function("fail_on_multiple_of_7") { (x: Int) throws -> Int in
+    if x % 7 == 0 { throw PlainError() }
+    return x
+}
+
+let sleepy = app.function("sleepy") { (seconds: Double) -> Int in
+    Thread.sleep(forTimeInterval: seconds)
+    return 0
+}
+
+/// Writes its pid to `path`, then sleeps: the test kills it mid-input.
+let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) throws -> Int in
+    try String(ProcessInfo.processInfo.processIdentifier).write(toFile: path, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: 60)
+    return 0
+}
+
+let bigResult = app.function("big_result") { (size: Int) -> String in String(repeating: "x", count: size) }
+
+let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.count }
+
+let blockingFunction = app.function("blocking_function") { () -> Int in 42 }
+
+let asyncFunction = app.function("async_function") { () async throws -> Int in
+    try await blockingFunction.remote() * 10
+}
+
+/// A blocking body that calls another function with the blocking form.
+let blockingCaller = app.function("blocking_caller") { (x: Int) throws -> Int in
+    try square.remote(x) + 1
+}
+
+app.main()
