@@ -72,6 +72,7 @@ let package = Package(
                 "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

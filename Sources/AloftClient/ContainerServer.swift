@@ -36,7 +36,10 @@ extension Function: ContainerInvocable {
             remote.message = String(describing: error)
             remote.functionName = name
             remote.containerID = containerID
-            if let encoded = ErrorRegistry.encode(error) { remote.encodedError = encoded }
+            if let (typeName, data) = ErrorRegistry.encode(error) {
+                remote.typeName = typeName
+                remote.encodedError = data
+            }
             return .failure(.failure, remote)
         }
         let input: Input

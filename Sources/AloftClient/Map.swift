@@ -179,6 +179,7 @@ where Inputs.Element == Input {
     /// Creates the call with the first inputs; false when there are no inputs at all.
     private func start() async throws -> Bool {
         let first = try takeInputs(upTo: stream.window, limit: AloftLimits.defaultMaxPayloadBytes)
+        MapStatistics.record(inFlight: first.count)
         if first.isEmpty {
             finished = true
             return false
@@ -223,6 +224,7 @@ where Inputs.Element == Input {
         var put = Aloft_V1_CallPutInputs()
         put.callID = callID
         put.inputs = try takeInputs(upTo: stream.window - inFlight, limit: connection.maxPayloadBytes)
+        MapStatistics.record(inFlight: Int(sent - consumed))
         put.last = inputsExhausted
         connection.send(.callPutInputs(put))
     }
@@ -240,6 +242,14 @@ where Inputs.Element == Input {
     }
 
     deinit { finish() }
+}
+
+/// The largest number of inputs any map in this process had in flight: lets tests check the window holds.
+enum MapStatistics {
+    private static let largestInFlight = Atomic<Int>(0)
+    static func record(inFlight: Int) { _ = largestInFlight.max(inFlight, ordering: .relaxed) }
+    static var maxInFlight: Int { largestInFlight.load(ordering: .relaxed) }
+    static func reset() { largestInFlight.store(0, ordering: .relaxed) }
 }
 
 /// Results of one map call that arrived from the control plane and were not taken yet.

@@ -26,18 +26,25 @@ enum PayloadCodec {
 }
 
 /// Codable error types an app registered: a container sends them encoded, and the caller rethrows them as themselves.
+/// They are keyed by the type's name without its module, because the caller and the container are often
+/// different executables (so different modules) that declare the same type.
 enum ErrorRegistry {
     private static let decoders = Mutex<[String: @Sendable (Data) throws -> any Error]>([:])
 
     static func register<E: Error & Codable>(_ type: E.Type) {
-        decoders.withLock { $0[String(reflecting: type)] = { try JSONDecoder().decode(E.self, from: $0) } }
+        decoders.withLock { $0[registeredName(type)] = { try JSONDecoder().decode(E.self, from: $0) } }
     }
 
-    /// Encodes `error` if its type is registered.
-    static func encode(_ error: any Error) -> Data? {
+    static func registeredName(_ type: Any.Type) -> String {
+        String(describing: type)
+    }
+
+    /// The registered name and encoding of `error`, if its type is registered.
+    static func encode(_ error: any Error) -> (typeName: String, data: Data)? {
         guard let codable = error as? any (Error & Codable) else { return nil }
-        guard decoders.withLock({ $0[String(reflecting: type(of: error))] != nil }) else { return nil }
-        return try? JSONEncoder().encode(codable)
+        let name = registeredName(type(of: error))
+        guard decoders.withLock({ $0[name] != nil }), let data = try? JSONEncoder().encode(codable) else { return nil }
+        return (name, data)
     }
 
     static func decode(typeName: String, data: Data) -> (any Error)? {

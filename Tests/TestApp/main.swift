@@ -42,6 +42,10 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
+let touchFile = app.function("touch_file") { (path: String) -> Bool in
+    FileManager.default.createFile(atPath: path, contents: Data())
+}
+
 let bigResult = app.function("big_result") { (size: Int) -> String in String(repeating: "x", count: size) }
 
 let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.count }

@@ -1,0 +1,305 @@
+import Aloft
+@testable import AloftClient
+import Foundation
+import NIOCore
+import Testing
+
+/// Everything here runs on the real path: this test process is the caller with an embedded control plane on a
+/// loopback socket, and each function body runs in an `aloft-test-app` container process.
+/// Serialized, because the async-usage warning count is process-wide.
+@Suite("End to end", .serialized, .timeLimit(.minutes(5)))
+struct EndToEndTests {
+    // MARK: The seed page and the examples
+
+    @Test("seed-example prints 420 and gathers 100 results")
+    func seedExample() throws {
+        let run = try runProduct("seed-example")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("420"))
+        #expect(lines.contains("gathered 100 results"))
+    }
+
+    @Test("hello runs the body in a container and forwards its output with a prefix")
+    func helloExampleForwardsContainerOutput() throws {
+        let run = try runProduct("hello")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("square(7) = 49"))
+        let forwarded = run.stdout.split(separator: "\n").filter { $0.hasPrefix("[square ctr-") && $0.contains("squaring 7 in process") }
+        #expect(forwarded.count == 1, "stdout: \(run.stdout)")
+        let callerPID = run.stdout.split(separator: "\n").first { $0.hasPrefix("caller process ") }?.split(separator: " ").last
+        #expect(callerPID != nil && !forwarded[0].hasSuffix(" \(callerPID!)"))
+    }
+
+    @Test("the body runs in a process other than the caller's")
+    func bodyRunsInAnotherProcess() async throws {
+        let containerPID = try await processID.remote()
+        #expect(containerPID != ProcessInfo.processInfo.processIdentifier)
+        #expect(containerPID > 0)
+    }
+
+    // MARK: Both forms
+
+    @Test("async form from async code")
+    func asyncForm() async throws {
+        #expect(try await square.remote(12) == 144)
+        #expect(try await asyncFunction.remote() == 420)  // an async body calling another function's async form
+        #expect(try await blockingCaller.remote(3) == 10)  // a blocking body calling the blocking form
+    }
+
+    @Test("blocking form from synchronous code (a plain thread), without the async-usage warning")
+    func blockingFormFromSyncCode() async throws {
+        let warningsBefore = AloftRuntime.shared.asyncUsageWarningCount
+        let result = try await onPlainThread { try square.remote(9) }
+        #expect(result == 81)
+        let gathered = try await onPlainThread { () throws -> [Int] in
+            let calls = try (0..<10).map { try square.spawn($0) }
+            return try FunctionCall.gather(calls)
+        }
+        #expect(gathered == (0..<10).map { $0 * $0 })
+        #expect(AloftRuntime.shared.asyncUsageWarningCount == warningsBefore)
+    }
+
+    @Test("blocking form inside async code works and counts an async-usage warning")
+    func blockingFormInAsyncContextWarns() async throws {
+        let warningsBefore = AloftRuntime.shared.asyncUsageWarningCount
+        func synchronousHelper() throws -> Int { try square.remote(4) }
+        #expect(try synchronousHelper() == 16)
+        #expect(AloftRuntime.shared.asyncUsageWarningCount == warningsBefore + 1)
+    }
+
+    @Test("blocking form on the runtime's own event loop throws instead of deadlocking")
+    func blockingFormOnRuntimeLoopThrows() async throws {
+        let loop = AloftRuntime.shared.eventLoopGroup.any()
+        let outcome = try await loop.submit { () -> Result<Int, any Error> in
+            Result { try square.remote(2) }
+        }.get()
+        guard case .failure(let error as AloftError) = outcome else {
+            Issue.record("expected an AloftError, got \(outcome)")
+            return
+        }
+        #expect(error.code == .blockingCallOnRuntimeThread)
+        #expect(error.message.contains("try await"))
+    }
+
+    @Test(".local runs the body in this process, in both forms")
+    func localCalls() async throws {
+        let app = App("local-only")
+        let double = app.function("double") { (x: Int) -> Int in x * 2 }
+        let asyncTriple = app.function("async_triple") { (x: Int) async -> Int in x * 3 }
+        #expect(try await double.local(21) == 42)
+        #expect(try await asyncTriple.local(2) == 6)
+        #expect(try await onPlainThread { try asyncTriple.local(3) } == 9)
+    }
+
+    // MARK: spawn, get, cancel, look-up, gather
+
+    @Test("spawn: get(timeout: .zero) before it is done throws timeout; later the value")
+    func spawnAndGet() async throws {
+        let call = try await sleepy.spawn(1.0)
+        #expect(call.id.hasPrefix("fc-"))
+        let early = await aloftError { try await call.get(timeout: .zero) }
+        #expect(early?.code == .timeout)
+        #expect(try await call.get() == 0)
+        #expect(try await call.get(timeout: .zero) == 0)  // results stay until the control plane stops
+    }
+
+    @Test("cancel: the call ends as cancelled")
+    func cancel() async throws {
+        let call = try await sleepy.spawn(3.0)
+        try await call.cancel()
+        let error = await aloftError { try await call.get() }
+        #expect(error?.code == .cancelled)
+    }
+
+    @Test("a call is found again by its id")
+    func lookUpCallByID() async throws {
+        let call = try await square.spawn(25)
+        let again = FunctionCall<Int>(id: call.id, app: fixtures)
+        #expect(try await again.get() == 625)
+        let missing = FunctionCall<Int>(id: "fc-0000", app: fixtures)
+        #expect(await aloftError { try await missing.get() }?.code == .notFound)
+    }
+
+    @Test("gather returns results in argument order")
+    func gatherKeepsOrder() async throws {
+        let calls = try await withThrowingTaskGroup(of: (Int, FunctionCall<Int>).self) { group in
+            for x in 0..<20 { group.addTask { (x, try await square.spawn(x)) } }
+            return try await group.reduce(into: [(Int, FunctionCall<Int>)]()) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        #expect(try await FunctionCall.gather(calls) == (0..<20).map { $0 * $0 })
+    }
+
+    // MARK: map
+
+    @Test("map keeps input order by default")
+    func mapOrdered() async throws {
+        var results: [Int] = []
+        for try await value in square.map(0..<300) { results.append(value) }
+        #expect(results == (0..<300).map { $0 * $0 })
+    }
+
+    @Test("map with orderOutputs: false yields every result")
+    func mapUnordered() async throws {
+        var results: [Int] = []
+        for try await value in square.map(0..<300, orderOutputs: false) { results.append(value) }
+        #expect(results.sorted() == (0..<300).map { $0 * $0 })
+    }
+
+    @Test("map with returnExceptions yields failures at their index")
+    func mapReturnExceptions() async throws {
+        var results: [Result<Int, any Error>] = []
+        for try await result in failOnMultipleOf7.map(0..<20, returnExceptions: true) { results.append(result) }
+        #expect(results.count == 20)
+        for (index, result) in results.enumerated() {
+            switch result {
+            case .success(let value):
+                #expect(index % 7 != 0 && value == index)
+            case .failure(let error):
+                #expect(index % 7 == 0)
+                #expect((error as? AloftError)?.remote?.typeName.hasSuffix("PlainError") == true)
+            }
+        }
+    }
+
+    @Test("map over no inputs yields nothing")
+    func mapEmpty() async throws {
+        var count = 0
+        for try await _ in square.map([Int]()) { count += 1 }
+        #expect(count == 0)
+        #expect(Array(square.map([Int]()).blocking).isEmpty)
+    }
+
+    @Test("an error mid-map is thrown")
+    func mapErrorMidStream() async throws {
+        var received: [Int] = []
+        let error = await aloftError {
+            for try await value in failOnMultipleOf7.map(1..<30) { received.append(value) }
+        }
+        #expect(error?.code == .remoteError)
+        #expect(error?.remote?.functionName == "fail_on_multiple_of_7")
+        #expect(received.allSatisfy { $0 % 7 != 0 })
+    }
+
+    @Test("blocking map from synchronous code")
+    func blockingMap() async throws {
+        let results = try await onPlainThread { try square.map(0..<50).blocking.map { try $0.get() } }
+        #expect(results == (0..<50).map { $0 * $0 })
+    }
+
+    @Test("a 100,000-input map runs within its window and bounded memory")
+    func largeMapBoundedMemory() async throws {
+        MapStatistics.reset()
+        let memoryBefore = residentMemory()
+        var count = 0
+        var sum = 0
+        for try await value in square.map(0..<100_000) {
+            count += 1
+            sum &+= value
+        }
+        #expect(count == 100_000)
+        #expect(sum == (0..<100_000).reduce(0) { $0 &+ $1 * $1 })
+        #expect(MapStatistics.maxInFlight <= Function<Int, Int>.defaultMapWindow)
+        #expect(MapStatistics.maxInFlight > 0)
+        // Generous: the window is 1,000 inputs; holding all 100,000 inputs and results would not fit this either.
+        #expect(residentMemory() - memoryBefore < 200 * 1024 * 1024)
+    }
+
+    @Test("forEach runs every input; spawnMap queues every input")
+    func forEachAndSpawnMap() async throws {
+        try await square.forEach(0..<50)
+        let failure = await aloftError { try await failOnMultipleOf7.forEach(1..<10) }
+        #expect(failure?.code == .remoteError)
+        try await failOnMultipleOf7.forEach(1..<10, ignoreExceptions: true)
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-spawn-map-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let paths = (0..<5).map { directory.appendingPathComponent("\($0)").path }
+        try await touchFile.spawnMap(paths)
+        #expect(try await eventually { paths.allSatisfy(FileManager.default.fileExists(atPath:)) })
+    }
+
+    // MARK: Errors
+
+    @Test("a throw in the body arrives with its type name, message, function and container")
+    func remoteErrorDetails() async throws {
+        let error = await aloftError { try await failPlain.remote("x") }
+        #expect(error?.code == .remoteError)
+        #expect(error?.remote?.typeName.hasSuffix("PlainError") == true)
+        #expect(error?.remote?.message == "plain failure")
+        #expect(error?.remote?.functionName == "fail_plain")
+        #expect(error?.remote?.containerID.hasPrefix("ctr-") == true)
+    }
+
+    @Test("a registered Codable error is rethrown as itself")
+    func registeredErrorRethrown() async throws {
+        fixtures.registerError(FixtureError.self)
+        do {
+            _ = try await failRegistered.remote(7)
+            Issue.record("expected FixtureError")
+        } catch let error as FixtureError {
+            #expect(error == FixtureError(reason: "registered", number: 7))
+        }
+    }
+
+    @Test("an unknown function is notFound")
+    func unknownFunction() async throws {
+        let missing: Function<Int, Int> = fixtures.lookup("no_such_function")
+        let error = await aloftError { try await missing.remote(1) }
+        #expect(error?.code == .notFound)
+        #expect(error?.message.contains("no_such_function") == true)
+    }
+
+    @Test("an argument the body cannot decode is invalidArgument")
+    func undecodableArgument() async throws {
+        let wrongTypes: Function<String, Int> = fixtures.lookup("square")
+        let error = await aloftError { try await wrongTypes.remote("not a number") }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("square") == true)
+    }
+
+    @Test("an oversized argument or result is payloadTooLarge, naming the limit")
+    func oversizedPayloads() async throws {
+        let threeMiB = 3 * 1024 * 1024
+        let argument = await aloftError { try await byteCount.remote(String(repeating: "a", count: threeMiB)) }
+        #expect(argument?.code == .payloadTooLarge)
+        #expect(argument?.message.contains("2097152") == true)
+        let result = await aloftError { try await bigResult.remote(threeMiB) }
+        #expect(result?.code == .payloadTooLarge)
+        #expect(result?.message.contains("2097152") == true)
+        #expect(try await byteCount.remote(String(repeating: "a", count: 1024 * 1024)) == 1024 * 1024)  // under the limit
+    }
+
+    @Test("a container killed mid-input gives the caller internalFailure, not a hang")
+    func killedContainer() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-pid-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let call = Task { try await writePIDAndSleep.remote(path) }
+        var pid: Int32 = 0
+        #expect(try await eventually {
+            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
+            return pid > 0
+        })
+        kill(pid, SIGKILL)
+        let error = await aloftError { try await call.value }
+        #expect(error?.code == .internalFailure)
+        #expect(try await square.remote(3) == 9)  // the pool recovers
+    }
+
+    @Test("containers that cannot start fail the call instead of hanging")
+    func containerThatCannotStart() async throws {
+        let broken = App("broken", configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
+        let function: Function<Int, Int> = broken.lookup("anything")
+        let error = await aloftError { try await function.remote(1) }
+        #expect(error?.code == .internalFailure)
+        #expect(error?.message.contains("failed to start") == true)
+    }
+}
+
+/// Runs `body` on a new thread that is not part of any Swift concurrency executor: plain synchronous code.
+func onPlainThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

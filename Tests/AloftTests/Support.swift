@@ -1,0 +1,90 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Where SwiftPM put the products: the test binary's own folder.
+let productsDirectory = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    .deletingLastPathComponent()
+
+/// The app whose containers run `aloft-test-app` (Tests/TestApp/main.swift), on this process's embedded control plane.
+let fixtures = App("fixtures", configuration: AppConfiguration(
+    containerExecutable: productsDirectory.appendingPathComponent("aloft-test-app").path,
+    containerArguments: []
+))
+
+// Handles on the functions that Tests/TestApp/main.swift defines, with the same types.
+let square: Function<Int, Int> = fixtures.lookup("square")
+let processID: Function<NoArguments, Int32> = fixtures.lookup("process_id")
+let failPlain: Function<String, Int> = fixtures.lookup("fail_plain")
+let failRegistered: Function<Int, Int> = fixtures.lookup("fail_registered")
+let failOnMultipleOf7: Function<Int, Int> = fixtures.lookup("fail_on_multiple_of_7")
+let sleepy: Function<Double, Int> = fixtures.lookup("sleepy")
+let writePIDAndSleep: Function<String, Int> = fixtures.lookup("write_pid_and_sleep")
+let touchFile: Function<String, Bool> = fixtures.lookup("touch_file")
+let bigResult: Function<Int, String> = fixtures.lookup("big_result")
+let byteCount: Function<String, Int> = fixtures.lookup("byte_count")
+let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function")
+let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
+
+/// Declared identically in Tests/TestApp: a registered error is rethrown as itself.
+struct FixtureError: Error, Codable, Equatable {
+    var reason: String
+    var number: Int
+}
+
+/// Runs an executable to completion and returns its exit status and output.
+func runProduct(_ name: String, arguments: [String] = [], timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = productsDirectory.appendingPathComponent(name)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let killer = DispatchWorkItem { process.terminate() }  // a hang fails the test instead of stalling the suite
+    DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: killer)
+    // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+    nonisolated(unsafe) var errorData = Data()
+    let errorRead = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errorData = err.fileHandleForReading.readDataToEndOfFile()
+        errorRead.signal()
+    }
+    let outputData = out.fileHandleForReading.readDataToEndOfFile()
+    errorRead.wait()
+    process.waitUntilExit()
+    killer.cancel()
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+}
+
+/// Polls `condition` until it holds or `timeout` passes; for effects in other processes that nothing signals.
+func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// Resident memory of this process, in bytes.
+func residentMemory() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
+    return kib * 1024
+}
+
+/// The AloftError a throwing expression threw, failing the test if it threw something else or nothing.
+func aloftError<T>(_ body: () async throws -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> AloftError? {
+    do {
+        _ = try await body()
+        Issue.record("expected an AloftError, got a value", sourceLocation: sourceLocation)
+    } catch let error as AloftError {
+        return error
+    } catch {
+        Issue.record("expected an AloftError, got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
