@@ -64,7 +64,10 @@ let package = Package(
         .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
         .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
 
-        // The executable the end-to-end tests start as containers (and as separate callers).
+        // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
+        .executableTarget(name: "aloft-bench", dependencies: ["Aloft"], path: "bench/aloft-bench"),
+
+        // The executable the end-to-end tests start as containers.
         .executableTarget(name: "aloft-test-app", dependencies: ["Aloft"], path: "Tests/TestApp"),
         .testTarget(
             name: "AloftTests",

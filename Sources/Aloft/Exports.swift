@@ -3,6 +3,7 @@
 import AloftControlPlane
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 extension App {
     /// An app on the embedded control plane: started in this process on first use, on a loopback port, with
@@ -13,34 +14,46 @@ extension App {
 }
 
 /// The control plane run inside the caller's process: Aloft's zero-setup default.
+///
+/// Nothing starts until the first call asks for its address, so a process that never calls a function (or
+/// that talks to another control plane through `ALOFT_CONTROL_PLANE`, as containers do) never starts one.
 public final class EmbeddedControlPlane: ControlPlaneProvider {
     public static let shared = EmbeddedControlPlane()
 
-    private let controlPlane: ControlPlane
-    private let running: Task<Void, any Error>
-    private let serviceGroup: ServiceGroup
+    private let configuration: ControlPlaneConfiguration
+    private let started = Mutex<Started?>(nil)
 
+    private struct Started {
+        let controlPlane: ControlPlane
+        let serviceGroup: ServiceGroup
+        let running: Task<Void, any Error>
+    }
+
+    /// - Parameter configuration: `import AloftControlPlane` to build one.
     public init(configuration: ControlPlaneConfiguration = .init()) {
-        var logger = Logger(label: "aloft.control-plane")
-        logger.logLevel = .warning
-        if let level = ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:)) {
-            logger.logLevel = level
-        }
-        let controlPlane = ControlPlane(configuration: configuration, logger: logger)
-        self.controlPlane = controlPlane
-        let group = ServiceGroup(configuration: .init(services: [controlPlane], logger: logger))
-        serviceGroup = group
-        running = Task { try await group.run() }
+        var configuration = configuration
+        if configuration.eventLoopGroup == nil { configuration.eventLoopGroup = AloftRuntime.shared.eventLoopGroup }
+        self.configuration = configuration
     }
 
     public func address() async throws -> String {
-        try await controlPlane.listeningAddress()
+        let controlPlane = started.withLock { started in
+            if let started { return started.controlPlane }
+            var logger = Logger(label: "aloft.control-plane")
+            logger.logLevel = ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            let controlPlane = ControlPlane(configuration: configuration, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [controlPlane], logger: logger))
+            started = Started(controlPlane: controlPlane, serviceGroup: group, running: Task { try await group.run() })
+            return controlPlane
+        }
+        return try await controlPlane.listeningAddress()
     }
 
-    /// Stops every container and the listener; waits until they are gone.
+    /// Stops every container and the listener, and waits until they are gone. A later call starts it again.
     public func shutdown() async {
-        await serviceGroup.triggerGracefulShutdown()
-        _ = await running.result
+        guard let running = started.withLock({ started in defer { started = nil }; return started }) else { return }
+        await running.serviceGroup.triggerGracefulShutdown()
+        _ = await running.running.result
     }
 }
 

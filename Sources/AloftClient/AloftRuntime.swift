@@ -6,31 +6,51 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// Runs tasks' jobs on a NIO event loop. Only Aloft's own async code runs here, never a user's body.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 /// The process-wide runtime: the event loop that carries the wire protocol, the thread on which blocking calls
 /// run their async implementation, and the connections to control planes.
 public final class AloftRuntime: Sendable {
     public static let shared = AloftRuntime()
 
-    let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    /// Where the async half of every blocking call runs: not the cooperative pool, so a blocking call made
-    /// from async code (which holds a pool thread) cannot starve it.
-    let executor = DedicatedThreadExecutor(name: "aloft-runtime")
+    /// The runtime's event loop: it carries every connection, and (through `loopExecutor`) runs the async half of
+    /// every blocking call, so that a blocking call costs no more thread wake-ups than an async one. The embedded
+    /// control plane shares it.
+    package let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let loopExecutor: EventLoopTaskExecutor
+    /// Runs async bodies called with the blocking form of `local`: user code never runs on the event loop.
+    let localExecutor = DedicatedThreadExecutor(name: "aloft-local")
     let logger: Logger
     private let connections = Mutex<[String: Task<WireConnection, any Error>]>([:])
     private let asyncUsageWarnings = Atomic<Int>(0)
+    /// `ALOFT_CONTROL_PLANE`, read once: the environment is not read on the call path.
+    private let controlPlaneOverride: String?
+    private let asyncWarningsEnabled: Bool
 
     private init() {
         var logger = Logger(label: "aloft")
         let level = ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:))
         logger.logLevel = level ?? .warning
         self.logger = logger
+        let environment = ProcessInfo.processInfo.environment
+        controlPlaneOverride = environment[AloftEnvironment.controlPlaneAddress].flatMap { $0.isEmpty ? nil : $0 }
+        asyncWarningsEnabled = environment[AloftEnvironment.asyncWarnings] != "0"
+        self.loopExecutor = EventLoopTaskExecutor(loop: eventLoopGroup.next())
     }
 
     /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
     func connection(for provider: any ControlPlaneProvider) async throws -> WireConnection {
-        let override = ProcessInfo.processInfo.environment[AloftEnvironment.controlPlaneAddress].flatMap { $0.isEmpty ? nil : $0 }
         let address: String
-        if let override { address = override } else { address = try await provider.address() }
+        if let controlPlaneOverride { address = controlPlaneOverride } else { address = try await provider.address() }
         guard !address.isEmpty else {
             throw AloftError(.invalidConfiguration, "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one")
         }
@@ -58,7 +78,7 @@ public final class AloftRuntime: Sendable {
 
     /// True on the runtime's own threads, where a blocking call would wait for itself.
     var isOnRuntimeThread: Bool {
-        executor.isCurrentThread || eventLoopGroup.any().inEventLoop
+        localExecutor.isCurrentThread || eventLoopGroup.any().inEventLoop
     }
 
     /// Number of blocking calls made from async code so far (each logged the warning unless it was turned off).
@@ -76,7 +96,7 @@ public final class AloftRuntime: Sendable {
         }
         if withUnsafeCurrentTask(body: { $0 != nil }) {
             asyncUsageWarnings.add(1, ordering: .relaxed)
-            if ProcessInfo.processInfo.environment[AloftEnvironment.asyncWarnings] != "0" {
+            if asyncWarningsEnabled {
                 logger.warning("""
                     A blocking Aloft call is being used in an async context; it blocks this thread until it finishes. \
                     Suggested rewrite: `\(asyncForm)`. Set \(AloftEnvironment.asyncWarnings)=0 to silence this warning.
@@ -84,7 +104,7 @@ public final class AloftRuntime: Sendable {
             }
         }
         let result = BlockingResult<T>()
-        Task(executorPreference: executor) {
+        Task(executorPreference: loopExecutor) {
             do { result.set(.success(try await operation())) } catch { result.set(.failure(error)) }
         }
         return try result.wait()

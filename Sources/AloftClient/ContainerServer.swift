@@ -93,53 +93,28 @@ enum ContainerFunctions {
 }
 
 /// The container side: receive inputs, run them, send results, until told to stop.
+///
+/// The main thread does it all with blocking socket calls: it waits for an input, runs it (async bodies as tasks
+/// on the container's one async executor thread), writes the result and waits again.
 enum ContainerServer {
-    enum Work {
-        case input(Aloft_V1_InputDispatch)
-        case stop
-    }
-
-    /// A queue the main thread waits on; inputs arrive on the event loop.
-    final class Inbox: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var items: [Work] = []
-
-        func put(_ work: Work) {
-            condition.lock()
-            items.append(work)
-            condition.signal()
-            condition.unlock()
-        }
-
-        func take() -> Work {
-            condition.lock()
-            defer { condition.unlock() }
-            while items.isEmpty { condition.wait() }
-            return items.removeFirst()
-        }
-    }
-
     static func run(containerID: String) -> Never {
         lineBufferStandardOutput()  // the control plane forwards our output line by line
-        let runtime = AloftRuntime.shared
-        var logger = runtime.logger
+        var logger = AloftRuntime.shared.logger
         logger[metadataKey: "aloft.container_id"] = "\(containerID)"
         let address = ProcessInfo.processInfo.environment[AloftEnvironment.controlPlaneAddress] ?? ""
-        let inbox = Inbox()
-        let connection: WireConnection
+        let socket: BlockingWireSocket
+        let maxPayloadBytes: Int
         do {
-            connection = try runtime.runBlocking(asyncForm: "") {
-                try await WireConnection.connect(
-                    to: address, group: runtime.eventLoopGroup, role: .container, containerID: containerID,
-                    onPush: { envelope in
-                        switch envelope.body {
-                        case .inputDispatch(let input): inbox.put(.input(input))
-                        case .containerStop: inbox.put(.stop)
-                        default: break
-                        }
-                    },
-                    onClose: { inbox.put(.stop) }
-                )
+            socket = try BlockingWireSocket(address: address)
+            var hello = Aloft_V1_Hello()
+            hello.protocolVersion = AloftLimits.protocolVersion
+            hello.role = .container
+            hello.containerID = containerID
+            try socket.send(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
+            switch try socket.receive()?.body {
+            case .helloReply(let reply): maxPayloadBytes = Int(reply.maxPayloadBytes)
+            case .error(let error): throw AloftError(AloftError.Code(rawValue: error.code), error.message)
+            default: throw AloftError(.protocolError, "the control plane at \(address) did not answer hello")
             }
         } catch {
             FileHandle.standardError.write(Data("aloft container \(containerID): \(error)\n".utf8))
@@ -147,23 +122,39 @@ enum ContainerServer {
         }
         logger.debug("container serving")
         let asyncExecutor = DedicatedThreadExecutor(name: "aloft-async-inputs")
-        // Inputs run one at a time on this, the main, thread (async bodies on `asyncExecutor`).
-        while case .input(let input) = inbox.take() {
-            var output = Aloft_V1_OutputPut()
-            output.inputID = input.inputID
-            if let function = ContainerFunctions.named(input.functionName) {
-                output.result = function.invoke(input.data, containerID: containerID, maxPayloadBytes: connection.maxPayloadBytes, executor: asyncExecutor)
-            } else {
-                let executable = CommandLine.arguments.first ?? "this executable"
-                output.result = .failure(.failure, AloftError(.notFound, """
-                    function '\(input.functionName)' is not declared in \(executable): declare every function at the top level \
-                    of main.swift, before app.main()
-                    """))
+        serving: while true {
+            let envelope: Aloft_V1_Envelope?
+            do { envelope = try socket.receive() } catch {
+                logger.error("reading from the control plane failed", metadata: ["aloft.error": "\(error)"])
+                exit(1)
             }
-            connection.send(.outputPut(output))
+            switch envelope?.body {
+            case .inputDispatch(let input):
+                var output = Aloft_V1_OutputPut()
+                output.inputID = input.inputID
+                output.result = run(input, containerID: containerID, maxPayloadBytes: maxPayloadBytes, executor: asyncExecutor)
+                do { try socket.send(Aloft_V1_Envelope(requestID: 0, body: .outputPut(output))) } catch {
+                    logger.error("sending a result to the control plane failed", metadata: ["aloft.error": "\(error)"])
+                    exit(1)
+                }
+            case .containerStop?, nil:
+                break serving
+            default:
+                continue
+            }
         }
         logger.debug("container stopping")
-        connection.close()
         exit(0)
+    }
+
+    static func run(_ input: Aloft_V1_InputDispatch, containerID: String, maxPayloadBytes: Int, executor: DedicatedThreadExecutor) -> Aloft_V1_Result {
+        guard let function = ContainerFunctions.named(input.functionName) else {
+            let executable = CommandLine.arguments.first ?? "this executable"
+            return .failure(.failure, AloftError(.notFound, """
+                function '\(input.functionName)' is not declared in \(executable): declare every function at the top level \
+                of main.swift, before app.main()
+                """))
+        }
+        return function.invoke(input.data, containerID: containerID, maxPayloadBytes: maxPayloadBytes, executor: executor)
     }
 }

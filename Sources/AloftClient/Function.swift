@@ -30,11 +30,11 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
 
     /// The connection and function id to call, registering the function on first use.
     func resolve() async throws -> (WireConnection, UInt64) {
-        try options.validate()
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
         if let cached = registration.state.withLock({ $0 }), cached.connection == ObjectIdentifier(connection) {
             return (connection, cached.id)
         }
+        try options.validate()
         var register = Aloft_V1_FunctionRegister()
         register.appName = app.name
         register.functionName = name
@@ -113,7 +113,12 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         guard let body else { throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined") }
         switch body {
         case .blocking(let run): return try run(input)
-        case .async: return try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).local(…)") { try await self.local(input) }
+        case .async(let run):
+            let result = BlockingResult<Output>()
+            Task(executorPreference: AloftRuntime.shared.localExecutor) {
+                do { result.set(.success(try await run(input))) } catch { result.set(.failure(error)) }
+            }
+            return try result.wait()
         }
     }
 

@@ -140,6 +140,8 @@ where Inputs.Element == Input {
     private var consumed: UInt64 = 0
     private var nextIndex: UInt64 = 0
     private var inputsExhausted = false
+    /// The control plane was told that no more inputs follow.
+    private var lastSent = false
     private var finished = false
 
     init(stream: MapStream<Inputs, Input, Output, Element>) {
@@ -159,12 +161,13 @@ where Inputs.Element == Input {
                     finish()
                     return nil
                 }
-                if let (index, result) = results!.take(ordered: stream.ordered, nextIndex: nextIndex) {
+                let (taken, generation) = results!.take(ordered: stream.ordered, nextIndex: nextIndex)
+                if let (index, result) = taken {
                     consumed += 1
                     if stream.ordered { nextIndex += 1 }
                     return try stream.transform(decode(result, index: index))
                 }
-                try await results!.waitForArrival()
+                try await results!.waitForArrival(after: generation)
             }
         } catch {
             finish()
@@ -196,6 +199,8 @@ where Inputs.Element == Input {
         create.kind = .map
         create.callID = callID
         create.inputs = first
+        create.last = inputsExhausted
+        lastSent = inputsExhausted
         _ = try await connection.request(.callCreate(create))
         return true
     }
@@ -218,7 +223,7 @@ where Inputs.Element == Input {
 
     /// Sends more inputs once half the window is free, so inputs go out in large batches.
     private func topUp() throws {
-        guard !inputsExhausted, let connection else { return }
+        guard !lastSent, let connection else { return }
         let inFlight = Int(sent - consumed)
         guard inFlight <= stream.window / 2 else { return }
         var put = Aloft_V1_CallPutInputs()
@@ -226,6 +231,7 @@ where Inputs.Element == Input {
         put.inputs = try takeInputs(upTo: stream.window - inFlight, limit: connection.maxPayloadBytes)
         MapStatistics.record(inFlight: Int(sent - consumed))
         put.last = inputsExhausted
+        lastSent = inputsExhausted
         connection.send(.callPutInputs(put))
     }
 
@@ -233,7 +239,7 @@ where Inputs.Element == Input {
         guard !finished else { return }
         finished = true
         if !callID.isEmpty { MapRouter.shared.unregister(callID) }
-        if let connection, !inputsExhausted {
+        if let connection, !lastSent || consumed < sent {
             // Abandoned early (a failure, or the caller stopped iterating): stop what has not started.
             var cancel = Aloft_V1_CallCancel()
             cancel.callID = callID
@@ -259,6 +265,9 @@ final class MapResults: Sendable {
         var arrivalOrder: [UInt64] = []
         var waiter: CheckedContinuation<Void, Never>?
         var failure: AloftError?
+        /// Counts deliveries, so a waiter sleeps until something new arrives (not merely while results are
+        /// buffered that it cannot take yet, such as later indices of an ordered map).
+        var generation: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -268,6 +277,7 @@ final class MapResults: Sendable {
                 state.byIndex[output.index] = output.result
                 state.arrivalOrder.append(output.index)
             }
+            state.generation += 1
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -283,26 +293,27 @@ final class MapResults: Sendable {
         waiter?.resume()
     }
 
-    func take(ordered: Bool, nextIndex: UInt64) -> (UInt64, Aloft_V1_Result)? {
+    /// The next result to hand out, if it has arrived, and the delivery generation it was looked for in.
+    func take(ordered: Bool, nextIndex: UInt64) -> (result: (UInt64, Aloft_V1_Result)?, generation: UInt64) {
         state.withLock { state in
             if ordered {
-                guard let result = state.byIndex.removeValue(forKey: nextIndex) else { return nil }
-                return (nextIndex, result)
+                guard let result = state.byIndex.removeValue(forKey: nextIndex) else { return (nil, state.generation) }
+                return ((nextIndex, result), state.generation)
             }
             while !state.arrivalOrder.isEmpty {
                 let index = state.arrivalOrder.removeFirst()
-                if let result = state.byIndex.removeValue(forKey: index) { return (index, result) }
+                if let result = state.byIndex.removeValue(forKey: index) { return ((index, result), state.generation) }
             }
-            return nil
+            return (nil, state.generation)
         }
     }
 
-    /// Waits until something arrives, the connection fails, or the task is cancelled.
-    func waitForArrival() async throws {
+    /// Waits until a delivery after `generation`, a connection failure, or cancellation.
+    func waitForArrival(after generation: UInt64) async throws {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if !state.byIndex.isEmpty || state.failure != nil || Task.isCancelled { return true }
+                    if state.generation != generation || state.failure != nil || Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }

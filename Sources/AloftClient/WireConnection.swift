@@ -53,8 +53,15 @@ final class WireConnection: Sendable {
         hello.role = role
         hello.containerID = containerID
         let provisional = WireConnection(channel: channel, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
-        guard case .helloReply(let reply) = try await provisional.request(.hello(hello)) else {
-            throw AloftError(.protocolError, "the control plane at \(address) did not answer hello")
+        let reply: Aloft_V1_HelloReply
+        do {
+            guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
+                throw AloftError(.protocolError, "the control plane at \(address) did not answer hello")
+            }
+            reply = helloReply
+        } catch {
+            channel.close(promise: nil)
+            throw error
         }
         return WireConnection(channel: channel, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
     }

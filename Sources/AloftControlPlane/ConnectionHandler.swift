@@ -15,7 +15,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        state.handle(unwrapInboundIn(data), from: self, channel: context.channel)
+        let envelope = unwrapInboundIn(data)
+        guard !state.requiresHello(envelope, from: self) else {
+            state.logger.warning("closing connection that did not start with hello")
+            context.close(promise: nil)
+            return
+        }
+        state.handle(envelope, from: self, channel: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -55,7 +55,8 @@ public final class ControlPlane: Service, Sendable {
 
     public func run() async throws {
         // One event loop: every scheduler decision happens on it, in order, without locks.
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
         let state = ControlPlaneState(loop: group.next(), configuration: configuration, logger: logger)
         let server: any Channel
         do {
@@ -73,7 +74,7 @@ public final class ControlPlane: Service, Sendable {
                 .get()
         } catch {
             publish(.failure(error))
-            try? await group.shutdownGracefully()
+            try? await ownGroup?.shutdownGracefully()
             throw error
         }
         let port = server.localAddress?.port ?? configuration.port
@@ -92,7 +93,9 @@ public final class ControlPlane: Service, Sendable {
             state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in server.close(promise: nil) }
         }
         try? await state.loop.flatSubmit { state.shutdown() }.get()
-        state.loopClosing.store(true, ordering: .sequentiallyConsistent)
-        try? await group.shutdownGracefully()
+        if let ownGroup {
+            state.loopClosing.store(true, ordering: .sequentiallyConsistent)
+            try? await ownGroup.shutdownGracefully()
+        }
     }
 }

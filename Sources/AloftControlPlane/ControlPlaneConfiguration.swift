@@ -1,5 +1,6 @@
 import AloftCore
 import Foundation
+public import NIOCore
 
 /// Settings of a control plane. Every field has a default that suits the embedded control plane.
 public struct ControlPlaneConfiguration: Sendable {
@@ -16,6 +17,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxConsecutiveStartFailures: Int
     /// How containers are started.
     public var containerRuntime: any ContainerRuntime
+    /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
+    /// The embedded control plane shares the SDK's, so a call to it never wakes another thread.
+    public var eventLoopGroup: (any EventLoopGroup)?
 
     public init(
         host: String = "127.0.0.1",
@@ -24,7 +28,8 @@ public struct ControlPlaneConfiguration: Sendable {
         defaultMaxContainers: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
         containerStopGrace: Duration = .seconds(5),
         maxConsecutiveStartFailures: Int = 3,
-        containerRuntime: any ContainerRuntime = ProcessContainerRuntime()
+        containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
+        eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
         self.host = host
         self.port = port
@@ -33,5 +38,6 @@ public struct ControlPlaneConfiguration: Sendable {
         self.containerStopGrace = containerStopGrace
         self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
         self.containerRuntime = containerRuntime
+        self.eventLoopGroup = eventLoopGroup
     }
 }

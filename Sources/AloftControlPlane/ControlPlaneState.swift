@@ -74,24 +74,29 @@ final class ControlPlaneState: @unchecked Sendable {
             guard hello.protocolVersion == AloftLimits.protocolVersion else {
                 sendError(.protocolError, "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)",
                           requestID: requestID, on: channel)
+                channel.close(promise: nil)
                 return
             }
-            connection.role = hello.role
             if hello.role == .container {
+                guard isExpectedContainer(hello.containerID, channel: channel) else { return }
                 connection.containerID = hello.containerID
-                containerConnected(hello.containerID, channel: channel)
             }
+            connection.role = hello.role
             var reply = Aloft_V1_HelloReply()
             reply.protocolVersion = AloftLimits.protocolVersion
             reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
             send(.helloReply(reply), requestID: requestID, on: channel)
+            if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
 
         case .functionRegister(let register):
             let key = "\(register.appName)/\(register.functionName)"
             let pool: FunctionPool
             if let existing = poolsByKey[key] {
                 existing.options = register.options
+                existing.executable = register.executable
+                existing.arguments = register.arguments
                 pool = existing
+                schedule(pool)
             } else {
                 pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
                 pools[pool.id] = pool
@@ -128,6 +133,7 @@ final class ControlPlaneState: @unchecked Sendable {
             if create.kind == .map { call.subscriber = channel }
             calls[call.id] = call
             for input in create.inputs { addInput(input, to: call) }
+            call.inputsClosed = create.last
             send(.ack(.init()), requestID: requestID, on: channel)
             schedule(pool)
 
@@ -166,7 +172,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 return
             }
             cancelCall(call)
-            send(.ack(.init()), requestID: requestID, on: channel)
+            if requestID != 0 { send(.ack(.init()), requestID: requestID, on: channel) }
 
         case .outputPut(let output):
             outputArrived(output, from: connection.containerID)
@@ -174,6 +180,12 @@ final class ControlPlaneState: @unchecked Sendable {
         default:
             sendError(.protocolError, "unexpected message", requestID: requestID, on: channel)
         }
+    }
+
+    /// Everything but `Hello` needs a connection that said hello first.
+    func requiresHello(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler) -> Bool {
+        if case .hello = envelope.body { return false }
+        return connection.role == .unspecified
     }
 
     private func checkPayload(_ size: Int, requestID: UInt64, channel: any Channel) -> Bool {
@@ -320,6 +332,7 @@ final class ControlPlaneState: @unchecked Sendable {
             send(.inputDispatch(dispatch), on: channel)
         }
         guard shutdownPromise == nil else { return }
+        ensureMinContainers(pool)
         let starting = pool.containers.values.count(where: \.isStarting)
         var unserved = pool.pending.count - starting * pool.slotsPerContainer
         var active = pool.containers.values.count { !$0.stopping }
@@ -367,12 +380,18 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
-    private func containerConnected(_ containerID: String, channel: any Channel) {
+    /// False (and the connection closed) for an unknown container id or one that is already connected.
+    private func isExpectedContainer(_ containerID: String, channel: any Channel) -> Bool {
         guard let container = containers[containerID], container.channel == nil else {
-            logger.warning("unknown container connected", metadata: ["aloft.container_id": "\(containerID)"])
+            logger.warning("unknown or duplicate container connected", metadata: ["aloft.container_id": "\(containerID)"])
             channel.close(promise: nil)
-            return
+            return false
         }
+        return true
+    }
+
+    private func containerConnected(_ containerID: String, channel: any Channel) {
+        guard let container = containers[containerID] else { return }
         container.channel = channel
         container.idleSince = .now()
         container.startupTimer?.cancel()
@@ -429,7 +448,7 @@ final class ControlPlaneState: @unchecked Sendable {
         guard !container.stopping else { return }
         container.stopping = true
         if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.terminate() }
-        loop.scheduleTask(in: .nanoseconds(Int64(configuration.containerStopGrace.components.seconds) * 1_000_000_000)) {
+        loop.scheduleTask(in: TimeAmount(configuration.containerStopGrace)) {
             container.handle?.kill()
         }
     }
@@ -490,6 +509,13 @@ final class ControlPlaneState: @unchecked Sendable {
             for container in containers.values { stop(container) }
         }
         return promise.futureResult
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }
 

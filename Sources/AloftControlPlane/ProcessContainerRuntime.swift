@@ -44,8 +44,9 @@ public struct ProcessContainerRuntime: ContainerRuntime {
 private struct ProcessHandle: ContainerHandle, @unchecked Sendable {
     let process: Process  // only its thread-safe members are used: processIdentifier and signals
     var processID: Int32? { process.processIdentifier }
-    func terminate() { Foundation.kill(process.processIdentifier, SIGTERM) }
-    func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
+    // `isRunning` turns false once the process is reaped, so a pid the system reused is never signalled.
+    func terminate() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) } }
+    func kill() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) } }
 }
 
 /// Output lines of every container go through one lock, so lines of different containers never interleave.

@@ -5,7 +5,7 @@ public enum AloftEnvironment {
     public static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
     /// Set by the control plane when it starts a process as a container.
     public static let containerID = "ALOFT_CONTAINER_ID"
-    /// Executable that the embedded control plane starts as containers (default: the running executable).
+    /// Executable that containers run (default: the running executable); the SDK sends it with each function.
     public static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
     /// `0` turns off the warning logged when a blocking call is made from async code.
     public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"

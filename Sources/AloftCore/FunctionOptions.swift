@@ -1,8 +1,8 @@
 /// How a function runs: the counterpart of the keyword arguments of Modal's `@app.function(...)`.
 ///
-/// Every field has Modal's default. This engine honours `maxContainers`, `minContainers`,
-/// `scaledownWindow` and the payload limit; the others are validated and carried to the control plane,
-/// and get their behaviour in later work (see README, "Not built yet").
+/// Every field has Modal's default. The engine honours `maxContainers`, `minContainers`, `scaledownWindow` and
+/// `startupTimeout`; the others are validated and carried to the control plane, and get their behaviour in
+/// later work (see README, "Not built yet").
 public struct FunctionOptions: Sendable, Hashable {
     /// Per-attempt timeout, 1 s to 24 h. Default 300 s.
     public var timeout: Duration

@@ -58,3 +58,20 @@ extension ChannelPipeline.SynchronousOperations {
         try addHandler(MessageToByteHandler(EnvelopeEncoder()))
     }
 }
+
+extension Aloft_V1_Envelope {
+    /// This envelope as one frame: the 4-byte length, then the serialized envelope (for blocking sockets).
+    public func frameBytes() throws -> [UInt8] {
+        let body: [UInt8] = try serializedBytes()
+        var frame = [UInt8]()
+        frame.reserveCapacity(4 + body.count)
+        withUnsafeBytes(of: UInt32(body.count).bigEndian) { frame.append(contentsOf: $0) }
+        frame.append(contentsOf: body)
+        return frame
+    }
+
+    /// Decodes the body of one frame (without its length).
+    public init(frameBody: [UInt8]) throws {
+        try self.init(serializedBytes: frameBody)
+    }
+}

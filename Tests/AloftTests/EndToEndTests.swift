@@ -181,6 +181,17 @@ struct EndToEndTests {
         #expect(received.allSatisfy { $0 % 7 != 0 })
     }
 
+    @Test("two-argument functions: remote(a, b) and starmap over tuples")
+    func starmap() async throws {
+        #expect(try await repeatText.remote("ab", 3) == "ababab")
+        var results: [String] = []
+        for try await text in repeatText.starmap([("x", 1), ("y", 2), ("z", 0)]) { results.append(text) }
+        #expect(results == ["x", "yy", ""])
+        var empty = 0
+        for try await _ in repeatText.starmap([(String, Int)]()) { empty += 1 }
+        #expect(empty == 0)
+    }
+
     @Test("blocking map from synchronous code")
     func blockingMap() async throws {
         let results = try await onPlainThread { try square.map(0..<50).blocking.map { try $0.get() } }
@@ -285,6 +296,15 @@ struct EndToEndTests {
         let error = await aloftError { try await call.value }
         #expect(error?.code == .internalFailure)
         #expect(try await square.remote(3) == 9)  // the pool recovers
+    }
+
+    @Test("an idle container exits after its scaledown window")
+    func idleContainerExits() async throws {
+        let shortLived: Function<NoArguments, Int32> = App("idle", configuration: fixtures.configuration)
+            .lookup("process_id", options: FunctionOptions(scaledownWindow: .seconds(1)))
+        let pid = try await shortLived.remote()
+        #expect(kill(pid, 0) == 0)  // warm right after the call
+        #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })
     }
 
     @Test("containers that cannot start fail the call instead of hanging")

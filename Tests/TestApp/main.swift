@@ -50,6 +50,10 @@ let bigResult = app.function("big_result") { (size: Int) -> String in String(rep
 
 let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.count }
 
+let repeatText = app.function("repeat_text") { (text: String, times: Int) -> String in
+    String(repeating: text, count: times)
+}
+
 let blockingFunction = app.function("blocking_function") { () -> Int in 42 }
 
 let asyncFunction = app.function("async_function") { () async throws -> Int in

@@ -583,6 +583,9 @@ public nonisolated struct Aloft_V1_CallCreate: Sendable {
 
   public var callID: String = String()
 
+  /// no more inputs will follow (map and detached calls)
+  public var last: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1588,7 +1591,7 @@ nonisolated extension Aloft_V1_InvokeResult: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CallCreate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}kind\0\u{1}inputs\0\u{3}call_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}kind\0\u{1}inputs\0\u{3}call_id\0\u{1}last\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1600,6 +1603,7 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.inputs) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.last) }()
       default: break
       }
     }
@@ -1618,6 +1622,9 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.callID.isEmpty {
       try visitor.visitSingularStringField(value: self.callID, fieldNumber: 4)
     }
+    if self.last != false {
+      try visitor.visitSingularBoolField(value: self.last, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1626,6 +1633,7 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.kind != rhs.kind {return false}
     if lhs.inputs != rhs.inputs {return false}
     if lhs.callID != rhs.callID {return false}
+    if lhs.last != rhs.last {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AloftCore
+import AloftWire
+import Foundation
+
+/// A wire-protocol connection used with plain blocking system calls, for the container's input loop.
+///
+/// A container's main thread waits in `read` for its next input and writes the result itself, so an input costs
+/// one thread wake-up in the container instead of two (event loop, then worker).
+final class BlockingWireSocket: @unchecked Sendable {
+    private let descriptor: Int32
+    private let writeLock = NSLock()
+    private var buffer = [UInt8]()
+    private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    private let maxFrameBytes = WireFraming.defaultMaxFrameBytes
+
+    init(address: String) throws {
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+            throw AloftError(.invalidConfiguration, "control plane address '\(address)' is not host:port")
+        }
+        let host = String(address[..<colon])
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var resolved: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &resolved) == 0, let first = resolved else {
+            throw AloftError(.connectionFailed, "cannot resolve control plane host '\(host)'")
+        }
+        defer { freeaddrinfo(resolved) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { throw AloftError(.connectionFailed, "socket() failed: errno \(errno)") }
+        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            let error = errno
+            close(fd)
+            throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): errno \(error)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+
+    /// Writes one frame; safe from any thread.
+    func send(_ envelope: Aloft_V1_Envelope) throws {
+        let frame = try envelope.frameBytes()
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        var offset = 0
+        while offset < frame.count {
+            let written = frame.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, frame.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw AloftError(.connectionFailed, "write to the control plane failed: errno \(errno)") }
+            offset += written
+        }
+    }
+
+    /// Reads the next frame, blocking; nil when the control plane closed the connection.
+    func receive() throws -> Aloft_V1_Envelope? {
+        while true {
+            if buffer.count >= 4 {
+                let length = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
+                guard length <= maxFrameBytes else { throw WireError.frameTooLarge(length, limit: maxFrameBytes) }
+                if buffer.count >= 4 + length {
+                    let envelope = try Aloft_V1_Envelope(frameBody: Array(buffer[4..<(4 + length)]))
+                    buffer.removeFirst(4 + length)
+                    return envelope
+                }
+            }
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    func shutdown() {
+        Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+}
