@@ -12,7 +12,9 @@ import Foundation
 final class BlockingWireSocket: @unchecked Sendable {
     private let descriptor: Int32
     private let writeLock = NSLock()
+    /// Bytes read and not yet decoded are `buffer[readIndex...]`.
     private var buffer = [UInt8]()
+    private var readIndex = 0
     private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
     private let maxFrameBytes = WireFraming.defaultMaxFrameBytes
 
@@ -60,14 +62,20 @@ final class BlockingWireSocket: @unchecked Sendable {
     /// Reads the next frame, blocking; nil when the control plane closed the connection.
     func receive() throws -> Aloft_V1_Envelope? {
         while true {
-            if buffer.count >= 4 {
-                let length = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
+            let available = buffer.count - readIndex
+            if available >= 4 {
+                let r = readIndex
+                let length = Int(buffer[r]) << 24 | Int(buffer[r + 1]) << 16 | Int(buffer[r + 2]) << 8 | Int(buffer[r + 3])
                 guard length <= maxFrameBytes else { throw WireError.frameTooLarge(length, limit: maxFrameBytes) }
-                if buffer.count >= 4 + length {
-                    let envelope = try Aloft_V1_Envelope(frameBody: Array(buffer[4..<(4 + length)]))
-                    buffer.removeFirst(4 + length)
+                if available >= 4 + length {
+                    let envelope = try Aloft_V1_Envelope(frameBody: Array(buffer[(r + 4)..<(r + 4 + length)]))
+                    readIndex += 4 + length
                     return envelope
                 }
+            }
+            if readIndex > 0 {  // compact before reading more, so the buffer holds at most one partial frame
+                buffer.removeFirst(readIndex)
+                readIndex = 0
             }
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
             if count < 0 && errno == EINTR { continue }

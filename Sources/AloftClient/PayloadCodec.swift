@@ -9,14 +9,18 @@ public struct NoArguments: Codable, Sendable, Hashable {
 
 /// Arguments and results travel as JSON; a function without arguments sends no bytes at all.
 enum PayloadCodec {
+    // Shared: making an encoder or decoder costs more than encoding a small value with it.
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+
     static func encode<T: Encodable>(_ value: T) throws -> Data {
         if T.self == NoArguments.self { return Data() }
-        return try JSONEncoder().encode(value)
+        return try encoder.encode(value)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         if T.self == NoArguments.self, data.isEmpty { return NoArguments() as! T }
-        return try JSONDecoder().decode(type, from: data)
+        return try decoder.decode(type, from: data)
     }
 
     static func checkSize(_ data: Data, limit: Int, what: String) throws {

@@ -15,6 +15,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var containerStopGrace: Duration
     /// A function whose containers exit this many times in a row before serving anything fails its pending inputs.
     public var maxConsecutiveStartFailures: Int
+    /// Inputs queued on each container beyond its slots, once a function has all the containers it may have:
+    /// a container then finds its next input already in its socket. 0 turns it off.
+    public var prefetchPerContainer: Int
     /// How containers are started.
     public var containerRuntime: any ContainerRuntime
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
@@ -28,6 +31,7 @@ public struct ControlPlaneConfiguration: Sendable {
         defaultMaxContainers: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
         containerStopGrace: Duration = .seconds(5),
         maxConsecutiveStartFailures: Int = 3,
+        prefetchPerContainer: Int = 16,
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
@@ -37,6 +41,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.defaultMaxContainers = defaultMaxContainers
         self.containerStopGrace = containerStopGrace
         self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
+        self.prefetchPerContainer = prefetchPerContainer
         self.containerRuntime = containerRuntime
         self.eventLoopGroup = eventLoopGroup
     }

@@ -22,6 +22,8 @@ final class ControlPlaneState: @unchecked Sendable {
     private var calls: [String: CallRecord] = [:]
     private var nextID: UInt64 = 1
     private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    /// Outputs of map calls gathered while handling events, sent as one `CallOutputs` per call at the flush.
+    private var outputsToPush: [String: (call: CallRecord, outputs: [Aloft_V1_Output])] = [:]
     private var flushScheduled = false
     private var reaper: RepeatedTask?
     private var shutdownPromise: EventLoopPromise<Void>?
@@ -45,6 +47,10 @@ final class ControlPlaneState: @unchecked Sendable {
     private func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any Channel) {
         channel.write(Aloft_V1_Envelope(requestID: requestID, body: body), promise: nil)
         channelsToFlush[ObjectIdentifier(channel)] = channel
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
         if !flushScheduled {
             flushScheduled = true
             loop.execute { self.flushAll() }
@@ -52,6 +58,16 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func flushAll() {
+        let pushes = outputsToPush
+        outputsToPush.removeAll(keepingCapacity: true)
+        for (callID, push) in pushes {
+            guard let subscriber = push.call.subscriber else { continue }
+            var outputs = Aloft_V1_CallOutputs()
+            outputs.callID = callID
+            outputs.outputs = push.outputs
+            subscriber.write(Aloft_V1_Envelope(requestID: 0, body: .callOutputs(outputs)), promise: nil)
+            channelsToFlush[ObjectIdentifier(subscriber)] = subscriber
+        }
         flushScheduled = false
         let channels = channelsToFlush
         channelsToFlush.removeAll(keepingCapacity: true)
@@ -257,8 +273,8 @@ final class ControlPlaneState: @unchecked Sendable {
     private func outputArrived(_ output: Aloft_V1_OutputPut, from containerID: String) {
         guard let input = inputs.removeValue(forKey: output.inputID) else { return }
         if let container = input.container {
-            container.running.remove(input.id)
-            if container.running.isEmpty { container.idleSince = .now() }
+            if let position = container.assigned.firstIndex(of: input.id) { container.assigned.remove(at: position) }
+            if container.assigned.isEmpty { container.idleSince = .now() }
         }
         if !input.resolved { resolve(input, with: output.result) }
         schedule(input.pool)
@@ -290,14 +306,12 @@ final class ControlPlaneState: @unchecked Sendable {
         case .detached:
             return
         case .map:
-            guard let subscriber = call.subscriber else { return }
-            var outputs = Aloft_V1_CallOutputs()
-            outputs.callID = call.id
+            guard call.subscriber != nil else { return }
             var output = Aloft_V1_Output()
             output.index = index
             output.result = result
-            outputs.outputs = [output]
-            send(.callOutputs(outputs), on: subscriber)
+            outputsToPush[call.id, default: (call, [])].outputs.append(output)
+            scheduleFlush()
         default:
             call.results[index] = result
             call.waiters.removeAll { waiter in
@@ -316,21 +330,7 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// Hands queued inputs to free container slots, then starts containers for what is left.
     private func schedule(_ pool: FunctionPool) {
-        while let inputID = pool.pending.first {
-            guard let input = inputs[inputID], !input.resolved else {
-                pool.pending.removeFirst()
-                continue
-            }
-            guard let container = pool.containers.values.first(where: \.hasFreeSlot), let channel = container.channel else { break }
-            pool.pending.removeFirst()
-            input.container = container
-            container.running.insert(input.id)
-            var dispatch = Aloft_V1_InputDispatch()
-            dispatch.inputID = input.id
-            dispatch.functionName = pool.name
-            dispatch.data = input.data
-            send(.inputDispatch(dispatch), on: channel)
-        }
+        dispatch(pool, upTo: pool.slotsPerContainer)
         guard shutdownPromise == nil else { return }
         ensureMinContainers(pool)
         let starting = pool.containers.values.count(where: \.isStarting)
@@ -340,6 +340,35 @@ final class ControlPlaneState: @unchecked Sendable {
             startContainer(for: pool)
             active += 1
             unserved -= pool.slotsPerContainer
+        }
+        // At the container limit, with none starting, queue a few more inputs on each container, so that it moves
+        // to its next input without waiting for a round trip to the control plane. Below the limit the backlog
+        // is left to start new containers instead.
+        if !pool.pending.isEmpty && active >= pool.maxContainers && starting == 0 && configuration.prefetchPerContainer > 0 {
+            dispatch(pool, upTo: pool.slotsPerContainer + configuration.prefetchPerContainer)
+        }
+    }
+
+    /// Sends queued inputs to connected containers holding fewer than `limit` inputs, least loaded first.
+    private func dispatch(_ pool: FunctionPool, upTo limit: Int) {
+        while let inputID = pool.pending.first {
+            guard let input = inputs[inputID], !input.resolved else {
+                pool.pending.removeFirst()
+                continue
+            }
+            var leastLoaded: ContainerRecord?
+            for candidate in pool.containers.values where candidate.isServing && candidate.assigned.count < limit {
+                if candidate.assigned.count < leastLoaded?.assigned.count ?? .max { leastLoaded = candidate }
+            }
+            guard let container = leastLoaded, let channel = container.channel else { break }
+            pool.pending.removeFirst()
+            input.container = container
+            container.assigned.append(input.id)
+            var dispatch = Aloft_V1_InputDispatch()
+            dispatch.inputID = input.id
+            dispatch.functionName = pool.name
+            dispatch.data = input.data
+            send(.inputDispatch(dispatch), on: channel)
         }
     }
 
@@ -417,14 +446,22 @@ final class ControlPlaneState: @unchecked Sendable {
         } else {
             logger.debug("container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
         }
-        for inputID in container.running {
+        // A container runs its inputs in the order they were sent: the first ones were running and fail; the
+        // rest were only queued on it and go back to the front of the backlog.
+        let running = container.assigned.prefix(pool.slotsPerContainer)
+        for inputID in running {
             guard let input = inputs.removeValue(forKey: inputID) else { continue }
             if !input.resolved {
                 let error = AloftError(.internalFailure, "container \(containerID) of function '\(pool.name)' \(reason) while running this input")
                 resolve(input, with: .failure(.internalFailure, error))
             }
         }
-        container.running.removeAll()
+        for inputID in container.assigned.dropFirst(pool.slotsPerContainer).reversed() {
+            guard let input = inputs[inputID] else { continue }
+            input.container = nil
+            pool.pending.prepend(inputID)
+        }
+        container.assigned.removeAll()
         if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {
             failPending(of: pool)
         }
@@ -486,7 +523,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 var active = pool.containers.values.count { !$0.stopping }
                 for container in pool.containers.values
                 where active > Int(pool.options.minContainers) && container.channel != nil && !container.stopping
-                    && container.running.isEmpty && now - container.idleSince >= pool.scaledownWindow
+                    && container.assigned.isEmpty && now - container.idleSince >= pool.scaledownWindow
                 {
                     logger.debug("stopping idle container", metadata: ["aloft.container_id": "\(container.id)"])
                     stop(container)

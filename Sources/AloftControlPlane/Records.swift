@@ -45,7 +45,8 @@ final class ContainerRecord: @unchecked Sendable {
     var handle: (any ContainerHandle)?
     /// Set once the container has connected and said hello; until then it is starting.
     var channel: (any Channel)?
-    var running: Set<UInt64> = []
+    /// Inputs sent to the container and not finished, in the order sent (it runs them in that order).
+    var assigned: [UInt64] = []
     var idleSince: NIODeadline = .now()
     var stopping = false
     var startupTimer: Scheduled<Void>?
@@ -56,7 +57,7 @@ final class ContainerRecord: @unchecked Sendable {
     }
 
     var isStarting: Bool { channel == nil && !stopping }
-    var hasFreeSlot: Bool { channel != nil && !stopping && running.count < pool.slotsPerContainer }
+    var isServing: Bool { channel != nil && !stopping }
 }
 
 /// Who is waiting for an input's result.
