@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
 
         // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
-        .executableTarget(name: "aloft-bench", dependencies: ["Aloft"], path: "bench/aloft-bench"),
+        .executableTarget(name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench"),
 
         // The executable the end-to-end tests start as containers.
         .executableTarget(name: "aloft-test-app", dependencies: ["Aloft"], path: "Tests/TestApp"),

@@ -29,10 +29,19 @@ public final class EmbeddedControlPlane: ControlPlaneProvider {
         let running: Task<Void, any Error>
     }
 
-    /// - Parameter configuration: `import AloftControlPlane` to build one.
+    /// - Parameter configuration: `import AloftControlPlane` to build one. A `unixSocketPath` of `nil` gets a fresh
+    ///   path in the temporary directory; an empty one means TCP only.
     public init(configuration: ControlPlaneConfiguration = .init()) {
         var configuration = configuration
         if configuration.eventLoopGroup == nil { configuration.eventLoopGroup = AloftRuntime.shared.eventLoopGroup }
+        if configuration.unixSocketPath == "" {
+            configuration.unixSocketPath = nil
+        } else if configuration.unixSocketPath == nil {
+            let name = "aloft-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: .min ... .max)).sock"
+            let path = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(name).path
+            configuration.unixSocketPath = path
+            SocketFiles.removeAtExit(path)
+        }
         self.configuration = configuration
     }
 
@@ -58,3 +67,20 @@ public final class EmbeddedControlPlane: ControlPlaneProvider {
 }
 
 import Foundation
+
+/// Socket files of embedded control planes, removed when the process exits even if nobody called `shutdown()`
+/// (a test process, a caller that calls `exit`).
+private enum SocketFiles {
+    private static let paths = Mutex<[String]>([])
+    private static let registered = Mutex(false)
+
+    static func removeAtExit(_ path: String) {
+        paths.withLock { $0.append(path) }
+        let first = registered.withLock { registered in defer { registered = true }; return !registered }
+        if first { atexit { SocketFiles.removeAll() } }
+    }
+
+    private static func removeAll() {
+        for path in paths.withLock({ $0 }) { unlink(path) }
+    }
+}

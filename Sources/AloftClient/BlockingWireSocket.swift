@@ -19,10 +19,13 @@ final class BlockingWireSocket: @unchecked Sendable {
     private let maxFrameBytes = WireFraming.defaultMaxFrameBytes
 
     init(address: String) throws {
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-            throw AloftError(.invalidConfiguration, "control plane address '\(address)' is not host:port")
+        switch try ControlPlaneEndpoint(address) {
+        case .tcp(let host, let port): descriptor = try Self.connectTCP(host: host, port: port, address: address)
+        case .unix(let path): descriptor = try Self.connectUnix(path: path, address: address)
         }
-        let host = String(address[..<colon])
+    }
+
+    private static func connectTCP(host: String, port: Int, address: String) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -40,7 +43,29 @@ final class BlockingWireSocket: @unchecked Sendable {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        descriptor = fd
+        return fd
+    }
+
+    private static func connectUnix(path: String, address: String) throws -> Int32 {
+        var socketAddress = sockaddr_un()
+        socketAddress.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: socketAddress.sun_path)
+        guard path.utf8.count < capacity else { throw AloftError(.invalidConfiguration, "Unix socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw AloftError(.connectionFailed, "socket() failed: errno \(errno)") }
+        let connected = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let error = errno
+            close(fd)
+            throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): errno \(error)")
+        }
+        return fd
     }
 
     deinit { close(descriptor) }

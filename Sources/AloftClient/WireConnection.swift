@@ -5,6 +5,23 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// A control plane address: `host:port`, or `unix:/path` for a Unix-domain socket on this host.
+enum ControlPlaneEndpoint {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    init(_ address: String) throws {
+        if address.hasPrefix("unix:") {
+            self = .unix(path: String(address.dropFirst(5)))
+            return
+        }
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw AloftError(.invalidConfiguration, "control plane address '\(address)' is neither host:port nor unix:/path")
+        }
+        self = .tcp(host: String(address[..<colon]), port: port)
+    }
+}
+
 /// One connection to the control plane: requests matched to replies by id, and pushes handed to `onPush`.
 final class WireConnection: Sendable {
     let channel: any Channel
@@ -28,23 +45,22 @@ final class WireConnection: Sendable {
         onPush: @escaping @Sendable (Aloft_V1_Envelope) -> Void,
         onClose: @escaping @Sendable () -> Void = {}
     ) async throws -> WireConnection {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw AloftError(.invalidConfiguration, "control plane address '\(address)' is not host:port")
-        }
-        let host = String(address[..<colon])
+        let endpoint = try ControlPlaneEndpoint(address)
         let core = Core(onPush: onPush, onClose: onClose)
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: group)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addAloftFraming()
-                        try channel.pipeline.syncOperations.addHandler(ClientHandler(core: core))
-                    }
+            let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addAloftFraming()
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler(core: core))
                 }
-                .connect(host: host, port: port)
-                .get()
+            }
+            switch endpoint {
+            case .tcp(let host, let port):
+                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port).get()
+            case .unix(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            }
         } catch {
             throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): \(error)")
         }

@@ -4,6 +4,7 @@ import AloftWire
 import NIOCore
 import NIOPosix
 import Synchronization
+import Foundation
 
 /// The control plane: accepts callers and containers on a TCP socket, queues inputs, starts containers on
 /// demand and routes results back. Run it as a `Service` in a `ServiceGroup`; graceful shutdown closes the
@@ -26,7 +27,8 @@ public final class ControlPlane: Service, Sendable {
         self.logger = logger
     }
 
-    /// `host:port` the control plane listens on, once it does.
+    /// The address a client on this host should use, once the control plane listens: `unix:<path>` when it has a
+    /// Unix-domain socket, else `host:port`.
     public func listeningAddress() async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             boundAddress.withLock { state in
@@ -58,40 +60,56 @@ public final class ControlPlane: Service, Sendable {
         let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
         let state = ControlPlaneState(loop: group.next(), configuration: configuration, logger: logger)
-        let server: any Channel
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addAloftFraming()
+                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
+            }
+        }
+        var listeners: [any Channel] = []
+        let address: String
         do {
-            server = try await ServerBootstrap(group: group)
+            let tcp = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addAloftFraming()
-                        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
-                    }
-                }
+                .childChannelInitializer(initializer)
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
+            listeners.append(tcp)
+            address = "\(configuration.host):\(tcp.localAddress?.port ?? configuration.port)"
+            if let path = configuration.unixSocketPath {
+                let unix = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 256)
+                    .childChannelInitializer(initializer)
+                    .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                    .get()
+                listeners.append(unix)
+            }
         } catch {
+            for listener in listeners { try? await listener.close() }
             publish(.failure(error))
             try? await ownGroup?.shutdownGracefully()
             throw error
         }
-        let port = server.localAddress?.port ?? configuration.port
-        let address = "\(configuration.host):\(port)"
+        // Containers on this host, and an embedded SDK, use the Unix socket when there is one: it is cheaper.
+        let localAddress = configuration.unixSocketPath.map { "unix:" + $0 } ?? address
         try await state.loop.submit {
-            state.address = address
+            state.address = localAddress
             state.startReaper()
         }.get()
-        logger.info("control plane listening", metadata: ["aloft.address": "\(address)"])
-        publish(.success(address))
+        logger.info("control plane listening", metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
+        publish(.success(localAddress))
 
         await withTaskCancellationOrGracefulShutdownHandler {
-            try? await server.closeFuture.get()
+            for listener in listeners { try? await listener.closeFuture.get() }
         } onCancelOrGracefulShutdown: {
-            // Containers first: while they stop, the listener still answers the ones that are starting.
-            state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in server.close(promise: nil) }
+            // Containers first: while they stop, the listeners still answer the ones that are starting.
+            state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in
+                for listener in listeners { listener.close(promise: nil) }
+            }
         }
+        if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         try? await state.loop.flatSubmit { state.shutdown() }.get()
         if let ownGroup {
             state.loopClosing.store(true, ordering: .sequentiallyConsistent)

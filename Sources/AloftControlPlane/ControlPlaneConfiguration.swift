@@ -15,6 +15,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var containerStopGrace: Duration
     /// A function whose containers exit this many times in a row before serving anything fails its pending inputs.
     public var maxConsecutiveStartFailures: Int
+    /// Also listen on this Unix-domain socket; containers (and an embedded SDK) connect through it, which costs
+    /// less than loopback TCP. `nil`: TCP only.
+    public var unixSocketPath: String?
     /// Inputs queued on each container beyond its slots, once a function has all the containers it may have:
     /// a container then finds its next input already in its socket. 0 turns it off.
     public var prefetchPerContainer: Int
@@ -27,6 +30,7 @@ public struct ControlPlaneConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1",
         port: Int = 0,
+        unixSocketPath: String? = nil,
         maxPayloadBytes: Int = AloftLimits.defaultMaxPayloadBytes,
         defaultMaxContainers: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
         containerStopGrace: Duration = .seconds(5),
@@ -37,6 +41,7 @@ public struct ControlPlaneConfiguration: Sendable {
     ) {
         self.host = host
         self.port = port
+        self.unixSocketPath = unixSocketPath
         self.maxPayloadBytes = maxPayloadBytes
         self.defaultMaxContainers = defaultMaxContainers
         self.containerStopGrace = containerStopGrace

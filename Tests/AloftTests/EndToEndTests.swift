@@ -307,6 +307,33 @@ struct EndToEndTests {
         #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })
     }
 
+    @Test("inputs queued on a container that dies run elsewhere; only the running one fails")
+    func queuedInputsSurviveContainerDeath() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-pid-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // One container: at the limit, the control plane queues the later inputs on it behind the hanging one.
+        let squareOrHang: Function<Job, Int> = App("one-container", configuration: fixtures.configuration)
+            .lookup("square_or_hang", options: FunctionOptions(maxContainers: 1))
+        let jobs = [-1, 2, 3, 4].map { Job(x: $0, pidFile: path) }
+        let results = Task {
+            var results: [Result<Int, any Error>] = []
+            for try await result in squareOrHang.map(jobs, returnExceptions: true) { results.append(result) }
+            return results
+        }
+        var pid: Int32 = 0
+        #expect(try await eventually {
+            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
+            return pid > 0
+        })
+        kill(pid, SIGKILL)
+        let outcome = try await results.value
+        #expect(outcome.count == 4)
+        if case .failure(let error as AloftError) = outcome.first { #expect(error.code == .internalFailure) } else {
+            Issue.record("the hanging input should fail with internalFailure, got \(String(describing: outcome.first))")
+        }
+        #expect(outcome.dropFirst().map { try? $0.get() } == [4, 9, 16])
+    }
+
     @Test("containers that cannot start fail the call instead of hanging")
     func containerThatCannotStart() async throws {
         let broken = App("broken", configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))

@@ -27,6 +27,11 @@ let repeatText: Function<ArgumentPair<String, Int>, String> = fixtures.lookup("r
 let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function")
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
 
+struct Job: Codable {
+    var x: Int
+    var pidFile: String
+}
+
 /// Declared identically in Tests/TestApp: a registered error is rethrown as itself.
 struct FixtureError: Error, Codable, Equatable {
     var reason: String

@@ -42,6 +42,19 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
+struct Job: Codable {
+    var x: Int
+    var pidFile: String
+}
+
+/// Squares `x`; for a negative `x`, writes its pid to `pidFile` and sleeps (the test kills it).
+let squareOrHang = app.function("square_or_hang") { (job: Job) throws -> Int in
+    if job.x >= 0 { return job.x * job.x }
+    try String(ProcessInfo.processInfo.processIdentifier).write(toFile: job.pidFile, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: 60)
+    return 0
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

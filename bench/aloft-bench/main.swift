@@ -1,9 +1,15 @@
 // Quick Aloft workloads from ../shared/bench/WORKLOADS.md (W1, W2, W3, W6), on the embedded control plane.
 // Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w6 ...]` (no argument: all).
 import Aloft
+import AloftControlPlane
 import Foundation
 
-let app = App("bench")
+// ALOFT_BENCH_TRANSPORT=tcp: containers and the caller reach the embedded control plane over loopback TCP
+// instead of its Unix-domain socket (the default), to compare the two in one run.
+let transport = ProcessInfo.processInfo.environment["ALOFT_BENCH_TRANSPORT"] ?? "unix"
+let controlPlane = transport == "tcp"
+    ? EmbeddedControlPlane(configuration: ControlPlaneConfiguration(unixSocketPath: "")) : EmbeddedControlPlane.shared
+let app = App("bench", controlPlane: controlPlane)
 
 let square = app.function("square") { (x: Int) -> Int in x * x }
 
@@ -16,7 +22,7 @@ func microseconds(_ duration: Duration) -> Double {
 }
 
 func report(_ name: String, _ fields: [(String, String)]) {
-    print(([name] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
+    print(([name, "transport=\(transport)"] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
 }
 
 let clock = ContinuousClock()
