@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "seed-example", targets: ["seed-example"]),
+        .executable(name: "concurrency-example", targets: ["concurrency-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -63,6 +64,7 @@ let package = Package(
         // Examples a newcomer runs with `swift run <name>`.
         .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
         .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
+        .executableTarget(name: "concurrency-example", dependencies: ["Aloft"], path: "Examples/concurrency-example"),
 
         // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
         .executableTarget(name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench"),

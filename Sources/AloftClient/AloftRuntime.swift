@@ -27,8 +27,9 @@ public final class AloftRuntime: Sendable {
     /// control plane shares it.
     package let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let loopExecutor: EventLoopTaskExecutor
-    /// Runs async bodies called with the blocking form of `local`: user code never runs on the event loop.
-    let localExecutor = DedicatedThreadExecutor(name: "aloft-local")
+    /// Where blocking calls that run a user's code in their async half go (an async body run by the blocking
+    /// `local`, the input sequence of a blocking `map`), so that a user's code never runs on the event loop.
+    let userCodeExecutor = DedicatedThreadExecutor(name: "aloft-user-code")
     let logger: Logger
     private let connections = Mutex<[String: Task<WireConnection, any Error>]>([:])
     private let asyncUsageWarnings = Atomic<Int>(0)
@@ -54,31 +55,36 @@ public final class AloftRuntime: Sendable {
         guard !address.isEmpty else {
             throw AloftError(.invalidConfiguration, "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one")
         }
-        let task = connections.withLock { connections in
-            if let existing = connections[address] { return existing }
-            let task = Task { [eventLoopGroup] in
-                try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, onPush: { envelope in
-                    MapRouter.shared.route(envelope)
-                }, onClose: {
-                    MapRouter.shared.connectionClosed()
-                })
+        // A cached connection that has closed (the control plane restarted or went away) is replaced once.
+        for attempt in 1...2 {
+            let task = connections.withLock { connections in
+                if let existing = connections[address] { return existing }
+                let task = Task { [eventLoopGroup] in
+                    try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, onPush: { envelope in
+                        MapRouter.shared.route(envelope)
+                    }, onClose: {
+                        MapRouter.shared.connectionClosed()
+                    })
+                }
+                connections[address] = task
+                return task
             }
-            connections[address] = task
-            return task
+            do {
+                let connection = try await task.value
+                if connection.isOpen { return connection }
+                connections.withLock { if $0[address] == task { $0[address] = nil } }
+                if attempt == 2 { throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed") }
+            } catch {
+                connections.withLock { if $0[address] == task { $0[address] = nil } }
+                throw error
+            }
         }
-        do {
-            let connection = try await task.value
-            if connection.isOpen { return connection }
-            throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed")
-        } catch {
-            connections.withLock { if $0[address] == task { $0[address] = nil } }
-            throw error
-        }
+        throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed")
     }
 
     /// True on the runtime's own threads, where a blocking call would wait for itself.
     var isOnRuntimeThread: Bool {
-        localExecutor.isCurrentThread || eventLoopGroup.any().inEventLoop
+        eventLoopGroup.any().inEventLoop
     }
 
     /// Number of blocking calls made from async code so far (each logged the warning unless it was turned off).
@@ -87,8 +93,12 @@ public final class AloftRuntime: Sendable {
     /// Runs `operation` on the runtime's thread and waits for it: the blocking form of every async call.
     ///
     /// - Parameter asyncForm: how the async form of this call is spelled, for the error and the warning.
-    public func runBlocking<T: Sendable>(asyncForm: String, _ operation: @escaping @Sendable () async throws -> T) throws -> T {
-        if isOnRuntimeThread {
+    ///   - runsUserCode: the operation runs a user's code (a body, an input sequence): it goes to a dedicated thread
+    ///     instead of the event loop.
+    public func runBlocking<T: Sendable>(
+        asyncForm: String, runsUserCode: Bool = false, _ operation: @escaping @Sendable () async throws -> T
+    ) throws -> T {
+        if isOnRuntimeThread || (runsUserCode && userCodeExecutor.isCurrentThread) {
             throw AloftError(.blockingCallOnRuntimeThread, """
                 a blocking Aloft call was made on one of the Aloft runtime's own threads, where waiting would deadlock; \
                 use the async form `\(asyncForm)` instead
@@ -104,7 +114,8 @@ public final class AloftRuntime: Sendable {
             }
         }
         let result = BlockingResult<T>()
-        Task(executorPreference: loopExecutor) {
+        let executor: any TaskExecutor = runsUserCode ? userCodeExecutor : loopExecutor
+        Task(executorPreference: executor) {
             do { result.set(.success(try await operation())) } catch { result.set(.failure(error)) }
         }
         return try result.wait()

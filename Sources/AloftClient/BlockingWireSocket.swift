@@ -77,7 +77,8 @@ final class BlockingWireSocket: @unchecked Sendable {
         defer { writeLock.unlock() }
         var offset = 0
         while offset < frame.count {
-            let written = frame.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, frame.count - offset) }
+            // MSG_NOSIGNAL: a control plane that went away is an error here, not a SIGPIPE that kills the container.
+            let written = frame.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL)) }
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw AloftError(.connectionFailed, "write to the control plane failed: errno \(errno)") }
             offset += written

@@ -1,10 +1,10 @@
 import AloftCore
 import Foundation
 
-/// Where an app's control plane is. The `ALOFT_CONTROL_PLANE` environment variable (`host:port`) overrides
+/// Where an app's control plane is. The `ALOFT_CONTROL_PLANE` environment variable (`host:port` or `unix:/path`) overrides
 /// every provider: containers are started with it, and a user sets it to use a running server.
 public protocol ControlPlaneProvider: Sendable {
-    /// `host:port` of the control plane, starting it first if this provider embeds one.
+    /// The control plane's address (`host:port` or `unix:/path`), starting it first if this provider embeds one.
     func address() async throws -> String
     /// Called when the app's entrypoints have finished: an embedded control plane stops its containers here.
     func shutdown() async

@@ -2,8 +2,8 @@ import Foundation
 
 /// An executor that runs every job on one thread of its own, never on the cooperative pool.
 ///
-/// The runtime uses one for the async side of blocking calls, and containers use another for async function
-/// bodies, so that everything in an async body runs on one thread, as Modal runs coroutines on one loop.
+/// Blocking calls that run a user's code use one; containers use another for async function bodies, so that
+/// everything in a container's async inputs runs on one thread, as Modal runs coroutines on one loop.
 public final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []

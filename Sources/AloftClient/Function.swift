@@ -114,11 +114,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         switch body {
         case .blocking(let run): return try run(input)
         case .async(let run):
-            let result = BlockingResult<Output>()
-            Task(executorPreference: AloftRuntime.shared.localExecutor) {
-                do { result.set(.success(try await run(input))) } catch { result.set(.failure(error)) }
-            }
-            return try result.wait()
+            return try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).local(…)", runsUserCode: true) { try await run(input) }
         }
     }
 

@@ -113,7 +113,7 @@ where Inputs.Element == Input {
     public mutating func next() -> Result<Element, any Error>? {
         let driver = self.driver
         do {
-            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: "for try await x in \(driver.stream.function.name).map(…)", {
+            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: "for try await x in \(driver.stream.function.name).map(…)", runsUserCode: true, {
                 try await driver.next().map(UncheckedBox.init)
             }) else { return nil }
             return .success(element.value)

@@ -6,7 +6,7 @@ import NIOPosix
 import Synchronization
 import Foundation
 
-/// The control plane: accepts callers and containers on a TCP socket, queues inputs, starts containers on
+/// The control plane: accepts callers and containers on a TCP socket (and a Unix-domain socket, if configured), queues inputs, starts containers on
 /// demand and routes results back. Run it as a `Service` in a `ServiceGroup`; graceful shutdown closes the
 /// listener, stops every container (SIGKILL after `containerStopGrace`) and returns.
 ///

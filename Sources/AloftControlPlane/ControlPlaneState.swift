@@ -12,7 +12,7 @@ final class ControlPlaneState: @unchecked Sendable {
     let loop: any EventLoop
     let configuration: ControlPlaneConfiguration
     let logger: Logger
-    /// `host:port` that containers dial; set once the listener is bound.
+    /// The address containers dial (`unix:/path` or `host:port`); set once the listeners are bound.
     var address = ""
 
     private var pools: [UInt64: FunctionPool] = [:]
@@ -90,6 +90,7 @@ final class ControlPlaneState: @unchecked Sendable {
             guard hello.protocolVersion == AloftLimits.protocolVersion else {
                 sendError(.protocolError, "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)",
                           requestID: requestID, on: channel)
+                channel.flush()  // the error must go out before the close
                 channel.close(promise: nil)
                 return
             }
@@ -101,6 +102,9 @@ final class ControlPlaneState: @unchecked Sendable {
             var reply = Aloft_V1_HelloReply()
             reply.protocolVersion = AloftLimits.protocolVersion
             reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
+            if hello.role == .container, let container = containers[hello.containerID] {
+                reply.maxInputs = UInt32(container.slots)
+            }
             send(.helloReply(reply), requestID: requestID, on: channel)
             if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
 
@@ -108,6 +112,11 @@ final class ControlPlaneState: @unchecked Sendable {
             let key = "\(register.appName)/\(register.functionName)"
             let pool: FunctionPool
             if let existing = poolsByKey[key] {
+                if existing.options != register.options {
+                    // Containers keep the options they started with: new options get new containers, and the old
+                    // ones finish what they were sent and exit.
+                    for container in existing.containers.values { stop(container) }
+                }
                 existing.options = register.options
                 existing.executable = register.executable
                 existing.arguments = register.arguments
@@ -330,7 +339,7 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// Hands queued inputs to free container slots, then starts containers for what is left.
     private func schedule(_ pool: FunctionPool) {
-        dispatch(pool, upTo: pool.slotsPerContainer)
+        dispatch(pool, extra: 0)
         guard shutdownPromise == nil else { return }
         ensureMinContainers(pool)
         let starting = pool.containers.values.count(where: \.isStarting)
@@ -344,20 +353,23 @@ final class ControlPlaneState: @unchecked Sendable {
         // At the container limit, with none starting, queue a few more inputs on each container, so that it moves
         // to its next input without waiting for a round trip to the control plane. Below the limit the backlog
         // is left to start new containers instead.
-        if !pool.pending.isEmpty && active >= pool.maxContainers && starting == 0 && configuration.prefetchPerContainer > 0 {
-            dispatch(pool, upTo: pool.slotsPerContainer + configuration.prefetchPerContainer)
+        if !pool.pending.isEmpty && active >= pool.maxContainers && configuration.prefetchPerContainer > 0
+            && !pool.containers.values.contains(where: \.isStarting)
+        {
+            dispatch(pool, extra: configuration.prefetchPerContainer)
         }
     }
 
-    /// Sends queued inputs to connected containers holding fewer than `limit` inputs, least loaded first.
-    private func dispatch(_ pool: FunctionPool, upTo limit: Int) {
+    /// Sends queued inputs to connected containers holding fewer than their slots plus `extra` inputs, least
+    /// loaded first.
+    private func dispatch(_ pool: FunctionPool, extra: Int) {
         while let inputID = pool.pending.first {
             guard let input = inputs[inputID], !input.resolved else {
                 pool.pending.removeFirst()
                 continue
             }
             var leastLoaded: ContainerRecord?
-            for candidate in pool.containers.values where candidate.isServing && candidate.assigned.count < limit {
+            for candidate in pool.containers.values where candidate.isServing && candidate.assigned.count < candidate.slots + extra {
                 if candidate.assigned.count < leastLoaded?.assigned.count ?? .max { leastLoaded = candidate }
             }
             guard let container = leastLoaded, let channel = container.channel else { break }
@@ -373,6 +385,8 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func ensureMinContainers(_ pool: FunctionPool) {
+        // Containers that keep failing to start are not restarted just to keep the warm floor; inputs retry them.
+        guard pool.consecutiveStartFailures < configuration.maxConsecutiveStartFailures else { return }
         var active = pool.containers.values.count { !$0.stopping }
         while active < Int(pool.options.minContainers) && shutdownPromise == nil {
             startContainer(for: pool)
@@ -381,7 +395,7 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func startContainer(for pool: FunctionPool) {
-        let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
+        let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool, slots: pool.slotsPerContainer)
         let spec = ContainerSpec(
             containerID: container.id,
             appName: pool.appName,
@@ -448,7 +462,7 @@ final class ControlPlaneState: @unchecked Sendable {
         }
         // A container runs its inputs in the order they were sent: the first ones were running and fail; the
         // rest were only queued on it and go back to the front of the backlog.
-        let running = container.assigned.prefix(pool.slotsPerContainer)
+        let running = container.assigned.prefix(container.slots)
         for inputID in running {
             guard let input = inputs.removeValue(forKey: inputID) else { continue }
             if !input.resolved {
@@ -456,10 +470,14 @@ final class ControlPlaneState: @unchecked Sendable {
                 resolve(input, with: .failure(.internalFailure, error))
             }
         }
-        for inputID in container.assigned.dropFirst(pool.slotsPerContainer).reversed() {
+        for inputID in container.assigned.dropFirst(container.slots).reversed() {
             guard let input = inputs[inputID] else { continue }
-            input.container = nil
-            pool.pending.prepend(inputID)
+            if input.resolved {
+                inputs[inputID] = nil  // its owner already has an answer (cancelled, or the caller left)
+            } else {
+                input.container = nil
+                pool.pending.prepend(inputID)
+            }
         }
         container.assigned.removeAll()
         if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {

@@ -51,9 +51,13 @@ final class ContainerRecord: @unchecked Sendable {
     var stopping = false
     var startupTimer: Scheduled<Void>?
 
-    init(id: String, pool: FunctionPool) {
+    /// Inputs it runs at once: its function's `maxInputs` when it started.
+    let slots: Int
+
+    init(id: String, pool: FunctionPool, slots: Int) {
         self.id = id
         self.pool = pool
+        self.slots = slots
     }
 
     var isStarting: Bool { channel == nil && !stopping }

@@ -1,7 +1,8 @@
 /// The environment variables through which the control plane tells a process it is a container, and the
 /// user's switches. Documented in README ("Configuration").
 public enum AloftEnvironment {
-    /// `host:port` of the control plane. Set in containers; set it yourself to use a running server.
+    /// The control plane's address, `host:port` or `unix:/path`. Set in containers; set it yourself to use a running
+    /// control plane.
     public static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
     /// Set by the control plane when it starts a process as a container.
     public static let containerID = "ALOFT_CONTAINER_ID"

@@ -44,6 +44,17 @@ public struct FunctionOptions: Sendable, Hashable {
         self.scaledownWindow = scaledownWindow
     }
 
+    /// These options with concurrent inputs: Modal's `@modal.concurrent(max_inputs=, target_inputs=)`.
+    ///
+    /// One container then runs up to `maxInputs` inputs at once: a blocking body on that many threads of its own,
+    /// an async body as tasks on the container's one async executor thread.
+    public func concurrent(maxInputs: Int, targetInputs: Int? = nil) -> FunctionOptions {
+        var options = self
+        options.maxInputs = maxInputs
+        options.targetInputs = targetInputs
+        return options
+    }
+
     /// Checks the limits Modal enforces; throws `invalidConfiguration` naming the offending field.
     public func validate() throws(AloftError) {
         func fail(_ message: String) -> AloftError { AloftError(.invalidConfiguration, message) }

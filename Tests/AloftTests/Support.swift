@@ -32,6 +32,11 @@ struct Job: Codable {
     var pidFile: String
 }
 
+struct Where: Codable, Hashable {
+    var process: Int32
+    var thread: UInt64
+}
+
 /// Declared identically in Tests/TestApp: a registered error is rethrown as itself.
 struct FixtureError: Error, Codable, Equatable {
     var reason: String

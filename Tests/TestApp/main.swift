@@ -55,6 +55,23 @@ let squareOrHang = app.function("square_or_hang") { (job: Job) throws -> Int in
     return 0
 }
 
+struct Where: Codable, Hashable {
+    var process: Int32
+    var thread: UInt64
+}
+
+func here() -> Where { Where(process: ProcessInfo.processInfo.processIdentifier, thread: UInt64(pthread_self())) }
+
+let sleepAndReport = app.function("sleep_and_report") { (seconds: Double) -> Where in
+    Thread.sleep(forTimeInterval: seconds)
+    return here()
+}
+
+let asyncSleepAndReport = app.function("async_sleep_and_report") { (seconds: Double) async throws -> Where in
+    try await Task.sleep(for: .seconds(seconds))
+    return here()
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

@@ -370,6 +370,9 @@ public nonisolated struct Aloft_V1_HelloReply: Sendable {
 
   public var maxPayloadBytes: UInt64 = 0
 
+  /// containers only: inputs it may run at once (its function's maxInputs)
+  public var maxInputs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -465,18 +468,6 @@ public nonisolated struct Aloft_V1_FunctionRegistered: Sendable {
   // methods supported on all messages.
 
   public var functionID: UInt64 = 0
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
-public nonisolated struct Aloft_V1_Payload: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var data: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1150,7 +1141,7 @@ nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HelloReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}max_payload_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}max_payload_bytes\0\u{3}max_inputs\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1160,6 +1151,7 @@ nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.maxPayloadBytes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxInputs) }()
       default: break
       }
     }
@@ -1172,12 +1164,16 @@ nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf.
     if self.maxPayloadBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.maxPayloadBytes, fieldNumber: 2)
     }
+    if self.maxInputs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxInputs, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_HelloReply, rhs: Aloft_V1_HelloReply) -> Bool {
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.maxPayloadBytes != rhs.maxPayloadBytes {return false}
+    if lhs.maxInputs != rhs.maxInputs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1386,36 +1382,6 @@ nonisolated extension Aloft_V1_FunctionRegistered: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Aloft_V1_FunctionRegistered, rhs: Aloft_V1_FunctionRegistered) -> Bool {
     if lhs.functionID != rhs.functionID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Aloft_V1_Payload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Payload"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.data) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.data.isEmpty {
-      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 1)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Aloft_V1_Payload, rhs: Aloft_V1_Payload) -> Bool {
-    if lhs.data != rhs.data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
