@@ -164,6 +164,9 @@ extension Aloft_V1_FunctionOptions {
         timeoutMs = ms(options.timeout)
         startupTimeoutMs = options.startupTimeout.map(ms) ?? 0
         maxRetries = UInt32(options.retries.maxRetries)
+        backoffCoefficient = options.retries.backoffCoefficient
+        initialDelayMs = ms(options.retries.initialDelay)
+        maxDelayMs = ms(options.retries.maxDelay)
         maxInputs = UInt32(options.maxInputs)
         targetInputs = UInt32(options.targetInputs ?? options.maxInputs)
         minContainers = UInt32(options.minContainers)

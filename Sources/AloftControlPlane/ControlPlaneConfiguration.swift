@@ -15,6 +15,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var containerStopGrace: Duration
     /// A function whose containers exit this many times in a row before serving anything fails its pending inputs.
     public var maxConsecutiveStartFailures: Int
+    /// How many times an input whose container died or was lost is run again, without using its retries
+    /// (Modal caps these at 8), before it fails with `internalFailure`.
+    public var maxInternalFailureRetries: Int
     /// Also listen on this Unix-domain socket; containers (and an embedded SDK) connect through it, which costs
     /// less than loopback TCP. `nil`: TCP only.
     public var unixSocketPath: String?
@@ -36,6 +39,7 @@ public struct ControlPlaneConfiguration: Sendable {
         containerStopGrace: Duration = .seconds(5),
         maxConsecutiveStartFailures: Int = 3,
         prefetchPerContainer: Int = 16,
+        maxInternalFailureRetries: Int = 8,
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
@@ -47,6 +51,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.containerStopGrace = containerStopGrace
         self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
         self.prefetchPerContainer = prefetchPerContainer
+        self.maxInternalFailureRetries = maxInternalFailureRetries
         self.containerRuntime = containerRuntime
         self.eventLoopGroup = eventLoopGroup
     }

@@ -228,7 +228,7 @@ final class ControlPlaneState: @unchecked Sendable {
 
     private func addInput(_ input: Aloft_V1_Input, to call: CallRecord) {
         let record = InputRecord(id: makeID(), pool: call.pool, index: input.index, data: input.data, owner: .call(call))
-        call.liveInputs.insert(record.id)
+        call.liveInputs[ObjectIdentifier(record)] = record
         enqueue(record)
     }
 
@@ -265,13 +265,10 @@ final class ControlPlaneState: @unchecked Sendable {
         guard !call.cancelled else { return }
         call.cancelled = true
         let cancelled = Aloft_V1_Result.failure(.cancelled, AloftError(.cancelled, "call \(call.id) was cancelled"))
-        for inputID in call.liveInputs {
-            guard let input = inputs[inputID] else { continue }
-            if input.container == nil {
-                inputs[inputID] = nil  // still queued: it never runs
-            } else {
-                input.resolved = true  // running: its container's slot frees when the output arrives
-            }
+        for input in call.liveInputs.values {
+            input.timeoutTimer?.cancel()
+            input.resolved = true  // never retried; a late output is dropped
+            if input.container == nil { inputs[input.id] = nil }  // still queued (or waiting to retry): it never runs
             deliver(cancelled, index: input.index, to: call)
         }
         call.liveInputs.removeAll()
@@ -280,13 +277,77 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func outputArrived(_ output: Aloft_V1_OutputPut, from containerID: String) {
-        guard let input = inputs.removeValue(forKey: output.inputID) else { return }
-        if let container = input.container {
-            if let position = container.assigned.firstIndex(of: input.id) { container.assigned.remove(at: position) }
+        if let container = containers[containerID] {
+            if let position = container.assigned.firstIndex(of: output.inputID) { container.assigned.remove(at: position) }
             if container.assigned.isEmpty { container.idleSince = .now() }
+            startTimeouts(on: container)
         }
-        if !input.resolved { resolve(input, with: output.result) }
+        // An unknown id is an earlier attempt's output (its input timed out, was retried or cancelled): dropped.
+        guard let input = inputs.removeValue(forKey: output.inputID) else { return }
+        input.timeoutTimer?.cancel()
+        input.timeoutTimer = nil
+        input.container = nil
+        if !input.resolved { finish(input, with: output.result) }
         schedule(input.pool)
+    }
+
+    /// Retries a failed attempt if its function allows it, else gives the owner the result.
+    private func finish(_ input: InputRecord, with result: Aloft_V1_Result) {
+        let pool = input.pool
+        let retryable = result.status == .timeout
+            || (result.status == .failure && (result.error.code.isEmpty || result.error.code == AloftError.Code.remoteError.rawValue))
+        guard retryable, input.retries < Int(pool.options.maxRetries) else {
+            resolve(input, with: result)
+            return
+        }
+        input.retries += 1
+        let delay = pool.retryDelay(input.retries)
+        logger.debug("retrying input", metadata: ["aloft.function": "\(pool.name)", "aloft.retry": "\(input.retries)"])
+        requeue(input, after: delay)
+    }
+
+    /// Queues another attempt of `input` under a new id: at the front of the backlog at once, or at the back
+    /// after `delay`.
+    private func requeue(_ input: InputRecord, after delay: TimeAmount = .zero) {
+        input.id = makeID()
+        input.container = nil
+        inputs[input.id] = input
+        guard delay > .zero else {
+            input.pool.pending.prepend(input.id)
+            return
+        }
+        let attemptID = input.id
+        loop.scheduleTask(in: delay) { [self] in
+            guard inputs[attemptID] === input, !input.resolved else { return }
+            input.pool.pending.append(attemptID)
+            schedule(input.pool)
+        }
+    }
+
+    /// Starts the per-attempt timeout of the inputs a container is running (the first `slots` it was sent).
+    private func startTimeouts(on container: ContainerRecord) {
+        for inputID in container.assigned.prefix(container.slots) {
+            guard let input = inputs[inputID], input.timeoutTimer == nil, !input.resolved else { continue }
+            let timeout = input.pool.timeout
+            input.timeoutTimer = loop.scheduleTask(in: timeout) { [self] in
+                timedOut(input, attemptID: inputID, after: timeout, on: container)
+            }
+        }
+    }
+
+    /// An attempt ran past its timeout: it ends as a timeout (retried if the function allows), and its container
+    /// is stopped, since the input may still be running there.
+    private func timedOut(_ input: InputRecord, attemptID: UInt64, after timeout: TimeAmount, on container: ContainerRecord) {
+        guard inputs[attemptID] === input, !input.resolved else { return }
+        inputs[attemptID] = nil
+        input.timeoutTimer = nil
+        if let position = container.assigned.firstIndex(of: attemptID) { container.assigned.remove(at: position) }
+        logger.info("input timed out; stopping its container", metadata: ["aloft.function": "\(input.pool.name)", "aloft.container_id": "\(container.id)"])
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        let message = "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
+        finish(input, with: .failure(.timeout, AloftError(.timeout, message)))
+        container.handle?.kill()
+        containerGone(container.id, reason: "was stopped after an input timed out")
     }
 
     /// Gives an input's owner its result. The input must already be out of `inputs` or marked as resolved.
@@ -298,7 +359,7 @@ final class ControlPlaneState: @unchecked Sendable {
             reply.result = result
             send(.invokeResult(reply), requestID: requestID, on: channel)
         case .call(let call):
-            call.liveInputs.remove(input.id)
+            call.liveInputs[ObjectIdentifier(input)] = nil
             deliver(result, index: input.index, to: call)
             forgetIfFinished(call)
         }
@@ -381,6 +442,7 @@ final class ControlPlaneState: @unchecked Sendable {
             dispatch.functionName = pool.name
             dispatch.data = input.data
             send(.inputDispatch(dispatch), on: channel)
+            startTimeouts(on: container)
         }
     }
 
@@ -460,16 +522,8 @@ final class ControlPlaneState: @unchecked Sendable {
         } else {
             logger.debug("container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
         }
-        // A container runs its inputs in the order they were sent: the first ones were running and fail; the
-        // rest were only queued on it and go back to the front of the backlog.
-        let running = container.assigned.prefix(container.slots)
-        for inputID in running {
-            guard let input = inputs.removeValue(forKey: inputID) else { continue }
-            if !input.resolved {
-                let error = AloftError(.internalFailure, "container \(containerID) of function '\(pool.name)' \(reason) while running this input")
-                resolve(input, with: .failure(.internalFailure, error))
-            }
-        }
+        // A container runs its inputs in the order they were sent: the first `slots` were running, the rest only
+        // queued on it. Both go back to the front of the backlog, the running ones first.
         for inputID in container.assigned.dropFirst(container.slots).reversed() {
             guard let input = inputs[inputID] else { continue }
             if input.resolved {
@@ -477,6 +531,22 @@ final class ControlPlaneState: @unchecked Sendable {
             } else {
                 input.container = nil
                 pool.pending.prepend(inputID)
+            }
+        }
+        // A lost input is run again at once without using a retry (Modal's internal-failure rule), up to a cap.
+        let running = container.assigned.prefix(container.slots)
+        for inputID in running.reversed() {
+            guard let input = inputs.removeValue(forKey: inputID) else { continue }
+            input.timeoutTimer?.cancel()
+            input.timeoutTimer = nil
+            guard !input.resolved else { continue }
+            if input.internalRetries < configuration.maxInternalFailureRetries {
+                input.internalRetries += 1
+                requeue(input)
+            } else {
+                let message = "container \(containerID) of function '\(pool.name)' \(reason) while running this input "
+                    + "(it had already been re-run \(input.internalRetries) times after lost containers)"
+                resolve(input, with: .failure(.internalFailure, AloftError(.internalFailure, message)))
             }
         }
         container.assigned.removeAll()

@@ -33,6 +33,15 @@ final class FunctionPool: @unchecked Sendable {
     var slotsPerContainer: Int { max(1, Int(options.maxInputs)) }
     var maxContainers: Int { options.maxContainers > 0 ? Int(options.maxContainers) : defaultMaxContainers }
     var scaledownWindow: TimeAmount { .milliseconds(Int64(options.scaledownWindowMs == 0 ? 60_000 : options.scaledownWindowMs)) }
+    var timeout: TimeAmount { .milliseconds(Int64(options.timeoutMs == 0 ? 300_000 : options.timeoutMs)) }
+
+    /// Delay before retry number `retry` (1-based): Modal's `initial_delay * coefficient^(retry-1)`, capped.
+    func retryDelay(_ retry: Int) -> TimeAmount {
+        let delay = Double(options.initialDelayMs) * pow(max(1, options.backoffCoefficient), Double(retry - 1))
+        let capped = min(delay, Double(options.maxDelayMs == 0 ? 60_000 : options.maxDelayMs))
+        return .milliseconds(Int64(capped))
+    }
+
     var startupTimeout: TimeAmount {
         let ms = options.startupTimeoutMs != 0 ? options.startupTimeoutMs : (options.timeoutMs != 0 ? options.timeoutMs : 300_000)
         return .milliseconds(Int64(ms))
@@ -73,7 +82,8 @@ enum InputOwner {
 }
 
 final class InputRecord: @unchecked Sendable {
-    let id: UInt64
+    /// Changes with every attempt, so an output of an earlier attempt is recognised as stale and dropped.
+    var id: UInt64
     let pool: FunctionPool
     let index: UInt64
     let data: Data
@@ -81,6 +91,11 @@ final class InputRecord: @unchecked Sendable {
     var container: ContainerRecord?
     /// The owner already has its answer (the input was cancelled); a late output is dropped.
     var resolved = false
+    /// Retries used (user errors and timeouts), and re-runs after lost containers (which use none).
+    var retries = 0
+    var internalRetries = 0
+    /// Runs out the attempt's timeout, from when the input starts running in its container.
+    var timeoutTimer: Scheduled<Void>?
 
     init(id: UInt64, pool: FunctionPool, index: UInt64, data: Data, owner: InputOwner) {
         self.id = id
@@ -108,7 +123,8 @@ final class CallRecord: @unchecked Sendable {
     /// Spawned calls keep results until the control plane stops.
     var results: [UInt64: Aloft_V1_Result] = [:]
     var waiters: [Waiter] = []
-    var liveInputs: Set<UInt64> = []
+    /// Inputs not finished yet (their ids change per attempt, so they are kept by identity).
+    var liveInputs: [ObjectIdentifier: InputRecord] = [:]
     var cancelled = false
     /// The caller has sent its last input (map and detached calls).
     var inputsClosed = false

@@ -2,6 +2,7 @@ import Aloft
 @testable import AloftClient
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 /// Everything here runs on the real path: this test process is the caller with an embedded control plane on a
@@ -282,19 +283,20 @@ struct EndToEndTests {
         #expect(try await byteCount.remote(String(repeating: "a", count: 1024 * 1024)) == 1024 * 1024)  // under the limit
     }
 
-    @Test("a container killed mid-input gives the caller internalFailure, not a hang")
+    @Test("an input whose containers keep dying fails with internalFailure after 8 re-runs, not a hang")
     func killedContainer() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-pid-\(UUID())").path
+        let path = temporaryPath("aloft-pid")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let call = Task { try await writePIDAndSleep.remote(path) }
-        var pid: Int32 = 0
-        #expect(try await eventually {
-            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
-            return pid > 0
-        })
-        kill(pid, SIGKILL)
+        let done = Atomic(false)
+        let call = Task {
+            defer { done.store(true, ordering: .relaxed) }
+            return try await writePIDAndSleep.remote(path)
+        }
+        let kills = try await killEveryWriter(of: path, until: { done.load(ordering: .relaxed) })
         let error = await aloftError { try await call.value }
         #expect(error?.code == .internalFailure)
+        #expect(error?.message.contains("re-run 8 times") == true)
+        #expect(kills == 9)  // the first run and 8 re-runs, which use no retries
         #expect(try await square.remote(3) == 9)  // the pool recovers
     }
 
@@ -307,25 +309,37 @@ struct EndToEndTests {
         #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })
     }
 
-    @Test("inputs queued on a container that dies run elsewhere; only the running one fails")
+    @Test("a lost input is re-run at once, without using a retry")
+    func lostInputIsRerun() async throws {
+        let path = temporaryPath("aloft-marker")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let hangOnce: Function<String, String> = fixtures.lookup("hang_once")  // no retries configured
+        let done = Atomic(false)
+        let call = Task {
+            defer { done.store(true, ordering: .relaxed) }
+            return try await hangOnce.remote(path)
+        }
+        let kills = try await killEveryWriter(of: path, until: { done.load(ordering: .relaxed) })
+        #expect(try await call.value == "recovered")
+        #expect(kills == 1)
+    }
+
+    @Test("inputs queued on a container that dies run elsewhere; only the lost running one fails in the end")
     func queuedInputsSurviveContainerDeath() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-pid-\(UUID())").path
+        let path = temporaryPath("aloft-pid")
         defer { try? FileManager.default.removeItem(atPath: path) }
         // One container: at the limit, the control plane queues the later inputs on it behind the hanging one.
         let squareOrHang: Function<Job, Int> = App("one-container", configuration: fixtures.configuration)
             .lookup("square_or_hang", options: FunctionOptions(maxContainers: 1))
         let jobs = [-1, 2, 3, 4].map { Job(x: $0, pidFile: path) }
+        let done = Atomic(false)
         let results = Task {
+            defer { done.store(true, ordering: .relaxed) }
             var results: [Result<Int, any Error>] = []
             for try await result in squareOrHang.map(jobs, returnExceptions: true) { results.append(result) }
             return results
         }
-        var pid: Int32 = 0
-        #expect(try await eventually {
-            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
-            return pid > 0
-        })
-        kill(pid, SIGKILL)
+        _ = try await killEveryWriter(of: path, until: { done.load(ordering: .relaxed) })
         let outcome = try await results.value
         #expect(outcome.count == 4)
         if case .failure(let error as AloftError) = outcome.first { #expect(error.code == .internalFailure) } else {

@@ -37,6 +37,11 @@ struct Where: Codable, Hashable {
     var thread: UInt64
 }
 
+struct Attempt: Codable {
+    var path: String
+    var succeedOn: Int
+}
+
 /// Declared identically in Tests/TestApp: a registered error is rethrown as itself.
 struct FixtureError: Error, Codable, Equatable {
     var reason: String
@@ -76,6 +81,26 @@ func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async
         try await Task.sleep(for: .milliseconds(20))
     }
     return condition()
+}
+
+/// A fresh path in the temporary directory, removed at the end of the test by the caller's `defer`.
+func temporaryPath(_ prefix: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID())").path
+}
+
+/// Kills, with SIGKILL, every process whose pid appears in `pidFile`, until `isDone` says the work finished.
+/// Returns how many it killed.
+func killEveryWriter(of pidFile: String, until isDone: @Sendable () -> Bool, timeout: Duration = .seconds(60)) async throws -> Int {
+    var killed: Set<Int32> = []
+    let deadline = ContinuousClock.now + timeout
+    while !isDone() && ContinuousClock.now < deadline {
+        if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0) }), pid > 0, !killed.contains(pid) {
+            kill(pid, SIGKILL)
+            killed.insert(pid)
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return killed.count
 }
 
 /// Resident memory of this process, in bytes.

@@ -72,6 +72,27 @@ let asyncSleepAndReport = app.function("async_sleep_and_report") { (seconds: Dou
     return here()
 }
 
+struct Attempt: Codable {
+    var path: String
+    var succeedOn: Int
+}
+
+/// Appends a line to `path` per attempt; throws until attempt `succeedOn`, then returns the attempt number.
+let countAttempts = app.function("count_attempts") { (attempt: Attempt) throws -> Int in
+    let previous = (try? String(contentsOfFile: attempt.path, encoding: .utf8))?.split(separator: "\n").count ?? 0
+    try String(repeating: "attempt\n", count: previous + 1).write(toFile: attempt.path, atomically: true, encoding: .utf8)
+    if previous + 1 < attempt.succeedOn { throw PlainError() }
+    return previous + 1
+}
+
+/// Hangs (after writing its pid to `path`) the first time; returns "recovered" once `path` exists.
+let hangOnce = app.function("hang_once") { (path: String) throws -> String in
+    if FileManager.default.fileExists(atPath: path) { return "recovered" }
+    try String(ProcessInfo.processInfo.processIdentifier).write(toFile: path, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: 60)
+    return "slept"
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

@@ -172,149 +172,155 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
-public nonisolated struct Aloft_V1_Envelope: Sendable {
+public nonisolated struct Aloft_V1_Envelope: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestID: UInt64 = 0
+  public var requestID: UInt64 {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
-  public var body: Aloft_V1_Envelope.OneOf_Body? = nil
+  public var body: OneOf_Body? {
+    get {return _storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   public var hello: Aloft_V1_Hello {
     get {
-      if case .hello(let v)? = body {return v}
+      if case .hello(let v)? = _storage._body {return v}
       return Aloft_V1_Hello()
     }
-    set {body = .hello(newValue)}
+    set {_uniqueStorage()._body = .hello(newValue)}
   }
 
   public var helloReply: Aloft_V1_HelloReply {
     get {
-      if case .helloReply(let v)? = body {return v}
+      if case .helloReply(let v)? = _storage._body {return v}
       return Aloft_V1_HelloReply()
     }
-    set {body = .helloReply(newValue)}
+    set {_uniqueStorage()._body = .helloReply(newValue)}
   }
 
   public var error: Aloft_V1_ErrorReply {
     get {
-      if case .error(let v)? = body {return v}
+      if case .error(let v)? = _storage._body {return v}
       return Aloft_V1_ErrorReply()
     }
-    set {body = .error(newValue)}
+    set {_uniqueStorage()._body = .error(newValue)}
   }
 
   public var ack: Aloft_V1_Ack {
     get {
-      if case .ack(let v)? = body {return v}
+      if case .ack(let v)? = _storage._body {return v}
       return Aloft_V1_Ack()
     }
-    set {body = .ack(newValue)}
+    set {_uniqueStorage()._body = .ack(newValue)}
   }
 
   public var functionRegister: Aloft_V1_FunctionRegister {
     get {
-      if case .functionRegister(let v)? = body {return v}
+      if case .functionRegister(let v)? = _storage._body {return v}
       return Aloft_V1_FunctionRegister()
     }
-    set {body = .functionRegister(newValue)}
+    set {_uniqueStorage()._body = .functionRegister(newValue)}
   }
 
   public var functionRegistered: Aloft_V1_FunctionRegistered {
     get {
-      if case .functionRegistered(let v)? = body {return v}
+      if case .functionRegistered(let v)? = _storage._body {return v}
       return Aloft_V1_FunctionRegistered()
     }
-    set {body = .functionRegistered(newValue)}
+    set {_uniqueStorage()._body = .functionRegistered(newValue)}
   }
 
   public var functionInvoke: Aloft_V1_FunctionInvoke {
     get {
-      if case .functionInvoke(let v)? = body {return v}
+      if case .functionInvoke(let v)? = _storage._body {return v}
       return Aloft_V1_FunctionInvoke()
     }
-    set {body = .functionInvoke(newValue)}
+    set {_uniqueStorage()._body = .functionInvoke(newValue)}
   }
 
   public var invokeResult: Aloft_V1_InvokeResult {
     get {
-      if case .invokeResult(let v)? = body {return v}
+      if case .invokeResult(let v)? = _storage._body {return v}
       return Aloft_V1_InvokeResult()
     }
-    set {body = .invokeResult(newValue)}
+    set {_uniqueStorage()._body = .invokeResult(newValue)}
   }
 
   public var callCreate: Aloft_V1_CallCreate {
     get {
-      if case .callCreate(let v)? = body {return v}
+      if case .callCreate(let v)? = _storage._body {return v}
       return Aloft_V1_CallCreate()
     }
-    set {body = .callCreate(newValue)}
+    set {_uniqueStorage()._body = .callCreate(newValue)}
   }
 
   public var callPutInputs: Aloft_V1_CallPutInputs {
     get {
-      if case .callPutInputs(let v)? = body {return v}
+      if case .callPutInputs(let v)? = _storage._body {return v}
       return Aloft_V1_CallPutInputs()
     }
-    set {body = .callPutInputs(newValue)}
+    set {_uniqueStorage()._body = .callPutInputs(newValue)}
   }
 
   public var callOutputs: Aloft_V1_CallOutputs {
     get {
-      if case .callOutputs(let v)? = body {return v}
+      if case .callOutputs(let v)? = _storage._body {return v}
       return Aloft_V1_CallOutputs()
     }
-    set {body = .callOutputs(newValue)}
+    set {_uniqueStorage()._body = .callOutputs(newValue)}
   }
 
   public var callGet: Aloft_V1_CallGet {
     get {
-      if case .callGet(let v)? = body {return v}
+      if case .callGet(let v)? = _storage._body {return v}
       return Aloft_V1_CallGet()
     }
-    set {body = .callGet(newValue)}
+    set {_uniqueStorage()._body = .callGet(newValue)}
   }
 
   public var callGetResult: Aloft_V1_CallGetResult {
     get {
-      if case .callGetResult(let v)? = body {return v}
+      if case .callGetResult(let v)? = _storage._body {return v}
       return Aloft_V1_CallGetResult()
     }
-    set {body = .callGetResult(newValue)}
+    set {_uniqueStorage()._body = .callGetResult(newValue)}
   }
 
   public var callCancel: Aloft_V1_CallCancel {
     get {
-      if case .callCancel(let v)? = body {return v}
+      if case .callCancel(let v)? = _storage._body {return v}
       return Aloft_V1_CallCancel()
     }
-    set {body = .callCancel(newValue)}
+    set {_uniqueStorage()._body = .callCancel(newValue)}
   }
 
   public var inputDispatch: Aloft_V1_InputDispatch {
     get {
-      if case .inputDispatch(let v)? = body {return v}
+      if case .inputDispatch(let v)? = _storage._body {return v}
       return Aloft_V1_InputDispatch()
     }
-    set {body = .inputDispatch(newValue)}
+    set {_uniqueStorage()._body = .inputDispatch(newValue)}
   }
 
   public var outputPut: Aloft_V1_OutputPut {
     get {
-      if case .outputPut(let v)? = body {return v}
+      if case .outputPut(let v)? = _storage._body {return v}
       return Aloft_V1_OutputPut()
     }
-    set {body = .outputPut(newValue)}
+    set {_uniqueStorage()._body = .outputPut(newValue)}
   }
 
   public var containerStop: Aloft_V1_ContainerStop {
     get {
-      if case .containerStop(let v)? = body {return v}
+      if case .containerStop(let v)? = _storage._body {return v}
       return Aloft_V1_ContainerStop()
     }
-    set {body = .containerStop(newValue)}
+    set {_uniqueStorage()._body = .containerStop(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -341,6 +347,8 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// First frame on every connection.
@@ -426,6 +434,13 @@ public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
   public var bufferContainers: UInt32 = 0
 
   public var scaledownWindowMs: UInt32 = 0
+
+  /// retries: delay before retry n = initial_delay * coefficient^(n-1), at most max_delay
+  public var backoffCoefficient: Double = 0
+
+  public var initialDelayMs: UInt32 = 0
+
+  public var maxDelayMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -776,324 +791,362 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{4}\u{7}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0")
 
+  fileprivate class _StorageClass {
+    var _requestID: UInt64 = 0
+    var _body: Aloft_V1_Envelope.OneOf_Body?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _body = source._body
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      case 10: try {
-        var v: Aloft_V1_Hello?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .hello(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestID) }()
+        case 10: try {
+          var v: Aloft_V1_Hello?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hello(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hello(v)
+          }
+        }()
+        case 11: try {
+          var v: Aloft_V1_HelloReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .helloReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .helloReply(v)
+          }
+        }()
+        case 12: try {
+          var v: Aloft_V1_ErrorReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .error(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .error(v)
+          }
+        }()
+        case 13: try {
+          var v: Aloft_V1_Ack?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .ack(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .ack(v)
+          }
+        }()
+        case 20: try {
+          var v: Aloft_V1_FunctionRegister?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .functionRegister(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .functionRegister(v)
+          }
+        }()
+        case 21: try {
+          var v: Aloft_V1_FunctionRegistered?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .functionRegistered(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .functionRegistered(v)
+          }
+        }()
+        case 22: try {
+          var v: Aloft_V1_FunctionInvoke?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .functionInvoke(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .functionInvoke(v)
+          }
+        }()
+        case 23: try {
+          var v: Aloft_V1_InvokeResult?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .invokeResult(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .invokeResult(v)
+          }
+        }()
+        case 30: try {
+          var v: Aloft_V1_CallCreate?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callCreate(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callCreate(v)
+          }
+        }()
+        case 32: try {
+          var v: Aloft_V1_CallPutInputs?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callPutInputs(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callPutInputs(v)
+          }
+        }()
+        case 33: try {
+          var v: Aloft_V1_CallOutputs?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callOutputs(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callOutputs(v)
+          }
+        }()
+        case 34: try {
+          var v: Aloft_V1_CallGet?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callGet(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callGet(v)
+          }
+        }()
+        case 35: try {
+          var v: Aloft_V1_CallGetResult?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callGetResult(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callGetResult(v)
+          }
+        }()
+        case 36: try {
+          var v: Aloft_V1_CallCancel?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .callCancel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .callCancel(v)
+          }
+        }()
+        case 40: try {
+          var v: Aloft_V1_InputDispatch?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .inputDispatch(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .inputDispatch(v)
+          }
+        }()
+        case 41: try {
+          var v: Aloft_V1_OutputPut?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .outputPut(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .outputPut(v)
+          }
+        }()
+        case 42: try {
+          var v: Aloft_V1_ContainerStop?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .containerStop(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .containerStop(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .hello(v)
-        }
-      }()
-      case 11: try {
-        var v: Aloft_V1_HelloReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .helloReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .helloReply(v)
-        }
-      }()
-      case 12: try {
-        var v: Aloft_V1_ErrorReply?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .error(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .error(v)
-        }
-      }()
-      case 13: try {
-        var v: Aloft_V1_Ack?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .ack(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .ack(v)
-        }
-      }()
-      case 20: try {
-        var v: Aloft_V1_FunctionRegister?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .functionRegister(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .functionRegister(v)
-        }
-      }()
-      case 21: try {
-        var v: Aloft_V1_FunctionRegistered?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .functionRegistered(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .functionRegistered(v)
-        }
-      }()
-      case 22: try {
-        var v: Aloft_V1_FunctionInvoke?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .functionInvoke(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .functionInvoke(v)
-        }
-      }()
-      case 23: try {
-        var v: Aloft_V1_InvokeResult?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .invokeResult(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .invokeResult(v)
-        }
-      }()
-      case 30: try {
-        var v: Aloft_V1_CallCreate?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callCreate(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callCreate(v)
-        }
-      }()
-      case 32: try {
-        var v: Aloft_V1_CallPutInputs?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callPutInputs(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callPutInputs(v)
-        }
-      }()
-      case 33: try {
-        var v: Aloft_V1_CallOutputs?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callOutputs(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callOutputs(v)
-        }
-      }()
-      case 34: try {
-        var v: Aloft_V1_CallGet?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callGet(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callGet(v)
-        }
-      }()
-      case 35: try {
-        var v: Aloft_V1_CallGetResult?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callGetResult(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callGetResult(v)
-        }
-      }()
-      case 36: try {
-        var v: Aloft_V1_CallCancel?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .callCancel(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .callCancel(v)
-        }
-      }()
-      case 40: try {
-        var v: Aloft_V1_InputDispatch?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .inputDispatch(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .inputDispatch(v)
-        }
-      }()
-      case 41: try {
-        var v: Aloft_V1_OutputPut?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .outputPut(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .outputPut(v)
-        }
-      }()
-      case 42: try {
-        var v: Aloft_V1_ContainerStop?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .containerStop(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .containerStop(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    switch self.body {
-    case .hello?: try {
-      guard case .hello(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .helloReply?: try {
-      guard case .helloReply(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .error?: try {
-      guard case .error(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .ack?: try {
-      guard case .ack(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .functionRegister?: try {
-      guard case .functionRegister(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .functionRegistered?: try {
-      guard case .functionRegistered(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .functionInvoke?: try {
-      guard case .functionInvoke(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .invokeResult?: try {
-      guard case .invokeResult(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
-    case .callCreate?: try {
-      guard case .callCreate(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .callPutInputs?: try {
-      guard case .callPutInputs(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
-    }()
-    case .callOutputs?: try {
-      guard case .callOutputs(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
-    }()
-    case .callGet?: try {
-      guard case .callGet(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
-    }()
-    case .callGetResult?: try {
-      guard case .callGetResult(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
-    }()
-    case .callCancel?: try {
-      guard case .callCancel(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
-    }()
-    case .inputDispatch?: try {
-      guard case .inputDispatch(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-    }()
-    case .outputPut?: try {
-      guard case .outputPut(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
-    }()
-    case .containerStop?: try {
-      guard case .containerStop(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._requestID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._requestID, fieldNumber: 1)
+      }
+      switch _storage._body {
+      case .hello?: try {
+        guard case .hello(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .helloReply?: try {
+        guard case .helloReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .error?: try {
+        guard case .error(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .ack?: try {
+        guard case .ack(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .functionRegister?: try {
+        guard case .functionRegister(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .functionRegistered?: try {
+        guard case .functionRegistered(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      }()
+      case .functionInvoke?: try {
+        guard case .functionInvoke(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .invokeResult?: try {
+        guard case .invokeResult(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .callCreate?: try {
+        guard case .callCreate(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .callPutInputs?: try {
+        guard case .callPutInputs(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
+      case .callOutputs?: try {
+        guard case .callOutputs(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .callGet?: try {
+        guard case .callGet(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .callGetResult?: try {
+        guard case .callGetResult(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
+      case .callCancel?: try {
+        guard case .callCancel(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+      }()
+      case .inputDispatch?: try {
+        guard case .inputDispatch(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .outputPut?: try {
+        guard case .outputPut(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .containerStop?: try {
+        guard case .containerStop(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_Envelope, rhs: Aloft_V1_Envelope) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.body != rhs.body {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1235,7 +1288,7 @@ nonisolated extension Aloft_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1252,6 +1305,9 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxContainers) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.bufferContainers) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.scaledownWindowMs) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self.backoffCoefficient) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.initialDelayMs) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.maxDelayMs) }()
       default: break
       }
     }
@@ -1285,6 +1341,15 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if self.scaledownWindowMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.scaledownWindowMs, fieldNumber: 9)
     }
+    if self.backoffCoefficient.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.backoffCoefficient, fieldNumber: 10)
+    }
+    if self.initialDelayMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.initialDelayMs, fieldNumber: 11)
+    }
+    if self.maxDelayMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxDelayMs, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1298,6 +1363,9 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if lhs.maxContainers != rhs.maxContainers {return false}
     if lhs.bufferContainers != rhs.bufferContainers {return false}
     if lhs.scaledownWindowMs != rhs.scaledownWindowMs {return false}
+    if lhs.backoffCoefficient != rhs.backoffCoefficient {return false}
+    if lhs.initialDelayMs != rhs.initialDelayMs {return false}
+    if lhs.maxDelayMs != rhs.maxDelayMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

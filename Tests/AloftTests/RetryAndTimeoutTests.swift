@@ -1,0 +1,99 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Retries and per-attempt timeouts, on the real path (container processes).
+@Suite("Retries and timeouts", .serialized, .timeLimit(.minutes(3)))
+struct RetryAndTimeoutTests {
+    func attempts(in path: String) -> Int {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
+    }
+
+    func countAttempts(_ app: String, retries: Retries) -> Function<Attempt, Int> {
+        App(app, configuration: fixtures.configuration).lookup("count_attempts", options: FunctionOptions(retries: retries))
+    }
+
+    @Test("a user error uses up the retries, then reaches the caller")
+    func retriesExhausted() async throws {
+        let path = temporaryPath("aloft-attempts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let function = countAttempts("retries-exhausted", retries: Retries(maxRetries: 2, backoffCoefficient: 1, initialDelay: .zero))
+        let error = await aloftError { try await function.remote(Attempt(path: path, succeedOn: 100)) }
+        #expect(error?.code == .remoteError)
+        #expect(attempts(in: path) == 3)  // the first attempt and 2 retries
+    }
+
+    @Test("failures then success return the value")
+    func failuresThenSuccess() async throws {
+        let path = temporaryPath("aloft-attempts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let function = countAttempts("retries-succeed", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
+        #expect(try await function.remote(Attempt(path: path, succeedOn: 3)) == 3)
+    }
+
+    @Test("no retries by default")
+    func noRetriesByDefault() async throws {
+        let path = temporaryPath("aloft-attempts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let function = countAttempts("retries-none", retries: .none)
+        #expect(await aloftError { try await function.remote(Attempt(path: path, succeedOn: 2)) }?.code == .remoteError)
+        #expect(attempts(in: path) == 1)
+    }
+
+    @Test("retries wait initialDelay × coefficient^(n-1)")
+    func backoffDelay() async throws {
+        let path = temporaryPath("aloft-attempts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let function = countAttempts("retries-backoff", retries: Retries(maxRetries: 2, backoffCoefficient: 2, initialDelay: .milliseconds(500)))
+        let start = ContinuousClock.now
+        #expect(try await function.remote(Attempt(path: path, succeedOn: 3)) == 3)
+        #expect(ContinuousClock.now - start >= .milliseconds(1500))  // 0.5 s, then 1 s
+    }
+
+    @Test("map retries each input on its own")
+    func mapRetriesEachInput() async throws {
+        let paths = (0..<5).map { _ in temporaryPath("aloft-attempts") }
+        defer { for path in paths { try? FileManager.default.removeItem(atPath: path) } }
+        let function = countAttempts("retries-map", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
+        var results: [Int] = []
+        for try await attempt in function.map(paths.enumerated().map { Attempt(path: $1, succeedOn: $0 % 3 + 1) }) { results.append(attempt) }
+        #expect(results == [1, 2, 3, 1, 2])
+    }
+
+    @Test("a cancelled call is never retried")
+    func cancelledNotRetried() async throws {
+        let path = temporaryPath("aloft-attempts")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let function = countAttempts("retries-cancel", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .seconds(1)))
+        let call = try await function.spawn(Attempt(path: path, succeedOn: 100))
+        #expect(try await eventually { attempts(in: path) == 1 })
+        try await call.cancel()
+        #expect(await aloftError { try await call.get() }?.code == .cancelled)
+        try await Task.sleep(for: .seconds(2))  // past the retry delay
+        #expect(attempts(in: path) == 1)
+    }
+
+    @Test("an attempt past its timeout fails with timeout and its container is stopped")
+    func timeoutStopsTheAttempt() async throws {
+        let slow: Function<NoArguments, Int32> = App("timeout", configuration: fixtures.configuration)
+            .lookup("process_id", options: FunctionOptions(timeout: .seconds(1)))
+        let pid = try await slow.remote()  // fast: no timeout
+        let sleeper: Function<Double, Int> = App("timeout", configuration: fixtures.configuration)
+            .lookup("sleepy", options: FunctionOptions(timeout: .seconds(1)))
+        let start = ContinuousClock.now
+        let error = await aloftError { try await sleeper.remote(30) }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("sleepy") == true)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(pid > 0)
+    }
+
+    @Test("timeouts use retries")
+    func timeoutsAreRetried() async throws {
+        let sleeper: Function<Double, Int> = App("timeout-retries", configuration: fixtures.configuration)
+            .lookup("sleepy", options: FunctionOptions(timeout: .seconds(1), retries: Retries(maxRetries: 1, backoffCoefficient: 1, initialDelay: .zero)))
+        let start = ContinuousClock.now
+        #expect(await aloftError { try await sleeper.remote(30) }?.code == .timeout)
+        #expect(ContinuousClock.now - start >= .seconds(2))  // two attempts of 1 s
+    }
+}
