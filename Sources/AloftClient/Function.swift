@@ -220,3 +220,36 @@ extension App {
         return function
     }
 }
+
+/// A function's load, as the control plane sees it now: Modal's `FunctionStats`.
+public struct FunctionStats: Sendable, Hashable {
+    /// Inputs waiting for a container slot.
+    public var backlog: Int
+    public var runningInputs: Int
+    /// Containers started or starting.
+    public var containers: Int
+
+    public init(backlog: Int, runningInputs: Int, containers: Int) {
+        self.backlog = backlog
+        self.runningInputs = runningInputs
+        self.containers = containers
+    }
+}
+
+extension Function {
+    /// The function's backlog, running inputs and containers (Modal's `get_current_stats`).
+    public func stats() async throws -> FunctionStats {
+        let (connection, functionID) = try await resolve()
+        var request = Aloft_V1_FunctionGetStats()
+        request.functionID = functionID
+        guard case .functionStats(let stats) = try await connection.request(.functionGetStats(request)) else {
+            throw AloftError(.protocolError, "unexpected reply to the stats of '\(name)'")
+        }
+        return FunctionStats(backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers))
+    }
+
+    /// Blocking form of ``stats()-()``.
+    public func stats() throws -> FunctionStats {
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).stats()") { try await self.stats() }
+    }
+}

@@ -127,7 +127,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 pools[pool.id] = pool
                 poolsByKey[key] = pool
                 logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
-                ensureMinContainers(pool)
+                schedule(pool)
             }
             var reply = Aloft_V1_FunctionRegistered()
             reply.functionID = pool.id
@@ -141,6 +141,18 @@ final class ControlPlaneState: @unchecked Sendable {
             guard checkPayload(invoke.data.count, requestID: requestID, channel: channel) else { return }
             enqueue(InputRecord(id: makeID(), pool: pool, index: 0, data: invoke.data, owner: .invoke(channel: channel, requestID: requestID)))
             schedule(pool)
+
+        case .functionGetStats(let request):
+            guard let pool = pools[request.functionID] else {
+                sendError(.notFound, "no function with id \(request.functionID) is registered", requestID: requestID, on: channel)
+                return
+            }
+            var stats = Aloft_V1_FunctionStats()
+            stats.backlog = UInt64(pool.pending.count { inputs[$0].map { !$0.resolved } ?? false })
+                + UInt64(pool.containers.values.reduce(0) { $0 + max(0, $1.assigned.count - $1.slots) })
+            stats.runningInputs = UInt64(pool.containers.values.reduce(0) { $0 + min($1.assigned.count, $1.slots) })
+            stats.containers = UInt64(pool.containers.values.count { !$0.stopping })
+            send(.functionStats(stats), requestID: requestID, on: channel)
 
         case .callCreate(let create):
             guard let pool = pools[create.functionID] else {
@@ -398,39 +410,54 @@ final class ControlPlaneState: @unchecked Sendable {
 
     // MARK: Scheduling
 
-    /// Hands queued inputs to free container slots, then starts containers for what is left.
+    /// Starts the containers the load asks for, then hands queued inputs to container slots.
+    ///
+    /// The autoscaler aims for `targetInputs` per container: while more containers may start, each takes at most
+    /// that many inputs; at `maxContainers` each takes up to `maxInputs`, plus `prefetchPerContainer` queued on it.
     private func schedule(_ pool: FunctionPool) {
-        dispatch(pool, extra: 0)
-        guard shutdownPromise == nil else { return }
-        ensureMinContainers(pool)
-        let starting = pool.containers.values.count(where: \.isStarting)
-        var unserved = pool.pending.count - starting * pool.slotsPerContainer
         var active = pool.containers.values.count { !$0.stopping }
-        while unserved > 0 && active < pool.maxContainers {
-            startContainer(for: pool)
-            active += 1
-            unserved -= pool.slotsPerContainer
+        if shutdownPromise == nil {
+            let desired = desiredContainers(pool)
+            // Containers that keep failing to start are retried for inputs, not just to keep the warm floor.
+            let mayStart = pool.consecutiveStartFailures < configuration.maxConsecutiveStartFailures || !pool.pending.isEmpty
+            while active < desired && mayStart {
+                startContainer(for: pool)
+                active += 1
+            }
         }
-        // At the container limit, with none starting, queue a few more inputs on each container, so that it moves
-        // to its next input without waiting for a round trip to the control plane. Below the limit the backlog
-        // is left to start new containers instead.
-        if !pool.pending.isEmpty && active >= pool.maxContainers && configuration.prefetchPerContainer > 0
-            && !pool.containers.values.contains(where: \.isStarting)
-        {
-            dispatch(pool, extra: configuration.prefetchPerContainer)
+        // Bursting past the target waits until every container the pool may have is up.
+        let atLimit = active >= pool.maxContainers && !pool.containers.values.contains(where: \.isStarting)
+        dispatch(pool, atLimit: atLimit, extra: 0)
+        if !pool.pending.isEmpty && atLimit && configuration.prefetchPerContainer > 0 {
+            dispatch(pool, atLimit: true, extra: configuration.prefetchPerContainer)
         }
     }
 
-    /// Sends queued inputs to connected containers holding fewer than their slots plus `extra` inputs, least
-    /// loaded first.
-    private func dispatch(_ pool: FunctionPool, extra: Int) {
+    /// Inputs waiting or sent to containers and not finished.
+    private func load(of pool: FunctionPool) -> Int {
+        pool.pending.count + pool.containers.values.reduce(0) { $0 + $1.assigned.count }
+    }
+
+    /// Containers for the current load: `load / targetInputs`, plus `bufferContainers` while there is any load,
+    /// within `minContainers ... maxContainers`.
+    private func desiredContainers(_ pool: FunctionPool) -> Int {
+        let load = load(of: pool)
+        var desired = (load + pool.targetPerContainer - 1) / pool.targetPerContainer
+        if load > 0 { desired += Int(pool.options.bufferContainers) }
+        return min(pool.maxContainers, max(Int(pool.options.minContainers), desired))
+    }
+
+    /// Sends queued inputs to connected containers, least loaded first, up to `targetInputs` each (`maxInputs` at
+    /// the container limit) plus `extra`.
+    private func dispatch(_ pool: FunctionPool, atLimit: Bool, extra: Int) {
         while let inputID = pool.pending.first {
             guard let input = inputs[inputID], !input.resolved else {
                 pool.pending.removeFirst()
                 continue
             }
             var leastLoaded: ContainerRecord?
-            for candidate in pool.containers.values where candidate.isServing && candidate.assigned.count < candidate.slots + extra {
+            for candidate in pool.containers.values
+            where candidate.isServing && candidate.assigned.count < (atLimit ? candidate.slots : min(candidate.slots, pool.targetPerContainer)) + extra {
                 if candidate.assigned.count < leastLoaded?.assigned.count ?? .max { leastLoaded = candidate }
             }
             guard let container = leastLoaded, let channel = container.channel else { break }
@@ -443,16 +470,6 @@ final class ControlPlaneState: @unchecked Sendable {
             dispatch.data = input.data
             send(.inputDispatch(dispatch), on: channel)
             startTimeouts(on: container)
-        }
-    }
-
-    private func ensureMinContainers(_ pool: FunctionPool) {
-        // Containers that keep failing to start are not restarted just to keep the warm floor; inputs retry them.
-        guard pool.consecutiveStartFailures < configuration.maxConsecutiveStartFailures else { return }
-        var active = pool.containers.values.count { !$0.stopping }
-        while active < Int(pool.options.minContainers) && shutdownPromise == nil {
-            startContainer(for: pool)
-            active += 1
         }
     }
 
@@ -609,8 +626,9 @@ final class ControlPlaneState: @unchecked Sendable {
             let now = NIODeadline.now()
             for pool in pools.values {
                 var active = pool.containers.values.count { !$0.stopping }
+                let desired = desiredContainers(pool)
                 for container in pool.containers.values
-                where active > Int(pool.options.minContainers) && container.channel != nil && !container.stopping
+                where active > desired && container.channel != nil && !container.stopping
                     && container.assigned.isEmpty && now - container.idleSince >= pool.scaledownWindow
                 {
                     logger.debug("stopping idle container", metadata: ["aloft.container_id": "\(container.id)"])

@@ -31,6 +31,8 @@ final class FunctionPool: @unchecked Sendable {
     }
 
     var slotsPerContainer: Int { max(1, Int(options.maxInputs)) }
+    /// Inputs per container the autoscaler aims for (`targetInputs`, default `maxInputs`).
+    var targetPerContainer: Int { options.targetInputs > 0 ? min(Int(options.targetInputs), slotsPerContainer) : slotsPerContainer }
     var maxContainers: Int { options.maxContainers > 0 ? Int(options.maxContainers) : defaultMaxContainers }
     var scaledownWindow: TimeAmount { .milliseconds(Int64(options.scaledownWindowMs == 0 ? 60_000 : options.scaledownWindowMs)) }
     var timeout: TimeAmount { .milliseconds(Int64(options.timeoutMs == 0 ? 300_000 : options.timeoutMs)) }

@@ -251,6 +251,22 @@ public nonisolated struct Aloft_V1_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .invokeResult(newValue)}
   }
 
+  public var functionGetStats: Aloft_V1_FunctionGetStats {
+    get {
+      if case .functionGetStats(let v)? = _storage._body {return v}
+      return Aloft_V1_FunctionGetStats()
+    }
+    set {_uniqueStorage()._body = .functionGetStats(newValue)}
+  }
+
+  public var functionStats: Aloft_V1_FunctionStats {
+    get {
+      if case .functionStats(let v)? = _storage._body {return v}
+      return Aloft_V1_FunctionStats()
+    }
+    set {_uniqueStorage()._body = .functionStats(newValue)}
+  }
+
   public var callCreate: Aloft_V1_CallCreate {
     get {
       if case .callCreate(let v)? = _storage._body {return v}
@@ -334,6 +350,8 @@ public nonisolated struct Aloft_V1_Envelope: @unchecked Sendable {
     case functionRegistered(Aloft_V1_FunctionRegistered)
     case functionInvoke(Aloft_V1_FunctionInvoke)
     case invokeResult(Aloft_V1_InvokeResult)
+    case functionGetStats(Aloft_V1_FunctionGetStats)
+    case functionStats(Aloft_V1_FunctionStats)
     case callCreate(Aloft_V1_CallCreate)
     case callPutInputs(Aloft_V1_CallPutInputs)
     case callOutputs(Aloft_V1_CallOutputs)
@@ -537,6 +555,37 @@ public nonisolated struct Aloft_V1_Result: Sendable {
   public init() {}
 
   fileprivate var _error: Aloft_V1_RemoteError? = nil
+}
+
+/// Modal's `get_current_stats()`.
+public nonisolated struct Aloft_V1_FunctionGetStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var functionID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Aloft_V1_FunctionStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// inputs waiting for a slot (in the control plane or queued on a container)
+  public var backlog: UInt64 = 0
+
+  public var runningInputs: UInt64 = 0
+
+  /// started or starting, not stopping
+  public var containers: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// `.remote`: one input; the reply is an `InvokeResult` when it finishes.
@@ -789,7 +838,7 @@ nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{4}\u{7}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -927,6 +976,32 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           if let v = v {
             if hadOneofValue {try decoder.handleConflictingOneOf()}
             _storage._body = .invokeResult(v)
+          }
+        }()
+        case 24: try {
+          var v: Aloft_V1_FunctionGetStats?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .functionGetStats(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .functionGetStats(v)
+          }
+        }()
+        case 25: try {
+          var v: Aloft_V1_FunctionStats?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .functionStats(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .functionStats(v)
           }
         }()
         case 30: try {
@@ -1093,6 +1168,14 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
       case .invokeResult?: try {
         guard case .invokeResult(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .functionGetStats?: try {
+        guard case .functionGetStats(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      }()
+      case .functionStats?: try {
+        guard case .functionStats(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
       }()
       case .callCreate?: try {
         guard case .callCreate(let v)? = _storage._body else { preconditionFailure() }
@@ -1549,6 +1632,76 @@ nonisolated extension Aloft_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.status != rhs.status {return false}
     if lhs.data != rhs.data {return false}
     if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_FunctionGetStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FunctionGetStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.functionID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.functionID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.functionID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_FunctionGetStats, rhs: Aloft_V1_FunctionGetStats) -> Bool {
+    if lhs.functionID != rhs.functionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FunctionStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}backlog\0\u{3}running_inputs\0\u{1}containers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.backlog) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.runningInputs) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.containers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.backlog != 0 {
+      try visitor.visitSingularUInt64Field(value: self.backlog, fieldNumber: 1)
+    }
+    if self.runningInputs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.runningInputs, fieldNumber: 2)
+    }
+    if self.containers != 0 {
+      try visitor.visitSingularUInt64Field(value: self.containers, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_FunctionStats, rhs: Aloft_V1_FunctionStats) -> Bool {
+    if lhs.backlog != rhs.backlog {return false}
+    if lhs.runningInputs != rhs.runningInputs {return false}
+    if lhs.containers != rhs.containers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
