@@ -146,50 +146,25 @@ enum ContainerServer {
             exit(1)
         }
         logger.debug("container serving", metadata: ["aloft.max_inputs": "\(maxInputs)"])
-        let asyncExecutor = DedicatedThreadExecutor(name: "aloft-async-inputs")
-        let threads = maxInputs > 1 ? WorkerThreads(count: maxInputs) : nil
-        let slots = DispatchSemaphore(value: maxInputs)
-
-        @Sendable func finish(_ inputID: UInt64, _ result: Aloft_V1_Result) {
-            var output = Aloft_V1_OutputPut()
-            output.inputID = inputID
-            output.result = result
-            do { try socket.send(Aloft_V1_Envelope(requestID: 0, body: .outputPut(output))) } catch {
-                logger.error("sending a result to the control plane failed", metadata: ["aloft.error": "\(error)"])
-                exit(1)
-            }
-            slots.signal()
-        }
-
-        serving: while true {
-            slots.wait()
+        let inputs = ContainerInputs(socket: socket, context: context, maxInputs: maxInputs, logger: logger)
+        // The main thread only reads, so that a cancellation reaches an input while it runs.
+        while true {
             let envelope: Aloft_V1_Envelope?
             do { envelope = try socket.receive() } catch {
                 logger.error("reading from the control plane failed", metadata: ["aloft.error": "\(error)"])
                 exit(1)
             }
             switch envelope?.body {
-            case .inputDispatch(let input):
-                switch prepare(input, context: context) {
-                case .blocking(let work):
-                    if let threads {
-                        threads.submit { finish(input.inputID, work()) }
-                    } else {
-                        finish(input.inputID, work())
-                    }
-                case .async(let work):
-                    Task(executorPreference: asyncExecutor) { finish(input.inputID, await work()) }
-                }
+            case .inputDispatch(let input): inputs.add(input)
+            case .inputCancel(let cancel): inputs.cancel(cancel.inputIds)
             case .containerStop?, nil:
-                break serving
-            default:
-                slots.signal()
+                // Stopping: the inputs it was sent finish and send their results, then the container exits.
+                inputs.drain()
+                logger.debug("container stopping")
+                exit(0)
+            default: continue
             }
         }
-        // Stopping: let the inputs that are running finish and send their results, then exit.
-        for _ in 1..<maxInputs { slots.wait() }  // the main thread already holds one slot
-        logger.debug("container stopping")
-        exit(0)
     }
 
     static func prepare(_ input: Aloft_V1_InputDispatch, context: InputContext) -> PreparedInput {
@@ -205,33 +180,167 @@ enum ContainerServer {
     }
 }
 
+/// The inputs a container was sent: waiting for a slot, or running.
+///
+/// A slot is taken when an input starts and freed after its result is sent. Blocking bodies run on `maxInputs`
+/// threads of the container's own (never the cooperative pool); async bodies run as tasks on its one async
+/// executor thread, so nothing in them runs in parallel.
+final class ContainerInputs: @unchecked Sendable {
+    private let socket: BlockingWireSocket
+    private let context: InputContext
+    private let logger: Logger
+    private let threads: WorkerThreads
+    private let asyncExecutor = DedicatedThreadExecutor(name: "aloft-async-inputs")
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var waiting: [Aloft_V1_InputDispatch] = []
+    private var running: [UInt64: @Sendable () -> Void] = [:]  // input id -> how to cancel it
+    private var freeSlots: Int
+
+    init(socket: BlockingWireSocket, context: InputContext, maxInputs: Int, logger: Logger) {
+        self.socket = socket
+        self.context = context
+        self.logger = logger
+        self.freeSlots = maxInputs
+        self.threads = WorkerThreads(count: maxInputs)
+    }
+
+    func add(_ input: Aloft_V1_InputDispatch) {
+        condition.lock()
+        waiting.append(input)
+        startWaiting()
+        condition.unlock()
+    }
+
+    func cancel(_ inputIDs: [UInt64]) {
+        condition.lock()
+        var dropped: [UInt64] = []
+        for id in inputIDs {
+            if let position = waiting.firstIndex(where: { $0.inputID == id }) {
+                waiting.remove(at: position)
+                dropped.append(id)
+            } else {
+                running[id]?()
+            }
+        }
+        condition.unlock()
+        for id in dropped {  // never started: answer so that the control plane frees its place
+            send(id, .failure(.cancelled, AloftError(.cancelled, "the input was cancelled before it started")))
+        }
+    }
+
+    /// Waits until every input it was sent has finished.
+    func drain() {
+        condition.lock()
+        while !waiting.isEmpty || !running.isEmpty { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Starts waiting inputs while there are free slots. Called with `condition` locked.
+    private func startWaiting() {
+        while freeSlots > 0, !waiting.isEmpty {
+            let input = waiting.removeFirst()
+            freeSlots -= 1
+            let id = input.inputID
+            switch ContainerServer.prepare(input, context: context) {
+            case .blocking(let work):
+                let flag = CancellationFlag()
+                running[id] = { flag.cancel() }
+                threads.submit { [self] in
+                    let result = CancellationFlag.$current.withValue(flag) { work() }
+                    finished(id, result)
+                }
+            case .async(let work):
+                let task = Task(executorPreference: asyncExecutor) { [self] in
+                    finished(id, await work())
+                }
+                running[id] = { task.cancel() }
+            }
+        }
+    }
+
+    private func finished(_ id: UInt64, _ result: Aloft_V1_Result) {
+        send(id, result)
+        condition.lock()
+        running[id] = nil
+        freeSlots += 1
+        startWaiting()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func send(_ id: UInt64, _ result: Aloft_V1_Result) {
+        var output = Aloft_V1_OutputPut()
+        output.inputID = id
+        output.result = result
+        do { try socket.send(Aloft_V1_Envelope(requestID: 0, body: .outputPut(output))) } catch {
+            // The control plane is gone (the main thread sees it too and drains): the result has nowhere to go.
+            logger.warning("could not send a result to the control plane", metadata: ["aloft.error": "\(error)"])
+        }
+    }
+}
+
+/// Set when the call of the input a blocking body is running was cancelled.
+final class CancellationFlag: Sendable {
+    @TaskLocal static var current: CancellationFlag?
+    private let cancelled = Atomic(false)
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+}
+
+/// The input that the current function body is running, as its container sees it.
+public enum AloftInput {
+    /// True once the call of this input was cancelled (`FunctionCall.cancel()`, or the caller's task was
+    /// cancelled). A blocking body should check it in long work and return or throw; an async body is also
+    /// cancelled as a task, so `Task.isCancelled` and `Task.checkCancellation()` work there too. A body that does
+    /// not stop within the control plane's cancellation grace has its container stopped.
+    public static var isCancelled: Bool {
+        (CancellationFlag.current?.isCancelled ?? false) || Task.isCancelled
+    }
+
+    /// Throws `CancellationError` once the input's call was cancelled.
+    public static func checkCancellation() throws {
+        if isCancelled { throw CancellationError() }
+    }
+}
+
 /// A fixed pool of threads for the blocking bodies of a container's concurrent inputs: never the cooperative pool.
 final class WorkerThreads: @unchecked Sendable {
     private let condition = NSCondition()
     private var work: [@Sendable () -> Void] = []
 
+    private let count: Int
+    private var started = 0  // threads start on first use: an async function's container needs none
+
     init(count: Int) {
-        for index in 0..<count {
-            let thread = Thread { [unowned self] in self.runWork() }
-            thread.name = "aloft-input-\(index)"
-            thread.start()
-        }
+        self.count = count
     }
 
     func submit(_ item: @escaping @Sendable () -> Void) {
         condition.lock()
         work.append(item)
+        if started < count && started < work.count + busy {
+            started += 1
+            let thread = Thread { [unowned self] in self.runWork() }
+            thread.name = "aloft-input-\(started)"
+            thread.start()
+        }
         condition.signal()
         condition.unlock()
     }
+    private var busy = 0
 
     private func runWork() {
         while true {
             condition.lock()
             while work.isEmpty { condition.wait() }
             let item = work.removeFirst()
+            busy += 1
             condition.unlock()
             item()
+            condition.lock()
+            busy -= 1
+            condition.unlock()
         }
     }
 }

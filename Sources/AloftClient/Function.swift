@@ -41,6 +41,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.executable = app.containerExecutable
         register.arguments = app.containerArguments
         register.options = Aloft_V1_FunctionOptions(options)
+        register.isDefinition = body != nil
         guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }
@@ -81,15 +82,29 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     // MARK: remote
 
     /// Runs the function in a container and returns its result.
+    ///
+    /// Cancelling the calling task cancels the call: the input stops in its container (see `AloftInput`), and
+    /// this throws `CancellationError`.
     public func remote(_ input: Input) async throws -> Output {
         let (connection, functionID) = try await resolve()
         var invoke = Aloft_V1_FunctionInvoke()
         invoke.functionID = functionID
         invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
-        guard case .invokeResult(let reply) = try await connection.request(.functionInvoke(invoke)) else {
+        let callID = FunctionCall<Output>.newID()
+        invoke.callID = callID
+        let request = invoke
+        let reply = try await withTaskCancellationHandler {
+            try await connection.request(.functionInvoke(request))
+        } onCancel: {
+            var cancel = Aloft_V1_CallCancel()
+            cancel.callID = callID
+            connection.send(.callCancel(cancel))
+        }
+        guard case .invokeResult(let result) = reply else {
             throw AloftError(.protocolError, "unexpected reply to calling '\(name)'")
         }
-        return try decodeOutput(reply.result)
+        if result.result.status == .cancelled && Task.isCancelled { throw CancellationError() }
+        return try decodeOutput(result.result)
     }
 
     /// Blocking form of ``remote(_:)-(Input)``.

@@ -15,6 +15,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var containerStopGrace: Duration
     /// A function whose containers exit this many times in a row before serving anything fails its pending inputs.
     public var maxConsecutiveStartFailures: Int
+    /// How long a container may take to stop a cancelled input before it is stopped itself (its other inputs are
+    /// then run again elsewhere).
+    public var cancellationGrace: Duration
     /// How many times an input whose container died or was lost is run again, without using its retries
     /// (Modal caps these at 8), before it fails with `internalFailure`.
     public var maxInternalFailureRetries: Int
@@ -40,6 +43,7 @@ public struct ControlPlaneConfiguration: Sendable {
         maxConsecutiveStartFailures: Int = 3,
         prefetchPerContainer: Int = 16,
         maxInternalFailureRetries: Int = 8,
+        cancellationGrace: Duration = .seconds(5),
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
@@ -52,6 +56,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
         self.prefetchPerContainer = prefetchPerContainer
         self.maxInternalFailureRetries = maxInternalFailureRetries
+        self.cancellationGrace = cancellationGrace
         self.containerRuntime = containerRuntime
         self.eventLoopGroup = eventLoopGroup
     }

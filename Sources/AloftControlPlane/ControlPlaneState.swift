@@ -20,6 +20,8 @@ final class ControlPlaneState: @unchecked Sendable {
     private var containers: [String: ContainerRecord] = [:]
     private var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
+    /// `.remote` calls that named a call id, so that they can be cancelled.
+    private var invocations: [String: InputRecord] = [:]
     private var nextID: UInt64 = 1
     private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
     /// Outputs of map calls gathered while handling events, sent as one `CallOutputs` per call at the flush.
@@ -112,14 +114,17 @@ final class ControlPlaneState: @unchecked Sendable {
             let key = "\(register.appName)/\(register.functionName)"
             let pool: FunctionPool
             if let existing = poolsByKey[key] {
-                if existing.options != register.options {
+                // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
+                if register.isDefinition && existing.options != register.options {
                     // Containers keep the options they started with: new options get new containers, and the old
                     // ones finish what they were sent and exit.
-                    for container in existing.containers.values { stop(container) }
+                    for container in existing.containers.values { stop(container, grace: existing.timeout) }
                 }
-                existing.options = register.options
-                existing.executable = register.executable
-                existing.arguments = register.arguments
+                if register.isDefinition {
+                    existing.options = register.options
+                    existing.executable = register.executable
+                    existing.arguments = register.arguments
+                }
                 pool = existing
                 schedule(pool)
             } else {
@@ -139,7 +144,10 @@ final class ControlPlaneState: @unchecked Sendable {
                 return
             }
             guard checkPayload(invoke.data.count, requestID: requestID, channel: channel) else { return }
-            enqueue(InputRecord(id: makeID(), pool: pool, index: 0, data: invoke.data, owner: .invoke(channel: channel, requestID: requestID)))
+            let input = InputRecord(id: makeID(), pool: pool, index: 0, data: invoke.data,
+                                    owner: .invoke(channel: channel, requestID: requestID, callID: invoke.callID))
+            if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
+            enqueue(input)
             schedule(pool)
 
         case .functionGetStats(let request):
@@ -204,11 +212,15 @@ final class ControlPlaneState: @unchecked Sendable {
             getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, requestID: requestID, channel: channel)
 
         case .callCancel(let cancel):
-            guard let call = calls[cancel.callID] else {
-                sendError(.notFound, "no call with id \(cancel.callID)", requestID: requestID, on: channel)
+            if let call = calls[cancel.callID] {
+                cancelCall(call)
+            } else if let input = invocations[cancel.callID] {
+                cancelInput(input, message: "call \(cancel.callID) was cancelled")
+            } else {
+                // A cancel pushed after its call finished is not an error worth a reply.
+                if requestID != 0 { sendError(.notFound, "no call with id \(cancel.callID)", requestID: requestID, on: channel) }
                 return
             }
-            cancelCall(call)
             if requestID != 0 { send(.ack(.init()), requestID: requestID, on: channel) }
 
         case .outputPut(let output):
@@ -276,16 +288,37 @@ final class ControlPlaneState: @unchecked Sendable {
     private func cancelCall(_ call: CallRecord) {
         guard !call.cancelled else { return }
         call.cancelled = true
-        let cancelled = Aloft_V1_Result.failure(.cancelled, AloftError(.cancelled, "call \(call.id) was cancelled"))
-        for input in call.liveInputs.values {
-            input.timeoutTimer?.cancel()
-            input.resolved = true  // never retried; a late output is dropped
-            if input.container == nil { inputs[input.id] = nil }  // still queued (or waiting to retry): it never runs
-            deliver(cancelled, index: input.index, to: call)
+        for input in Array(call.liveInputs.values) {
+            cancelInput(input, message: "call \(call.id) was cancelled")
         }
         call.liveInputs.removeAll()
         forgetIfFinished(call)
         logger.debug("call cancelled", metadata: ["aloft.call_id": "\(call.id)"])
+    }
+
+    /// Ends an input as cancelled: its owner is told now; it is never retried; if a container has it, the
+    /// container is asked to stop it, and is stopped itself if the input is still there after the grace period.
+    private func cancelInput(_ input: InputRecord, message: String) {
+        guard !input.resolved else { return }
+        input.timeoutTimer?.cancel()
+        input.timeoutTimer = nil
+        resolve(input, with: .failure(.cancelled, AloftError(.cancelled, message)))
+        guard let container = input.container, let channel = container.channel else {
+            inputs[input.id] = nil  // still in the backlog (or waiting to retry): it never runs
+            input.pool.cancelledInBacklog += 1
+            return
+        }
+        var cancel = Aloft_V1_InputCancel()
+        cancel.inputIds = [input.id]
+        send(.inputCancel(cancel), on: channel)
+        let attemptID = input.id
+        loop.scheduleTask(in: TimeAmount(configuration.cancellationGrace)) { [self] in
+            guard containers[container.id] === container, container.assigned.contains(attemptID) else { return }
+            logger.info("cancelled input still running after the grace period; stopping its container",
+                        metadata: ["aloft.container_id": "\(container.id)"])
+            container.handle?.kill()
+            containerGone(container.id, reason: "was stopped because a cancelled input did not stop")
+        }
     }
 
     private func outputArrived(_ output: Aloft_V1_OutputPut, from containerID: String) {
@@ -351,9 +384,8 @@ final class ControlPlaneState: @unchecked Sendable {
     /// is stopped, since the input may still be running there.
     private func timedOut(_ input: InputRecord, attemptID: UInt64, after timeout: TimeAmount, on container: ContainerRecord) {
         guard inputs[attemptID] === input, !input.resolved else { return }
-        inputs[attemptID] = nil
+        inputs[attemptID] = nil  // it keeps its place in `container.assigned`, so the teardown below counts right
         input.timeoutTimer = nil
-        if let position = container.assigned.firstIndex(of: attemptID) { container.assigned.remove(at: position) }
         logger.info("input timed out; stopping its container", metadata: ["aloft.function": "\(input.pool.name)", "aloft.container_id": "\(container.id)"])
         let seconds = Double(timeout.nanoseconds) / 1e9
         let message = "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
@@ -366,7 +398,8 @@ final class ControlPlaneState: @unchecked Sendable {
     private func resolve(_ input: InputRecord, with result: Aloft_V1_Result) {
         input.resolved = true
         switch input.owner {
-        case .invoke(let channel, let requestID):
+        case .invoke(let channel, let requestID, let callID):
+            if !callID.isEmpty { invocations[callID] = nil }
             var reply = Aloft_V1_InvokeResult()
             reply.result = result
             send(.invokeResult(reply), requestID: requestID, on: channel)
@@ -415,6 +448,10 @@ final class ControlPlaneState: @unchecked Sendable {
     /// The autoscaler aims for `targetInputs` per container: while more containers may start, each takes at most
     /// that many inputs; at `maxContainers` each takes up to `maxInputs`, plus `prefetchPerContainer` queued on it.
     private func schedule(_ pool: FunctionPool) {
+        if pool.cancelledInBacklog > 0 {
+            pool.pending = CircularBuffer(pool.pending.filter { inputs[$0].map { !$0.resolved } ?? false })
+            pool.cancelledInBacklog = 0
+        }
         var active = pool.containers.values.count { !$0.stopping }
         if shutdownPromise == nil {
             let desired = desiredContainers(pool)
@@ -583,14 +620,17 @@ final class ControlPlaneState: @unchecked Sendable {
             guard let input = inputs.removeValue(forKey: inputID), !input.resolved else { continue }
             resolve(input, with: .failure(.internalFailure, error))
         }
-        pool.consecutiveStartFailures = 0
+        // The count stays: only a container that connects resets it, so a broken executable is not restarted
+        // just to keep the warm floor, and each later input gets one more try.
     }
 
-    private func stop(_ container: ContainerRecord) {
+    /// Asks a container to finish what it was sent and exit; kills it after `grace` (default: the control plane's
+    /// stop grace).
+    private func stop(_ container: ContainerRecord, grace: TimeAmount? = nil) {
         guard !container.stopping else { return }
         container.stopping = true
         if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.terminate() }
-        loop.scheduleTask(in: TimeAmount(configuration.containerStopGrace)) {
+        loop.scheduleTask(in: grace ?? TimeAmount(configuration.containerStopGrace)) {
             container.handle?.kill()
         }
     }
@@ -606,9 +646,8 @@ final class ControlPlaneState: @unchecked Sendable {
         let key = ObjectIdentifier(channel)
         for input in inputs.values where !input.resolved {
             switch input.owner {
-            case .invoke(let owner, _) where ObjectIdentifier(owner) == key:
-                input.resolved = true
-                if input.container == nil { inputs[input.id] = nil }
+            case .invoke(let owner, _, _) where ObjectIdentifier(owner) == key:
+                cancelInput(input, message: "the caller went away")
             case .call(let call) where call.kind == .map && call.subscriber.map(ObjectIdentifier.init) == key:
                 call.subscriber = nil
                 cancelCall(call)

@@ -18,6 +18,8 @@ final class FunctionPool: @unchecked Sendable {
     var pending = CircularBuffer<UInt64>()
     var containers: [String: ContainerRecord] = [:]
     var consecutiveStartFailures = 0
+    /// Cancelled inputs still in `pending` (removed before the backlog is counted).
+    var cancelledInBacklog = 0
     var lastStartFailure = ""
 
     init(id: UInt64, register: Aloft_V1_FunctionRegister, defaultMaxContainers: Int) {
@@ -78,7 +80,7 @@ final class ContainerRecord: @unchecked Sendable {
 /// Who is waiting for an input's result.
 enum InputOwner {
     /// A `.remote` call: reply to this request on this connection.
-    case invoke(channel: any Channel, requestID: UInt64)
+    case invoke(channel: any Channel, requestID: UInt64, callID: String)
     /// Part of a spawned or mapped call.
     case call(CallRecord)
 }

@@ -1,8 +1,7 @@
 /// How a function runs: the counterpart of the keyword arguments of Modal's `@app.function(...)`.
 ///
-/// Every field has Modal's default. The engine honours `maxContainers`, `minContainers`, `scaledownWindow` and
-/// `startupTimeout`; the others are validated and carried to the control plane, and get their behaviour in
-/// later work (see README, "Not built yet").
+/// Every field has Modal's default, is validated with Modal's limits, and is applied by the control plane and the
+/// container (timeouts, retries, concurrency, autoscaling).
 public struct FunctionOptions: Sendable, Hashable {
     /// Per-attempt timeout, 1 s to 24 h. Default 300 s.
     public var timeout: Duration

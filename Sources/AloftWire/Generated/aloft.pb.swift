@@ -172,171 +172,173 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
-public nonisolated struct Aloft_V1_Envelope: @unchecked Sendable {
+public nonisolated struct Aloft_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestID: UInt64 {
-    get {_storage._requestID}
-    set {_uniqueStorage()._requestID = newValue}
-  }
+  public var requestID: UInt64 = 0
 
-  public var body: OneOf_Body? {
-    get {return _storage._body}
-    set {_uniqueStorage()._body = newValue}
-  }
+  public var body: Aloft_V1_Envelope.OneOf_Body? = nil
 
   public var hello: Aloft_V1_Hello {
     get {
-      if case .hello(let v)? = _storage._body {return v}
+      if case .hello(let v)? = body {return v}
       return Aloft_V1_Hello()
     }
-    set {_uniqueStorage()._body = .hello(newValue)}
+    set {body = .hello(newValue)}
   }
 
   public var helloReply: Aloft_V1_HelloReply {
     get {
-      if case .helloReply(let v)? = _storage._body {return v}
+      if case .helloReply(let v)? = body {return v}
       return Aloft_V1_HelloReply()
     }
-    set {_uniqueStorage()._body = .helloReply(newValue)}
+    set {body = .helloReply(newValue)}
   }
 
   public var error: Aloft_V1_ErrorReply {
     get {
-      if case .error(let v)? = _storage._body {return v}
+      if case .error(let v)? = body {return v}
       return Aloft_V1_ErrorReply()
     }
-    set {_uniqueStorage()._body = .error(newValue)}
+    set {body = .error(newValue)}
   }
 
   public var ack: Aloft_V1_Ack {
     get {
-      if case .ack(let v)? = _storage._body {return v}
+      if case .ack(let v)? = body {return v}
       return Aloft_V1_Ack()
     }
-    set {_uniqueStorage()._body = .ack(newValue)}
+    set {body = .ack(newValue)}
   }
 
   public var functionRegister: Aloft_V1_FunctionRegister {
     get {
-      if case .functionRegister(let v)? = _storage._body {return v}
+      if case .functionRegister(let v)? = body {return v}
       return Aloft_V1_FunctionRegister()
     }
-    set {_uniqueStorage()._body = .functionRegister(newValue)}
+    set {body = .functionRegister(newValue)}
   }
 
   public var functionRegistered: Aloft_V1_FunctionRegistered {
     get {
-      if case .functionRegistered(let v)? = _storage._body {return v}
+      if case .functionRegistered(let v)? = body {return v}
       return Aloft_V1_FunctionRegistered()
     }
-    set {_uniqueStorage()._body = .functionRegistered(newValue)}
+    set {body = .functionRegistered(newValue)}
   }
 
   public var functionInvoke: Aloft_V1_FunctionInvoke {
     get {
-      if case .functionInvoke(let v)? = _storage._body {return v}
+      if case .functionInvoke(let v)? = body {return v}
       return Aloft_V1_FunctionInvoke()
     }
-    set {_uniqueStorage()._body = .functionInvoke(newValue)}
+    set {body = .functionInvoke(newValue)}
   }
 
   public var invokeResult: Aloft_V1_InvokeResult {
     get {
-      if case .invokeResult(let v)? = _storage._body {return v}
+      if case .invokeResult(let v)? = body {return v}
       return Aloft_V1_InvokeResult()
     }
-    set {_uniqueStorage()._body = .invokeResult(newValue)}
+    set {body = .invokeResult(newValue)}
   }
 
   public var functionGetStats: Aloft_V1_FunctionGetStats {
     get {
-      if case .functionGetStats(let v)? = _storage._body {return v}
+      if case .functionGetStats(let v)? = body {return v}
       return Aloft_V1_FunctionGetStats()
     }
-    set {_uniqueStorage()._body = .functionGetStats(newValue)}
+    set {body = .functionGetStats(newValue)}
   }
 
   public var functionStats: Aloft_V1_FunctionStats {
     get {
-      if case .functionStats(let v)? = _storage._body {return v}
+      if case .functionStats(let v)? = body {return v}
       return Aloft_V1_FunctionStats()
     }
-    set {_uniqueStorage()._body = .functionStats(newValue)}
+    set {body = .functionStats(newValue)}
   }
 
   public var callCreate: Aloft_V1_CallCreate {
     get {
-      if case .callCreate(let v)? = _storage._body {return v}
+      if case .callCreate(let v)? = body {return v}
       return Aloft_V1_CallCreate()
     }
-    set {_uniqueStorage()._body = .callCreate(newValue)}
+    set {body = .callCreate(newValue)}
   }
 
   public var callPutInputs: Aloft_V1_CallPutInputs {
     get {
-      if case .callPutInputs(let v)? = _storage._body {return v}
+      if case .callPutInputs(let v)? = body {return v}
       return Aloft_V1_CallPutInputs()
     }
-    set {_uniqueStorage()._body = .callPutInputs(newValue)}
+    set {body = .callPutInputs(newValue)}
   }
 
   public var callOutputs: Aloft_V1_CallOutputs {
     get {
-      if case .callOutputs(let v)? = _storage._body {return v}
+      if case .callOutputs(let v)? = body {return v}
       return Aloft_V1_CallOutputs()
     }
-    set {_uniqueStorage()._body = .callOutputs(newValue)}
+    set {body = .callOutputs(newValue)}
   }
 
   public var callGet: Aloft_V1_CallGet {
     get {
-      if case .callGet(let v)? = _storage._body {return v}
+      if case .callGet(let v)? = body {return v}
       return Aloft_V1_CallGet()
     }
-    set {_uniqueStorage()._body = .callGet(newValue)}
+    set {body = .callGet(newValue)}
   }
 
   public var callGetResult: Aloft_V1_CallGetResult {
     get {
-      if case .callGetResult(let v)? = _storage._body {return v}
+      if case .callGetResult(let v)? = body {return v}
       return Aloft_V1_CallGetResult()
     }
-    set {_uniqueStorage()._body = .callGetResult(newValue)}
+    set {body = .callGetResult(newValue)}
   }
 
   public var callCancel: Aloft_V1_CallCancel {
     get {
-      if case .callCancel(let v)? = _storage._body {return v}
+      if case .callCancel(let v)? = body {return v}
       return Aloft_V1_CallCancel()
     }
-    set {_uniqueStorage()._body = .callCancel(newValue)}
+    set {body = .callCancel(newValue)}
   }
 
   public var inputDispatch: Aloft_V1_InputDispatch {
     get {
-      if case .inputDispatch(let v)? = _storage._body {return v}
+      if case .inputDispatch(let v)? = body {return v}
       return Aloft_V1_InputDispatch()
     }
-    set {_uniqueStorage()._body = .inputDispatch(newValue)}
+    set {body = .inputDispatch(newValue)}
   }
 
   public var outputPut: Aloft_V1_OutputPut {
     get {
-      if case .outputPut(let v)? = _storage._body {return v}
+      if case .outputPut(let v)? = body {return v}
       return Aloft_V1_OutputPut()
     }
-    set {_uniqueStorage()._body = .outputPut(newValue)}
+    set {body = .outputPut(newValue)}
   }
 
   public var containerStop: Aloft_V1_ContainerStop {
     get {
-      if case .containerStop(let v)? = _storage._body {return v}
+      if case .containerStop(let v)? = body {return v}
       return Aloft_V1_ContainerStop()
     }
-    set {_uniqueStorage()._body = .containerStop(newValue)}
+    set {body = .containerStop(newValue)}
+  }
+
+  public var inputCancel: Aloft_V1_InputCancel {
+    get {
+      if case .inputCancel(let v)? = body {return v}
+      return Aloft_V1_InputCancel()
+    }
+    set {body = .inputCancel(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -361,12 +363,11 @@ public nonisolated struct Aloft_V1_Envelope: @unchecked Sendable {
     case inputDispatch(Aloft_V1_InputDispatch)
     case outputPut(Aloft_V1_OutputPut)
     case containerStop(Aloft_V1_ContainerStop)
+    case inputCancel(Aloft_V1_InputCancel)
 
   }
 
   public init() {}
-
-  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// First frame on every connection.
@@ -466,33 +467,52 @@ public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
 }
 
 /// Registers (or finds) the pool of `app_name`/`function_name`; containers for it run `executable`.
-public nonisolated struct Aloft_V1_FunctionRegister: Sendable {
+public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var appName: String = String()
+  public var appName: String {
+    get {_storage._appName}
+    set {_uniqueStorage()._appName = newValue}
+  }
 
-  public var functionName: String = String()
+  public var functionName: String {
+    get {_storage._functionName}
+    set {_uniqueStorage()._functionName = newValue}
+  }
 
-  public var executable: String = String()
+  public var executable: String {
+    get {_storage._executable}
+    set {_uniqueStorage()._executable = newValue}
+  }
 
-  public var arguments: [String] = []
+  public var arguments: [String] {
+    get {_storage._arguments}
+    set {_uniqueStorage()._arguments = newValue}
+  }
 
   public var options: Aloft_V1_FunctionOptions {
-    get {_options ?? Aloft_V1_FunctionOptions()}
-    set {_options = newValue}
+    get {_storage._options ?? Aloft_V1_FunctionOptions()}
+    set {_uniqueStorage()._options = newValue}
   }
   /// Returns true if `options` has been explicitly set.
-  public var hasOptions: Bool {self._options != nil}
+  public var hasOptions: Bool {_storage._options != nil}
   /// Clears the value of `options`. Subsequent reads from it will return its default value.
-  public mutating func clearOptions() {self._options = nil}
+  public mutating func clearOptions() {_uniqueStorage()._options = nil}
+
+  /// The caller defines the function (has its body). A look-up registers a pool with its options if there is
+  /// none yet, but never changes an existing pool's options.
+  public var isDefinition: Bool {
+    get {_storage._isDefinition}
+    set {_uniqueStorage()._isDefinition = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _options: Aloft_V1_FunctionOptions? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Aloft_V1_FunctionRegistered: Sendable {
@@ -597,6 +617,9 @@ public nonisolated struct Aloft_V1_FunctionInvoke: Sendable {
   public var functionID: UInt64 = 0
 
   public var data: Data = Data()
+
+  /// chosen by the caller, so that it can cancel the call with CallCancel
+  public var callID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -820,6 +843,20 @@ public nonisolated struct Aloft_V1_ContainerStop: Sendable {
   public init() {}
 }
 
+/// Control plane -> container: stop these inputs (an async input's task is cancelled; a blocking body sees
+/// `AloftInput.isCancelled`). Inputs queued on the container and not started are dropped.
+public nonisolated struct Aloft_V1_InputCancel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inputIds: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "aloft.v1"
@@ -838,398 +875,377 @@ nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0")
-
-  fileprivate class _StorageClass {
-    var _requestID: UInt64 = 0
-    var _body: Aloft_V1_Envelope.OneOf_Body?
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _requestID = source._requestID
-      _body = source._body
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestID) }()
-        case 10: try {
-          var v: Aloft_V1_Hello?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .hello(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .hello(v)
-          }
-        }()
-        case 11: try {
-          var v: Aloft_V1_HelloReply?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .helloReply(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .helloReply(v)
-          }
-        }()
-        case 12: try {
-          var v: Aloft_V1_ErrorReply?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .error(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .error(v)
-          }
-        }()
-        case 13: try {
-          var v: Aloft_V1_Ack?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .ack(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .ack(v)
-          }
-        }()
-        case 20: try {
-          var v: Aloft_V1_FunctionRegister?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .functionRegister(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .functionRegister(v)
-          }
-        }()
-        case 21: try {
-          var v: Aloft_V1_FunctionRegistered?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .functionRegistered(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .functionRegistered(v)
-          }
-        }()
-        case 22: try {
-          var v: Aloft_V1_FunctionInvoke?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .functionInvoke(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .functionInvoke(v)
-          }
-        }()
-        case 23: try {
-          var v: Aloft_V1_InvokeResult?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .invokeResult(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .invokeResult(v)
-          }
-        }()
-        case 24: try {
-          var v: Aloft_V1_FunctionGetStats?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .functionGetStats(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .functionGetStats(v)
-          }
-        }()
-        case 25: try {
-          var v: Aloft_V1_FunctionStats?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .functionStats(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .functionStats(v)
-          }
-        }()
-        case 30: try {
-          var v: Aloft_V1_CallCreate?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callCreate(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callCreate(v)
-          }
-        }()
-        case 32: try {
-          var v: Aloft_V1_CallPutInputs?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callPutInputs(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callPutInputs(v)
-          }
-        }()
-        case 33: try {
-          var v: Aloft_V1_CallOutputs?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callOutputs(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callOutputs(v)
-          }
-        }()
-        case 34: try {
-          var v: Aloft_V1_CallGet?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callGet(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callGet(v)
-          }
-        }()
-        case 35: try {
-          var v: Aloft_V1_CallGetResult?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callGetResult(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callGetResult(v)
-          }
-        }()
-        case 36: try {
-          var v: Aloft_V1_CallCancel?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .callCancel(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .callCancel(v)
-          }
-        }()
-        case 40: try {
-          var v: Aloft_V1_InputDispatch?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .inputDispatch(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .inputDispatch(v)
-          }
-        }()
-        case 41: try {
-          var v: Aloft_V1_OutputPut?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .outputPut(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .outputPut(v)
-          }
-        }()
-        case 42: try {
-          var v: Aloft_V1_ContainerStop?
-          var hadOneofValue = false
-          if let current = _storage._body {
-            hadOneofValue = true
-            if case .containerStop(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._body = .containerStop(v)
-          }
-        }()
-        default: break
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 10: try {
+        var v: Aloft_V1_Hello?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .hello(let m) = current {v = m}
         }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .hello(v)
+        }
+      }()
+      case 11: try {
+        var v: Aloft_V1_HelloReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .helloReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .helloReply(v)
+        }
+      }()
+      case 12: try {
+        var v: Aloft_V1_ErrorReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .error(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .error(v)
+        }
+      }()
+      case 13: try {
+        var v: Aloft_V1_Ack?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .ack(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .ack(v)
+        }
+      }()
+      case 20: try {
+        var v: Aloft_V1_FunctionRegister?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionRegister(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionRegister(v)
+        }
+      }()
+      case 21: try {
+        var v: Aloft_V1_FunctionRegistered?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionRegistered(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionRegistered(v)
+        }
+      }()
+      case 22: try {
+        var v: Aloft_V1_FunctionInvoke?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionInvoke(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionInvoke(v)
+        }
+      }()
+      case 23: try {
+        var v: Aloft_V1_InvokeResult?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .invokeResult(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .invokeResult(v)
+        }
+      }()
+      case 24: try {
+        var v: Aloft_V1_FunctionGetStats?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionGetStats(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionGetStats(v)
+        }
+      }()
+      case 25: try {
+        var v: Aloft_V1_FunctionStats?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionStats(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionStats(v)
+        }
+      }()
+      case 30: try {
+        var v: Aloft_V1_CallCreate?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callCreate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callCreate(v)
+        }
+      }()
+      case 32: try {
+        var v: Aloft_V1_CallPutInputs?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callPutInputs(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callPutInputs(v)
+        }
+      }()
+      case 33: try {
+        var v: Aloft_V1_CallOutputs?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callOutputs(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callOutputs(v)
+        }
+      }()
+      case 34: try {
+        var v: Aloft_V1_CallGet?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callGet(v)
+        }
+      }()
+      case 35: try {
+        var v: Aloft_V1_CallGetResult?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callGetResult(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callGetResult(v)
+        }
+      }()
+      case 36: try {
+        var v: Aloft_V1_CallCancel?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .callCancel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .callCancel(v)
+        }
+      }()
+      case 40: try {
+        var v: Aloft_V1_InputDispatch?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .inputDispatch(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .inputDispatch(v)
+        }
+      }()
+      case 41: try {
+        var v: Aloft_V1_OutputPut?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .outputPut(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .outputPut(v)
+        }
+      }()
+      case 42: try {
+        var v: Aloft_V1_ContainerStop?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .containerStop(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .containerStop(v)
+        }
+      }()
+      case 43: try {
+        var v: Aloft_V1_InputCancel?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .inputCancel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .inputCancel(v)
+        }
+      }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if _storage._requestID != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._requestID, fieldNumber: 1)
-      }
-      switch _storage._body {
-      case .hello?: try {
-        guard case .hello(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-      }()
-      case .helloReply?: try {
-        guard case .helloReply(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-      }()
-      case .error?: try {
-        guard case .error(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-      }()
-      case .ack?: try {
-        guard case .ack(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-      }()
-      case .functionRegister?: try {
-        guard case .functionRegister(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-      }()
-      case .functionRegistered?: try {
-        guard case .functionRegistered(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-      }()
-      case .functionInvoke?: try {
-        guard case .functionInvoke(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-      }()
-      case .invokeResult?: try {
-        guard case .invokeResult(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-      }()
-      case .functionGetStats?: try {
-        guard case .functionGetStats(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
-      }()
-      case .functionStats?: try {
-        guard case .functionStats(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
-      }()
-      case .callCreate?: try {
-        guard case .callCreate(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-      }()
-      case .callPutInputs?: try {
-        guard case .callPutInputs(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
-      }()
-      case .callOutputs?: try {
-        guard case .callOutputs(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
-      }()
-      case .callGet?: try {
-        guard case .callGet(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
-      }()
-      case .callGetResult?: try {
-        guard case .callGetResult(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
-      }()
-      case .callCancel?: try {
-        guard case .callCancel(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
-      }()
-      case .inputDispatch?: try {
-        guard case .inputDispatch(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-      }()
-      case .outputPut?: try {
-        guard case .outputPut(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
-      }()
-      case .containerStop?: try {
-        guard case .containerStop(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
-      }()
-      case nil: break
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
+    }
+    switch self.body {
+    case .hello?: try {
+      guard case .hello(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .helloReply?: try {
+      guard case .helloReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .error?: try {
+      guard case .error(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .ack?: try {
+      guard case .ack(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .functionRegister?: try {
+      guard case .functionRegister(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .functionRegistered?: try {
+      guard case .functionRegistered(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .functionInvoke?: try {
+      guard case .functionInvoke(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .invokeResult?: try {
+      guard case .invokeResult(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .functionGetStats?: try {
+      guard case .functionGetStats(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .functionStats?: try {
+      guard case .functionStats(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
+    case .callCreate?: try {
+      guard case .callCreate(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+    }()
+    case .callPutInputs?: try {
+      guard case .callPutInputs(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+    }()
+    case .callOutputs?: try {
+      guard case .callOutputs(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+    }()
+    case .callGet?: try {
+      guard case .callGet(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+    }()
+    case .callGetResult?: try {
+      guard case .callGetResult(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+    }()
+    case .callCancel?: try {
+      guard case .callCancel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+    }()
+    case .inputDispatch?: try {
+      guard case .inputDispatch(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+    }()
+    case .outputPut?: try {
+      guard case .outputPut(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+    }()
+    case .containerStop?: try {
+      guard case .containerStop(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+    }()
+    case .inputCancel?: try {
+      guard case .inputCancel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+    }()
+    case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_Envelope, rhs: Aloft_V1_Envelope) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._requestID != rhs_storage._requestID {return false}
-        if _storage._body != rhs_storage._body {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.body != rhs.body {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1456,53 +1472,104 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0")
+
+  fileprivate class _StorageClass {
+    var _appName: String = String()
+    var _functionName: String = String()
+    var _executable: String = String()
+    var _arguments: [String] = []
+    var _options: Aloft_V1_FunctionOptions? = nil
+    var _isDefinition: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _appName = source._appName
+      _functionName = source._functionName
+      _executable = source._executable
+      _arguments = source._arguments
+      _options = source._options
+      _isDefinition = source._isDefinition
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.appName) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.executable) }()
-      case 4: try { try decoder.decodeRepeatedStringField(value: &self.arguments) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._options) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._appName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._functionName) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._executable) }()
+        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._arguments) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._isDefinition) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.appName.isEmpty {
-      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._appName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._appName, fieldNumber: 1)
+      }
+      if !_storage._functionName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._functionName, fieldNumber: 2)
+      }
+      if !_storage._executable.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._executable, fieldNumber: 3)
+      }
+      if !_storage._arguments.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._arguments, fieldNumber: 4)
+      }
+      try { if let v = _storage._options {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._isDefinition != false {
+        try visitor.visitSingularBoolField(value: _storage._isDefinition, fieldNumber: 6)
+      }
     }
-    if !self.functionName.isEmpty {
-      try visitor.visitSingularStringField(value: self.functionName, fieldNumber: 2)
-    }
-    if !self.executable.isEmpty {
-      try visitor.visitSingularStringField(value: self.executable, fieldNumber: 3)
-    }
-    if !self.arguments.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.arguments, fieldNumber: 4)
-    }
-    try { if let v = self._options {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_FunctionRegister, rhs: Aloft_V1_FunctionRegister) -> Bool {
-    if lhs.appName != rhs.appName {return false}
-    if lhs.functionName != rhs.functionName {return false}
-    if lhs.executable != rhs.executable {return false}
-    if lhs.arguments != rhs.arguments {return false}
-    if lhs._options != rhs._options {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._appName != rhs_storage._appName {return false}
+        if _storage._functionName != rhs_storage._functionName {return false}
+        if _storage._executable != rhs_storage._executable {return false}
+        if _storage._arguments != rhs_storage._arguments {return false}
+        if _storage._options != rhs_storage._options {return false}
+        if _storage._isDefinition != rhs_storage._isDefinition {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1709,7 +1776,7 @@ nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionInvoke"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}data\0\u{3}call_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1719,6 +1786,7 @@ nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.functionID) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.callID) }()
       default: break
       }
     }
@@ -1731,12 +1799,16 @@ nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProto
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
     }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_FunctionInvoke, rhs: Aloft_V1_FunctionInvoke) -> Bool {
     if lhs.functionID != rhs.functionID {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.callID != rhs.callID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2177,6 +2249,36 @@ nonisolated extension Aloft_V1_ContainerStop: SwiftProtobuf.Message, SwiftProtob
   }
 
   public static func ==(lhs: Aloft_V1_ContainerStop, rhs: Aloft_V1_ContainerStop) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_InputCancel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InputCancel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}input_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt64Field(value: &self.inputIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.inputIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.inputIds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_InputCancel, rhs: Aloft_V1_InputCancel) -> Bool {
+    if lhs.inputIds != rhs.inputIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

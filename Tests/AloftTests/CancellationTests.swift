@@ -1,0 +1,83 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Cancellation reaching the input in its container, on the real path (container processes).
+@Suite("Cancellation", .serialized, .timeLimit(.minutes(3)))
+struct CancellationTests {
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+    func paths(_ count: Int) -> [String] { (0..<count).map { _ in temporaryPath("aloft-cancel") } }
+
+    func remove(_ paths: [String]) {
+        for path in paths { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".cancelled") }
+    }
+
+    @Test("cancelling a spawned call cancels its async input as a task")
+    func asyncInputCancelled() async throws {
+        let path = paths(1)[0]
+        defer { remove([path]) }
+        let function: Function<String, Int> = fixtures.lookup("async_wait_for_cancel")
+        let call = try await function.spawn(path)
+        #expect(try await eventually { exists(path) })
+        try await call.cancel()
+        #expect(await aloftError { try await call.get() }?.code == .cancelled)
+        #expect(try await eventually(timeout: .seconds(10)) { exists(path + ".cancelled") })
+    }
+
+    @Test("a blocking input sees AloftInput.isCancelled")
+    func blockingInputCancelled() async throws {
+        let path = paths(1)[0]
+        defer { remove([path]) }
+        let function: Function<String, Int> = fixtures.lookup("blocking_wait_for_cancel")
+        let call = try await function.spawn(path)
+        #expect(try await eventually { exists(path) })
+        try await call.cancel()
+        #expect(try await eventually(timeout: .seconds(10)) { exists(path + ".cancelled") })
+    }
+
+    @Test("cancelling the caller's task cancels the remote call")
+    func callerTaskCancelled() async throws {
+        let path = paths(1)[0]
+        defer { remove([path]) }
+        let function: Function<String, Int> = fixtures.lookup("async_wait_for_cancel")
+        let task = Task { try await function.remote(path) }
+        #expect(try await eventually { exists(path) })
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(try await eventually(timeout: .seconds(10)) { exists(path + ".cancelled") })
+    }
+
+    @Test("cancelling one of two concurrent async inputs stops only that one")
+    func onlyTheCancelledInput() async throws {
+        let both = paths(2)
+        defer { remove(both) }
+        let function: Function<String, Int> = App("cancel-concurrent", configuration: fixtures.configuration)
+            .lookup("async_wait_for_cancel", options: FunctionOptions(maxContainers: 1).concurrent(maxInputs: 2))
+        let first = try await function.spawn(both[0])
+        let second = try await function.spawn(both[1])
+        #expect(try await eventually { exists(both[0]) && exists(both[1]) })
+        try await first.cancel()
+        #expect(try await eventually(timeout: .seconds(10)) { exists(both[0] + ".cancelled") })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!exists(both[1] + ".cancelled"))
+        #expect(await aloftError { try await second.get(timeout: .zero) }?.code == .timeout)  // still running
+        try await second.cancel()
+    }
+
+    @Test("an input that ignores cancellation has its container stopped after the grace period")
+    func ignoringInputStopsContainer() async throws {
+        let path = paths(1)[0]
+        defer { remove([path]) }
+        let call = try await writePIDAndSleep.spawn(path)
+        var pid: Int32 = 0
+        #expect(try await eventually {
+            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
+            return pid > 0
+        })
+        try await call.cancel()
+        #expect(await aloftError { try await call.get() }?.code == .cancelled)
+        #expect(kill(pid, 0) == 0)  // still running right after the cancel
+        #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })  // stopped after the 5 s grace
+    }
+}
