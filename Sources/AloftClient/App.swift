@@ -83,6 +83,7 @@ public final class App: Sendable {
             ContainerServer.run(containerID: containerID)
         }
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
+        stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
         let requested = CommandLine.arguments.dropFirst().first
         let selected = all.contains { $0.name == requested } ? all.filter { $0.name == requested } : all
@@ -105,6 +106,25 @@ public final class App: Sendable {
         stop()
         exit(status)
     }
+
+    /// Ctrl-C (SIGINT) or SIGTERM while the entrypoints run: stop the app's containers (their running inputs get
+    /// the stop grace, then SIGKILL), so that no process is left behind, and exit with 128 + the signal.
+    private func stopOnInterrupt() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [self] in
+                FileHandle.standardError.write(Data("\naloft: interrupted; stopping the app's containers\n".utf8))
+                stop()
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            App.signalSources.append(source)
+        }
+    }
+
+    /// Kept alive for the life of the process; written only by `main()`, on the main thread.
+    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 
     /// Stops the app's containers (for the embedded control plane). `main()` calls it; tests may too.
     public func stop() {

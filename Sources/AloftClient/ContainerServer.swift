@@ -147,6 +147,16 @@ enum ContainerServer {
         }
         logger.debug("container serving", metadata: ["aloft.max_inputs": "\(maxInputs)"])
         let inputs = ContainerInputs(socket: socket, context: context, maxInputs: maxInputs, logger: logger)
+        // SIGTERM (a worker or the control plane stopping it, or a user): start nothing new, let the running inputs
+        // finish within the exit grace, exit 0. Inputs it was sent but had not started run again elsewhere.
+        signal(SIGTERM, SIG_IGN)
+        let terminate = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        terminate.setEventHandler {
+            logger.info("SIGTERM: finishing running inputs, then exiting")
+            inputs.drain(startingWaiting: false, within: .seconds(30))
+            exit(0)
+        }
+        terminate.resume()
         // The main thread only reads, so that a cancellation reaches an input while it runs.
         while true {
             let envelope: Aloft_V1_Envelope?
@@ -157,10 +167,16 @@ enum ContainerServer {
             switch envelope?.body {
             case .inputDispatch(let input): inputs.add(input)
             case .inputCancel(let cancel): inputs.cancel(cancel.inputIds)
-            case .containerStop?, nil:
-                // Stopping: the inputs it was sent finish and send their results, then the container exits.
-                inputs.drain()
+            case .containerStop?:
+                // Stopping: the inputs it was sent finish and send their results (the control plane kills the
+                // container if that takes longer than its grace), then the container exits.
+                inputs.drain(startingWaiting: true, within: nil)
                 logger.debug("container stopping")
+                exit(0)
+            case nil:
+                // The control plane went away: what runs may finish (its results have nowhere to go), within the
+                // exit grace, so that no container outlives its control plane for long.
+                inputs.drain(startingWaiting: false, within: .seconds(30))
                 exit(0)
             default: continue
             }
@@ -196,6 +212,7 @@ final class ContainerInputs: @unchecked Sendable {
     private var waiting: [Aloft_V1_InputDispatch] = []
     private var running: [UInt64: @Sendable () -> Void] = [:]  // input id -> how to cancel it
     private var freeSlots: Int
+    private var accepting = true
 
     init(socket: BlockingWireSocket, context: InputContext, maxInputs: Int, logger: Logger) {
         self.socket = socket
@@ -229,16 +246,25 @@ final class ContainerInputs: @unchecked Sendable {
         }
     }
 
-    /// Waits until every input it was sent has finished.
-    func drain() {
+    /// Waits until the running inputs have finished (and the waiting ones too, if `startingWaiting`), or until
+    /// `within` has passed.
+    func drain(startingWaiting: Bool, within limit: Duration?) {
+        let deadline = limit.map { Date().addingTimeInterval(Double($0.components.seconds)) }
         condition.lock()
-        while !waiting.isEmpty || !running.isEmpty { condition.wait() }
+        accepting = startingWaiting
+        while !running.isEmpty || (startingWaiting && !waiting.isEmpty) {
+            if let deadline {
+                guard condition.wait(until: deadline) else { break }
+            } else {
+                condition.wait()
+            }
+        }
         condition.unlock()
     }
 
     /// Starts waiting inputs while there are free slots. Called with `condition` locked.
     private func startWaiting() {
-        while freeSlots > 0, !waiting.isEmpty {
+        while accepting, freeSlots > 0, !waiting.isEmpty {
             let input = waiting.removeFirst()
             freeSlots -= 1
             let id = input.inputID

@@ -118,6 +118,24 @@ let blockingWaitForCancel = app.function("blocking_wait_for_cancel") { (path: St
     return 0
 }
 
+struct PIDJob: Codable {
+    var path: String
+    var seconds: Double
+}
+
+/// Writes its pid to `path`, sleeps `seconds`, returns its pid.
+let writePIDThenSleep = app.function("write_pid_then_sleep") { (job: PIDJob) throws -> Int32 in
+    try String(ProcessInfo.processInfo.processIdentifier).write(toFile: job.path, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: job.seconds)
+    return ProcessInfo.processInfo.processIdentifier
+}
+
+// `aloft-test-app hang PATH`: a caller whose input hangs in a container, for the Ctrl-C test.
+app.localEntrypoint("hang") {
+    let path = CommandLine.arguments[2]
+    _ = try writePIDThenSleep.remote(PIDJob(path: path, seconds: 300))
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }
