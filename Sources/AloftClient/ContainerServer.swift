@@ -27,11 +27,12 @@ enum PreparedInput: Sendable {
 /// A function as a container runs it: bytes in, a wire result out.
 protocol ContainerInvocable: Sendable {
     var name: String { get }
-    func prepare(_ data: Data, context: InputContext) -> PreparedInput
+    /// - Parameter emitItem: sends one item of a generator (its number, its encoding); other functions ignore it.
+    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput
 }
 
 extension Function: ContainerInvocable {
-    func prepare(_ data: Data, context: InputContext) -> PreparedInput {
+    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
         let input: Input
         do {
             input = try PayloadCodec.decode(Input.self, from: data)
@@ -68,7 +69,7 @@ extension Function: ContainerInvocable {
         }
     }
 
-    private func failure(_ error: any Error, _ context: InputContext) -> Aloft_V1_Result {
+    func failure(_ error: any Error, _ context: InputContext) -> Aloft_V1_Result {
         if let error = error as? AloftError {
             var remote = Aloft_V1_RemoteError(error)
             if error.remote == nil {  // an Aloft failure of this body (a nested call's keeps its origin)
@@ -183,7 +184,9 @@ enum ContainerServer {
         }
     }
 
-    static func prepare(_ input: Aloft_V1_InputDispatch, context: InputContext) -> PreparedInput {
+    static func prepare(
+        _ input: Aloft_V1_InputDispatch, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
+    ) -> PreparedInput {
         guard let function = ContainerFunctions.named(input.functionName) else {
             let executable = CommandLine.arguments.first ?? "this executable"
             let result = Aloft_V1_Result.failure(.failure, AloftError(.notFound, """
@@ -192,7 +195,7 @@ enum ContainerServer {
                 """))
             return .blocking { result }
         }
-        return function.prepare(input.data, context: context)
+        return function.prepare(input.data, context: context, emitItem: emitItem)
     }
 }
 
@@ -268,7 +271,15 @@ final class ContainerInputs: @unchecked Sendable {
             let input = waiting.removeFirst()
             freeSlots -= 1
             let id = input.inputID
-            switch ContainerServer.prepare(input, context: context) {
+            let socket = self.socket
+            let emitItem: @Sendable (UInt64, Data) throws -> Void = { index, data in
+                var item = Aloft_V1_GeneratorItem()
+                item.inputID = id
+                item.index = index
+                item.data = data
+                try socket.send(Aloft_V1_Envelope(requestID: 0, body: .generatorItem(item)))
+            }
+            switch ContainerServer.prepare(input, context: context, emitItem: emitItem) {
             case .blocking(let work):
                 let flag = CancellationFlag()
                 running[id] = { flag.cancel() }

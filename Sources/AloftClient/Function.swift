@@ -14,13 +14,16 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     public let options: FunctionOptions
     let body: FunctionBody<Input, Output>?
     let registration: Registration
+    /// This process defines the function (for a generator, the body lives in its `GeneratorFunction`).
+    let isDefinition: Bool
 
-    init(name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?) {
+    init(name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?, isDefinition: Bool? = nil) {
         self.name = name
         self.app = app
         self.options = options
         self.body = body
         self.registration = Registration()
+        self.isDefinition = isDefinition ?? (body != nil)
     }
 
     /// Caches the function's id on the control plane it was registered with.
@@ -41,7 +44,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.executable = app.containerExecutable
         register.arguments = app.containerArguments
         register.options = Aloft_V1_FunctionOptions(options)
-        register.isDefinition = body != nil
+        register.isDefinition = isDefinition
         guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }

@@ -268,14 +268,20 @@ final class MapResults: Sendable {
         /// Counts deliveries, so a waiter sleeps until something new arrives (not merely while results are
         /// buffered that it cannot take yet, such as later indices of an ordered map).
         var generation: UInt64 = 0
+        /// A generator's end, and how it ended.
+        var end: Aloft_V1_Result?
     }
     private let state = Mutex(State())
 
     func receive(_ outputs: [Aloft_V1_Output]) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            for output in outputs where state.byIndex[output.index] == nil {
-                state.byIndex[output.index] = output.result
-                state.arrivalOrder.append(output.index)
+            for output in outputs {
+                if output.done {
+                    state.end = output.result
+                } else if state.byIndex[output.index] == nil {
+                    state.byIndex[output.index] = output.result
+                    state.arrivalOrder.append(output.index)
+                }
             }
             state.generation += 1
             defer { state.waiter = nil }
@@ -308,12 +314,15 @@ final class MapResults: Sendable {
         }
     }
 
+    /// How a generator ended, once it has.
+    var end: Aloft_V1_Result? { state.withLock { $0.end } }
+
     /// Waits until a delivery after `generation`, a connection failure, or cancellation.
     func waitForArrival(after generation: UInt64) async throws {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.generation != generation || state.failure != nil || Task.isCancelled { return true }
+                    if state.generation != generation || state.failure != nil || state.end != nil || Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }

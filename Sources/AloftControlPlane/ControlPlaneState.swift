@@ -175,7 +175,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 return
             }
             let call = CallRecord(id: create.callID, kind: create.kind, pool: pool)
-            if create.kind == .map { call.subscriber = channel }
+            if create.kind == .map || create.kind == .generator { call.subscriber = channel }
             calls[call.id] = call
             for input in create.inputs { addInput(input, to: call) }
             call.inputsClosed = create.last
@@ -225,6 +225,14 @@ final class ControlPlaneState: @unchecked Sendable {
 
         case .outputPut(let output):
             outputArrived(output, from: connection.containerID)
+
+        case .generatorItem(let item):
+            guard let input = inputs[item.inputID], !input.resolved, case .call(let call) = input.owner, call.subscriber != nil else { return }
+            var output = Aloft_V1_Output()
+            output.index = item.index
+            output.result = .success(Array(item.data))
+            outputsToPush[call.id, default: (call, [])].outputs.append(output)
+            scheduleFlush()
 
         default:
             sendError(.protocolError, "unexpected message", requestID: requestID, on: channel)
@@ -341,7 +349,7 @@ final class ControlPlaneState: @unchecked Sendable {
         let pool = input.pool
         let retryable = result.status == .timeout
             || (result.status == .failure && (result.error.code.isEmpty || result.error.code == AloftError.Code.remoteError.rawValue))
-        guard retryable, input.retries < Int(pool.options.maxRetries) else {
+        guard retryable, input.retries < Int(pool.options.maxRetries), !input.isGenerator else {
             resolve(input, with: result)
             return
         }
@@ -420,11 +428,12 @@ final class ControlPlaneState: @unchecked Sendable {
         switch call.kind {
         case .detached:
             return
-        case .map:
+        case .map, .generator:
             guard call.subscriber != nil else { return }
             var output = Aloft_V1_Output()
             output.index = index
             output.result = result
+            output.done = call.kind == .generator
             outputsToPush[call.id, default: (call, [])].outputs.append(output)
             scheduleFlush()
         default:
@@ -594,7 +603,7 @@ final class ControlPlaneState: @unchecked Sendable {
             input.timeoutTimer?.cancel()
             input.timeoutTimer = nil
             guard !input.resolved else { continue }
-            if input.internalRetries < configuration.maxInternalFailureRetries {
+            if input.internalRetries < configuration.maxInternalFailureRetries && !input.isGenerator {
                 input.internalRetries += 1
                 requeue(input)
             } else {

@@ -101,6 +101,12 @@ final class InputRecord: @unchecked Sendable {
     /// Runs out the attempt's timeout, from when the input starts running in its container.
     var timeoutTimer: Scheduled<Void>?
 
+    /// A generator's items already reached its caller: it is never run twice.
+    var isGenerator: Bool {
+        if case .call(let call) = owner { return call.kind == .generator }
+        return false
+    }
+
     init(id: UInt64, pool: FunctionPool, index: UInt64, data: Data, owner: InputOwner) {
         self.id = id
         self.pool = pool

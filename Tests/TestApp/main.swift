@@ -136,6 +136,34 @@ app.localEntrypoint("hang") {
     _ = try writePIDThenSleep.remote(PIDJob(path: path, seconds: 300))
 }
 
+let countUp = app.generator("count_up") { (n: Int) -> AsyncThrowingStream<Int, any Error> in
+    AsyncThrowingStream { continuation in
+        for i in 0..<n { continuation.yield(i) }
+        continuation.finish()
+    }
+}
+
+let countThenFail = app.generator("count_then_fail") { (n: Int) -> AsyncThrowingStream<Int, any Error> in
+    AsyncThrowingStream { continuation in
+        for i in 0..<n { continuation.yield(i) }
+        continuation.finish(throwing: PlainError())
+    }
+}
+
+let blockingItems = app.generator("blocking_items") { (n: Int) -> [String] in (0..<n).map { "item \($0)" } }
+
+/// Yields "first", then waits (up to 30 s) for `path` to exist before it yields "second".
+let waitBetweenItems = app.generator("wait_between_items") { (path: String) -> AsyncThrowingStream<String, any Error> in
+    AsyncThrowingStream { continuation in
+        continuation.yield("first")
+        Task {
+            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(10)) }
+            continuation.yield("second")
+            continuation.finish()
+        }
+    }
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

@@ -136,6 +136,9 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 
   /// spawn_map: inputs run, results are dropped
   case detached // = 3
+
+  /// one input whose items are pushed as CallOutputs (index = item number), then a final
+  case generator // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -148,6 +151,7 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 1: self = .spawn
     case 2: self = .map
     case 3: self = .detached
+    case 4: self = .generator
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -158,6 +162,7 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .spawn: return 1
     case .map: return 2
     case .detached: return 3
+    case .generator: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -168,6 +173,7 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     .spawn,
     .map,
     .detached,
+    .generator,
   ]
 
 }
@@ -341,6 +347,14 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .inputCancel(newValue)}
   }
 
+  public var generatorItem: Aloft_V1_GeneratorItem {
+    get {
+      if case .generatorItem(let v)? = body {return v}
+      return Aloft_V1_GeneratorItem()
+    }
+    set {body = .generatorItem(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -364,6 +378,7 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case outputPut(Aloft_V1_OutputPut)
     case containerStop(Aloft_V1_ContainerStop)
     case inputCancel(Aloft_V1_InputCancel)
+    case generatorItem(Aloft_V1_GeneratorItem)
 
   }
 
@@ -716,6 +731,9 @@ public nonisolated struct Aloft_V1_Output: Sendable {
   /// Clears the value of `result`. Subsequent reads from it will return its default value.
   public mutating func clearResult() {self._result = nil}
 
+  /// generators: the end of the stream; `result` says how it ended, `index` is the item count
+  public var done: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -832,6 +850,23 @@ public nonisolated struct Aloft_V1_OutputPut: Sendable {
   fileprivate var _result: Aloft_V1_Result? = nil
 }
 
+/// Container -> control plane: one item a generator yielded, before the input's final OutputPut.
+public nonisolated struct Aloft_V1_GeneratorItem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inputID: UInt64 = 0
+
+  public var index: UInt64 = 0
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Control plane -> container: finish and exit.
 public nonisolated struct Aloft_V1_ContainerStop: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -870,12 +905,12 @@ nonisolated extension Aloft_V1_Status: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CALL_KIND_UNSPECIFIED\0\u{1}CALL_KIND_SPAWN\0\u{1}CALL_KIND_MAP\0\u{1}CALL_KIND_DETACHED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CALL_KIND_UNSPECIFIED\0\u{1}CALL_KIND_SPAWN\0\u{1}CALL_KIND_MAP\0\u{1}CALL_KIND_DETACHED\0\u{1}CALL_KIND_GENERATOR\0")
 }
 
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1144,6 +1179,19 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           self.body = .inputCancel(v)
         }
       }()
+      case 44: try {
+        var v: Aloft_V1_GeneratorItem?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .generatorItem(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .generatorItem(v)
+        }
+      }()
       default: break
       }
     }
@@ -1237,6 +1285,10 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
     case .inputCancel?: try {
       guard case .inputCancel(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+    }()
+    case .generatorItem?: try {
+      guard case .generatorItem(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
     }()
     case nil: break
     }
@@ -1975,7 +2027,7 @@ nonisolated extension Aloft_V1_CallPutInputs: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Aloft_V1_Output: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Output"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}result\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}result\0\u{1}done\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1985,6 +2037,7 @@ nonisolated extension Aloft_V1_Output: SwiftProtobuf.Message, SwiftProtobuf._Mes
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._result) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.done) }()
       default: break
       }
     }
@@ -2001,12 +2054,16 @@ nonisolated extension Aloft_V1_Output: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try { if let v = self._result {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.done != false {
+      try visitor.visitSingularBoolField(value: self.done, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_Output, rhs: Aloft_V1_Output) -> Bool {
     if lhs.index != rhs.index {return false}
     if lhs._result != rhs._result {return false}
+    if lhs.done != rhs.done {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2230,6 +2287,46 @@ nonisolated extension Aloft_V1_OutputPut: SwiftProtobuf.Message, SwiftProtobuf._
   public static func ==(lhs: Aloft_V1_OutputPut, rhs: Aloft_V1_OutputPut) -> Bool {
     if lhs.inputID != rhs.inputID {return false}
     if lhs._result != rhs._result {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_GeneratorItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GeneratorItem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}input_id\0\u{1}index\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inputID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.inputID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inputID, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 2)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_GeneratorItem, rhs: Aloft_V1_GeneratorItem) -> Bool {
+    if lhs.inputID != rhs.inputID {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.data != rhs.data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

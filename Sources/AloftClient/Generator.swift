@@ -1,0 +1,208 @@
+import AloftCore
+import AloftWire
+import Foundation
+
+/// A function whose body yields values (Modal's generator functions): the caller iterates the items as they arrive.
+///
+/// Generators have no `remote`, `spawn` or `map`, and are never retried or re-run: items may already have
+/// reached the caller. A throw in the body reaches the caller after the items yielded before it.
+public struct GeneratorFunction<Input: Codable & Sendable, Item: Codable & Sendable>: Sendable {
+    public var name: String { handle.name }
+    public var app: App { handle.app }
+    public var options: FunctionOptions { handle.options }
+    /// Registration and the call path shared with plain functions.
+    let handle: Function<Input, Item>
+    /// Runs the body, handing each item to `emit`.
+    let body: (@Sendable (Input, _ emit: (Item) throws -> Void) async throws -> Void)?
+
+    /// Runs the generator in a container and streams its items: `for try await item in f.remoteStream(x)`.
+    /// Stopping the iteration early cancels the call.
+    public func remoteStream(_ input: Input) -> GeneratorStream<Input, Item> {
+        GeneratorStream(function: self, input: input)
+    }
+}
+
+extension GeneratorFunction where Input == NoArguments {
+    public func remoteStream() -> GeneratorStream<Input, Item> { remoteStream(NoArguments()) }
+}
+
+extension App {
+    /// Declares a generator whose body returns an `AsyncSequence` (an `AsyncThrowingStream`, say).
+    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: AsyncSequence>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) async throws -> Items
+    ) -> GeneratorFunction<Input, Item> where Items.Element == Item {
+        defineGenerator(name, options: options) { input, emit in
+            for try await item in try await body(input) { try emit(item) }
+        }
+    }
+
+    /// Declares a generator with a blocking body that returns a `Sequence`, read lazily on the container's thread.
+    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: Sequence>(
+        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) throws -> Items
+    ) -> GeneratorFunction<Input, Item> where Items.Element == Item {
+        defineGenerator(name, options: options) { input, emit in
+            for item in try body(input) { try emit(item) }
+        }
+    }
+
+    /// A handle on a generator defined in the container executable, by name and types.
+    public func lookupGenerator<Input: Codable & Sendable, Item: Codable & Sendable>(
+        _ name: String, input: Input.Type = Input.self, item: Item.Type = Item.self, options: FunctionOptions = .init()
+    ) -> GeneratorFunction<Input, Item> {
+        GeneratorFunction(handle: Function(name: name, app: self, options: options, body: nil), body: nil)
+    }
+
+    private func defineGenerator<Input, Item>(
+        _ name: String, options: FunctionOptions, _ body: @escaping @Sendable (Input, (Item) throws -> Void) async throws -> Void
+    ) -> GeneratorFunction<Input, Item> {
+        let generator = GeneratorFunction(handle: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
+        ContainerFunctions.register(generator)
+        return generator
+    }
+}
+
+extension GeneratorFunction: ContainerInvocable {
+    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
+        let input: Input
+        do {
+            input = try PayloadCodec.decode(Input.self, from: data)
+        } catch {
+            let result = handle.failure(AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"), context)
+            return .blocking { result }
+        }
+        guard let body else {
+            let result = handle.failure(AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
+            return .blocking { result }
+        }
+        let name = self.name
+        let handle = self.handle
+        return .async {
+            var count: UInt64 = 0
+            do {
+                try await body(input) { item in
+                    let encoded = try PayloadCodec.encode(item)
+                    try PayloadCodec.checkSize(encoded, limit: context.maxPayloadBytes, what: "item of '\(name)'")
+                    try emitItem(count, encoded)
+                    count += 1
+                }
+                return .success([])
+            } catch {
+                return handle.failure(error, context)
+            }
+        }
+    }
+}
+
+/// The items of one generator call, as an `AsyncSequence`, or through ``blocking`` as a `Sequence` of `Result`s.
+public struct GeneratorStream<Input: Codable & Sendable, Item: Codable & Sendable>: AsyncSequence {
+    let function: GeneratorFunction<Input, Item>
+    let input: Input
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(driver: GeneratorDriver(function: function, input: input))
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let driver: GeneratorDriver<Input, Item>
+        public mutating func next() async throws -> Item? { try await driver.next() }
+    }
+
+    /// The blocking form: the items as `Result`s, read on the calling thread; a failure ends the sequence.
+    public var blocking: BlockingGeneratorSequence<Input, Item> {
+        BlockingGeneratorSequence(driver: GeneratorDriver(function: function, input: input))
+    }
+}
+
+public struct BlockingGeneratorSequence<Input: Codable & Sendable, Item: Codable & Sendable>: Sequence, IteratorProtocol {
+    let driver: GeneratorDriver<Input, Item>
+    private var failed = false
+
+    init(driver: GeneratorDriver<Input, Item>) { self.driver = driver }
+
+    public mutating func next() -> Result<Item, any Error>? {
+        guard !failed else { return nil }
+        let driver = self.driver
+        do {
+            guard let item = try AloftRuntime.shared.runBlocking(asyncForm: "for try await item in \(driver.function.name).remoteStream(…)", {
+                try await driver.next().map(UncheckedBox.init)
+            }) else { return nil }
+            return .success(item.value)
+        } catch {
+            failed = true
+            return .failure(error)
+        }
+    }
+}
+
+/// The caller's side of one generator call.
+final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>: @unchecked Sendable {
+    // Used by one iterating task at a time, like any iterator.
+    let function: GeneratorFunction<Input, Item>
+    private let input: Input
+    private var connection: WireConnection?
+    private var callID = ""
+    private var results: MapResults?
+    private var nextIndex: UInt64 = 0
+    private var finished = false
+
+    init(function: GeneratorFunction<Input, Item>, input: Input) {
+        self.function = function
+        self.input = input
+    }
+
+    func next() async throws -> Item? {
+        guard !finished else { return nil }
+        do {
+            if connection == nil { try await start() }
+            while true {
+                let (taken, generation) = results!.take(ordered: true, nextIndex: nextIndex)
+                if let (_, result) = taken {
+                    nextIndex += 1
+                    return try Function<Input, Item>.decode(result, functionName: function.name)
+                }
+                if let end = results!.end {
+                    finish(ended: true)
+                    if end.status == .success { return nil }
+                    _ = try Function<Input, Item>.decode(end, functionName: function.name)  // throws the failure
+                    return nil
+                }
+                try await results!.waitForArrival(after: generation)
+            }
+        } catch {
+            finish(ended: results?.end != nil)  // cancelled or broken mid-stream: stop the generator too
+            throw error
+        }
+    }
+
+    private func start() async throws {
+        let (connection, functionID) = try await function.handle.resolve()
+        var wireInput = Aloft_V1_Input()
+        wireInput.data = try function.handle.encodeInput(input, limit: connection.maxPayloadBytes)
+        self.connection = connection
+        callID = FunctionCall<Item>.newID()
+        let results = MapResults()
+        self.results = results
+        MapRouter.shared.register(callID, results)
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = .generator
+        create.callID = callID
+        create.inputs = [wireInput]
+        create.last = true
+        _ = try await connection.request(.callCreate(create))
+    }
+
+    private func finish(ended: Bool) {
+        guard !finished else { return }
+        finished = true
+        guard !callID.isEmpty else { return }
+        MapRouter.shared.unregister(callID)
+        if !ended, let connection {  // abandoned mid-stream: stop the generator
+            var cancel = Aloft_V1_CallCancel()
+            cancel.callID = callID
+            connection.send(.callCancel(cancel))
+        }
+    }
+
+    deinit { finish(ended: false) }
+}

@@ -1,0 +1,54 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Generator functions, on the real path (container processes).
+@Suite("Generators", .serialized, .timeLimit(.minutes(3)))
+struct GeneratorTests {
+    let countUp: GeneratorFunction<Int, Int> = fixtures.lookupGenerator("count_up")
+    let countThenFail: GeneratorFunction<Int, Int> = fixtures.lookupGenerator("count_then_fail")
+    let blockingItems: GeneratorFunction<Int, String> = fixtures.lookupGenerator("blocking_items")
+
+    @Test("items arrive in order")
+    func itemsInOrder() async throws {
+        var items: [Int] = []
+        for try await item in countUp.remoteStream(50) { items.append(item) }
+        #expect(items == Array(0..<50))
+        var none = 0
+        for try await _ in countUp.remoteStream(0) { none += 1 }
+        #expect(none == 0)
+    }
+
+    @Test("a throw mid-stream reaches the caller after the items before it, and is not retried")
+    func throwMidStream() async throws {
+        let retrying: GeneratorFunction<Int, Int> = App("generator-retries", configuration: fixtures.configuration)
+            .lookupGenerator("count_then_fail", options: FunctionOptions(retries: Retries(maxRetries: 3, initialDelay: .zero)))
+        for generator in [countThenFail, retrying] {
+            var items: [Int] = []
+            let error = await aloftError {
+                for try await item in generator.remoteStream(3) { items.append(item) }
+            }
+            #expect(items == [0, 1, 2])
+            #expect(error?.code == .remoteError)
+            #expect(error?.remote?.typeName.hasSuffix("PlainError") == true)
+        }
+    }
+
+    @Test("a blocking body's items, read with the blocking form")
+    func blockingGenerator() async throws {
+        let items = try await onPlainThread { try blockingItems.remoteStream(3).blocking.map { try $0.get() } }
+        #expect(items == ["item 0", "item 1", "item 2"])
+    }
+
+    @Test("items stream while the generator runs")
+    func streamsAsItGoes() async throws {
+        let path = temporaryPath("aloft-generator")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let waitBetweenItems: GeneratorFunction<String, String> = fixtures.lookupGenerator("wait_between_items")
+        var iterator = waitBetweenItems.remoteStream(path).makeAsyncIterator()
+        #expect(try await iterator.next() == "first")  // before the generator may go on
+        FileManager.default.createFile(atPath: path, contents: Data())
+        #expect(try await iterator.next() == "second")
+        #expect(try await iterator.next() == nil)
+    }
+}
