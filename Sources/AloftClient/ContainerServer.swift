@@ -24,14 +24,57 @@ enum PreparedInput: Sendable {
     case async(@Sendable () async -> Aloft_V1_Result)
 }
 
+/// A whole batch of a batched function, ready to run; one result per input, in order.
+enum PreparedBatch: Sendable {
+    case blocking(@Sendable () -> [Aloft_V1_Result])
+    case async(@Sendable () async -> [Aloft_V1_Result])
+}
+
 /// A function as a container runs it: bytes in, a wire result out.
 protocol ContainerInvocable: Sendable {
     var name: String { get }
+    /// Set for a batched function: its inputs are run in batches by `prepareBatch`.
+    var batching: FunctionOptions.Batching? { get }
+    func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch
     /// - Parameter emitItem: sends one item of a generator (its number, its encoding); other functions ignore it.
     func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput
 }
 
 extension Function: ContainerInvocable {
+    var batching: FunctionOptions.Batching? { batchBody == nil ? nil : options.batching }
+
+    func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch {
+        let all = { (result: Aloft_V1_Result) -> PreparedBatch in .blocking { Array(repeating: result, count: data.count) } }
+        var decoded: [Input] = []
+        for (position, item) in data.enumerated() {
+            do { decoded.append(try PayloadCodec.decode(Input.self, from: item)) } catch {
+                return all(failure(AloftError(.invalidArgument, "could not decode input \(position) of a batch of '\(name)' as \(Input.self): \(error)"), context))
+            }
+        }
+        let inputs = decoded
+        guard let batchBody else { return all(failure(AloftError(.notFound, "'\(name)' is not a batched function here"), context)) }
+        let check = { @Sendable [name] (outputs: [Output]) throws -> [Output] in
+            guard outputs.count == inputs.count else {
+                throw AloftError(.invalidArgument, "batched function '\(name)' returned \(outputs.count) results for a batch of \(inputs.count) inputs")
+            }
+            return outputs
+        }
+        switch batchBody {
+        case .blocking(let run):
+            return .blocking {
+                do { return try check(try run(inputs)).map { self.encode($0, context) } } catch {
+                    return Array(repeating: self.failure(error, context), count: inputs.count)
+                }
+            }
+        case .async(let run):
+            return .async {
+                do { return try check(try await run(inputs)).map { self.encode($0, context) } } catch {
+                    return Array(repeating: self.failure(error, context), count: inputs.count)
+                }
+            }
+        }
+    }
+
     func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
         let input: Input
         do {
@@ -59,7 +102,7 @@ extension Function: ContainerInvocable {
         do { return encode(try await body(), context) } catch { return failure(error, context) }
     }
 
-    private func encode(_ output: Output, _ context: InputContext) -> Aloft_V1_Result {
+    func encode(_ output: Output, _ context: InputContext) -> Aloft_V1_Result {
         do {
             let data = try PayloadCodec.encode(output)
             try PayloadCodec.checkSize(data, limit: context.maxPayloadBytes, what: "result of '\(name)'")
@@ -184,10 +227,14 @@ enum ContainerServer {
         }
     }
 
+    static func function(named name: String) -> (any ContainerInvocable)? {
+        ContainerFunctions.named(name)
+    }
+
     static func prepare(
         _ input: Aloft_V1_InputDispatch, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
     ) -> PreparedInput {
-        guard let function = ContainerFunctions.named(input.functionName) else {
+        guard let function = function(named: input.functionName) else {
             let executable = CommandLine.arguments.first ?? "this executable"
             let result = Aloft_V1_Result.failure(.failure, AloftError(.notFound, """
                 function '\(input.functionName)' is not declared in \(executable): declare every function at the top level \
@@ -213,6 +260,9 @@ final class ContainerInputs: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var waiting: [Aloft_V1_InputDispatch] = []
+    /// When each waiting input arrived: a partial batch runs once its first input has waited the batch wait.
+    private var arrivals: [UInt64: ContinuousClock.Instant] = [:]
+    private var batchTimerSet = false
     private var running: [UInt64: @Sendable () -> Void] = [:]  // input id -> how to cancel it
     private var freeSlots: Int
     private var accepting = true
@@ -228,6 +278,7 @@ final class ContainerInputs: @unchecked Sendable {
     func add(_ input: Aloft_V1_InputDispatch) {
         condition.lock()
         waiting.append(input)
+        arrivals[input.inputID] = .now
         startWaiting()
         condition.unlock()
     }
@@ -265,10 +316,15 @@ final class ContainerInputs: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Starts waiting inputs while there are free slots. Called with `condition` locked.
+    /// Starts waiting inputs (or batches of them) while there are free slots. Called with `condition` locked.
     private func startWaiting() {
-        while accepting, freeSlots > 0, !waiting.isEmpty {
+        while accepting, freeSlots > 0, let first = waiting.first {
+            if let function = ContainerServer.function(named: first.functionName), let batching = function.batching {
+                guard startBatch(of: function, batching) else { return }
+                continue
+            }
             let input = waiting.removeFirst()
+            arrivals[input.inputID] = nil
             freeSlots -= 1
             let id = input.inputID
             let socket = self.socket
@@ -285,21 +341,62 @@ final class ContainerInputs: @unchecked Sendable {
                 running[id] = { flag.cancel() }
                 threads.submit { [self] in
                     let result = CancellationFlag.$current.withValue(flag) { work() }
-                    finished(id, result)
+                    finished([(id, result)])
                 }
             case .async(let work):
                 let task = Task(executorPreference: asyncExecutor) { [self] in
-                    finished(id, await work())
+                    finished([(id, await work())])
                 }
                 running[id] = { task.cancel() }
             }
         }
     }
 
-    private func finished(_ id: UInt64, _ result: Aloft_V1_Result) {
-        send(id, result)
+    /// Starts a batch of the inputs at the front of the queue if it is full or its first input has waited long
+    /// enough; else arranges to look again then and returns false. Called with `condition` locked.
+    private func startBatch(of function: any ContainerInvocable, _ batching: FunctionOptions.Batching) -> Bool {
+        let sameFunction = waiting.prefix { $0.functionName == function.name }.prefix(batching.maxBatchSize)
+        let waited = ContinuousClock.now - (arrivals[sameFunction.first!.inputID] ?? .now)
+        if sameFunction.count < batching.maxBatchSize && waited < batching.wait && accepting {
+            if !batchTimerSet {
+                batchTimerSet = true
+                let delay = batching.wait - waited
+                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000))) { [self] in
+                    condition.lock()
+                    batchTimerSet = false
+                    startWaiting()
+                    condition.unlock()
+                }
+            }
+            return false
+        }
+        let batch = Array(sameFunction)
+        waiting.removeFirst(batch.count)
+        for input in batch { arrivals[input.inputID] = nil }
+        freeSlots -= 1
+        let ids = batch.map(\.inputID)
+        switch function.prepareBatch(batch.map(\.data), context: context) {
+        case .blocking(let work):
+            let flag = CancellationFlag()
+            for id in ids { running[id] = { flag.cancel() } }
+            threads.submit { [self] in
+                let results = CancellationFlag.$current.withValue(flag) { work() }
+                finished(Array(zip(ids, results)))
+            }
+        case .async(let work):
+            let task = Task(executorPreference: asyncExecutor) { [self] in
+                finished(Array(zip(ids, await work())))
+            }
+            for id in ids { running[id] = { task.cancel() } }
+        }
+        return true
+    }
+
+    /// One body finished: send each input's result and free its slot.
+    private func finished(_ results: [(UInt64, Aloft_V1_Result)]) {
+        for (id, result) in results { send(id, result) }
         condition.lock()
-        running[id] = nil
+        for (id, _) in results { running[id] = nil }
         freeSlots += 1
         startWaiting()
         condition.broadcast()

@@ -13,15 +13,21 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     public let app: App
     public let options: FunctionOptions
     let body: FunctionBody<Input, Output>?
+    /// A batched function's body, which takes arrays (then `body` adapts it for `local`).
+    let batchBody: BatchBody<Input, Output>?
     let registration: Registration
     /// This process defines the function (for a generator, the body lives in its `GeneratorFunction`).
     let isDefinition: Bool
 
-    init(name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?, isDefinition: Bool? = nil) {
+    init(
+        name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?, isDefinition: Bool? = nil,
+        batchBody: BatchBody<Input, Output>? = nil
+    ) {
         self.name = name
         self.app = app
         self.options = options
         self.body = body
+        self.batchBody = batchBody
         self.registration = Registration()
         self.isDefinition = isDefinition ?? (body != nil)
     }
@@ -158,6 +164,11 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     }
 }
 
+enum BatchBody<Input: Sendable, Output: Sendable>: Sendable {
+    case blocking(@Sendable ([Input]) throws -> [Output])
+    case async(@Sendable ([Input]) async throws -> [Output])
+}
+
 enum FunctionBody<Input: Sendable, Output: Sendable>: Sendable {
     case blocking(@Sendable (Input) throws -> Output)
     case async(@Sendable (Input) async throws -> Output)
@@ -185,6 +196,8 @@ extension Aloft_V1_FunctionOptions {
         backoffCoefficient = options.retries.backoffCoefficient
         initialDelayMs = ms(options.retries.initialDelay)
         maxDelayMs = ms(options.retries.maxDelay)
+        maxBatchSize = UInt32(options.batching?.maxBatchSize ?? 0)
+        batchWaitMs = options.batching.map { ms($0.wait) } ?? 0
         maxInputs = UInt32(options.maxInputs)
         targetInputs = UInt32(options.targetInputs ?? options.maxInputs)
         minContainers = UInt32(options.minContainers)
@@ -231,6 +244,38 @@ extension App {
         _ name: String, input: Input.Type = Input.self, output: Output.Type = Output.self, options: FunctionOptions = .init()
     ) -> Function<Input, Output> {
         Function(name: name, app: self, options: options, body: nil)
+    }
+
+    /// Declares a batched function (Modal's `@modal.batched`): callers send single inputs, the body receives
+    /// them in arrays of up to `maxBatchSize` and returns an array of the same length. A batch runs when it is
+    /// full or when its first input has waited `wait`. A throw, or a result of the wrong length, fails every
+    /// input of the batch.
+    public func batchedFunction<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, maxBatchSize: Int, wait: Duration, options: FunctionOptions = .init(),
+        _ body: @escaping @Sendable ([Input]) throws -> [Output]
+    ) -> Function<Input, Output> {
+        var options = options
+        options.batching = .init(maxBatchSize: maxBatchSize, wait: wait)
+        let single: FunctionBody<Input, Output> = .blocking { input in try Self.single(try body([input]), name) }
+        return define(Function(name: name, app: self, options: options, body: single, batchBody: .blocking(body)))
+    }
+
+    /// Declares a batched function with an async body.
+    public func batchedFunction<Input: Codable & Sendable, Output: Codable & Sendable>(
+        _ name: String, maxBatchSize: Int, wait: Duration, options: FunctionOptions = .init(),
+        _ body: @escaping @Sendable ([Input]) async throws -> [Output]
+    ) -> Function<Input, Output> {
+        var options = options
+        options.batching = .init(maxBatchSize: maxBatchSize, wait: wait)
+        let single: FunctionBody<Input, Output> = .async { input in try Self.single(try await body([input]), name) }
+        return define(Function(name: name, app: self, options: options, body: single, batchBody: .async(body)))
+    }
+
+    private static func single<Output>(_ outputs: [Output], _ name: String) throws -> Output {
+        guard outputs.count == 1 else {
+            throw AloftError(.invalidArgument, "batched function '\(name)' returned \(outputs.count) results for 1 input")
+        }
+        return outputs[0]
     }
 
     private func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {

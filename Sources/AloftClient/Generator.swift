@@ -62,6 +62,11 @@ extension App {
 }
 
 extension GeneratorFunction: ContainerInvocable {
+    var batching: FunctionOptions.Batching? { nil }
+    func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch {
+        .blocking { Array(repeating: .failure(.failure, AloftError(.invalidConfiguration, "generators are not batched")), count: data.count) }
+    }
+
     func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
         let input: Input
         do {

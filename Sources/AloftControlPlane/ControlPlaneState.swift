@@ -105,7 +105,7 @@ final class ControlPlaneState: @unchecked Sendable {
             reply.protocolVersion = AloftLimits.protocolVersion
             reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
             if hello.role == .container, let container = containers[hello.containerID] {
-                reply.maxInputs = UInt32(container.slots)
+                reply.maxInputs = UInt32(container.bodies)
             }
             send(.helloReply(reply), requestID: requestID, on: channel)
             if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
@@ -520,7 +520,7 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func startContainer(for pool: FunctionPool) {
-        let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool, slots: pool.slotsPerContainer)
+        let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
         let spec = ContainerSpec(
             containerID: container.id,
             appName: pool.appName,

@@ -32,9 +32,15 @@ final class FunctionPool: @unchecked Sendable {
         self.defaultMaxContainers = defaultMaxContainers
     }
 
-    var slotsPerContainer: Int { max(1, Int(options.maxInputs)) }
-    /// Inputs per container the autoscaler aims for (`targetInputs`, default `maxInputs`).
-    var targetPerContainer: Int { options.targetInputs > 0 ? min(Int(options.targetInputs), slotsPerContainer) : slotsPerContainer }
+    /// Bodies a container runs at once (`maxInputs`).
+    var bodiesPerContainer: Int { max(1, Int(options.maxInputs)) }
+    /// Inputs a container takes at once: a batched function's container gets a full batch for each body.
+    var slotsPerContainer: Int { bodiesPerContainer * max(1, Int(options.maxBatchSize)) }
+    /// Inputs per container the autoscaler aims for (`targetInputs`, default `maxInputs`, times the batch size).
+    var targetPerContainer: Int {
+        let target = options.targetInputs > 0 ? min(Int(options.targetInputs), bodiesPerContainer) : bodiesPerContainer
+        return target * max(1, Int(options.maxBatchSize))
+    }
     var maxContainers: Int { options.maxContainers > 0 ? Int(options.maxContainers) : defaultMaxContainers }
     var scaledownWindow: TimeAmount { .milliseconds(Int64(options.scaledownWindowMs == 0 ? 60_000 : options.scaledownWindowMs)) }
     var timeout: TimeAmount { .milliseconds(Int64(options.timeoutMs == 0 ? 300_000 : options.timeoutMs)) }
@@ -64,13 +70,15 @@ final class ContainerRecord: @unchecked Sendable {
     var stopping = false
     var startupTimer: Scheduled<Void>?
 
-    /// Inputs it runs at once: its function's `maxInputs` when it started.
+    /// Inputs it takes at once, and bodies it runs at once, as its function's options were when it started.
     let slots: Int
+    let bodies: Int
 
-    init(id: String, pool: FunctionPool, slots: Int) {
+    init(id: String, pool: FunctionPool) {
         self.id = id
         self.pool = pool
-        self.slots = slots
+        self.slots = pool.slotsPerContainer
+        self.bodies = pool.bodiesPerContainer
     }
 
     var isStarting: Bool { channel == nil && !stopping }

@@ -20,6 +20,19 @@ public struct FunctionOptions: Sendable, Hashable {
     public var bufferContainers: Int
     /// How long an idle container lives before it exits. Default 60 s.
     public var scaledownWindow: Duration
+    /// Dynamic batching; set by `App.batchedFunction`, which declares a body that takes arrays.
+    public var batching: Batching?
+
+    /// Modal's `@modal.batched(max_batch_size=, wait_ms=)`: a batch runs when it has `maxBatchSize` inputs or
+    /// when its first input has waited `wait`.
+    public struct Batching: Sendable, Hashable {
+        public var maxBatchSize: Int
+        public var wait: Duration
+        public init(maxBatchSize: Int, wait: Duration) {
+            self.maxBatchSize = maxBatchSize
+            self.wait = wait
+        }
+    }
 
     public init(
         timeout: Duration = .seconds(300),
@@ -71,6 +84,10 @@ public struct FunctionOptions: Sendable, Hashable {
         }
         if bufferContainers < 0 { throw fail("bufferContainers must not be negative") }
         if scaledownWindow <= .zero { throw fail("scaledownWindow must be greater than zero") }
+        if let batching {
+            if batching.maxBatchSize < 1 || batching.maxBatchSize > 1000 { throw fail("maxBatchSize must be between 1 and 1000, got \(batching.maxBatchSize)") }
+            if batching.wait < .zero || batching.wait > .seconds(600) { throw fail("batch wait must be between 0 and 10 minutes, got \(batching.wait)") }
+        }
         try retries.validate()
     }
 }

@@ -164,6 +164,24 @@ let waitBetweenItems = app.generator("wait_between_items") { (path: String) -> A
     }
 }
 
+struct BatchReport: Codable, Equatable {
+    var batchSize: Int
+    var value: Int
+}
+
+let batchedDouble = app.batchedFunction("batched_double", maxBatchSize: 4, wait: .milliseconds(200)) { (xs: [Int]) -> [BatchReport] in
+    xs.map { BatchReport(batchSize: xs.count, value: $0 * 2) }
+}
+
+let batchedWrongLength = app.batchedFunction("batched_wrong_length", maxBatchSize: 4, wait: .milliseconds(100)) { (xs: [Int]) -> [Int] in
+    Array(xs.dropFirst())
+}
+
+let batchedThrows = app.batchedFunction("batched_throws", maxBatchSize: 4, wait: .milliseconds(100)) { (xs: [Int]) async throws -> [Int] in
+    if xs.contains(13) { throw PlainError() }
+    return xs
+}
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

@@ -476,6 +476,11 @@ public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
 
   public var maxDelayMs: UInt32 = 0
 
+  /// batched functions: a container is sent up to max_inputs * max_batch_size inputs
+  public var maxBatchSize: UInt32 = 0
+
+  public var batchWaitMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1439,7 +1444,7 @@ nonisolated extension Aloft_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1459,6 +1464,8 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.backoffCoefficient) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.initialDelayMs) }()
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.maxDelayMs) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.batchWaitMs) }()
       default: break
       }
     }
@@ -1501,6 +1508,12 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if self.maxDelayMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxDelayMs, fieldNumber: 12)
     }
+    if self.maxBatchSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxBatchSize, fieldNumber: 13)
+    }
+    if self.batchWaitMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.batchWaitMs, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1517,6 +1530,8 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if lhs.backoffCoefficient != rhs.backoffCoefficient {return false}
     if lhs.initialDelayMs != rhs.initialDelayMs {return false}
     if lhs.maxDelayMs != rhs.maxDelayMs {return false}
+    if lhs.maxBatchSize != rhs.maxBatchSize {return false}
+    if lhs.batchWaitMs != rhs.batchWaitMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
