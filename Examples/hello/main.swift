@@ -14,7 +14,7 @@ let square = app.function("square") { (x: Int) -> Int in
 app.localEntrypoint {
     print("caller process \(ProcessInfo.processInfo.processIdentifier)")
     print("square(7) = \(try square.remote(7))")
-    let squares = square.map(1...5).blocking.map { try! $0.get() }
+    let squares = try square.map(1...5).blocking.map { try $0.get() }
     print("squares of 1...5 = \(squares)")
 }
 

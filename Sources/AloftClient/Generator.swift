@@ -184,17 +184,8 @@ final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>
         var wireInput = Aloft_V1_Input()
         wireInput.data = try function.handle.encodeInput(input, limit: connection.maxPayloadBytes)
         self.connection = connection
-        callID = FunctionCall<Item>.newID()
-        let results = MapResults()
-        self.results = results
-        MapRouter.shared.register(callID, results)
-        var create = Aloft_V1_CallCreate()
-        create.functionID = functionID
-        create.kind = .generator
-        create.callID = callID
-        create.inputs = [wireInput]
-        create.last = true
-        _ = try await connection.request(.callCreate(create))
+        (callID, results) = try await MapRouter.shared.createCall(
+            on: connection, functionID: functionID, kind: .generator, inputs: [wireInput], last: true)
     }
 
     private func finish(ended: Bool) {

@@ -190,18 +190,9 @@ where Inputs.Element == Input {
         let (connection, functionID) = try await stream.function.resolve()
         for input in first { try PayloadCodec.checkSize(input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'") }
         self.connection = connection
-        callID = FunctionCall<Output>.newID()
-        let results = MapResults()
-        self.results = results
-        MapRouter.shared.register(callID, results)
-        var create = Aloft_V1_CallCreate()
-        create.functionID = functionID
-        create.kind = .map
-        create.callID = callID
-        create.inputs = first
-        create.last = inputsExhausted
         lastSent = inputsExhausted
-        _ = try await connection.request(.callCreate(create))
+        (callID, results) = try await MapRouter.shared.createCall(
+            on: connection, functionID: functionID, kind: .map, inputs: first, last: inputsExhausted)
         return true
     }
 
@@ -346,6 +337,29 @@ final class MapRouter: Sendable {
     private let maps = Mutex<[String: MapResults]>([:])
 
     func register(_ callID: String, _ results: MapResults) { maps.withLock { $0[callID] = results } }
+
+    /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
+    /// returned results before the request goes out, so that none is missed.
+    func createCall(
+        on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input], last: Bool
+    ) async throws -> (callID: String, results: MapResults) {
+        let callID = FunctionCall<NoArguments>.newID()
+        let results = MapResults()
+        register(callID, results)
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = kind
+        create.callID = callID
+        create.inputs = inputs
+        create.last = last
+        do {
+            _ = try await connection.request(.callCreate(create))
+        } catch {
+            unregister(callID)
+            throw error
+        }
+        return (callID, results)
+    }
     func unregister(_ callID: String) { maps.withLock { $0[callID] = nil } }
 
     func route(_ envelope: Aloft_V1_Envelope) {
