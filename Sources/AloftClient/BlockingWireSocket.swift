@@ -7,8 +7,8 @@ import Foundation
 
 /// A wire-protocol connection used with plain blocking system calls, for the container's input loop.
 ///
-/// A container's main thread waits in `read` for its next input and writes the result itself, so an input costs
-/// one thread wake-up in the container instead of two (event loop, then worker).
+/// A container's main thread waits in `read` for its next message; the threads that run inputs write their results
+/// themselves (under a lock), with no event loop in between.
 final class BlockingWireSocket: @unchecked Sendable {
     private let descriptor: Int32
     private let writeLock = NSLock()

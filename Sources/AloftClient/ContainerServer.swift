@@ -154,11 +154,8 @@ enum ContainerFunctions {
 
 /// The container side: receive inputs, run them, send results, until told to stop.
 ///
-/// The main thread reads the socket with blocking calls. A container runs up to `maxInputs` inputs at once (the
-/// function's `concurrent(maxInputs:)`): it takes a slot before it reads an input and frees it after the result is
-/// sent. Blocking bodies run on the main thread when `maxInputs` is 1, else on a pool of `maxInputs` threads of
-/// their own; async bodies always run as tasks on the container's one async executor thread, so nothing in them
-/// runs in parallel.
+/// The main thread only reads the socket (blocking calls), so that a cancellation or a stop reaches the container
+/// while inputs run; `ContainerInputs` runs them, up to `maxInputs` at once.
 enum ContainerServer {
     static func run(containerID: String) -> Never {
         lineBufferStandardOutput()  // the control plane forwards our output line by line
@@ -167,7 +164,21 @@ enum ContainerServer {
             logger[metadataKey: "aloft.container_id"] = "\(containerID)"
             return logger
         }()
-        let address = ProcessInfo.processInfo.environment[AloftEnvironment.controlPlaneAddress] ?? ""
+        let environment = ProcessInfo.processInfo.environment
+        let address = environment[AloftEnvironment.controlPlaneAddress] ?? ""
+        // A container of a class constructs its instance and runs `enter` before it connects: a failure here is a
+        // failed start, which the control plane reports after three in a row.
+        if let className = environment[AloftEnvironment.className], !className.isEmpty {
+            let parameters = Data(base64Encoded: environment[AloftEnvironment.classParameters] ?? "") ?? Data()
+            do {
+                try AloftRuntime.shared.runBlocking(asyncForm: "", runsUserCode: true) {
+                    try await ClassInstances.constructContainerInstance(className: className, parameters: parameters)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("aloft container \(containerID): enter of class \(className) failed: \(error)\n".utf8))
+                exit(1)
+            }
+        }
         let socket: BlockingWireSocket
         let context: InputContext
         let maxInputs: Int
@@ -197,8 +208,7 @@ enum ContainerServer {
         let terminate = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
         terminate.setEventHandler {
             logger.info("SIGTERM: finishing running inputs, then exiting")
-            inputs.drain(startingWaiting: false, within: .seconds(30))
-            exit(0)
+            stop(inputs, startingWaiting: false, within: .seconds(30))
         }
         terminate.resume()
         // The main thread only reads, so that a cancellation reaches an input while it runs.
@@ -214,17 +224,24 @@ enum ContainerServer {
             case .containerStop?:
                 // Stopping: the inputs it was sent finish and send their results (the control plane kills the
                 // container if that takes longer than its grace), then the container exits.
-                inputs.drain(startingWaiting: true, within: nil)
                 logger.debug("container stopping")
-                exit(0)
+                stop(inputs, startingWaiting: true, within: nil)
             case nil:
                 // The control plane went away: what runs may finish (its results have nowhere to go), within the
                 // exit grace, so that no container outlives its control plane for long.
-                inputs.drain(startingWaiting: false, within: .seconds(30))
-                exit(0)
+                stop(inputs, startingWaiting: false, within: .seconds(30))
             default: continue
             }
         }
+    }
+
+    /// Drains the inputs, runs the class's `exit` hook (if this is a class's container), and exits 0.
+    static func stop(_ inputs: ContainerInputs, startingWaiting: Bool, within limit: Duration?) -> Never {
+        inputs.drain(startingWaiting: startingWaiting, within: limit)
+        _ = try? AloftRuntime.shared.runBlocking(asyncForm: "", runsUserCode: true) {
+            await ClassInstances.exitContainerInstance()
+        }
+        exit(0)
     }
 
     static func function(named name: String) -> (any ContainerInvocable)? {
@@ -305,7 +322,7 @@ final class ContainerInputs: @unchecked Sendable {
     func drain(startingWaiting: Bool, within limit: Duration?) {
         let deadline = limit.map { Date().addingTimeInterval(Double($0.components.seconds)) }
         condition.lock()
-        accepting = startingWaiting
+        accepting = accepting && startingWaiting  // a stop during a SIGTERM drain does not start queued inputs again
         while !running.isEmpty || (startingWaiting && !waiting.isEmpty) {
             if let deadline {
                 guard condition.wait(until: deadline) else { break }

@@ -18,11 +18,20 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     let registration: Registration
     /// This process defines the function (for a generator, the body lives in its `GeneratorFunction`).
     let isDefinition: Bool
+    /// For a method of a class bound to parameters: the pool it shares with the class's other methods.
+    let classBinding: ClassBinding?
+
+    struct ClassBinding: Sendable {
+        var poolName: String
+        var className: String
+        var parameters: Data
+    }
 
     init(
         name: String, app: App, options: FunctionOptions, body: FunctionBody<Input, Output>?, isDefinition: Bool? = nil,
-        batchBody: BatchBody<Input, Output>? = nil
+        batchBody: BatchBody<Input, Output>? = nil, classBinding: ClassBinding? = nil
     ) {
+        self.classBinding = classBinding
         self.name = name
         self.app = app
         self.options = options
@@ -51,6 +60,11 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.arguments = app.containerArguments
         register.options = Aloft_V1_FunctionOptions(options)
         register.isDefinition = isDefinition
+        if let classBinding {
+            register.poolName = classBinding.poolName
+            register.className = classBinding.className
+            register.classParameters = classBinding.parameters
+        }
         guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }
@@ -95,6 +109,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// Cancelling the calling task cancels the call: the input stops in its container (see `AloftInput`), and
     /// this throws `CancellationError`.
     public func remote(_ input: Input) async throws -> Output {
+        try Task.checkCancellation()  // a cancel sent before the call itself would find nothing to cancel
         let (connection, functionID) = try await resolve()
         var invoke = Aloft_V1_FunctionInvoke()
         invoke.functionID = functionID

@@ -53,9 +53,9 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         try AloftRuntime.shared.runBlocking(asyncForm: "try await call.get(timeout:)") { try await self.get(timeout: timeout) }
     }
 
-    /// Cancels the call: `get` throws a `cancelled` error, and inputs still waiting in the control plane's backlog
-    /// never run. (Inputs already sent to a container, running or queued there, still run; their results are
-    /// dropped. Stopping them is not built yet.)
+    /// Cancels the call: `get` throws a `cancelled` error; it is never retried; inputs not started never run, and a
+    /// running one is stopped in its container (an async body's task is cancelled, a blocking body sees
+    /// `AloftInput.isCancelled`; one that does not stop has its container stopped after a grace period).
     public func cancel() async throws {
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
         var cancel = Aloft_V1_CallCancel()

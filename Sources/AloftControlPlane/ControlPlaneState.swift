@@ -15,8 +15,10 @@ final class ControlPlaneState: @unchecked Sendable {
     /// The address containers dial (`unix:/path` or `host:port`); set once the listeners are bound.
     var address = ""
 
-    private var pools: [UInt64: FunctionPool] = [:]
+    /// Registered functions by id: the pool that runs each, and its name (a class method's pools are shared).
+    private var functions: [UInt64: (pool: FunctionPool, name: String)] = [:]
     private var poolsByKey: [String: FunctionPool] = [:]
+    private var functionIDs: [String: UInt64] = [:]
     private var containers: [String: ContainerRecord] = [:]
     private var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
@@ -111,7 +113,7 @@ final class ControlPlaneState: @unchecked Sendable {
             if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
 
         case .functionRegister(let register):
-            let key = "\(register.appName)/\(register.functionName)"
+            let key = "\(register.appName)/\(register.poolName.isEmpty ? register.functionName : register.poolName)"
             let pool: FunctionPool
             if let existing = poolsByKey[key] {
                 // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
@@ -129,29 +131,31 @@ final class ControlPlaneState: @unchecked Sendable {
                 schedule(pool)
             } else {
                 pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
-                pools[pool.id] = pool
                 poolsByKey[key] = pool
                 logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
                 schedule(pool)
             }
+            let functionID = functionIDs[key + "#" + register.functionName] ?? makeID()
+            functionIDs[key + "#" + register.functionName] = functionID
+            functions[functionID] = (pool, register.functionName)
             var reply = Aloft_V1_FunctionRegistered()
-            reply.functionID = pool.id
+            reply.functionID = functionID
             send(.functionRegistered(reply), requestID: requestID, on: channel)
 
         case .functionInvoke(let invoke):
-            guard let pool = pools[invoke.functionID] else {
+            guard let (pool, functionName) = functions[invoke.functionID] else {
                 sendError(.notFound, "no function with id \(invoke.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
             guard checkPayload(invoke.data.count, requestID: requestID, channel: channel) else { return }
-            let input = InputRecord(id: makeID(), pool: pool, index: 0, data: invoke.data,
+            let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data,
                                     owner: .invoke(channel: channel, requestID: requestID, callID: invoke.callID))
             if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
             enqueue(input)
             schedule(pool)
 
         case .functionGetStats(let request):
-            guard let pool = pools[request.functionID] else {
+            guard let (pool, _) = functions[request.functionID] else {
                 sendError(.notFound, "no function with id \(request.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
@@ -163,7 +167,7 @@ final class ControlPlaneState: @unchecked Sendable {
             send(.functionStats(stats), requestID: requestID, on: channel)
 
         case .callCreate(let create):
-            guard let pool = pools[create.functionID] else {
+            guard let (pool, functionName) = functions[create.functionID] else {
                 sendError(.notFound, "no function with id \(create.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
@@ -174,7 +178,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 sendError(.protocolError, "call id '\(create.callID)' is malformed or already in use", requestID: requestID, on: channel)
                 return
             }
-            let call = CallRecord(id: create.callID, kind: create.kind, pool: pool)
+            let call = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
             if create.kind == .map || create.kind == .generator { call.subscriber = channel }
             calls[call.id] = call
             for input in create.inputs { addInput(input, to: call) }
@@ -259,7 +263,7 @@ final class ControlPlaneState: @unchecked Sendable {
     // MARK: Inputs and calls
 
     private func addInput(_ input: Aloft_V1_Input, to call: CallRecord) {
-        let record = InputRecord(id: makeID(), pool: call.pool, index: input.index, data: input.data, owner: .call(call))
+        let record = InputRecord(id: makeID(), pool: call.pool, functionName: call.functionName, index: input.index, data: input.data, owner: .call(call))
         call.liveInputs[ObjectIdentifier(record)] = record
         enqueue(record)
     }
@@ -512,7 +516,7 @@ final class ControlPlaneState: @unchecked Sendable {
             container.assigned.append(input.id)
             var dispatch = Aloft_V1_InputDispatch()
             dispatch.inputID = input.id
-            dispatch.functionName = pool.name
+            dispatch.functionName = input.functionName
             dispatch.data = input.data
             send(.inputDispatch(dispatch), on: channel)
             startTimeouts(on: container)
@@ -528,6 +532,10 @@ final class ControlPlaneState: @unchecked Sendable {
             executable: pool.executable,
             arguments: pool.arguments,
             environment: [AloftEnvironment.controlPlaneAddress: address, AloftEnvironment.containerID: container.id]
+                .merging(pool.className.isEmpty ? [:] : [
+                    AloftEnvironment.className: pool.className,
+                    AloftEnvironment.classParameters: pool.classParameters.base64EncodedString(),
+                ]) { _, new in new }
         )
         containers[container.id] = container
         pool.containers[container.id] = container
@@ -638,7 +646,9 @@ final class ControlPlaneState: @unchecked Sendable {
     private func stop(_ container: ContainerRecord, grace: TimeAmount? = nil) {
         guard !container.stopping else { return }
         container.stopping = true
-        if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.terminate() }
+        // A container that has not connected yet has nothing to finish (and may still ignore SIGTERM, inherited from
+        // a caller that handles it): it is killed.
+        if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.kill() }
         loop.scheduleTask(in: grace ?? TimeAmount(configuration.containerStopGrace)) {
             container.handle?.kill()
         }
@@ -657,7 +667,7 @@ final class ControlPlaneState: @unchecked Sendable {
             switch input.owner {
             case .invoke(let owner, _, _) where ObjectIdentifier(owner) == key:
                 cancelInput(input, message: "the caller went away")
-            case .call(let call) where call.kind == .map && call.subscriber.map(ObjectIdentifier.init) == key:
+            case .call(let call) where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key:
                 call.subscriber = nil
                 cancelCall(call)
             default:
@@ -672,7 +682,7 @@ final class ControlPlaneState: @unchecked Sendable {
     func startReaper() {
         reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
             let now = NIODeadline.now()
-            for pool in pools.values {
+            for pool in poolsByKey.values {
                 var active = pool.containers.values.count { !$0.stopping }
                 let desired = desiredContainers(pool)
                 for container in pool.containers.values

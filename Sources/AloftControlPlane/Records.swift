@@ -14,6 +14,9 @@ final class FunctionPool: @unchecked Sendable {
     var arguments: [String]
     var options: Aloft_V1_FunctionOptions
     let defaultMaxContainers: Int
+    /// For the pool of a class and parameter set: what its containers construct.
+    let className: String
+    let classParameters: Data
     /// Input ids waiting for a container slot, oldest first. Cancelled inputs are skipped when reached.
     var pending = CircularBuffer<UInt64>()
     var containers: [String: ContainerRecord] = [:]
@@ -25,7 +28,9 @@ final class FunctionPool: @unchecked Sendable {
     init(id: UInt64, register: Aloft_V1_FunctionRegister, defaultMaxContainers: Int) {
         self.id = id
         self.appName = register.appName
-        self.name = register.functionName
+        self.name = register.poolName.isEmpty ? register.functionName : register.poolName
+        self.className = register.className
+        self.classParameters = register.classParameters
         self.executable = register.executable
         self.arguments = register.arguments
         self.options = register.options
@@ -115,9 +120,13 @@ final class InputRecord: @unchecked Sendable {
         return false
     }
 
-    init(id: UInt64, pool: FunctionPool, index: UInt64, data: Data, owner: InputOwner) {
+    /// The function (or class method) to run.
+    let functionName: String
+
+    init(id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner) {
         self.id = id
         self.pool = pool
+        self.functionName = functionName
         self.index = index
         self.data = data
         self.owner = owner
@@ -136,6 +145,7 @@ final class CallRecord: @unchecked Sendable {
     let id: String
     let kind: Aloft_V1_CallKind
     let pool: FunctionPool
+    let functionName: String
     /// Map calls push outputs here; the connection that created the call.
     var subscriber: (any Channel)?
     /// Spawned calls keep results until the control plane stops.
@@ -147,9 +157,10 @@ final class CallRecord: @unchecked Sendable {
     /// The caller has sent its last input (map and detached calls).
     var inputsClosed = false
 
-    init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool) {
+    init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool, functionName: String) {
         self.id = id
         self.kind = kind
         self.pool = pool
+        self.functionName = functionName
     }
 }

@@ -6,6 +6,10 @@ public enum AloftEnvironment {
     public static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
     /// Set by the control plane when it starts a process as a container.
     public static let containerID = "ALOFT_CONTAINER_ID"
+    /// Set by the control plane for a container of a class: the class to construct (and `enter`) before serving,
+    /// and its parameters (base64 of their JSON).
+    public static let className = "ALOFT_CLASS_NAME"
+    public static let classParameters = "ALOFT_CLASS_PARAMETERS"
     /// Executable that containers run (default: the running executable); the SDK sends it with each function.
     public static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
     /// `0` turns off the warning logged when a blocking call is made from async code.

@@ -182,6 +182,11 @@ let batchedThrows = app.batchedFunction("batched_throws", maxBatchSize: 4, wait:
     return xs
 }
 
+let recorderClass = app.cls(Recorder.self, options: FunctionOptions(scaledownWindow: .seconds(1)))
+let greet = recorderClass.method("greet") { (recorder: Recorder, name: String) in recorder.greet(name) }
+let recorderPID = recorderClass.method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
+let failingEnter = app.cls(FailingEnter.self).method("run") { (_: FailingEnter) in 0 }
+
 let touchFile = app.function("touch_file") { (path: String) -> Bool in
     FileManager.default.createFile(atPath: path, contents: Data())
 }

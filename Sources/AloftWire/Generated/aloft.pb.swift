@@ -528,6 +528,23 @@ public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
     set {_uniqueStorage()._isDefinition = newValue}
   }
 
+  /// Methods of a class: every method of one class and parameter set shares one pool (`pool_name`), whose
+  /// containers construct the class from `class_parameters` and run its `enter` hook before their first input.
+  public var poolName: String {
+    get {_storage._poolName}
+    set {_uniqueStorage()._poolName = newValue}
+  }
+
+  public var className: String {
+    get {_storage._className}
+    set {_uniqueStorage()._className = newValue}
+  }
+
+  public var classParameters: Data {
+    get {_storage._classParameters}
+    set {_uniqueStorage()._classParameters = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -736,7 +753,7 @@ public nonisolated struct Aloft_V1_Output: Sendable {
   /// Clears the value of `result`. Subsequent reads from it will return its default value.
   public mutating func clearResult() {self._result = nil}
 
-  /// generators: the end of the stream; `result` says how it ended, `index` is the item count
+  /// generators: the end of the stream; `result` says how it ended (`index` is the input's, 0)
   public var done: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1539,7 +1556,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0")
 
   fileprivate class _StorageClass {
     var _appName: String = String()
@@ -1548,6 +1565,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
     var _arguments: [String] = []
     var _options: Aloft_V1_FunctionOptions? = nil
     var _isDefinition: Bool = false
+    var _poolName: String = String()
+    var _className: String = String()
+    var _classParameters: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1564,6 +1584,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       _arguments = source._arguments
       _options = source._options
       _isDefinition = source._isDefinition
+      _poolName = source._poolName
+      _className = source._className
+      _classParameters = source._classParameters
     }
   }
 
@@ -1588,6 +1611,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._arguments) }()
         case 5: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
         case 6: try { try decoder.decodeSingularBoolField(value: &_storage._isDefinition) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._poolName) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._className) }()
+        case 9: try { try decoder.decodeSingularBytesField(value: &_storage._classParameters) }()
         default: break
         }
       }
@@ -1618,6 +1644,15 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       if _storage._isDefinition != false {
         try visitor.visitSingularBoolField(value: _storage._isDefinition, fieldNumber: 6)
       }
+      if !_storage._poolName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._poolName, fieldNumber: 7)
+      }
+      if !_storage._className.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._className, fieldNumber: 8)
+      }
+      if !_storage._classParameters.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._classParameters, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1633,6 +1668,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         if _storage._arguments != rhs_storage._arguments {return false}
         if _storage._options != rhs_storage._options {return false}
         if _storage._isDefinition != rhs_storage._isDefinition {return false}
+        if _storage._poolName != rhs_storage._poolName {return false}
+        if _storage._className != rhs_storage._className {return false}
+        if _storage._classParameters != rhs_storage._classParameters {return false}
         return true
       }
       if !storagesAreEqual {return false}
