@@ -20,6 +20,8 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     let isDefinition: Bool
     /// For a method of a class bound to parameters: the pool it shares with the class's other methods.
     let classBinding: ClassBinding?
+    /// Set on a variant made by `withOptions`: it names a pool of its own.
+    var variant: String?
 
     struct ClassBinding: Sendable {
         var poolName: String
@@ -65,6 +67,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
             register.className = classBinding.className
             register.classParameters = classBinding.parameters
         }
+        if let variant { register.poolName = (classBinding?.poolName ?? name) + "#" + variant }
         guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }
@@ -297,6 +300,33 @@ extension App {
         ContainerFunctions.register(function)
         return function
     }
+}
+
+extension Function {
+    /// A variant of the function with other options and a pool of containers of its own (Modal's `with_options`).
+    /// Variants stack: `f.withOptions { $0.timeout = .seconds(10) }.withOptions { $0.maxContainers = 2 }`.
+    public func withOptions(_ update: (inout FunctionOptions) -> Void) -> Function {
+        var options = self.options
+        update(&options)
+        var variant = Function(name: name, app: app, options: options, body: body, isDefinition: isDefinition,
+                               batchBody: batchBody, classBinding: classBinding)
+        variant.variant = optionsTag(options)
+        return variant
+    }
+
+    /// A variant with concurrent inputs (Modal's `with_concurrency`).
+    public func withConcurrency(maxInputs: Int, targetInputs: Int? = nil) -> Function {
+        withOptions { $0 = $0.concurrent(maxInputs: maxInputs, targetInputs: targetInputs) }
+    }
+}
+
+/// A short name for a set of options that is the same in every process (Swift's `Hasher` is seeded per process).
+func optionsTag(_ options: FunctionOptions) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+    for byte in String(describing: options).utf8 {
+        hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+    }
+    return String(hash, radix: 16)
 }
 
 /// A function's load, as the control plane sees it now: Modal's `FunctionStats`.

@@ -30,6 +30,23 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
     public let name: String
     public let app: App
     public let options: FunctionOptions
+    /// Set on a variant made by `withOptions`: its bound methods use pools of their own.
+    var variant: String?
+
+    /// A variant of the class with other options, whose instances get pools of their own (Modal's
+    /// `Cls.with_options`). Declare methods on the variant, or on the class and call them through the variant.
+    public func withOptions(_ update: (inout FunctionOptions) -> Void) -> ClassHandle {
+        var options = self.options
+        update(&options)
+        var variant = ClassHandle(name: name, app: app, options: options)
+        variant.variant = optionsTag(options)
+        return variant
+    }
+
+    /// A variant with concurrent inputs (Modal's `Cls.with_concurrency`).
+    public func withConcurrency(maxInputs: Int, targetInputs: Int? = nil) -> ClassHandle {
+        withOptions { $0 = $0.concurrent(maxInputs: maxInputs, targetInputs: targetInputs) }
+    }
 
     /// Declares a method: `body` gets the container's instance and the input.
     public func method<Input: Codable & Sendable, Output: Codable & Sendable>(
@@ -40,7 +57,7 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
         let served = Function<Input, Output>(name: qualified, app: app, options: options, body: .async { input in
             try await body(try ClassInstances.containerInstance(of: C.self, className: name), input)
         })
-        ContainerFunctions.register(served)
+        if variant == nil { ContainerFunctions.register(served) }  // a variant serves the same method
         return ClassMethod(owner: self, name: qualified, body: body)
     }
 
@@ -62,7 +79,7 @@ public struct ClassMethod<C: RemoteClass, Input: Codable & Sendable, Output: Cod
     /// other methods with the same parameters) constructs the class with them. `.local` constructs one in this process.
     public func with(_ parameters: C.Parameters) -> Function<Input, Output> {
         let encoded = ClassInstances.encode(parameters)
-        let poolName = "\(owner.name)(\(String(decoding: encoded, as: UTF8.self)))"
+        let poolName = "\(owner.name)(\(String(decoding: encoded, as: UTF8.self)))" + (owner.variant.map { "#" + $0 } ?? "")
         let className = owner.name
         let body = self.body
         return Function(

@@ -38,6 +38,22 @@ struct ClassTests {
         #expect(lines(first.path).filter { $0 == "enter" }.count == 1, "\(lines(first.path))")
     }
 
+    @Test("withOptions and withConcurrency make variants with pools of their own; options stack")
+    func variants() async throws {
+        let parameters = Recorder.Parameters(path: temporaryPath("aloft-class"), greeting: "variant")
+        defer { try? FileManager.default.removeItem(atPath: parameters.path) }
+        let pid = recorder.method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
+        let base = try await pid.with(parameters).remote()
+        let concurrent = recorder.withConcurrency(maxInputs: 2).method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
+        #expect(try await concurrent.with(parameters).remote() != base)
+
+        let plain: Function<NoArguments, Int32> = App("variants", configuration: fixtures.configuration).lookup("process_id")
+        let stacked = plain.withOptions { $0.timeout = .seconds(10) }.withOptions { $0.maxContainers = 1 }
+        #expect(stacked.options.timeout == .seconds(10) && stacked.options.maxContainers == 1)
+        #expect(try await plain.remote() != stacked.remote())
+        #expect(try await stacked.remote() == stacked.remote())
+    }
+
     @Test(".local constructs the class here and runs enter first")
     func localRunsEnter() async throws {
         let path = temporaryPath("aloft-class")
