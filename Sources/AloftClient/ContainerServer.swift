@@ -235,8 +235,14 @@ enum ContainerServer {
         }
     }
 
-    /// Drains the inputs, runs the class's `exit` hook (if this is a class's container), and exits 0.
+    private static let stopping = Atomic(false)
+
+    /// Drains the inputs, runs the class's `exit` hook (if this is a class's container), and exits 0. Only the first
+    /// caller (SIGTERM handler or main thread) does it; a second one waits for the process to end.
     static func stop(_ inputs: ContainerInputs, startingWaiting: Bool, within limit: Duration?) -> Never {
+        guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else {
+            while true { sleep(3600) }
+        }
         inputs.drain(startingWaiting: startingWaiting, within: limit)
         _ = try? AloftRuntime.shared.runBlocking(asyncForm: "", runsUserCode: true) {
             await ClassInstances.exitContainerInstance()

@@ -34,7 +34,7 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
     var variant: String?
 
     /// A variant of the class with other options, whose instances get pools of their own (Modal's
-    /// `Cls.with_options`). Declare methods on the variant, or on the class and call them through the variant.
+    /// `Cls.with_options`). Declare the methods to call through it on the variant.
     public func withOptions(_ update: (inout FunctionOptions) -> Void) -> ClassHandle {
         var options = self.options
         update(&options)
@@ -57,7 +57,8 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
         let served = Function<Input, Output>(name: qualified, app: app, options: options, body: .async { input in
             try await body(try ClassInstances.containerInstance(of: C.self, className: name), input)
         })
-        if variant == nil { ContainerFunctions.register(served) }  // a variant serves the same method
+        // What the container serves is the same for the class and its variants: declared once, by name.
+        if ContainerFunctions.named(qualified) == nil { ContainerFunctions.register(served) }
         return ClassMethod(owner: self, name: qualified, body: body)
     }
 

@@ -54,6 +54,17 @@ struct ClassTests {
         #expect(try await stacked.remote() == stacked.remote())
     }
 
+    @Test("SIGTERM to a class's container runs its exit hook")
+    func exitOnSIGTERM() async throws {
+        let parameters = Recorder.Parameters(path: temporaryPath("aloft-class"), greeting: "term")
+        defer { try? FileManager.default.removeItem(atPath: parameters.path) }
+        let pid = recorder.method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
+        let container = try await pid.with(parameters).remote()
+        kill(container, SIGTERM)
+        #expect(try await eventually(timeout: .seconds(20)) { lines(parameters.path) == ["enter", "exit"] })
+        #expect(try await eventually(timeout: .seconds(20)) { kill(container, 0) != 0 })
+    }
+
     @Test(".local constructs the class here and runs enter first")
     func localRunsEnter() async throws {
         let path = temporaryPath("aloft-class")

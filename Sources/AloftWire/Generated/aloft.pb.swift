@@ -486,7 +486,8 @@ public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
   public init() {}
 }
 
-/// Registers (or finds) the pool of `app_name`/`function_name`; containers for it run `executable`.
+/// Registers a function and finds (or creates) its pool: `app_name`/`pool_name`, or `app_name`/`function_name` when
+/// `pool_name` is empty. Containers of the pool run `executable`. The reply's id names this function in that pool.
 public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -528,8 +529,8 @@ public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
     set {_uniqueStorage()._isDefinition = newValue}
   }
 
-  /// Methods of a class: every method of one class and parameter set shares one pool (`pool_name`), whose
-  /// containers construct the class from `class_parameters` and run its `enter` hook before their first input.
+  /// A pool shared by several functions (every method of one class and parameter set) or of its own (a variant made
+  /// by withOptions). A class's containers construct it from `class_parameters` and run its `enter` hook first.
   public var poolName: String {
     get {_storage._poolName}
     set {_uniqueStorage()._poolName = newValue}
