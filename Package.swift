@@ -70,11 +70,12 @@ let package = Package(
         .executableTarget(name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench"),
 
         // The executable the end-to-end tests start as containers.
-        .executableTarget(name: "aloft-test-app", dependencies: ["Aloft"], path: "Tests/TestApp"),
+        .target(name: "AloftTestFixtures", dependencies: ["Aloft"], path: "Tests/Fixtures", swiftSettings: upcoming),
+        .executableTarget(name: "aloft-test-app", dependencies: ["Aloft", "AloftTestFixtures"], path: "Tests/TestApp"),
         .testTarget(
             name: "AloftTests",
             dependencies: [
-                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane",
+                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

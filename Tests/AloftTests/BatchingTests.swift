@@ -2,11 +2,6 @@ import Aloft
 import Foundation
 import Testing
 
-struct BatchReport: Codable, Equatable {
-    var batchSize: Int
-    var value: Int
-}
-
 /// Dynamic batching, on the real path (container processes).
 @Suite("Batching", .serialized, .timeLimit(.minutes(3)))
 struct BatchingTests {

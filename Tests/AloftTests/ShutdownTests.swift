@@ -2,11 +2,6 @@ import Aloft
 import Foundation
 import Testing
 
-struct PIDJob: Codable {
-    var path: String
-    var seconds: Double
-}
-
 /// Graceful shutdown of containers and callers, on the real path (processes and signals).
 @Suite("Graceful shutdown", .serialized, .timeLimit(.minutes(3)))
 struct ShutdownTests {

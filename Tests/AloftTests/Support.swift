@@ -1,4 +1,5 @@
 import Aloft
+@_exported import AloftTestFixtures
 import Foundation
 import Testing
 
@@ -26,27 +27,6 @@ let byteCount: Function<String, Int> = fixtures.lookup("byte_count")
 let repeatText: Function<ArgumentPair<String, Int>, String> = fixtures.lookup("repeat_text")
 let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function")
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
-
-struct Job: Codable {
-    var x: Int
-    var pidFile: String
-}
-
-struct Where: Codable, Hashable {
-    var process: Int32
-    var thread: UInt64
-}
-
-struct Attempt: Codable {
-    var path: String
-    var succeedOn: Int
-}
-
-/// Declared identically in Tests/TestApp: a registered error is rethrown as itself.
-struct FixtureError: Error, Codable, Equatable {
-    var reason: String
-    var number: Int
-}
 
 /// Runs an executable to completion and returns its exit status and output.
 func runProduct(_ name: String, arguments: [String] = [], timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {

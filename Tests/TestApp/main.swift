@@ -1,12 +1,8 @@
 // The executable that the end-to-end tests start as containers. Each function here is called from the tests
 // through `app.lookup(name, ...)` handles with the same types.
 import Aloft
+import AloftTestFixtures
 import Foundation
-
-struct FixtureError: Error, Codable, Equatable {
-    var reason: String
-    var number: Int
-}
 
 struct PlainError: Error, CustomStringConvertible {
     var description: String { "plain failure" }
@@ -42,11 +38,6 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
-struct Job: Codable {
-    var x: Int
-    var pidFile: String
-}
-
 /// Squares `x`; for a negative `x`, writes its pid to `pidFile` and sleeps (the test kills it).
 let squareOrHang = app.function("square_or_hang") { (job: Job) throws -> Int in
     if job.x >= 0 { return job.x * job.x }
@@ -55,26 +46,14 @@ let squareOrHang = app.function("square_or_hang") { (job: Job) throws -> Int in
     return 0
 }
 
-struct Where: Codable, Hashable {
-    var process: Int32
-    var thread: UInt64
-}
-
-func here() -> Where { Where(process: ProcessInfo.processInfo.processIdentifier, thread: UInt64(pthread_self())) }
-
 let sleepAndReport = app.function("sleep_and_report") { (seconds: Double) -> Where in
     Thread.sleep(forTimeInterval: seconds)
-    return here()
+    return Where.here()
 }
 
 let asyncSleepAndReport = app.function("async_sleep_and_report") { (seconds: Double) async throws -> Where in
     try await Task.sleep(for: .seconds(seconds))
-    return here()
-}
-
-struct Attempt: Codable {
-    var path: String
-    var succeedOn: Int
+    return Where.here()
 }
 
 /// Appends a line to `path` per attempt; throws until attempt `succeedOn`, then returns the attempt number.
@@ -118,11 +97,6 @@ let blockingWaitForCancel = app.function("blocking_wait_for_cancel") { (path: St
     return 0
 }
 
-struct PIDJob: Codable {
-    var path: String
-    var seconds: Double
-}
-
 /// Writes its pid to `path`, sleeps `seconds`, returns its pid.
 let writePIDThenSleep = app.function("write_pid_then_sleep") { (job: PIDJob) throws -> Int32 in
     try String(ProcessInfo.processInfo.processIdentifier).write(toFile: job.path, atomically: true, encoding: .utf8)
@@ -162,11 +136,6 @@ let waitBetweenItems = app.generator("wait_between_items") { (path: String) -> A
             continuation.finish()
         }
     }
-}
-
-struct BatchReport: Codable, Equatable {
-    var batchSize: Int
-    var value: Int
 }
 
 let batchedDouble = app.batchedFunction("batched_double", maxBatchSize: 4, wait: .milliseconds(200)) { (xs: [Int]) -> [BatchReport] in
