@@ -109,8 +109,4 @@ final class BlockingWireSocket: @unchecked Sendable {
             buffer.append(contentsOf: chunk[0..<count])
         }
     }
-
-    func shutdown() {
-        Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
-    }
 }

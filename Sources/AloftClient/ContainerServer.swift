@@ -468,6 +468,7 @@ final class WorkerThreads: @unchecked Sendable {
 
     private let count: Int
     private var started = 0  // threads start on first use: an async function's container needs none
+    private var busy = 0
 
     init(count: Int) {
         self.count = count
@@ -485,7 +486,6 @@ final class WorkerThreads: @unchecked Sendable {
         condition.signal()
         condition.unlock()
     }
-    private var busy = 0
 
     private func runWork() {
         while true {

@@ -86,10 +86,6 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         return data
     }
 
-    func decodeOutput(_ result: Aloft_V1_Result) throws -> Output {
-        try Self.decode(result, functionName: name)
-    }
-
     static func decode(_ result: Aloft_V1_Result, functionName: String) throws -> Output {
         guard result.status == .success else {
             if !result.error.encodedError.isEmpty,
@@ -131,7 +127,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
             throw AloftError(.protocolError, "unexpected reply to calling '\(name)'")
         }
         if result.result.status == .cancelled && Task.isCancelled { throw CancellationError() }
-        return try decodeOutput(result.result)
+        return try Self.decode(result.result, functionName: name)
     }
 
     /// Blocking form of ``remote(_:)-(Input)``.

@@ -113,28 +113,10 @@ public struct GeneratorStream<Input: Codable & Sendable, Item: Codable & Sendabl
     }
 
     /// The blocking form: the items as `Result`s, read on the calling thread; a failure ends the sequence.
-    public var blocking: BlockingGeneratorSequence<Input, Item> {
-        BlockingGeneratorSequence(driver: GeneratorDriver(function: function, input: input))
-    }
-}
-
-public struct BlockingGeneratorSequence<Input: Codable & Sendable, Item: Codable & Sendable>: Sequence, IteratorProtocol {
-    let driver: GeneratorDriver<Input, Item>
-    private var failed = false
-
-    init(driver: GeneratorDriver<Input, Item>) { self.driver = driver }
-
-    public mutating func next() -> Result<Item, any Error>? {
-        guard !failed else { return nil }
-        let driver = self.driver
-        do {
-            guard let item = try AloftRuntime.shared.runBlocking(asyncForm: "for try await item in \(driver.function.name).remoteStream(…)", {
-                try await driver.next().map(UncheckedBox.init)
-            }) else { return nil }
-            return .success(item.value)
-        } catch {
-            failed = true
-            return .failure(error)
+    public var blocking: BlockingResults<Item> {
+        let driver = GeneratorDriver(function: function, input: input)
+        return BlockingResults(asyncForm: "for try await item in \(function.name).remoteStream(…)", runsUserCode: false) {
+            try await driver.next().map(UncheckedBox.init)
         }
     }
 }

@@ -102,22 +102,38 @@ where Inputs.Element == Input {
     }
 
     /// The blocking form: a `Sequence` whose elements are the results as `Result`s, read on the calling thread.
-    public var blocking: BlockingMapSequence<Inputs, Input, Output, Element> {
-        BlockingMapSequence(driver: MapDriver(stream: self))
+    /// (The input sequence is read on a thread of the runtime's own, never on its event loop.)
+    public var blocking: BlockingResults<Element> {
+        let driver = MapDriver(stream: self)
+        return BlockingResults(asyncForm: "for try await x in \(function.name).map(…)", runsUserCode: true) {
+            try await driver.next().map(UncheckedBox.init)
+        }
     }
 }
 
-public struct BlockingMapSequence<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: Sequence, IteratorProtocol
-where Inputs.Element == Input {
-    let driver: MapDriver<Inputs, Input, Output, Element>
+/// The blocking form of a stream of results (a map's or a generator's): a `Sequence` of `Result`s, each read on the
+/// calling thread (a Swift `Sequence` cannot throw). A failure is the last element.
+public struct BlockingResults<Element>: Sequence, IteratorProtocol {
+    private let nextElement: @Sendable () async throws -> UncheckedBox<Element>?
+    private let asyncForm: String
+    private let runsUserCode: Bool
+    private var failed = false
+
+    init(asyncForm: String, runsUserCode: Bool, next: @escaping @Sendable () async throws -> UncheckedBox<Element>?) {
+        self.nextElement = next
+        self.asyncForm = asyncForm
+        self.runsUserCode = runsUserCode
+    }
+
     public mutating func next() -> Result<Element, any Error>? {
-        let driver = self.driver
+        guard !failed else { return nil }
         do {
-            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: "for try await x in \(driver.stream.function.name).map(…)", runsUserCode: true, {
-                try await driver.next().map(UncheckedBox.init)
-            }) else { return nil }
+            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: asyncForm, runsUserCode: runsUserCode, nextElement) else {
+                return nil
+            }
             return .success(element.value)
         } catch {
+            failed = true
             return .failure(error)
         }
     }

@@ -110,10 +110,6 @@ final class WireConnection: Sendable {
         channel.writeAndFlush(Aloft_V1_Envelope(requestID: 0, body: body), promise: nil)
     }
 
-    func close() {
-        channel.close(promise: nil)
-    }
-
     final class Core: Sendable {
         struct State {
             var nextRequestID: UInt64 = 1
