@@ -61,9 +61,9 @@ public final class AloftRuntime: Sendable {
                 if let existing = connections[address] { return existing }
                 let task = Task { [eventLoopGroup] in
                     try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, onPush: { envelope in
-                        MapRouter.shared.route(envelope)
+                        PushedOutputRouter.shared.route(envelope)
                     }, onClose: {
-                        MapRouter.shared.connectionClosed()
+                        PushedOutputRouter.shared.connectionClosed()
                     })
                 }
                 connections[address] = task

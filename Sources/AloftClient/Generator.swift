@@ -128,7 +128,7 @@ final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>
     private let input: Input
     private var connection: WireConnection?
     private var callID = ""
-    private var results: MapResults?
+    private var results: PushedOutputs?
     private var nextIndex: UInt64 = 0
     private var finished = false
 
@@ -166,7 +166,7 @@ final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>
         var wireInput = Aloft_V1_Input()
         wireInput.data = try function.handle.encodeInput(input, limit: connection.maxPayloadBytes)
         self.connection = connection
-        (callID, results) = try await MapRouter.shared.createCall(
+        (callID, results) = try await PushedOutputRouter.shared.createCall(
             on: connection, functionID: functionID, kind: .generator, inputs: [wireInput], last: true)
     }
 
@@ -174,7 +174,7 @@ final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>
         guard !finished else { return }
         finished = true
         guard !callID.isEmpty else { return }
-        MapRouter.shared.unregister(callID)
+        PushedOutputRouter.shared.unregister(callID)
         if !ended, let connection {  // abandoned mid-stream: stop the generator
             var cancel = Aloft_V1_CallCancel()
             cancel.callID = callID

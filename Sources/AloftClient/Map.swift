@@ -151,7 +151,7 @@ where Inputs.Element == Input {
     private var inputIterator: Inputs.Iterator
     private var connection: WireConnection?
     private var callID = ""
-    private var results: MapResults?
+    private var results: PushedOutputs?
     private var sent: UInt64 = 0
     private var consumed: UInt64 = 0
     private var nextIndex: UInt64 = 0
@@ -207,7 +207,7 @@ where Inputs.Element == Input {
         for input in first { try PayloadCodec.checkSize(input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'") }
         self.connection = connection
         lastSent = inputsExhausted
-        (callID, results) = try await MapRouter.shared.createCall(
+        (callID, results) = try await PushedOutputRouter.shared.createCall(
             on: connection, functionID: functionID, kind: .map, inputs: first, last: inputsExhausted)
         return true
     }
@@ -245,7 +245,7 @@ where Inputs.Element == Input {
     private func finish() {
         guard !finished else { return }
         finished = true
-        if !callID.isEmpty { MapRouter.shared.unregister(callID) }
+        if !callID.isEmpty { PushedOutputRouter.shared.unregister(callID) }
         if let connection, !lastSent || consumed < sent {
             // Abandoned early (a failure, or the caller stopped iterating): stop what has not started.
             var cancel = Aloft_V1_CallCancel()
@@ -265,8 +265,8 @@ enum MapStatistics {
     static func reset() { largestInFlight.store(0, ordering: .relaxed) }
 }
 
-/// Results of one map call that arrived from the control plane and were not taken yet.
-final class MapResults: Sendable {
+/// Outputs of one map or generator call that the control plane pushed and the caller has not taken yet.
+final class PushedOutputs: Sendable {
     private struct State {
         var byIndex: [UInt64: Aloft_V1_Result] = [:]
         var arrivalOrder: [UInt64] = []
@@ -347,20 +347,20 @@ final class MapResults: Sendable {
     }
 }
 
-/// Routes pushed `CallOutputs` to the map they belong to.
-final class MapRouter: Sendable {
-    static let shared = MapRouter()
-    private let maps = Mutex<[String: MapResults]>([:])
+/// Routes pushed `CallOutputs` to the map or generator call they belong to.
+final class PushedOutputRouter: Sendable {
+    static let shared = PushedOutputRouter()
+    private let maps = Mutex<[String: PushedOutputs]>([:])
 
-    func register(_ callID: String, _ results: MapResults) { maps.withLock { $0[callID] = results } }
+    func register(_ callID: String, _ results: PushedOutputs) { maps.withLock { $0[callID] = results } }
 
     /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
     /// returned results before the request goes out, so that none is missed.
     func createCall(
         on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input], last: Bool
-    ) async throws -> (callID: String, results: MapResults) {
+    ) async throws -> (callID: String, results: PushedOutputs) {
         let callID = FunctionCall<NoArguments>.newID()
-        let results = MapResults()
+        let results = PushedOutputs()
         register(callID, results)
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID
@@ -385,6 +385,6 @@ final class MapRouter: Sendable {
 
     func connectionClosed() {
         let all = maps.withLock { $0.values }
-        for results in all { results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map")) }
+        for results in all { results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map or generator")) }
     }
 }
