@@ -15,7 +15,7 @@ final class BlockingWireSocket: @unchecked Sendable {
     /// Bytes read and not yet decoded are `buffer[readIndex...]`.
     private var buffer = [UInt8]()
     private var readIndex = 0
-    private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
     private let maxFrameBytes = WireFraming.defaultMaxFrameBytes
 
     init(address: String) throws {
@@ -23,6 +23,8 @@ final class BlockingWireSocket: @unchecked Sendable {
         case .tcp(let host, let port): descriptor = try Self.connectTCP(host: host, port: port, address: address)
         case .unix(let path): descriptor = try Self.connectUnix(path: path, address: address)
         }
+        var sendBuffer = AloftLimits.socketSendBufferBytes
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
     }
 
     private static func connectTCP(host: String, port: Int, address: String) throws -> Int32 {

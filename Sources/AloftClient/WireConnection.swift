@@ -49,7 +49,9 @@ final class WireConnection: Sendable {
         let core = Core(onPush: onPush, onClose: onClose)
         let channel: any Channel
         do {
-            let bootstrap = ClientBootstrap(group: group).channelInitializer { channel in
+            let bootstrap = ClientBootstrap(group: group)
+                .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
+                .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addAloftFraming()
                     try channel.pipeline.syncOperations.addHandler(ClientHandler(core: core))

@@ -1,5 +1,6 @@
 public import Logging
 public import ServiceLifecycle
+import AloftCore
 import AloftWire
 import NIOCore
 import NIOPosix
@@ -73,6 +74,7 @@ public final class ControlPlane: Service, Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
                 .childChannelInitializer(initializer)
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
@@ -81,6 +83,7 @@ public final class ControlPlane: Service, Sendable {
             if let path = configuration.unixSocketPath {
                 let unix = try await ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 256)
+                    .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
                     .childChannelInitializer(initializer)
                     .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
                     .get()

@@ -283,6 +283,21 @@ struct EndToEndTests {
         #expect(try await byteCount.remote(String(repeating: "a", count: 1024 * 1024)) == 1024 * 1024)  // under the limit
     }
 
+    @Test("Data travels as raw bytes both ways; a Data parameter also takes JSON (base64); a mismatch is invalidArgument")
+    func rawBytePayloads() async throws {
+        let bytes = Data([0, 1, 2, 255, 0x7B, 0x22] + (0..<100_000).map { UInt8(truncatingIfNeeded: $0) })
+        #expect(try await reverseBytes.remote(bytes) == Data(bytes.reversed()))
+        #expect(try await reverseBytes.remote(Data()) == Data())
+
+        // What a caller in another language sends: the JSON form of the same argument.
+        let jsonCaller: Function<String, Data> = fixtures.lookup("reverse_bytes")
+        #expect(try await jsonCaller.remote(Data([1, 2, 3]).base64EncodedString()) == Data([3, 2, 1]))
+
+        let wrongTypes: Function<Data, Int> = fixtures.lookup("square")
+        let error = await aloftError { try await wrongTypes.remote(Data([1])) }
+        #expect(error?.code == .invalidArgument)
+    }
+
     @Test("an input whose containers keep dying fails with internalFailure after 8 re-runs, not a hang")
     func killedContainer() async throws {
         let path = temporaryPath("aloft-pid")

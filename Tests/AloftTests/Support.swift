@@ -24,6 +24,7 @@ let writePIDAndSleep: Function<String, Int> = fixtures.lookup("write_pid_and_sle
 let touchFile: Function<String, Bool> = fixtures.lookup("touch_file")
 let bigResult: Function<Int, String> = fixtures.lookup("big_result")
 let byteCount: Function<String, Int> = fixtures.lookup("byte_count")
+let reverseBytes: Function<Data, Data> = fixtures.lookup("reverse_bytes")
 let repeatText: Function<ArgumentPair<String, Int>, String> = fixtures.lookup("repeat_text")
 let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function")
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")

@@ -164,6 +164,8 @@ let bigResult = app.function("big_result") { (size: Int) -> String in String(rep
 
 let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.count }
 
+let reverseBytes = app.function("reverse_bytes") { (bytes: Data) -> Data in Data(bytes.reversed()) }
+
 let repeatText = app.function("repeat_text") { (text: String, times: Int) -> String in
     String(repeating: text, count: times)
 }

@@ -1,5 +1,6 @@
-// Quick Aloft workloads from ../shared/bench/WORKLOADS.md (W1, W2, W3, W6), on the embedded control plane.
-// Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w6 ...]` (no argument: all).
+// Aloft's side of the workloads in ../shared/bench/WORKLOADS.md, on the embedded control plane.
+// Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w4|w5|w6|w7|hop|rtt ...] [quick]`
+// (no workload named: W1, W2, W3, W4, W6, W7). W5 measures a cold start, so `bench/run` runs it in a process of its own.
 import Aloft
 import AloftControlPlane
 import Foundation
@@ -7,11 +8,30 @@ import Foundation
 // ALOFT_BENCH_TRANSPORT=tcp: containers and the caller reach the embedded control plane over loopback TCP
 // instead of its Unix-domain socket (the default), to compare the two in one run.
 let transport = ProcessInfo.processInfo.environment["ALOFT_BENCH_TRANSPORT"] ?? "unix"
-let controlPlane = transport == "tcp"
-    ? EmbeddedControlPlane(configuration: ControlPlaneConfiguration(unixSocketPath: "")) : EmbeddedControlPlane.shared
+// W7 sends arguments up to 16 MiB (21 MiB as JSON): over the 2 MiB default inline limit, so the bench raises it.
+let benchPayloadLimit = 24 * 1024 * 1024
+let controlPlane = EmbeddedControlPlane(
+    configuration: ControlPlaneConfiguration(unixSocketPath: transport == "tcp" ? "" : nil, maxPayloadBytes: benchPayloadLimit))
 let app = App("bench", controlPlane: controlPlane)
 
 let square = app.function("square") { (x: Int) -> Int in x * x }
+
+// W4: 2 containers x 50 concurrent inputs, a blocking body (threads) and an async body (one executor thread).
+let w4Options = FunctionOptions(maxContainers: 2).concurrent(maxInputs: 50)
+let sleepy = app.function("sleepy", options: w4Options) { (seconds: Double) -> Int in
+    Thread.sleep(forTimeInterval: seconds)
+    return 0
+}
+let sleepyAsync = app.function("sleepy_async", options: w4Options) { (seconds: Double) async throws -> Int in
+    try await Task.sleep(for: .seconds(seconds))
+    return 0
+}
+
+// W5: each of these is its own pool, so its first call starts a container from zero.
+let coldSquares = (0..<5).map { index in app.function("cold_square_\(index)") { (x: Int) -> Int in x * x } }
+
+// W7: the argument's size comes back.
+let payloadSize = app.function("payload_size") { (payload: Data) -> Int in payload.count }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
@@ -64,12 +84,19 @@ func w2Async() async throws -> [Double] {
     return Array(samples.dropFirst(2)).sorted()  // the first batches start containers
 }
 
-func w2Blocking() throws -> [Double] {
+/// The blocking fan-out: `map` (one request for all 100 inputs), or 100 `spawn`s (each waits for its call's id) and
+/// `gather`.
+func w2Blocking(spawnEach: Bool) throws -> [Double] {
     var samples: [Double] = []
     for _ in 0..<22 {
         let start = clock.now
-        let calls = try (0..<100).map { try square.spawn($0) }
-        _ = try FunctionCall.gather(calls)
+        if spawnEach {
+            let calls = try (0..<100).map { try square.spawn($0) }
+            _ = try FunctionCall.gather(calls)
+        } else {
+            let results = try square.map(0..<100).blocking.map { try $0.get() }
+            precondition(results.count == 100)
+        }
         samples.append(microseconds(clock.now - start) / 1000)
     }
     return Array(samples.dropFirst(2)).sorted()
@@ -82,6 +109,78 @@ func w3(_ n: Int) async throws -> Double {
     for try await _ in square.map(0..<n) { count += 1 }
     precondition(count == n)
     return Double(n) / (microseconds(clock.now - start) / 1e6)
+}
+
+/// W4: 100 `sleepy(1.0)` started at once (after a warm-up that starts both containers); wall in seconds.
+func w4(_ function: Function<Double, Int>) async throws -> Double {
+    for try await _ in function.map(Array(repeating: 0.05, count: 100)) {}
+    let start = clock.now
+    var count = 0
+    for try await _ in function.map(Array(repeating: 1.0, count: 100)) { count += 1 }
+    precondition(count == 100)
+    return microseconds(clock.now - start) / 1e6
+}
+
+/// W5: from the first use of the runtime (the embedded control plane starts lazily) to the first result, then from
+/// zero containers to the first result of a new function, and the resident memory of the idle containers.
+func w5(processStart: ContinuousClock.Instant) async throws {
+    _ = try await square.remote(3)
+    let runtimeStart = microseconds(clock.now - processStart) / 1000
+    var scaleFromZero: [Double] = []
+    for function in coldSquares {
+        let start = clock.now
+        _ = try await function.remote(3)
+        scaleFromZero.append(microseconds(clock.now - start) / 1000)
+    }
+    try await Task.sleep(for: .seconds(1))  // let them settle into waiting for input
+    let memory = childMemoryMiB()
+    func mean(_ values: [Double]) -> String { String(format: "%.1f", values.reduce(0, +) / Double(max(1, values.count))) }
+    report("W5-cold-start", [
+        ("runtime_start_ms", String(format: "%.1f", runtimeStart)),
+        ("scale_from_zero_ms", String(format: "%.1f", percentile(scaleFromZero.sorted(), 0.5))),
+        ("idle_container_rss_mib", mean(memory.map(\.resident))),
+        ("idle_container_private_mib", mean(memory.map(\.unshared))),
+        ("containers", "\(memory.count)"),
+    ])
+}
+
+/// Memory (MiB) of each child process, the containers the embedded control plane started: resident, and the part
+/// of it no other process shares (most of the rest is the Swift runtime's and Foundation's shared libraries).
+func childMemoryMiB() -> [(resident: Double, unshared: Double)] {
+    let me = getpid()
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry in
+        guard let pid = Int32(entry), pid != me,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let parent = kibField("PPid:", in: status), Int32(parent) == me,
+              let resident = kibField("VmRSS:", in: status),
+              let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
+              let privateClean = kibField("Private_Clean:", in: rollup), let privateDirty = kibField("Private_Dirty:", in: rollup)
+        else { return nil }
+        return (resident / 1024, (privateClean + privateDirty) / 1024)
+    }
+}
+
+/// The number at the start of a `Name:   123 kB` line of a /proc file.
+func kibField(_ name: String, in text: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name) }
+        .flatMap { Double($0.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "") }
+}
+
+/// W7: W1 with an argument of `bytes` bytes; p50 per call in µs.
+func w7(bytes: Int, calls: Int) async throws -> Double {
+    let payload = Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0) })
+    for _ in 0..<3 {
+        let echoed = try await payloadSize.remote(payload)
+        precondition(echoed == bytes)
+    }
+    var samples: [Double] = []
+    for _ in 0..<calls {
+        let start = clock.now
+        _ = try await payloadSize.remote(payload)
+        samples.append(microseconds(clock.now - start))
+    }
+    return percentile(samples.sorted(), 0.5)
 }
 
 /// The caller's round trip to the control plane alone: fetching a finished call's result.
@@ -105,9 +204,15 @@ func peakResidentMiB() -> Int {
 }
 
 let selected = Set(CommandLine.arguments.dropFirst())
-func wants(_ name: String) -> Bool { selected.isEmpty || selected.contains(name) }
+let quick = selected.contains("quick")
+let defaultWorkloads: Set = ["w1", "w2", "w3", "w4", "w6", "w7"]
+func wants(_ name: String) -> Bool { selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name) }
+let processStart = clock.now
 
 app.localEntrypoint("bench") { () async throws in
+    if wants("w5") {
+        try await w5(processStart: processStart)  // first: it measures the runtime's start
+    }
     if wants("hop") {
         let loop = AloftRuntime.shared.eventLoopGroup.any()
         var samples: [Double] = []
@@ -132,9 +237,20 @@ app.localEntrypoint("bench") { () async throws in
         report("W2-async", [("median_ms", String(format: "%.2f", percentile(samples, 0.5))), ("p90_ms", String(format: "%.2f", percentile(samples, 0.9)))])
     }
     if wants("w3") {
-        for n in selected.contains("quick") ? [10_000] : [10_000, 100_000] {
+        for n in quick ? [10_000] : [10_000, 100_000] {
             let rate = try await w3(n)
             report("W3-map", [("n", "\(n)"), ("calls_per_s", String(format: "%.0f", rate)), ("caller_peak_rss_mib", "\(peakResidentMiB())")])
+        }
+    }
+    if wants("w4") {
+        report("W4-sleepy", [("body", "blocking"), ("wall_s", String(format: "%.3f", try await w4(sleepy)))])
+        report("W4-sleepy", [("body", "async"), ("wall_s", String(format: "%.3f", try await w4(sleepyAsync)))])
+    }
+    if wants("w7") {
+        let sizes = [(1024, "1KiB", 1000), (100 * 1024, "100KiB", 300), (2 * 1024 * 1024, "2MiB", 30), (16 * 1024 * 1024, "16MiB", 8)]
+        for (bytes, label, calls) in sizes {
+            let p50 = try await w7(bytes: bytes, calls: quick ? max(3, calls / 5) : calls)
+            report("W7-payload", [("size", label), ("p50_us", String(format: "%.1f", p50)), ("mb_per_s", String(format: "%.1f", Double(bytes) / p50))])
         }
     }
 }
@@ -143,8 +259,10 @@ app.localEntrypoint("bench-blocking") {
     guard wants("w6") else { return }
     let w1 = try w1Blocking()
     report("W1-blocking", [("p50_us", String(format: "%.1f", percentile(w1, 0.5))), ("p99_us", String(format: "%.1f", percentile(w1, 0.99)))])
-    let w2 = try w2Blocking()
-    report("W2-blocking", [("median_ms", String(format: "%.2f", percentile(w2, 0.5))), ("p90_ms", String(format: "%.2f", percentile(w2, 0.9)))])
+    for (form, spawnEach) in [("map", false), ("spawn-gather", true)] {
+        let w2 = try w2Blocking(spawnEach: spawnEach)
+        report("W2-blocking", [("form", form), ("median_ms", String(format: "%.2f", percentile(w2, 0.5))), ("p90_ms", String(format: "%.2f", percentile(w2, 0.9)))])
+    }
 }
 
 app.main()
