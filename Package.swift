@@ -4,6 +4,8 @@ import PackageDescription
 // Dependency direction (a target imports only what it lists):
 //   AloftCore  <-  AloftWire  <-  AloftClient (the SDK)           <-  Aloft (umbrella: SDK + embedded control plane)
 //                             <-  AloftControlPlane (never imports the SDK)  <-'
+//                                   <-  AloftSQLite (the store in SQLite)
+//                                   <-  AloftServer (`aloft server`: control plane + store)  <-  aloft (the CLI)
 let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -16,6 +18,7 @@ let package = Package(
         .library(name: "Aloft", targets: ["Aloft"]),
         .library(name: "AloftClient", targets: ["AloftClient"]),
         .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
+        .executable(name: "aloft", targets: ["AloftCommand"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "seed-example", targets: ["seed-example"]),
         .executable(name: "concurrency-example", targets: ["concurrency-example"]),
@@ -25,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(name: "AloftCore", swiftSettings: upcoming),
@@ -56,10 +60,35 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: upcoming
         ),
         .target(name: "Aloft", dependencies: ["AloftClient", "AloftControlPlane"], swiftSettings: upcoming),
+
+        // Server mode: the store in SQLite (the system's libsqlite3), the server, and the `aloft` command.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "AloftSQLite", dependencies: ["AloftCore", "AloftControlPlane", "CSQLite"], swiftSettings: upcoming),
+        .target(
+            name: "AloftServer",
+            dependencies: [
+                "AloftCore", "AloftControlPlane", "AloftSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "AloftCommand",
+            dependencies: [
+                "AloftServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
 
         // Examples a newcomer runs with `swift run <name>`.
         .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
@@ -75,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "AloftTests",
             dependencies: [
-                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures",
+                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures", "AloftSQLite", "AloftServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

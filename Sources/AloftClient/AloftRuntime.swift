@@ -63,7 +63,7 @@ public final class AloftRuntime: Sendable {
                     try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, onPush: { envelope in
                         PushedOutputRouter.shared.route(envelope)
                     }, onClose: {
-                        PushedOutputRouter.shared.connectionClosed()
+                        PushedOutputRouter.shared.connectionClosed(address)
                     })
                 }
                 connections[address] = task

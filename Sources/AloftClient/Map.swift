@@ -350,9 +350,8 @@ final class PushedOutputs: Sendable {
 /// Routes pushed `CallOutputs` to the map or generator call they belong to.
 final class PushedOutputRouter: Sendable {
     static let shared = PushedOutputRouter()
-    private let maps = Mutex<[String: PushedOutputs]>([:])
-
-    func register(_ callID: String, _ results: PushedOutputs) { maps.withLock { $0[callID] = results } }
+    /// Calls by id, with the address of the connection their outputs arrive on.
+    private let maps = Mutex<[String: (address: String, results: PushedOutputs)]>([:])
 
     /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
     /// returned results before the request goes out, so that none is missed.
@@ -361,7 +360,7 @@ final class PushedOutputRouter: Sendable {
     ) async throws -> (callID: String, results: PushedOutputs) {
         let callID = FunctionCall<NoArguments>.newID()
         let results = PushedOutputs()
-        register(callID, results)
+        maps.withLock { $0[callID] = (connection.address, results) }
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID
         create.kind = kind
@@ -380,11 +379,14 @@ final class PushedOutputRouter: Sendable {
 
     func route(_ envelope: Aloft_V1_Envelope) {
         guard case .callOutputs(let outputs) = envelope.body else { return }
-        maps.withLock { $0[outputs.callID] }?.receive(outputs.outputs)
+        maps.withLock { $0[outputs.callID] }?.results.receive(outputs.outputs)
     }
 
-    func connectionClosed() {
-        let all = maps.withLock { $0.values }
-        for results in all { results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map or generator")) }
+    /// Fails the calls whose outputs were to arrive on the connection to `address`, which closed.
+    func connectionClosed(_ address: String) {
+        let affected = maps.withLock { $0.values.filter { $0.address == address }.map(\.results) }
+        for results in affected {
+            results.fail(AloftError(.connectionFailed, "the connection to the control plane at \(address) closed during a map or generator"))
+        }
     }
 }

@@ -25,12 +25,15 @@ enum ControlPlaneEndpoint {
 /// One connection to the control plane: requests matched to replies by id, and pushes handed to `onPush`.
 final class WireConnection: Sendable {
     let channel: any Channel
+    /// The control plane's address, as dialled.
+    let address: String
     private let core: Core
     /// The control plane's inline payload limit, from its hello reply.
     let maxPayloadBytes: Int
 
-    private init(channel: any Channel, core: Core, maxPayloadBytes: Int) {
+    private init(channel: any Channel, address: String, core: Core, maxPayloadBytes: Int) {
         self.channel = channel
+        self.address = address
         self.core = core
         self.maxPayloadBytes = maxPayloadBytes
     }
@@ -70,7 +73,7 @@ final class WireConnection: Sendable {
         hello.protocolVersion = AloftLimits.protocolVersion
         hello.role = role
         hello.containerID = containerID
-        let provisional = WireConnection(channel: channel, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
+        let provisional = WireConnection(channel: channel, address: address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
         let reply: Aloft_V1_HelloReply
         do {
             guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
@@ -81,7 +84,7 @@ final class WireConnection: Sendable {
             channel.close(promise: nil)
             throw error
         }
-        return WireConnection(channel: channel, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
+        return WireConnection(channel: channel, address: address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
     }
 
     /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names.

@@ -18,9 +18,17 @@ public final class ControlPlane: Service, Sendable {
     private let boundAddress = Mutex<BoundAddressState>(.waiting([]))
 
     private enum BoundAddressState {
-        case waiting([CheckedContinuation<String, any Error>])
-        case bound(String)
+        case waiting([CheckedContinuation<Addresses, any Error>])
+        case bound(Addresses)
         case failed(any Error)
+    }
+
+    /// Where the control plane listens.
+    public struct Addresses: Sendable, Hashable {
+        /// For clients and containers on this host: `unix:<path>` when there is a Unix socket, else `tcp`.
+        public var local: String
+        /// `host:port` of the TCP listener.
+        public var tcp: String
     }
 
     public init(configuration: ControlPlaneConfiguration = .init(), logger: Logger = Logger(label: "aloft.control-plane")) {
@@ -31,6 +39,11 @@ public final class ControlPlane: Service, Sendable {
     /// The address a client on this host should use, once the control plane listens: `unix:<path>` when it has a
     /// Unix-domain socket, else `host:port`.
     public func listeningAddress() async throws -> String {
+        try await addresses().local
+    }
+
+    /// Both addresses, once the control plane listens (or its error, if it could not start).
+    public func addresses() async throws -> Addresses {
         try await withCheckedThrowingContinuation { continuation in
             boundAddress.withLock { state in
                 switch state {
@@ -44,8 +57,8 @@ public final class ControlPlane: Service, Sendable {
         }
     }
 
-    private func publish(_ result: Result<String, any Error>) {
-        let waiters = boundAddress.withLock { state -> [CheckedContinuation<String, any Error>] in
+    private func publish(_ result: Result<Addresses, any Error>) {
+        let waiters = boundAddress.withLock { state -> [CheckedContinuation<Addresses, any Error>] in
             guard case .waiting(let waiters) = state else { return [] }
             switch result {
             case .success(let address): state = .bound(address)
@@ -61,6 +74,17 @@ public final class ControlPlane: Service, Sendable {
         let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
         let state = ControlPlaneState(loop: group.next(), configuration: configuration, logger: logger)
+        var stored = StoredState()
+        if let store = configuration.store {
+            do {
+                try await store.open()
+                stored = try await store.load()
+            } catch {
+                publish(.failure(error))
+                try? await ownGroup?.shutdownGracefully()
+                throw error
+            }
+        }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addAloftFraming()
@@ -97,23 +121,29 @@ public final class ControlPlane: Service, Sendable {
         }
         // Containers on this host, and an embedded SDK, use the Unix socket when there is one: it is cheaper.
         let localAddress = configuration.unixSocketPath.map { "unix:" + $0 } ?? address
-        try await state.loop.submit {
+        try await state.loop.submit { [stored] in
             state.address = localAddress
+            state.restore(stored)
             state.startReaper()
         }.get()
         logger.info("control plane listening", metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
-        publish(.success(localAddress))
+        publish(.success(Addresses(local: localAddress, tcp: address)))
 
+        let boundListeners = listeners
         await withTaskCancellationOrGracefulShutdownHandler {
-            for listener in listeners { try? await listener.closeFuture.get() }
+            for listener in boundListeners { try? await listener.closeFuture.get() }
         } onCancelOrGracefulShutdown: {
             // Containers first: while they stop, the listeners still answer the ones that are starting.
             state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in
-                for listener in listeners { listener.close(promise: nil) }
+                for listener in boundListeners { listener.close(promise: nil) }
             }
         }
         if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         try? await state.loop.flatSubmit { state.shutdown() }.get()
+        if let store = configuration.store {
+            try? await state.loop.flatSubmit { state.storeDrained() }.get()
+            await store.close()
+        }
         if let ownGroup {
             state.loopClosing.store(true, ordering: .sequentiallyConsistent)
             try? await ownGroup.shutdownGracefully()

@@ -29,6 +29,12 @@ public struct ControlPlaneConfiguration: Sendable {
     public var prefetchPerContainer: Int
     /// How containers are started.
     public var containerRuntime: any ContainerRuntime
+    /// Where registered functions, accepted spawned calls and their results are kept so that they outlive this
+    /// process; `nil` (the embedded default) keeps them in memory only: an ephemeral app lives and dies with its
+    /// caller's process.
+    public var store: (any ControlPlaneStore)?
+    /// How long a spawned call's results can be fetched after it finished (Modal: 7 days). With a store only.
+    public var resultRetention: Duration
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
     /// The embedded control plane shares the SDK's, so a call to it never wakes another thread.
     public var eventLoopGroup: (any EventLoopGroup)?
@@ -45,6 +51,8 @@ public struct ControlPlaneConfiguration: Sendable {
         maxInternalFailureRetries: Int = 8,
         cancellationGrace: Duration = .seconds(5),
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
+        store: (any ControlPlaneStore)? = nil,
+        resultRetention: Duration = .seconds(7 * 24 * 3600),
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
         self.host = host
@@ -58,6 +66,8 @@ public struct ControlPlaneConfiguration: Sendable {
         self.maxInternalFailureRetries = maxInternalFailureRetries
         self.cancellationGrace = cancellationGrace
         self.containerRuntime = containerRuntime
+        self.store = store
+        self.resultRetention = resultRetention
         self.eventLoopGroup = eventLoopGroup
     }
 }

@@ -3,6 +3,7 @@ import AloftWire
 import Foundation
 import Logging
 import NIOCore
+import SwiftProtobuf
 import Synchronization
 
 /// The scheduler: functions, their containers, backlogs and calls.
@@ -34,6 +35,13 @@ final class ControlPlaneState: @unchecked Sendable {
     /// Set before the loop shuts down: process exits reported after that are dropped.
     let loopClosing = Atomic<Bool>(false)
 
+    // The store: changes made while handling events are written as one batch per loop turn, one batch at a time;
+    // what must wait for its batch (the acknowledgement of a spawn) runs after it.
+    private var storeChanges: [StoreChange] = []
+    private var afterStored: [@Sendable (Result<Void, any Error>) -> Void] = []
+    private var storeWriting = false
+    private var lastExpiry = NIODeadline.now()
+
     init(loop: any EventLoop, configuration: ControlPlaneConfiguration, logger: Logger) {
         self.loop = loop
         self.configuration = configuration
@@ -62,6 +70,7 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     private func flushAll() {
+        writeToStore()
         let pushes = outputsToPush
         outputsToPush.removeAll(keepingCapacity: true)
         for (callID, push) in pushes {
@@ -76,6 +85,95 @@ final class ControlPlaneState: @unchecked Sendable {
         let channels = channelsToFlush
         channelsToFlush.removeAll(keepingCapacity: true)
         for channel in channels.values { channel.flush() }
+    }
+
+    // MARK: The store
+
+    /// Queues a change for the store, if there is one.
+    private func record(_ change: StoreChange) {
+        guard configuration.store != nil else { return }
+        storeChanges.append(change)
+        scheduleFlush()
+    }
+
+    /// Runs `action` once every change recorded so far is stored (at once when there is no store).
+    private func whenStored(_ action: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard configuration.store != nil, storeWriting || !storeChanges.isEmpty else {
+            action(.success(()))
+            return
+        }
+        afterStored.append(action)
+        scheduleFlush()
+    }
+
+    private func writeToStore() {
+        guard let store = configuration.store, !storeWriting, !storeChanges.isEmpty || !afterStored.isEmpty else { return }
+        let batch = storeChanges
+        let waiting = afterStored
+        storeChanges.removeAll()
+        afterStored.removeAll()
+        storeWriting = true
+        let written = loop.makePromise(of: Void.self)
+        written.completeWithTask { try await store.apply(batch) }
+        written.futureResult.whenComplete { [self] result in
+            storeWriting = false
+            if case .failure(let error) = result {
+                logger.error("the store failed to apply a batch", metadata: ["aloft.changes": "\(batch.count)", "aloft.error": "\(error)"])
+            }
+            for action in waiting { action(result) }
+            if !storeChanges.isEmpty || !afterStored.isEmpty { scheduleFlush() }
+        }
+    }
+
+    /// Succeeds once everything recorded so far is stored.
+    func storeDrained() -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        whenStored { _ in promise.succeed() }
+        return promise.futureResult
+    }
+
+    /// Whether calls of this kind are kept in the store: spawned calls (their results are fetched by id later) and
+    /// detached ones (`spawnMap`). A map's or generator's results stream to a caller that is connected now.
+    private func isStored(_ kind: Aloft_V1_CallKind) -> Bool {
+        configuration.store != nil && (kind == .spawn || kind == .detached)
+    }
+
+    private var resultExpiry: Date { Date().addingTimeInterval(Double(configuration.resultRetention.components.seconds)) }
+
+    /// Resumes from what the store kept: functions, and the inputs of accepted calls that had not finished.
+    func restore(_ stored: StoredState) {
+        guard configuration.store != nil else { return }
+        nextID = max(nextID, (stored.functions.map(\.id).max() ?? 0) + 1)
+        for function in stored.functions {
+            guard let registration = try? Aloft_V1_FunctionRegister(serializedBytes: function.registration) else {
+                logger.error("a stored function could not be decoded; skipped", metadata: ["aloft.function": "\(function.key)"])
+                continue
+            }
+            _ = register(registration, functionID: function.id, persist: false)
+        }
+        var resumed = 0
+        for (stored, storedInputs) in stored.unfinishedCalls {
+            guard let (pool, functionName) = functions[stored.functionID],
+                  let kind = Aloft_V1_CallKind(rawValue: stored.kind), calls[stored.id] == nil else { continue }
+            let call = CallRecord(id: stored.id, kind: kind, pool: pool, functionName: functionName)
+            calls[call.id] = call
+            for input in storedInputs {
+                var wire = Aloft_V1_Input()
+                wire.index = input.index
+                wire.data = input.data
+                addInput(wire, to: call)
+            }
+            // Its caller's connection did not survive the restart, so no more inputs can come.
+            call.inputsClosed = true
+            resumed += storedInputs.count
+            forgetIfFinished(call)
+        }
+        logger.info("resumed from the store", metadata: [
+            "aloft.functions": "\(stored.functions.count)", "aloft.calls": "\(stored.unfinishedCalls.count)", "aloft.inputs": "\(resumed)",
+        ])
+        for pool in Set(poolsByKey.values.map(ObjectIdentifier.init)).compactMap({ id in poolsByKey.values.first { ObjectIdentifier($0) == id } }) {
+            schedule(pool)
+        }
     }
 
     private func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
@@ -113,35 +211,9 @@ final class ControlPlaneState: @unchecked Sendable {
             if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
 
         case .functionRegister(let register):
-            let key = "\(register.appName)/\(register.poolName.isEmpty ? register.functionName : register.poolName)"
-            let pool: FunctionPool
-            if let existing = poolsByKey[key] {
-                // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
-                if register.isDefinition && existing.options != register.options {
-                    // Containers keep the options they started with: new options get new containers, and the old
-                    // ones finish what they were sent and exit.
-                    for container in existing.containers.values { stop(container, grace: existing.timeout) }
-                }
-                if register.isDefinition {
-                    existing.options = register.options
-                    existing.executable = register.executable
-                    existing.arguments = register.arguments
-                }
-                pool = existing
-                schedule(pool)
-            } else {
-                pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
-                poolsByKey[key] = pool
-                logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
-                schedule(pool)
-            }
-            let functionID = functionIDs[key + "#" + register.functionName] ?? makeID()
-            functionIDs[key + "#" + register.functionName] = functionID
-            functions[functionID] = (pool, register.functionName)
             var reply = Aloft_V1_FunctionRegistered()
-            reply.functionID = functionID
+            reply.functionID = self.register(register, functionID: nil, persist: true)
             send(.functionRegistered(reply), requestID: requestID, on: channel)
-
         case .functionInvoke(let invoke):
             guard let (pool, functionName) = functions[invoke.functionID] else {
                 sendError(.notFound, "no function with id \(invoke.functionID) is registered", requestID: requestID, on: channel)
@@ -182,8 +254,16 @@ final class ControlPlaneState: @unchecked Sendable {
             if create.kind == .map || create.kind == .generator { call.subscriber = channel }
             calls[call.id] = call
             for input in create.inputs { addInput(input, to: call) }
-            call.inputsClosed = create.last
-            send(.ack(.init()), requestID: requestID, on: channel)
+            call.inputsClosed = create.last || create.kind == .spawn  // a spawn sends its one input here
+            if isStored(call.kind) {
+                // Accepted means stored: the acknowledgement waits for the batch that holds the call.
+                record(.putCall(StoredCall(id: call.id, functionID: create.functionID, kind: call.kind.rawValue,
+                                           inputsClosed: call.inputsClosed, createdAt: Date())))
+                record(.putInputs(callID: call.id, create.inputs.map { StoredInput(index: $0.index, data: $0.data) }))
+                whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
+            } else {
+                send(.ack(.init()), requestID: requestID, on: channel)
+            }
             schedule(pool)
 
         case .callPutInputs(let put):
@@ -198,19 +278,25 @@ final class ControlPlaneState: @unchecked Sendable {
                 deliver(result.result, index: input.index, to: call)
             }
             if !call.cancelled {
-                for input in put.inputs where input.data.count <= configuration.maxPayloadBytes { addInput(input, to: call) }
+                let accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
+                for input in accepted { addInput(input, to: call) }
+                if isStored(call.kind) {
+                    record(.putInputs(callID: call.id, accepted.map { StoredInput(index: $0.index, data: $0.data) }))
+                }
                 schedule(call.pool)
             }
             if put.last {
                 call.inputsClosed = true
+                if isStored(call.kind) { record(.closeInputs(callID: call.id)) }
                 forgetIfFinished(call)
             }
-            if requestID != 0 { send(.ack(.init()), requestID: requestID, on: channel) }
+            if requestID != 0 {
+                whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
+            }
 
         case .callGet(let get):
             guard let call = calls[get.callID] else {
-                sendError(.notFound, "no call with id \(get.callID) (results live as long as the control plane that ran them)",
-                          requestID: requestID, on: channel)
+                getStoredResult(get, requestID: requestID, channel: channel)
                 return
             }
             getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, requestID: requestID, channel: channel)
@@ -243,10 +329,92 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
+    /// Registers a function (a definition or a look-up) and returns its id: `functionID` when restoring one from
+    /// the store, else the id it already has, or a new one.
+    private func register(_ register: Aloft_V1_FunctionRegister, functionID: UInt64?, persist: Bool) -> UInt64 {
+        let key = "\(register.appName)/\(register.poolName.isEmpty ? register.functionName : register.poolName)"
+        let pool: FunctionPool
+        var changed = false
+        if let existing = poolsByKey[key] {
+            // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
+            if register.isDefinition && existing.options != register.options {
+                // Containers keep the options they started with: new options get new containers, and the old
+                // ones finish what they were sent and exit.
+                for container in existing.containers.values { stop(container, grace: existing.timeout) }
+            }
+            if register.isDefinition {
+                changed = existing.options != register.options || existing.executable != register.executable
+                    || existing.arguments != register.arguments
+                existing.options = register.options
+                existing.executable = register.executable
+                existing.arguments = register.arguments
+            }
+            pool = existing
+            schedule(pool)
+        } else {
+            pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
+            poolsByKey[key] = pool
+            changed = true
+            logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
+            schedule(pool)
+        }
+        let functionKey = key + "#" + register.functionName
+        let known = functionIDs[functionKey]
+        let id = functionID ?? known ?? makeID()
+        functionIDs[functionKey] = id
+        functions[id] = (pool, register.functionName)
+        if persist && (changed || known == nil), let registration = try? register.serializedBytes() as Data {
+            record(.putFunction(StoredFunction(id: id, key: functionKey, appName: register.appName, registration: registration)))
+        }
+        return id
+    }
+
     /// Everything but `Hello` needs a connection that said hello first.
     func requiresHello(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler) -> Bool {
         if case .hello = envelope.body { return false }
         return connection.role == .unspecified
+    }
+
+    /// Acknowledges a request about a stored call once the store has it; if the store failed, the call is cancelled
+    /// and the caller told why.
+    private func acknowledge(_ stored: Result<Void, any Error>, call: CallRecord, requestID: UInt64, channel: any Channel) {
+        switch stored {
+        case .success:
+            send(.ack(.init()), requestID: requestID, on: channel)
+        case .failure(let error):
+            cancelCall(call)
+            sendError(.storeFailure, "the control plane could not store call \(call.id): \(error)", requestID: requestID, on: channel)
+        }
+    }
+
+    /// The result of a call that is not in memory: finished before a restart, or forgotten once its result was stored.
+    private func getStoredResult(_ get: Aloft_V1_CallGet, requestID: UInt64, channel: any Channel) {
+        let notFound = "no call with id \(get.callID)"
+        guard let store = configuration.store else {
+            sendError(.notFound, notFound + " (without a store, results live as long as the control plane that ran them)",
+                      requestID: requestID, on: channel)
+            return
+        }
+        let lookup = loop.makePromise(of: Data?.self)
+        lookup.completeWithTask { try await store.result(callID: get.callID, index: get.index) }
+        lookup.futureResult.whenComplete { [self] result in
+            switch result {
+            case .success(let data?):
+                guard let stored = try? Aloft_V1_Result(serializedBytes: data) else {
+                    sendError(.storeFailure, "the stored result of call \(get.callID) could not be decoded", requestID: requestID, on: channel)
+                    return
+                }
+                var reply = Aloft_V1_CallGetResult()
+                reply.ready = true
+                reply.result = stored
+                send(.callGetResult(reply), requestID: requestID, on: channel)
+            case .success(nil):
+                let retention = configuration.resultRetention.components.seconds / 3600
+                sendError(.notFound, notFound + " (results are kept for \(retention) hours)", requestID: requestID, on: channel)
+            case .failure(let error):
+                sendError(.storeFailure, "the store failed to read call \(get.callID): \(error)", requestID: requestID, on: channel)
+            }
+        }
     }
 
     private func checkPayload(_ size: Int, requestID: UInt64, channel: any Channel) -> Bool {
@@ -422,15 +590,29 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
-    /// Map and detached calls are forgotten once every input has finished; spawned calls keep their results.
+    /// Map and detached calls are forgotten once every input has finished. Spawned calls keep their results: in
+    /// memory without a store, else in the store (and are forgotten here once it has them).
     private func forgetIfFinished(_ call: CallRecord) {
-        guard call.kind != .spawn, call.liveInputs.isEmpty, call.inputsClosed || call.cancelled else { return }
-        calls[call.id] = nil
+        guard call.liveInputs.isEmpty, call.inputsClosed || call.cancelled else { return }
+        switch call.kind {
+        case .spawn:
+            guard isStored(.spawn) else { return }
+            whenStored { [self] stored in
+                guard case .success = stored, calls[call.id] === call, call.waiters.isEmpty, call.liveInputs.isEmpty else { return }
+                calls[call.id] = nil
+            }
+        case .detached:
+            if isStored(.detached) { record(.deleteCall(id: call.id)) }
+            calls[call.id] = nil
+        default:
+            calls[call.id] = nil
+        }
     }
 
     private func deliver(_ result: Aloft_V1_Result, index: UInt64, to call: CallRecord) {
         switch call.kind {
         case .detached:
+            if isStored(.detached) { record(.finishInput(callID: call.id, index: index, result: nil, expiresAt: Date())) }
             return
         case .map, .generator:
             guard call.subscriber != nil else { return }
@@ -442,6 +624,9 @@ final class ControlPlaneState: @unchecked Sendable {
             scheduleFlush()
         default:
             call.results[index] = result
+            if isStored(call.kind), let data = try? result.serializedBytes() as Data {
+                record(.finishInput(callID: call.id, index: index, result: data, expiresAt: resultExpiry))
+            }
             call.waiters.removeAll { waiter in
                 guard waiter.index == index else { return false }
                 waiter.timer?.cancel()
@@ -682,6 +867,10 @@ final class ControlPlaneState: @unchecked Sendable {
     func startReaper() {
         reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
             let now = NIODeadline.now()
+            if configuration.store != nil, now - lastExpiry >= .minutes(1) {
+                lastExpiry = now
+                record(.expireResults(before: Date()))
+            }
             for pool in poolsByKey.values {
                 var active = pool.containers.values.count { !$0.stopping }
                 let desired = desiredContainers(pool)

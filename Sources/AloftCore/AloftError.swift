@@ -31,6 +31,8 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code(rawValue: "protocolError")
         /// A function was declared or configured wrongly.
         public static let invalidConfiguration = Code(rawValue: "invalidConfiguration")
+        /// The control plane's store (its database) failed: the request was not accepted.
+        public static let storeFailure = Code(rawValue: "storeFailure")
     }
 
     /// Where a failure that happened in a container came from.

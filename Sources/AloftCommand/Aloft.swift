@@ -1,0 +1,66 @@
+import AloftServer
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct Aloft: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aloft",
+        abstract: "Serverless functions for Swift, self-hosted.",
+        discussion: """
+            An app run with `swift run` needs none of this: it starts an embedded control plane. Run a server when \
+            calls must outlive the caller's process; point an app at it with ALOFT_CONTROL_PLANE=host:port.
+            """,
+        subcommands: [Server.self]
+    )
+}
+
+struct Server: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the control plane as a standalone server.",
+        discussion: """
+            Spawned calls and their results are kept in the data directory and survive a restart (kill -9 \
+            included): unfinished inputs run again when the server is back. SIGTERM or Ctrl-C stops it gracefully. \
+            Each flag falls back to its environment variable, then to its default.
+            """
+    )
+
+    @Option(help: "Address to listen on [$ALOFT_SERVER_HOST, default 127.0.0.1].")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one [$ALOFT_SERVER_PORT, default \(ServerConfiguration.defaultPort)].")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Where the database and the socket live [$ALOFT_DATA_DIR, default ~/.aloft].")
+    var dataDirectory: String?
+
+    @Option(help: "sqlite (durable, default) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
+    var store: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
+    var logLevel: String?
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        if let host { environment[ServerConfiguration.Environment.host] = host }
+        if let port { environment[ServerConfiguration.Environment.port] = String(port) }
+        if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
+        if let store { environment[ServerConfiguration.Environment.store] = store }
+        if let logLevel { environment[ServerConfiguration.Environment.logLevel] = logLevel }
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(environment: environment)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        var logger = Logger(label: "aloft.server")
+        logger.logLevel = configuration.logLevel
+        let server = try AloftServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Synchronization
+
+/// Where a control plane keeps what must outlive its process: registered functions, accepted spawned calls with
+/// their unfinished inputs, and results until they expire.
+///
+/// The control plane batches its changes per event-loop turn and applies each batch with one `apply` (one
+/// transaction), in order, never two at once; it acknowledges a spawn only after the batch holding it is applied.
+/// Implementations: ``InMemoryStore`` (tests), `SQLiteStore` (module `AloftSQLite`, the server's default) and
+/// `PostgresStore` (several hosts). They all pass one conformance suite.
+///
+/// Records carry wire messages as opaque bytes (a serialized `FunctionRegister` or `Result`), so a store never
+/// depends on the protocol's types and a schema change in the protocol needs no migration here.
+public protocol ControlPlaneStore: Sendable {
+    /// Creates the schema if needed; called once before anything else.
+    func open() async throws
+    /// What a restarted control plane resumes from.
+    func load() async throws -> StoredState
+    /// Applies the changes in order, all or none.
+    func apply(_ changes: [StoreChange]) async throws
+    /// The result of input `index` of a call, if it has finished and not expired.
+    func result(callID: String, index: UInt64) async throws -> Data?
+    /// Whether a call was accepted and has not expired.
+    func callExists(_ callID: String) async throws -> Bool
+    /// Releases connections and files.
+    func close() async
+}
+
+/// A registered function: the id callers use, and the registration that defines its pool.
+public struct StoredFunction: Sendable, Hashable {
+    public var id: UInt64
+    /// `app/pool#function`: one row per function of each pool.
+    public var key: String
+    public var appName: String
+    /// A serialized `aloft.v1.FunctionRegister`.
+    public var registration: Data
+
+    public init(id: UInt64, key: String, appName: String, registration: Data) {
+        self.id = id
+        self.key = key
+        self.appName = appName
+        self.registration = registration
+    }
+}
+
+/// An accepted call whose inputs must run even if the control plane restarts.
+public struct StoredCall: Sendable, Hashable {
+    public var id: String
+    public var functionID: UInt64
+    /// The wire's `CallKind` number.
+    public var kind: Int
+    public var inputsClosed: Bool
+    public var createdAt: Date
+
+    public init(id: String, functionID: UInt64, kind: Int, inputsClosed: Bool, createdAt: Date) {
+        self.id = id
+        self.functionID = functionID
+        self.kind = kind
+        self.inputsClosed = inputsClosed
+        self.createdAt = createdAt
+    }
+}
+
+public struct StoredInput: Sendable, Hashable {
+    public var index: UInt64
+    public var data: Data
+
+    public init(index: UInt64, data: Data) {
+        self.index = index
+        self.data = data
+    }
+}
+
+/// What a restarted control plane resumes from: every function, and every stored call that still has inputs to
+/// run (with those inputs). Finished calls are not loaded; their results are read with `result(callID:index:)`.
+public struct StoredState: Sendable {
+    public var functions: [StoredFunction]
+    public var unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])]
+
+    public init(functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = []) {
+        self.functions = functions
+        self.unfinishedCalls = unfinishedCalls
+    }
+}
+
+public enum StoreChange: Sendable, Hashable {
+    /// Adds or replaces a function (by id).
+    case putFunction(StoredFunction)
+    /// Adds a call (or replaces it, by id).
+    case putCall(StoredCall)
+    /// Adds inputs to a call; an index already stored is left as it is.
+    case putInputs(callID: String, [StoredInput])
+    /// The caller has sent its last input.
+    case closeInputs(callID: String)
+    /// Input `index` finished: its input is dropped and, when `result` is not nil (a serialized `Result`), that is
+    /// kept until `expiresAt`.
+    case finishInput(callID: String, index: UInt64, result: Data?, expiresAt: Date)
+    /// Forgets a call, its inputs and its results.
+    case deleteCall(id: String)
+    /// Forgets every result that expired before `date`, and calls left with nothing.
+    case expireResults(before: Date)
+}
+
+/// A store that keeps everything in memory: for tests, and to check the control plane's use of the protocol
+/// without a database. Nothing outlives the process.
+public final class InMemoryStore: ControlPlaneStore {
+    private struct Contents {
+        var functions: [UInt64: StoredFunction] = [:]
+        var calls: [String: StoredCall] = [:]
+        var inputs: [String: [UInt64: Data]] = [:]
+        var results: [String: [UInt64: (data: Data, expiresAt: Date)]] = [:]
+    }
+
+    private let contents = Mutex(Contents())
+
+    public init() {}
+
+    public func open() async throws {}
+
+    public func load() async throws -> StoredState {
+        contents.withLock { contents in
+            StoredState(
+                functions: contents.functions.values.sorted { $0.id < $1.id },
+                unfinishedCalls: contents.calls.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.compactMap { call in
+                    let inputs = contents.inputs[call.id] ?? [:]
+                    guard !inputs.isEmpty || !call.inputsClosed else { return nil }
+                    return (call, inputs.sorted { $0.key < $1.key }.map { StoredInput(index: $0.key, data: $0.value) })
+                }
+            )
+        }
+    }
+
+    public func apply(_ changes: [StoreChange]) async throws {
+        contents.withLock { contents in
+            for change in changes {
+                switch change {
+                case .putFunction(let function):
+                    contents.functions[function.id] = function
+                case .putCall(let call):
+                    contents.calls[call.id] = call
+                case .putInputs(let callID, let inputs):
+                    for input in inputs where contents.inputs[callID]?[input.index] == nil {
+                        contents.inputs[callID, default: [:]][input.index] = input.data
+                    }
+                case .closeInputs(let callID):
+                    contents.calls[callID]?.inputsClosed = true
+                case .finishInput(let callID, let index, let result, let expiresAt):
+                    contents.inputs[callID]?[index] = nil
+                    if let result { contents.results[callID, default: [:]][index] = (result, expiresAt) }
+                case .deleteCall(let id):
+                    contents.calls[id] = nil
+                    contents.inputs[id] = nil
+                    contents.results[id] = nil
+                case .expireResults(let date):
+                    for (callID, results) in contents.results {
+                        let kept = results.filter { $0.value.expiresAt >= date }
+                        contents.results[callID] = kept.isEmpty ? nil : kept
+                        if kept.isEmpty && (contents.inputs[callID]?.isEmpty ?? true) && contents.calls[callID]?.inputsClosed == true {
+                            contents.calls[callID] = nil
+                            contents.inputs[callID] = nil
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func result(callID: String, index: UInt64) async throws -> Data? {
+        contents.withLock { contents in
+            contents.results[callID]?[index].flatMap { $0.expiresAt >= Date() ? $0.data : nil }
+        }
+    }
+
+    public func callExists(_ callID: String) async throws -> Bool {
+        contents.withLock { $0.calls[callID] != nil }
+    }
+
+    public func close() async {}
+}

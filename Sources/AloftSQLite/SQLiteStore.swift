@@ -1,0 +1,273 @@
+import AloftCore
+public import AloftControlPlane
+import CSQLite
+public import Foundation
+
+/// The control plane's store in one SQLite file: the server's default, with nothing else to run.
+///
+/// One connection, used from one serial queue (SQLite calls block; they never run on the control plane's event
+/// loop). The database is in WAL mode; with ``Durability/process`` (the default) an applied batch survives the
+/// process being killed, and with ``Durability/power`` it also survives the machine losing power (an fsync per batch).
+public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
+    public enum Durability: Sendable {
+        /// `synchronous=NORMAL`: survives a crash or `kill -9` of the process.
+        case process
+        /// `synchronous=FULL`: also survives a power loss, at the cost of an fsync per batch.
+        case power
+    }
+
+    public let path: String
+    private let durability: Durability
+    private let queue = DispatchQueue(label: "aloft.sqlite-store")
+    // Touched only on `queue`.
+    private var database: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// - Parameter path: the database file; its directory must exist.
+    public init(path: String, durability: Durability = .process) {
+        self.path = path
+        self.durability = durability
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        if let database { sqlite3_close_v2(database) }
+    }
+
+    // MARK: ControlPlaneStore
+
+    public func open() async throws {
+        try await onQueue {
+            guard self.database == nil else { return }
+            var handle: OpaquePointer?
+            let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+            guard sqlite3_open_v2(self.path, &handle, flags, nil) == SQLITE_OK, let handle else {
+                let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+                sqlite3_close_v2(handle)
+                throw AloftError(.storeFailure, "could not open the SQLite database at \(self.path): \(message)")
+            }
+            self.database = handle
+            sqlite3_busy_timeout(handle, 5_000)
+            try self.execute("""
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = \(self.durability == .power ? "FULL" : "NORMAL");
+                PRAGMA foreign_keys = OFF;
+                CREATE TABLE IF NOT EXISTS functions (
+                    id INTEGER PRIMARY KEY, key TEXT NOT NULL, app TEXT NOT NULL, registration BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS calls (
+                    id TEXT PRIMARY KEY, function_id INTEGER NOT NULL, kind INTEGER NOT NULL,
+                    inputs_closed INTEGER NOT NULL, created_at REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS inputs (
+                    call_id TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+                    PRIMARY KEY (call_id, idx)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS results (
+                    call_id TEXT NOT NULL, idx INTEGER NOT NULL, result BLOB NOT NULL, expires_at REAL NOT NULL,
+                    PRIMARY KEY (call_id, idx)) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS results_by_expiry ON results (expires_at);
+                PRAGMA user_version = 1;
+                """)
+        }
+    }
+
+    public func load() async throws -> StoredState {
+        try await onQueue {
+            var state = StoredState()
+            try self.query("SELECT id, key, app, registration FROM functions ORDER BY id") { row in
+                state.functions.append(StoredFunction(
+                    id: UInt64(bitPattern: row.int64(0)), key: row.text(1), appName: row.text(2), registration: row.blob(3)))
+            }
+            var calls: [StoredCall] = []
+            try self.query("""
+                SELECT id, function_id, kind, inputs_closed, created_at FROM calls c
+                WHERE inputs_closed = 0 OR EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = c.id)
+                ORDER BY created_at, id
+                """) { row in
+                calls.append(StoredCall(
+                    id: row.text(0), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
+                    inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4))))
+            }
+            for call in calls {
+                var inputs: [StoredInput] = []
+                try self.query("SELECT idx, data FROM inputs WHERE call_id = ? ORDER BY idx", [.text(call.id)]) { row in
+                    inputs.append(StoredInput(index: UInt64(bitPattern: row.int64(0)), data: row.blob(1)))
+                }
+                state.unfinishedCalls.append((call, inputs))
+            }
+            return state
+        }
+    }
+
+    public func apply(_ changes: [StoreChange]) async throws {
+        guard !changes.isEmpty else { return }
+        try await onQueue {
+            try self.execute("BEGIN IMMEDIATE")
+            do {
+                for change in changes { try self.apply(change) }
+                try self.execute("COMMIT")
+            } catch {
+                try? self.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func result(callID: String, index: UInt64) async throws -> Data? {
+        try await onQueue {
+            var result: Data?
+            try self.query("SELECT result FROM results WHERE call_id = ? AND idx = ? AND expires_at >= ?",
+                           [.text(callID), .int(Int64(bitPattern: index)), .double(Date().timeIntervalSince1970)]) { row in
+                result = row.blob(0)
+            }
+            return result
+        }
+    }
+
+    public func callExists(_ callID: String) async throws -> Bool {
+        try await onQueue {
+            var exists = false
+            try self.query("SELECT 1 FROM calls WHERE id = ?", [.text(callID)]) { _ in exists = true }
+            return exists
+        }
+    }
+
+    public func close() async {
+        try? await onQueue {
+            for statement in self.statements.values { sqlite3_finalize(statement) }
+            self.statements.removeAll()
+            if let database = self.database { sqlite3_close_v2(database) }
+            self.database = nil
+        }
+    }
+
+    // MARK: Changes
+
+    private func apply(_ change: StoreChange) throws {
+        switch change {
+        case .putFunction(let function):
+            try run("INSERT OR REPLACE INTO functions (id, key, app, registration) VALUES (?, ?, ?, ?)",
+                    [.int(Int64(bitPattern: function.id)), .text(function.key), .text(function.appName), .blob(function.registration)])
+        case .putCall(let call):
+            try run("INSERT OR REPLACE INTO calls (id, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?)",
+                    [.text(call.id), .int(Int64(bitPattern: call.functionID)), .int(Int64(call.kind)),
+                     .int(call.inputsClosed ? 1 : 0), .double(call.createdAt.timeIntervalSince1970)])
+        case .putInputs(let callID, let inputs):
+            for input in inputs {
+                try run("INSERT OR IGNORE INTO inputs (call_id, idx, data) VALUES (?, ?, ?)",
+                        [.text(callID), .int(Int64(bitPattern: input.index)), .blob(input.data)])
+            }
+        case .closeInputs(let callID):
+            try run("UPDATE calls SET inputs_closed = 1 WHERE id = ?", [.text(callID)])
+        case .finishInput(let callID, let index, let result, let expiresAt):
+            try run("DELETE FROM inputs WHERE call_id = ? AND idx = ?", [.text(callID), .int(Int64(bitPattern: index))])
+            if let result {
+                try run("INSERT OR REPLACE INTO results (call_id, idx, result, expires_at) VALUES (?, ?, ?, ?)",
+                        [.text(callID), .int(Int64(bitPattern: index)), .blob(result), .double(expiresAt.timeIntervalSince1970)])
+            }
+        case .deleteCall(let id):
+            for table in ["inputs", "results"] { try run("DELETE FROM \(table) WHERE call_id = ?", [.text(id)]) }
+            try run("DELETE FROM calls WHERE id = ?", [.text(id)])
+        case .expireResults(let date):
+            try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
+            try run("""
+                DELETE FROM calls WHERE inputs_closed = 1
+                AND NOT EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = calls.id)
+                AND NOT EXISTS (SELECT 1 FROM results r WHERE r.call_id = calls.id)
+                """)
+        }
+    }
+
+    // MARK: SQLite
+
+    private enum Value {
+        case int(Int64)
+        case double(Double)
+        case text(String)
+        case blob(Data)
+    }
+
+    fileprivate struct Row {
+        let statement: OpaquePointer
+        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+        func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
+        func text(_ column: Int32) -> String { sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "" }
+        func blob(_ column: Int32) -> Data {
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return Data() }
+            return Data(bytes: bytes, count: count)
+        }
+    }
+
+    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    private func connection() throws -> OpaquePointer {
+        guard let database else { throw AloftError(.storeFailure, "the SQLite store at \(path) is not open") }
+        return database
+    }
+
+    private func execute(_ sql: String) throws {
+        var message: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(try connection(), sql, nil, nil, &message) == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? "unknown error"
+            sqlite3_free(message)
+            throw AloftError(.storeFailure, "SQLite: \(text)")
+        }
+    }
+
+    /// A prepared statement for `sql`, cached, with `values` bound.
+    private func prepare(_ sql: String, _ values: [Value]) throws -> OpaquePointer {
+        let database = try connection()
+        let statement: OpaquePointer
+        if let cached = statements[sql] {
+            statement = cached
+        } else {
+            var prepared: OpaquePointer?
+            guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil) == SQLITE_OK, let prepared else {
+                throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(database)))")
+            }
+            statements[sql] = prepared
+            statement = prepared
+        }
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        // SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            switch value {
+            case .int(let number): sqlite3_bind_int64(statement, index, number)
+            case .double(let number): sqlite3_bind_double(statement, index, number)
+            case .text(let text): sqlite3_bind_text(statement, index, text, -1, transient)
+            case .blob(let data):
+                _ = data.withUnsafeBytes { bytes in
+                    // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
+                    sqlite3_bind_blob(statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), transient)
+                }
+            }
+        }
+        return statement
+    }
+
+    private func run(_ sql: String, _ values: [Value] = []) throws {
+        let statement = try prepare(sql, values)
+        defer { sqlite3_reset(statement) }
+        let status = sqlite3_step(statement)
+        guard status == SQLITE_DONE || status == SQLITE_ROW else {
+            throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))")
+        }
+    }
+
+    private func query(_ sql: String, _ values: [Value] = [], _ row: (Row) throws -> Void) throws {
+        let statement = try prepare(sql, values)
+        defer { sqlite3_reset(statement) }
+        while true {
+            let status = sqlite3_step(statement)
+            if status == SQLITE_DONE { return }
+            guard status == SQLITE_ROW else { throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))") }
+            try row(Row(statement: statement))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import AloftCore
+public import AloftControlPlane
+import AloftSQLite
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// `aloft server`: the control plane of the embedded default, run on its own with a durable store.
+///
+/// A `Service`: run it in a `ServiceGroup`, which stops it gracefully on SIGTERM (containers drain and stop, the
+/// store is flushed and closed). Everything it stores is in `dataDirectory`: the database (`aloft.sqlite`) and the
+/// Unix socket its containers use (`aloft.sock`).
+public final class AloftServer: Service {
+    public let configuration: ServerConfiguration
+    public let controlPlane: ControlPlane
+    private let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
+        self.configuration = configuration
+        var logger = logger ?? Logger(label: "aloft.server")
+        logger.logLevel = configuration.logLevel
+        self.logger = logger
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw AloftError(.invalidConfiguration, "cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
+        }
+        var controlPlane = configuration.controlPlane
+        controlPlane.host = configuration.host
+        controlPlane.port = configuration.port
+        switch configuration.store {
+        case .sqlite: controlPlane.store = SQLiteStore(path: configuration.databasePath)
+        case .memory: controlPlane.store = InMemoryStore()
+        }
+        // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.
+        let socket = (configuration.dataDirectory as NSString).appendingPathComponent("aloft.sock")
+        controlPlane.unixSocketPath = socket.utf8.count < 100 ? socket : nil
+        self.controlPlane = ControlPlane(configuration: controlPlane, logger: logger)
+    }
+
+    public func run() async throws {
+        logger.info("aloft server starting", metadata: [
+            "aloft.listen": "\(configuration.host):\(configuration.port)", "aloft.data_dir": "\(configuration.dataDirectory)",
+            "aloft.store": "\(configuration.store.rawValue)",
+        ])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.controlPlane.run() }
+            // One line on standard output, for people and for scripts (the port when it was 0).
+            let addresses = try await controlPlane.addresses()
+            FileHandle.standardOutput.write(Data("aloft server listening on \(addresses.tcp) (data in \(configuration.dataDirectory))\n".utf8))
+            try await group.waitForAll()
+        }
+        logger.info("aloft server stopped")
+    }
+}
+
+extension ServerConfiguration {
+    /// The SQLite database in the data directory.
+    public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("aloft.sqlite") }
+}

@@ -1,0 +1,84 @@
+import AloftCore
+public import AloftControlPlane
+public import Foundation
+public import Logging
+
+/// Settings of `aloft server`. Each has a default; the environment (`ALOFT_SERVER_*`, `ALOFT_DATA_DIR`) overrides
+/// the defaults, and command-line flags override the environment.
+public struct ServerConfiguration: Sendable {
+    public enum StoreKind: String, Sendable, CaseIterable {
+        /// One SQLite file in the data directory (the default).
+        case sqlite
+        /// Nothing outlives the process (tests, trying things out).
+        case memory
+    }
+
+    /// Address to listen on for callers, containers and workers.
+    public var host: String
+    public var port: Int
+    /// Where the database and the server's Unix socket live.
+    public var dataDirectory: String
+    public var store: StoreKind
+    public var logLevel: Logger.Level
+    /// The control plane's own settings (payload limit, container limits, result retention ...).
+    public var controlPlane: ControlPlaneConfiguration
+
+    public static let defaultPort = 7480
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = ServerConfiguration.defaultPort,
+        dataDirectory: String = ServerConfiguration.defaultDataDirectory,
+        store: StoreKind = .sqlite,
+        logLevel: Logger.Level = .info,
+        controlPlane: ControlPlaneConfiguration = .init()
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.store = store
+        self.logLevel = logLevel
+        self.controlPlane = controlPlane
+    }
+
+    /// `$ALOFT_DATA_DIR`, else `~/.aloft`.
+    public static var defaultDataDirectory: String {
+        if let directory = ProcessInfo.processInfo.environment[Environment.dataDirectory], !directory.isEmpty { return directory }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aloft").path
+    }
+
+    /// The defaults, overridden by `ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`
+    /// and `ALOFT_LOG_LEVEL`. Throws for a value that does not parse, naming the variable.
+    public init(environment: [String: String]) throws {
+        self.init()
+        if let host = environment[Environment.host], !host.isEmpty { self.host = host }
+        if let port = environment[Environment.port], !port.isEmpty {
+            guard let value = Int(port), (0...65535).contains(value) else {
+                throw AloftError(.invalidConfiguration, "\(Environment.port)=\(port) is not a port number (0-65535)")
+            }
+            self.port = value
+        }
+        if let directory = environment[Environment.dataDirectory], !directory.isEmpty { self.dataDirectory = directory }
+        if let store = environment[Environment.store], !store.isEmpty {
+            guard let kind = StoreKind(rawValue: store) else {
+                throw AloftError(.invalidConfiguration, "\(Environment.store)=\(store): expected one of \(StoreKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            self.store = kind
+        }
+        if let level = environment[Environment.logLevel], !level.isEmpty {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw AloftError(.invalidConfiguration, "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
+            }
+            self.logLevel = parsed
+        }
+    }
+
+    /// The environment variables the server reads.
+    public enum Environment {
+        public static let host = "ALOFT_SERVER_HOST"
+        public static let port = "ALOFT_SERVER_PORT"
+        public static let dataDirectory = "ALOFT_DATA_DIR"
+        public static let store = "ALOFT_SERVER_STORE"
+        public static let logLevel = "ALOFT_LOG_LEVEL"
+    }
+}

@@ -1,0 +1,159 @@
+import AloftControlPlane
+import AloftSQLite
+import Foundation
+import Testing
+
+/// One suite that every `ControlPlaneStore` passes: the in-memory store and SQLite (a real database file).
+@Suite("Store conformance")
+struct StoreConformanceTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case memory, sqlite
+        var testDescription: String { rawValue }
+    }
+
+    /// A fresh, opened store of `kind`; `reopen` gives a second store on the same data (a restart).
+    struct Subject {
+        let store: any ControlPlaneStore
+        let reopen: () async throws -> any ControlPlaneStore
+        let cleanup: () -> Void
+    }
+
+    static func make(_ kind: Kind) async throws -> Subject {
+        switch kind {
+        case .memory:
+            let store = InMemoryStore()
+            try await store.open()
+            return Subject(store: store, reopen: { store }, cleanup: {})
+        case .sqlite:
+            let directory = temporaryPath("aloft-store")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let path = directory + "/aloft.sqlite"
+            let store = SQLiteStore(path: path)
+            try await store.open()
+            return Subject(store: store, reopen: {
+                await store.close()
+                let reopened = SQLiteStore(path: path)
+                try await reopened.open()
+                return reopened
+            }, cleanup: { try? FileManager.default.removeItem(atPath: directory) })
+        }
+    }
+
+    func function(_ id: UInt64, _ name: String) -> StoredFunction {
+        StoredFunction(id: id, key: "app/\(name)#\(name)", appName: "app", registration: Data("registration of \(name)".utf8))
+    }
+
+    func call(_ id: String, function: UInt64 = 1, closed: Bool = true, at seconds: TimeInterval = 0) -> StoredCall {
+        StoredCall(id: id, functionID: function, kind: 2, inputsClosed: closed, createdAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
+    }
+
+    func input(_ index: UInt64, _ text: String) -> StoredInput { StoredInput(index: index, data: Data(text.utf8)) }
+
+    @Test("functions are stored, replaced by id, and loaded in id order", arguments: Kind.allCases)
+    func functions(kind: Kind) async throws {
+        let subject = try await Self.make(kind)
+        defer { subject.cleanup() }
+        try await subject.store.apply([.putFunction(function(7, "b")), .putFunction(function(3, "a"))])
+        var replaced = function(7, "b")
+        replaced.registration = Data("new registration".utf8)
+        try await subject.store.apply([.putFunction(replaced)])
+        let loaded = try await subject.reopen().load()
+        #expect(loaded.functions == [function(3, "a"), replaced])
+    }
+
+    @Test("unfinished calls come back with the inputs that did not finish; finished ones do not", arguments: Kind.allCases)
+    func unfinishedCalls(kind: Kind) async throws {
+        let subject = try await Self.make(kind)
+        defer { subject.cleanup() }
+        try await subject.store.apply([
+            .putCall(call("fc-a", at: 1)), .putInputs(callID: "fc-a", [input(0, "a0"), input(1, "a1"), input(2, "a2")]),
+            .putCall(call("fc-b", at: 2)), .putInputs(callID: "fc-b", [input(0, "b0")]),
+            .putCall(call("fc-open", closed: false, at: 3)),
+        ])
+        // An index stored twice keeps its first data; finished inputs leave the set.
+        try await subject.store.apply([
+            .putInputs(callID: "fc-a", [input(1, "changed")]),
+            .finishInput(callID: "fc-a", index: 0, result: Data("r0".utf8), expiresAt: .distantFuture),
+            .finishInput(callID: "fc-b", index: 0, result: Data("rb".utf8), expiresAt: .distantFuture),
+        ])
+        let store = try await subject.reopen()
+        let loaded = try await store.load()
+        #expect(loaded.unfinishedCalls.map(\.call.id) == ["fc-a", "fc-open"])
+        #expect(loaded.unfinishedCalls.first?.inputs == [input(1, "a1"), input(2, "a2")])
+        #expect(loaded.unfinishedCalls.last?.inputs == [])
+        #expect(loaded.unfinishedCalls.first?.call == call("fc-a", at: 1))
+
+        try await store.apply([.closeInputs(callID: "fc-open")])
+        #expect(try await store.load().unfinishedCalls.map(\.call.id) == ["fc-a"])
+    }
+
+    @Test("results are read by call and index until they expire", arguments: Kind.allCases)
+    func results(kind: Kind) async throws {
+        let subject = try await Self.make(kind)
+        defer { subject.cleanup() }
+        let past = Date().addingTimeInterval(-60), future = Date().addingTimeInterval(3600)
+        try await subject.store.apply([
+            .putCall(call("fc-r")), .putInputs(callID: "fc-r", [input(0, "x"), input(1, "y"), input(2, "z")]),
+            .finishInput(callID: "fc-r", index: 0, result: Data("kept".utf8), expiresAt: future),
+            .finishInput(callID: "fc-r", index: 1, result: Data("expired".utf8), expiresAt: past),
+            .finishInput(callID: "fc-r", index: 2, result: Data(), expiresAt: future),
+            .putCall(call("fc-gone")), .putInputs(callID: "fc-gone", [input(0, "g")]),
+            .finishInput(callID: "fc-gone", index: 0, result: Data("old".utf8), expiresAt: past),
+        ])
+        let store = try await subject.reopen()
+        #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
+        #expect(try await store.result(callID: "fc-r", index: 1) == nil)
+        #expect(try await store.result(callID: "fc-r", index: 2) == Data())
+        #expect(try await store.result(callID: "fc-r", index: 9) == nil)
+        #expect(try await store.result(callID: "fc-unknown", index: 0) == nil)
+
+        try await store.apply([.expireResults(before: Date())])
+        #expect(try await store.callExists("fc-r"))
+        #expect(try await store.callExists("fc-gone") == false)  // nothing left of it
+        #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
+    }
+
+    @Test("a deleted call leaves nothing behind", arguments: Kind.allCases)
+    func deleteCall(kind: Kind) async throws {
+        let subject = try await Self.make(kind)
+        defer { subject.cleanup() }
+        try await subject.store.apply([
+            .putCall(call("fc-d")), .putInputs(callID: "fc-d", [input(0, "a"), input(1, "b")]),
+            .finishInput(callID: "fc-d", index: 0, result: Data("r".utf8), expiresAt: .distantFuture),
+            .finishInput(callID: "fc-d", index: 1, result: nil, expiresAt: .distantFuture),
+        ])
+        #expect(try await subject.store.result(callID: "fc-d", index: 1) == nil)  // finished without a result
+        try await subject.store.apply([.deleteCall(id: "fc-d")])
+        let store = try await subject.reopen()
+        #expect(try await store.callExists("fc-d") == false)
+        #expect(try await store.result(callID: "fc-d", index: 0) == nil)
+        #expect(try await store.load().unfinishedCalls.isEmpty)
+    }
+
+    @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.allCases)
+    func binaryData(kind: Kind) async throws {
+        let subject = try await Self.make(kind)
+        defer { subject.cleanup() }
+        let bytes = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try await subject.store.apply([
+            .putCall(call("fc-bin")),
+            .putInputs(callID: "fc-bin", [StoredInput(index: 0, data: bytes), StoredInput(index: 1, data: Data())]),
+        ])
+        let loaded = try await subject.reopen().load()
+        #expect(loaded.unfinishedCalls.first?.inputs.map(\.data) == [bytes, Data()])
+    }
+}
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    @Test("a store that cannot open says where and why")
+    func unopenable() async throws {
+        let store = SQLiteStore(path: "/nonexistent-directory/for-sure/aloft.sqlite")
+        await #expect(throws: (any Error).self) { try await store.open() }
+        do {
+            try await store.open()
+        } catch {
+            #expect("\(error)".contains("/nonexistent-directory/for-sure/aloft.sqlite"))
+        }
+    }
+}
