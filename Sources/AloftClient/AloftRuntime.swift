@@ -38,6 +38,7 @@ public final class AloftRuntime: Sendable {
     private let asyncWarningsEnabled: Bool
 
     private init() {
+        AllocatorTuning.apply()
         var logger = Logger(label: "aloft")
         let level = ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:))
         logger.logLevel = level ?? .warning

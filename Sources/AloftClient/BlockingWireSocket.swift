@@ -96,9 +96,14 @@ final class BlockingWireSocket: @unchecked Sendable {
                 let length = Int(buffer[r]) << 24 | Int(buffer[r + 1]) << 16 | Int(buffer[r + 2]) << 8 | Int(buffer[r + 3])
                 guard length <= maxFrameBytes else { throw WireError.frameTooLarge(length, limit: maxFrameBytes) }
                 if available >= 4 + length {
-                    let envelope = try Aloft_V1_Envelope(frameBody: Array(buffer[(r + 4)..<(r + 4 + length)]))
+                    let envelope = try buffer.withUnsafeBytes { bytes in
+                        try Aloft_V1_Envelope(frameBody: UnsafeRawBufferPointer(rebasing: bytes[(r + 4)..<(r + 4 + length)]))
+                    }
                     readIndex += 4 + length
                     return envelope
+                }
+                if length > chunk.count {
+                    return try receiveLarge(length: length)
                 }
             }
             if readIndex > 0 {  // compact before reading more, so the buffer holds at most one partial frame
@@ -110,5 +115,27 @@ final class BlockingWireSocket: @unchecked Sendable {
             guard count > 0 else { return nil }
             buffer.append(contentsOf: chunk[0..<count])
         }
+    }
+
+    /// Reads the rest of a frame larger than a chunk straight into one buffer of its size (a large argument is
+    /// then copied once here, not once per chunk and again to decode it).
+    private func receiveLarge(length: Int) throws -> Aloft_V1_Envelope? {
+        let start = readIndex + 4
+        let already = buffer.count - start
+        let frame = try [UInt8](unsafeUninitializedCapacity: length) { frame, initialized in
+            let base = UnsafeMutableRawPointer(frame.baseAddress!)
+            buffer.withUnsafeBytes { bytes in base.copyMemory(from: bytes.baseAddress! + start, byteCount: already) }
+            var filled = already
+            while filled < length {
+                let count = read(descriptor, base + filled, length - filled)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw AloftError(.connectionFailed, "the control plane closed the connection mid-frame") }
+                filled += count
+            }
+            initialized = length
+        }
+        buffer.removeAll(keepingCapacity: true)
+        readIndex = 0
+        return try frame.withUnsafeBytes { try Aloft_V1_Envelope(frameBody: $0) }
     }
 }

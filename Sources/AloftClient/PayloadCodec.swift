@@ -8,9 +8,10 @@ public struct NoArguments: Codable, Sendable, Hashable {
 }
 
 /// Arguments and results travel as JSON; a function without arguments sends no bytes at all, and `Data` travels as
-/// its own bytes after a 0 byte (no JSON text starts with one), because base64 in JSON made a 16 MiB argument
-/// 4x slower than Ray (W7 in bench/README.md). A `Data` parameter still accepts JSON (a base64 string), which is what
-/// a caller in another language sends.
+/// its own bytes followed by a 0 byte (no JSON text ends with one), because base64 in JSON made a 16 MiB argument
+/// 4x slower than Ray (W7 in bench/README.md). The marker is last so that the receiver's `Data` is the payload's
+/// prefix (no copy, indices from 0). A `Data` parameter still accepts JSON (a base64 string), which is what a caller
+/// in another language sends.
 enum PayloadCodec {
     static let rawBytesMarker: UInt8 = 0
 
@@ -28,8 +29,8 @@ enum PayloadCodec {
         if T.self == NoArguments.self { return Data() }
         if let bytes = value as? Data {
             var encoded = Data(capacity: bytes.count + 1)
-            encoded.append(rawBytesMarker)
             encoded.append(bytes)
+            encoded.append(rawBytesMarker)
             return encoded
         }
         return try encoder.encode(value)
@@ -37,11 +38,11 @@ enum PayloadCodec {
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         if T.self == NoArguments.self, data.isEmpty { return NoArguments() as! T }
-        if data.first == rawBytesMarker {
+        if data.last == rawBytesMarker {
             guard T.self == Data.self else {
                 throw DecodingError.typeMismatch(T.self, .init(codingPath: [], debugDescription: "got raw bytes (Data), expected \(T.self)"))
             }
-            return Data(data.dropFirst()) as! T
+            return data.prefix(data.count - 1) as! T
         }
         return try decoder.decode(type, from: data)
     }

@@ -70,6 +70,7 @@ public final class ControlPlane: Service, Sendable {
     }
 
     public func run() async throws {
+        AllocatorTuning.apply()
         // One event loop: every scheduler decision happens on it, in order, without locks.
         let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!

@@ -1,3 +1,4 @@
+import Foundation
 public import NIOCore
 import SwiftProtobuf
 
@@ -19,11 +20,14 @@ public struct EnvelopeDecoder: ByteToMessageDecoder {
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
         guard length <= maxFrameBytes else { throw WireError.frameTooLarge(Int(length), limit: maxFrameBytes) }
-        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        guard buffer.readableBytes >= 4 + Int(length) else {
+            // A large frame: make room for all of it now, instead of growing (and copying) the buffer as it arrives.
+            if length > 1 << 20 { buffer.reserveCapacity(minimumWritableBytes: 4 + Int(length) - buffer.readableBytes) }
+            return .needMoreData
+        }
         buffer.moveReaderIndex(forwardBy: 4)
         let envelope = try buffer.readWithUnsafeReadableBytes { raw -> (Int, Aloft_V1_Envelope) in
-            let frame = UnsafeRawBufferPointer(rebasing: raw[0..<Int(length)])
-            return (Int(length), try Aloft_V1_Envelope(serializedBytes: Array(frame)))
+            (Int(length), try Aloft_V1_Envelope(frameBody: UnsafeRawBufferPointer(rebasing: raw[0..<Int(length)])))
         }
         context.fireChannelRead(Self.wrapInboundOut(envelope))
         return .continue
@@ -70,8 +74,13 @@ extension Aloft_V1_Envelope {
         return frame
     }
 
-    /// Decodes the body of one frame (without its length).
-    public init(frameBody: [UInt8]) throws {
-        try self.init(serializedBytes: frameBody)
+    /// Decodes the body of one frame (without its length), reading the bytes where they are: the decoded message
+    /// copies what it keeps.
+    public init(frameBody: UnsafeRawBufferPointer) throws {
+        guard let base = frameBody.baseAddress, frameBody.count > 0 else {
+            try self.init(serializedBytes: [UInt8]())
+            return
+        }
+        try self.init(serializedBytes: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: frameBody.count, deallocator: .none))
     }
 }
