@@ -4,7 +4,7 @@ import PackageDescription
 // Dependency direction (a target imports only what it lists):
 //   AloftCore  <-  AloftWire  <-  AloftClient (the SDK)           <-  Aloft (umbrella: SDK + embedded control plane)
 //                             <-  AloftControlPlane (never imports the SDK)  <-'
-//                                   <-  AloftSQLite (the store in SQLite)
+//                                   <-  AloftSQLite, AloftPostgres (the store in SQLite, in PostgreSQL)
 //                                   <-  AloftServer (`aloft server`: control plane + store)  <-  aloft (the CLI)
 let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "AloftCore", swiftSettings: upcoming),
@@ -70,9 +71,18 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "AloftSQLite", dependencies: ["AloftCore", "AloftControlPlane", "CSQLite"], swiftSettings: upcoming),
         .target(
+            name: "AloftPostgres",
+            dependencies: [
+                "AloftCore", "AloftControlPlane",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "AloftServer",
             dependencies: [
-                "AloftCore", "AloftControlPlane", "AloftSQLite",
+                "AloftCore", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -104,7 +114,7 @@ let package = Package(
         .testTarget(
             name: "AloftTests",
             dependencies: [
-                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures", "AloftSQLite", "AloftServer",
+                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures", "AloftSQLite", "AloftPostgres", "AloftServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

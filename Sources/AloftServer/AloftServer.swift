@@ -1,5 +1,6 @@
 import AloftCore
 public import AloftControlPlane
+import AloftPostgres
 import AloftSQLite
 import Foundation
 public import Logging
@@ -30,6 +31,7 @@ public final class AloftServer: Service {
         controlPlane.port = configuration.port
         switch configuration.store {
         case .sqlite: controlPlane.store = SQLiteStore(path: configuration.databasePath)
+        case .postgres: controlPlane.store = try PostgresStore(url: configuration.postgresURL ?? "", schema: configuration.postgresSchema, logger: logger)
         case .memory: controlPlane.store = InMemoryStore()
         }
         // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.

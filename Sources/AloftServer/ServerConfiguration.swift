@@ -9,6 +9,8 @@ public struct ServerConfiguration: Sendable {
     public enum StoreKind: String, Sendable, CaseIterable {
         /// One SQLite file in the data directory (the default).
         case sqlite
+        /// PostgreSQL at `postgresURL`: several servers can share it.
+        case postgres
         /// Nothing outlives the process (tests, trying things out).
         case memory
     }
@@ -19,6 +21,10 @@ public struct ServerConfiguration: Sendable {
     /// Where the database and the server's Unix socket live.
     public var dataDirectory: String
     public var store: StoreKind
+    /// `postgres://user:password@host:port/database`, for the `postgres` store. Never logged with its password.
+    public var postgresURL: String?
+    /// The PostgreSQL schema holding the tables (servers sharing a database and a schema share their state).
+    public var postgresSchema: String = "aloft"
     public var logLevel: Logger.Level
     /// The control plane's own settings (payload limit, container limits, result retention ...).
     public var controlPlane: ControlPlaneConfiguration
@@ -65,6 +71,11 @@ public struct ServerConfiguration: Sendable {
             }
             self.store = kind
         }
+        if let url = environment[Environment.postgresURL], !url.isEmpty { self.postgresURL = url }
+        if let schema = environment[Environment.postgresSchema], !schema.isEmpty { self.postgresSchema = schema }
+        if store == .postgres && postgresURL == nil {
+            throw AloftError(.invalidConfiguration, "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
+        }
         if let level = environment[Environment.logLevel], !level.isEmpty {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw AloftError(.invalidConfiguration, "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
@@ -80,5 +91,7 @@ public struct ServerConfiguration: Sendable {
         public static let dataDirectory = "ALOFT_DATA_DIR"
         public static let store = "ALOFT_SERVER_STORE"
         public static let logLevel = "ALOFT_LOG_LEVEL"
+        public static let postgresURL = "ALOFT_POSTGRES_URL"
+        public static let postgresSchema = "ALOFT_POSTGRES_SCHEMA"
     }
 }

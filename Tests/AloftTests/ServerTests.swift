@@ -1,4 +1,5 @@
 import Aloft
+import AloftPostgres
 import Foundation
 import Testing
 
@@ -6,18 +7,24 @@ import Testing
 /// sockets, and `kill -9` for a crash.
 @Suite("Server", .serialized, .timeLimit(.minutes(5)))
 struct ServerTests {
-    @Test("a spawned call accepted before kill -9 completes after the restart; results are fetched by id")
-    func spawnSurvivesKill() async throws {
+    @Test("a spawned call accepted before kill -9 completes after the restart; results are fetched by id",
+          arguments: StoreConformanceTests.Kind.available.filter { $0 != .memory })
+    func spawnSurvivesKill(store: StoreConformanceTests.Kind) async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try ServerProcess(dataDirectory: directory)
+        var storeArguments = ["--store", store.rawValue]
+        if store == .postgres, let url = testPostgresURL {
+            let schema = "aloft_server_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            storeArguments += ["--postgres-url", url, "--postgres-schema", schema]
+        }
+        let first = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
         let app = App("durable", controlPlane: RemoteControlPlane(first.address), configuration: fixtures.configuration)
         let finished = try await (app.lookup("square") as Function<Int, Int>).spawn(7)
         #expect(try await finished.get(timeout: .seconds(60)) == 49)
         let unfinished = try await (app.lookup("sleepy") as Function<Double, Int>).spawn(1.0)
         first.kill()
 
-        let second = try ServerProcess(dataDirectory: directory)
+        let second = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
         let restarted = App("durable", controlPlane: RemoteControlPlane(second.address), configuration: fixtures.configuration)
         #expect(try await FunctionCall<Int>(id: finished.id, app: restarted).get(timeout: .seconds(30)) == 49)
         #expect(try await FunctionCall<Int>(id: unfinished.id, app: restarted).get(timeout: .seconds(60)) == 0)
@@ -26,6 +33,12 @@ struct ServerTests {
         #expect(unknown?.code == .notFound)
         #expect(unknown?.message.contains("kept for") == true)
         #expect(second.terminate() == 0)
+        if store == .postgres, let url = testPostgresURL, let schema = storeArguments.last {
+            let cleanup = try PostgresStore(url: url, schema: schema)
+            try await cleanup.open()
+            try await cleanup.dropSchema()
+            await cleanup.close()
+        }
     }
 
     @Test("SIGTERM stops the server gracefully: it exits 0 and its containers are gone")
@@ -44,7 +57,10 @@ struct ServerTests {
     func badConfiguration() throws {
         let store = try runProduct("aloft", arguments: ["server", "--store", "nosuch", "--data-dir", temporaryPath("aloft-server")])
         #expect(store.status != 0)
-        #expect(store.stderr.contains("sqlite, memory"), "stderr: \(store.stderr)")
+        #expect(store.stderr.contains("sqlite, postgres, memory"), "stderr: \(store.stderr)")
+        let noURL = try runProduct("aloft", arguments: ["server", "--store", "postgres", "--data-dir", temporaryPath("aloft-server")])
+        #expect(noURL.status != 0)
+        #expect(noURL.stderr.contains("ALOFT_POSTGRES_URL"), "stderr: \(noURL.stderr)")
         let port = try runProduct("aloft", arguments: ["server", "--port", "99999", "--data-dir", temporaryPath("aloft-server")])
         #expect(port.status != 0)
         #expect(port.stderr.contains("ALOFT_SERVER_PORT=99999 is not a port number"), "stderr: \(port.stderr)")

@@ -1,41 +1,72 @@
 import AloftControlPlane
+import AloftPostgres
 import AloftSQLite
 import Foundation
+import Synchronization
 import Testing
 
-/// One suite that every `ControlPlaneStore` passes: the in-memory store and SQLite (a real database file).
+/// The PostgreSQL server the tests use: `ALOFT_TEST_POSTGRES_URL` (`.ci/run` starts one with
+/// scripts/start-postgres.sh and sets it). Without it the PostgreSQL cases do not run.
+let testPostgresURL = ProcessInfo.processInfo.environment["ALOFT_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+/// One suite that every `ControlPlaneStore` passes: in memory, SQLite (a real database file) and PostgreSQL (a real
+/// server, each test in a schema of its own).
 @Suite("Store conformance")
 struct StoreConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, sqlite
+        case memory, sqlite, postgres
         var testDescription: String { rawValue }
+        /// The kinds this run can test.
+        static var available: [Kind] { allCases.filter { $0 != .postgres || testPostgresURL != nil } }
     }
 
     /// A fresh, opened store of `kind`; `reopen` gives a second store on the same data (a restart).
     struct Subject {
         let store: any ControlPlaneStore
         let reopen: () async throws -> any ControlPlaneStore
-        let cleanup: () -> Void
     }
 
-    static func make(_ kind: Kind) async throws -> Subject {
+    /// Runs `body` on a fresh store of `kind`, then removes its data.
+    func withStore(_ kind: Kind, _ body: (Subject) async throws -> Void) async throws {
         switch kind {
         case .memory:
             let store = InMemoryStore()
             try await store.open()
-            return Subject(store: store, reopen: { store }, cleanup: {})
+            try await body(Subject(store: store, reopen: { store }))
         case .sqlite:
             let directory = temporaryPath("aloft-store")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = directory + "/aloft.sqlite"
             let store = SQLiteStore(path: path)
             try await store.open()
-            return Subject(store: store, reopen: {
+            try await body(Subject(store: store, reopen: {
                 await store.close()
                 let reopened = SQLiteStore(path: path)
                 try await reopened.open()
                 return reopened
-            }, cleanup: { try? FileManager.default.removeItem(atPath: directory) })
+            }))
+        case .postgres:
+            let url = try #require(testPostgresURL)
+            let schema = "aloft_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let store = try PostgresStore(url: url, schema: schema)
+            try await store.open()
+            let reopened = Mutex<PostgresStore?>(nil)
+            do {
+                try await body(Subject(store: store, reopen: {
+                    await store.close()
+                    let next = try PostgresStore(url: url, schema: schema)
+                    try await next.open()
+                    reopened.withLock { $0 = next }
+                    return next
+                }))
+            } catch {
+                try? await (reopened.withLock { $0 } ?? store).dropSchema()
+                throw error
+            }
+            let last = reopened.withLock { $0 } ?? store
+            try await last.dropSchema()
+            await last.close()
         }
     }
 
@@ -49,98 +80,98 @@ struct StoreConformanceTests {
 
     func input(_ index: UInt64, _ text: String) -> StoredInput { StoredInput(index: index, data: Data(text.utf8)) }
 
-    @Test("functions are stored, replaced by id, and loaded in id order", arguments: Kind.allCases)
+    @Test("functions are stored, replaced by id, and loaded in id order", arguments: Kind.available)
     func functions(kind: Kind) async throws {
-        let subject = try await Self.make(kind)
-        defer { subject.cleanup() }
-        try await subject.store.apply([.putFunction(function(7, "b")), .putFunction(function(3, "a"))])
-        var replaced = function(7, "b")
-        replaced.registration = Data("new registration".utf8)
-        try await subject.store.apply([.putFunction(replaced)])
-        let loaded = try await subject.reopen().load()
-        #expect(loaded.functions == [function(3, "a"), replaced])
+        try await withStore(kind) { subject in
+            try await subject.store.apply([.putFunction(function(7, "b")), .putFunction(function(3, "a"))])
+            var replaced = function(7, "b")
+            replaced.registration = Data("new registration".utf8)
+            try await subject.store.apply([.putFunction(replaced)])
+            let loaded = try await subject.reopen().load()
+            #expect(loaded.functions == [function(3, "a"), replaced])
+        }
     }
 
-    @Test("unfinished calls come back with the inputs that did not finish; finished ones do not", arguments: Kind.allCases)
+    @Test("unfinished calls come back with the inputs that did not finish; finished ones do not", arguments: Kind.available)
     func unfinishedCalls(kind: Kind) async throws {
-        let subject = try await Self.make(kind)
-        defer { subject.cleanup() }
-        try await subject.store.apply([
-            .putCall(call("fc-a", at: 1)), .putInputs(callID: "fc-a", [input(0, "a0"), input(1, "a1"), input(2, "a2")]),
-            .putCall(call("fc-b", at: 2)), .putInputs(callID: "fc-b", [input(0, "b0")]),
-            .putCall(call("fc-open", closed: false, at: 3)),
-        ])
-        // An index stored twice keeps its first data; finished inputs leave the set.
-        try await subject.store.apply([
-            .putInputs(callID: "fc-a", [input(1, "changed")]),
-            .finishInput(callID: "fc-a", index: 0, result: Data("r0".utf8), expiresAt: .distantFuture),
-            .finishInput(callID: "fc-b", index: 0, result: Data("rb".utf8), expiresAt: .distantFuture),
-        ])
-        let store = try await subject.reopen()
-        let loaded = try await store.load()
-        #expect(loaded.unfinishedCalls.map(\.call.id) == ["fc-a", "fc-open"])
-        #expect(loaded.unfinishedCalls.first?.inputs == [input(1, "a1"), input(2, "a2")])
-        #expect(loaded.unfinishedCalls.last?.inputs == [])
-        #expect(loaded.unfinishedCalls.first?.call == call("fc-a", at: 1))
+        try await withStore(kind) { subject in
+            try await subject.store.apply([
+                .putCall(call("fc-a", at: 1)), .putInputs(callID: "fc-a", [input(0, "a0"), input(1, "a1"), input(2, "a2")]),
+                .putCall(call("fc-b", at: 2)), .putInputs(callID: "fc-b", [input(0, "b0")]),
+                .putCall(call("fc-open", closed: false, at: 3)),
+            ])
+            // An index stored twice keeps its first data; finished inputs leave the set.
+            try await subject.store.apply([
+                .putInputs(callID: "fc-a", [input(1, "changed")]),
+                .finishInput(callID: "fc-a", index: 0, result: Data("r0".utf8), expiresAt: .distantFuture),
+                .finishInput(callID: "fc-b", index: 0, result: Data("rb".utf8), expiresAt: .distantFuture),
+            ])
+            let store = try await subject.reopen()
+            let loaded = try await store.load()
+            #expect(loaded.unfinishedCalls.map(\.call.id) == ["fc-a", "fc-open"])
+            #expect(loaded.unfinishedCalls.first?.inputs == [input(1, "a1"), input(2, "a2")])
+            #expect(loaded.unfinishedCalls.last?.inputs == [])
+            #expect(loaded.unfinishedCalls.first?.call == call("fc-a", at: 1))
 
-        try await store.apply([.closeInputs(callID: "fc-open")])
-        #expect(try await store.load().unfinishedCalls.map(\.call.id) == ["fc-a"])
+            try await store.apply([.closeInputs(callID: "fc-open")])
+            #expect(try await store.load().unfinishedCalls.map(\.call.id) == ["fc-a"])
+        }
     }
 
-    @Test("results are read by call and index until they expire", arguments: Kind.allCases)
+    @Test("results are read by call and index until they expire", arguments: Kind.available)
     func results(kind: Kind) async throws {
-        let subject = try await Self.make(kind)
-        defer { subject.cleanup() }
-        let past = Date().addingTimeInterval(-60), future = Date().addingTimeInterval(3600)
-        try await subject.store.apply([
-            .putCall(call("fc-r")), .putInputs(callID: "fc-r", [input(0, "x"), input(1, "y"), input(2, "z")]),
-            .finishInput(callID: "fc-r", index: 0, result: Data("kept".utf8), expiresAt: future),
-            .finishInput(callID: "fc-r", index: 1, result: Data("expired".utf8), expiresAt: past),
-            .finishInput(callID: "fc-r", index: 2, result: Data(), expiresAt: future),
-            .putCall(call("fc-gone")), .putInputs(callID: "fc-gone", [input(0, "g")]),
-            .finishInput(callID: "fc-gone", index: 0, result: Data("old".utf8), expiresAt: past),
-        ])
-        let store = try await subject.reopen()
-        #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
-        #expect(try await store.result(callID: "fc-r", index: 1) == nil)
-        #expect(try await store.result(callID: "fc-r", index: 2) == Data())
-        #expect(try await store.result(callID: "fc-r", index: 9) == nil)
-        #expect(try await store.result(callID: "fc-unknown", index: 0) == nil)
+        try await withStore(kind) { subject in
+            let past = Date().addingTimeInterval(-60), future = Date().addingTimeInterval(3600)
+            try await subject.store.apply([
+                .putCall(call("fc-r")), .putInputs(callID: "fc-r", [input(0, "x"), input(1, "y"), input(2, "z")]),
+                .finishInput(callID: "fc-r", index: 0, result: Data("kept".utf8), expiresAt: future),
+                .finishInput(callID: "fc-r", index: 1, result: Data("expired".utf8), expiresAt: past),
+                .finishInput(callID: "fc-r", index: 2, result: Data(), expiresAt: future),
+                .putCall(call("fc-gone")), .putInputs(callID: "fc-gone", [input(0, "g")]),
+                .finishInput(callID: "fc-gone", index: 0, result: Data("old".utf8), expiresAt: past),
+            ])
+            let store = try await subject.reopen()
+            #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
+            #expect(try await store.result(callID: "fc-r", index: 1) == nil)
+            #expect(try await store.result(callID: "fc-r", index: 2) == Data())
+            #expect(try await store.result(callID: "fc-r", index: 9) == nil)
+            #expect(try await store.result(callID: "fc-unknown", index: 0) == nil)
 
-        try await store.apply([.expireResults(before: Date())])
-        #expect(try await store.callExists("fc-r"))
-        #expect(try await store.callExists("fc-gone") == false)  // nothing left of it
-        #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
+            try await store.apply([.expireResults(before: Date())])
+            #expect(try await store.callExists("fc-r"))
+            #expect(try await store.callExists("fc-gone") == false)  // nothing left of it
+            #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
+        }
     }
 
-    @Test("a deleted call leaves nothing behind", arguments: Kind.allCases)
+    @Test("a deleted call leaves nothing behind", arguments: Kind.available)
     func deleteCall(kind: Kind) async throws {
-        let subject = try await Self.make(kind)
-        defer { subject.cleanup() }
-        try await subject.store.apply([
-            .putCall(call("fc-d")), .putInputs(callID: "fc-d", [input(0, "a"), input(1, "b")]),
-            .finishInput(callID: "fc-d", index: 0, result: Data("r".utf8), expiresAt: .distantFuture),
-            .finishInput(callID: "fc-d", index: 1, result: nil, expiresAt: .distantFuture),
-        ])
-        #expect(try await subject.store.result(callID: "fc-d", index: 1) == nil)  // finished without a result
-        try await subject.store.apply([.deleteCall(id: "fc-d")])
-        let store = try await subject.reopen()
-        #expect(try await store.callExists("fc-d") == false)
-        #expect(try await store.result(callID: "fc-d", index: 0) == nil)
-        #expect(try await store.load().unfinishedCalls.isEmpty)
+        try await withStore(kind) { subject in
+            try await subject.store.apply([
+                .putCall(call("fc-d")), .putInputs(callID: "fc-d", [input(0, "a"), input(1, "b")]),
+                .finishInput(callID: "fc-d", index: 0, result: Data("r".utf8), expiresAt: .distantFuture),
+                .finishInput(callID: "fc-d", index: 1, result: nil, expiresAt: .distantFuture),
+            ])
+            #expect(try await subject.store.result(callID: "fc-d", index: 1) == nil)  // finished without a result
+            try await subject.store.apply([.deleteCall(id: "fc-d")])
+            let store = try await subject.reopen()
+            #expect(try await store.callExists("fc-d") == false)
+            #expect(try await store.result(callID: "fc-d", index: 0) == nil)
+            #expect(try await store.load().unfinishedCalls.isEmpty)
+        }
     }
 
-    @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.allCases)
+    @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
-        let subject = try await Self.make(kind)
-        defer { subject.cleanup() }
-        let bytes = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
-        try await subject.store.apply([
-            .putCall(call("fc-bin")),
-            .putInputs(callID: "fc-bin", [StoredInput(index: 0, data: bytes), StoredInput(index: 1, data: Data())]),
-        ])
-        let loaded = try await subject.reopen().load()
-        #expect(loaded.unfinishedCalls.first?.inputs.map(\.data) == [bytes, Data()])
+        try await withStore(kind) { subject in
+            let bytes = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try await subject.store.apply([
+                .putCall(call("fc-bin")),
+                .putInputs(callID: "fc-bin", [StoredInput(index: 0, data: bytes), StoredInput(index: 1, data: Data())]),
+            ])
+            let loaded = try await subject.reopen().load()
+            #expect(loaded.unfinishedCalls.first?.inputs.map(\.data) == [bytes, Data()])
+        }
     }
 }
 
@@ -155,5 +186,18 @@ struct SQLiteStoreTests {
         } catch {
             #expect("\(error)".contains("/nonexistent-directory/for-sure/aloft.sqlite"))
         }
+    }
+}
+
+/// `.ci/run` sets `ALOFT_REQUIRE_POSTGRES=1`, so that a CI run cannot pass without testing the PostgreSQL store.
+@Suite("PostgreSQL availability")
+struct PostgresAvailabilityTests {
+    @Test("a PostgreSQL server is configured for this run", .enabled(if: ProcessInfo.processInfo.environment["ALOFT_REQUIRE_POSTGRES"] == "1"))
+    func configured() async throws {
+        let url = try #require(testPostgresURL, "ALOFT_TEST_POSTGRES_URL is not set")
+        let store = try PostgresStore(url: url, schema: "aloft_availability_check")
+        try await store.open()
+        try await store.dropSchema()
+        await store.close()
     }
 }
