@@ -14,7 +14,7 @@ struct Aloft: AsyncParsableCommand {
             An app run with `swift run` needs none of this: it starts an embedded control plane. Run a server when \
             calls must outlive the caller's process; point an app at it with ALOFT_CONTROL_PLANE=host:port.
             """,
-        subcommands: [Server.self]
+        subcommands: [Server.self, Call.self, CallResult.self]
     )
 }
 
@@ -33,6 +33,9 @@ struct Server: AsyncParsableCommand {
 
     @Option(help: "Port to listen on; 0 picks a free one [$ALOFT_SERVER_PORT, default \(ServerConfiguration.defaultPort)].")
     var port: Int?
+
+    @Option(name: .customLong("http-port"), help: "Port of the HTTP/JSON API, or off [$ALOFT_HTTP_PORT, default \(ServerConfiguration.defaultHTTPPort)].")
+    var httpPort: String?
 
     @Option(name: .customLong("data-dir"), help: "Where the database and the socket live [$ALOFT_DATA_DIR, default ~/.aloft].")
     var dataDirectory: String?
@@ -53,6 +56,7 @@ struct Server: AsyncParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         if let host { environment[ServerConfiguration.Environment.host] = host }
         if let port { environment[ServerConfiguration.Environment.port] = String(port) }
+        if let httpPort { environment[ServerConfiguration.Environment.httpPort] = httpPort }
         if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
         if let store { environment[ServerConfiguration.Environment.store] = store }
         if let postgresURL { environment[ServerConfiguration.Environment.postgresURL] = postgresURL }

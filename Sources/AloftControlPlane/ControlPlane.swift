@@ -1,11 +1,11 @@
 public import Logging
 public import ServiceLifecycle
-import AloftCore
+public import AloftCore
 import AloftWire
 import NIOCore
 import NIOPosix
 import Synchronization
-import Foundation
+public import Foundation
 
 /// The control plane: accepts callers and containers on a TCP socket (and a Unix-domain socket, if configured), queues inputs, starts containers on
 /// demand and routes results back. Run it as a `Service` in a `ServiceGroup`; graceful shutdown closes the
@@ -16,6 +16,8 @@ public final class ControlPlane: Service, Sendable {
     public let configuration: ControlPlaneConfiguration
     private let logger: Logger
     private let boundAddress = Mutex<BoundAddressState>(.waiting([]))
+    /// The scheduler while `run()` runs, for the in-process calls.
+    private let runningState = Mutex<ControlPlaneState?>(nil)
 
     private enum BoundAddressState {
         case waiting([CheckedContinuation<Addresses, any Error>])
@@ -127,6 +129,8 @@ public final class ControlPlane: Service, Sendable {
             state.restore(stored)
             state.startReaper()
         }.get()
+        runningState.withLock { $0 = state }
+        defer { runningState.withLock { $0 = nil } }
         logger.info("control plane listening", metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
         publish(.success(Addresses(local: localAddress, tcp: address)))
 
@@ -149,5 +153,56 @@ public final class ControlPlane: Service, Sendable {
             state.loopClosing.store(true, ordering: .sequentiallyConsistent)
             try? await ownGroup.shutdownGracefully()
         }
+    }
+}
+
+// MARK: In-process calls
+
+/// How a call made through the control plane's in-process API ended.
+public enum CallOutcome: Sendable {
+    /// The result's payload as the container encoded it: JSON, or a `Data` result's bytes followed by a 0 byte.
+    case success(Data)
+    case failure(AloftError)
+}
+
+extension ControlPlane {
+    /// Runs one input of function `function` of app `app` (registered by a run of the app against this control
+    /// plane) and returns how it ended. `payload` is the argument as the SDK encodes it (JSON).
+    public func invoke(app: String, function: String, payload: Data) async throws -> CallOutcome {
+        let state = try runningScheduler()
+        let promise = state.loop.makePromise(of: Aloft_V1_Result.self)
+        state.loop.execute { state.invokeLocally(app: app, function: function, payload: payload, promise: promise) }
+        return CallOutcome(try await promise.futureResult.get())
+    }
+
+    /// Spawns a call with one input and returns its id once it is accepted (stored, when there is a store).
+    public func spawn(app: String, function: String, payload: Data) async throws -> String {
+        let state = try runningScheduler()
+        let promise = state.loop.makePromise(of: String.self)
+        state.loop.execute { state.spawnLocally(app: app, function: function, payload: payload, promise: promise) }
+        return try await promise.futureResult.get()
+    }
+
+    /// The outcome of a spawned call, waiting up to `timeout` (`nil`: until it finishes); `nil` if it has not
+    /// finished by then. Throws `notFound` for a call this control plane never accepted or whose result expired.
+    public func outcome(ofCall callID: String, timeout: Duration?) async throws -> CallOutcome? {
+        let state = try runningScheduler()
+        let promise = state.loop.makePromise(of: Aloft_V1_Result?.self)
+        let timeoutMs = timeout.map { Int64($0.components.seconds) * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1
+        state.loop.execute { state.resultLocally(callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise) }
+        return try await promise.futureResult.get().map(CallOutcome.init)
+    }
+
+    private func runningScheduler() throws -> ControlPlaneState {
+        guard let state = runningState.withLock({ $0 }) else {
+            throw AloftError(.connectionFailed, "the control plane is not running")
+        }
+        return state
+    }
+}
+
+extension CallOutcome {
+    init(_ result: Aloft_V1_Result) {
+        self = result.status == .success ? .success(result.data) : .failure(result.aloftError)
     }
 }

@@ -295,11 +295,24 @@ final class ControlPlaneState: @unchecked Sendable {
             }
 
         case .callGet(let get):
+            let respond: @Sendable (Aloft_V1_Result?) -> Void = { [self] result in
+                var reply = Aloft_V1_CallGetResult()
+                if let result {
+                    reply.ready = true
+                    reply.result = result
+                }
+                send(.callGetResult(reply), requestID: requestID, on: channel)
+            }
             guard let call = calls[get.callID] else {
-                getStoredResult(get, requestID: requestID, channel: channel)
+                storedResult(callID: get.callID, index: get.index) { [self] found in
+                    switch found {
+                    case .success(let result): respond(result)
+                    case .failure(let error): sendError(error.code, error.message, requestID: requestID, on: channel)
+                    }
+                }
                 return
             }
-            getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, requestID: requestID, channel: channel)
+            getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, waiting: ObjectIdentifier(channel), respond: respond)
 
         case .callCancel(let cancel):
             if let call = calls[cancel.callID] {
@@ -387,32 +400,29 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
-    /// The result of a call that is not in memory: finished before a restart, or forgotten once its result was stored.
-    private func getStoredResult(_ get: Aloft_V1_CallGet, requestID: UInt64, channel: any Channel) {
-        let notFound = "no call with id \(get.callID)"
+    /// The result of a call that is not in memory: finished before a restart, or forgotten once its result was
+    /// stored. `notFound` when there is none (never accepted, or expired).
+    private func storedResult(callID: String, index: UInt64, _ done: @escaping @Sendable (Result<Aloft_V1_Result, AloftError>) -> Void) {
+        let notFound = "no call with id \(callID)"
         guard let store = configuration.store else {
-            sendError(.notFound, notFound + " (without a store, results live as long as the control plane that ran them)",
-                      requestID: requestID, on: channel)
+            done(.failure(AloftError(.notFound, notFound + " (without a store, results live as long as the control plane that ran them)")))
             return
         }
         let lookup = loop.makePromise(of: Data?.self)
-        lookup.completeWithTask { try await store.result(callID: get.callID, index: get.index) }
+        lookup.completeWithTask { try await store.result(callID: callID, index: index) }
         lookup.futureResult.whenComplete { [self] result in
             switch result {
             case .success(let data?):
                 guard let stored = try? Aloft_V1_Result(serializedBytes: data) else {
-                    sendError(.storeFailure, "the stored result of call \(get.callID) could not be decoded", requestID: requestID, on: channel)
+                    done(.failure(AloftError(.storeFailure, "the stored result of call \(callID) could not be decoded")))
                     return
                 }
-                var reply = Aloft_V1_CallGetResult()
-                reply.ready = true
-                reply.result = stored
-                send(.callGetResult(reply), requestID: requestID, on: channel)
+                done(.success(stored))
             case .success(nil):
                 let retention = configuration.resultRetention.components.seconds / 3600
-                sendError(.notFound, notFound + " (results are kept for \(retention) hours)", requestID: requestID, on: channel)
+                done(.failure(AloftError(.notFound, notFound + " (results are kept for \(retention) hours)")))
             case .failure(let error):
-                sendError(.storeFailure, "the store failed to read call \(get.callID): \(error)", requestID: requestID, on: channel)
+                done(.failure(AloftError(.storeFailure, "the store failed to read call \(callID): \(error)")))
             }
         }
     }
@@ -441,25 +451,24 @@ final class ControlPlaneState: @unchecked Sendable {
         input.pool.pending.append(input.id)
     }
 
-    private func getResult(of call: CallRecord, index: UInt64, timeoutMs: Int64, requestID: UInt64, channel: any Channel) {
+    /// Answers with result `index` of `call` when it is there, or when it arrives within `timeoutMs` (< 0: no
+    /// limit), else with nil.
+    private func getResult(of call: CallRecord, index: UInt64, timeoutMs: Int64, waiting channel: ObjectIdentifier?,
+                           respond: @escaping @Sendable (Aloft_V1_Result?) -> Void) {
         if let result = call.results[index] {
-            var reply = Aloft_V1_CallGetResult()
-            reply.ready = true
-            reply.result = result
-            send(.callGetResult(reply), requestID: requestID, on: channel)
+            respond(result)
             return
         }
         if timeoutMs == 0 {
-            send(.callGetResult(.init()), requestID: requestID, on: channel)
+            respond(nil)
             return
         }
-        var waiter = CallRecord.Waiter(id: makeID(), index: index, channel: channel, requestID: requestID)
+        var waiter = CallRecord.Waiter(id: makeID(), index: index, channel: channel, respond: respond)
         if timeoutMs > 0 {
             let waiterID = waiter.id
-            waiter.timer = loop.scheduleTask(in: .milliseconds(timeoutMs)) { [self] in
+            waiter.timer = loop.scheduleTask(in: .milliseconds(timeoutMs)) {
                 guard let position = call.waiters.firstIndex(where: { $0.id == waiterID }) else { return }
-                let expired = call.waiters.remove(at: position)
-                send(.callGetResult(.init()), requestID: expired.requestID, on: expired.channel)
+                call.waiters.remove(at: position).respond(nil)
             }
         }
         call.waiters.append(waiter)
@@ -587,6 +596,8 @@ final class ControlPlaneState: @unchecked Sendable {
             call.liveInputs[ObjectIdentifier(input)] = nil
             deliver(result, index: input.index, to: call)
             forgetIfFinished(call)
+        case .local(let promise):
+            promise.succeed(result)
         }
     }
 
@@ -630,10 +641,7 @@ final class ControlPlaneState: @unchecked Sendable {
             call.waiters.removeAll { waiter in
                 guard waiter.index == index else { return false }
                 waiter.timer?.cancel()
-                var reply = Aloft_V1_CallGetResult()
-                reply.ready = true
-                reply.result = result
-                send(.callGetResult(reply), requestID: waiter.requestID, on: waiter.channel)
+                waiter.respond(result)
                 return true
             }
         }
@@ -859,7 +867,13 @@ final class ControlPlaneState: @unchecked Sendable {
                 break
             }
         }
-        for call in calls.values { call.waiters.removeAll { ObjectIdentifier($0.channel) == key } }
+        for call in calls.values {
+            call.waiters.removeAll { waiter in
+                guard waiter.channel == key else { return false }
+                waiter.timer?.cancel()
+                return true
+            }
+        }
     }
 
     // MARK: Lifecycle
@@ -899,6 +913,77 @@ final class ControlPlaneState: @unchecked Sendable {
             for container in containers.values { stop(container) }
         }
         return promise.futureResult
+    }
+}
+
+// MARK: In-process calls (the HTTP API)
+
+extension ControlPlaneState {
+    /// The id of function `name` of app `appName`, registered by a run of the app against this control plane
+    /// (and kept by the store across restarts).
+    private func functionID(app appName: String, function name: String) throws(AloftError) -> UInt64 {
+        guard let id = functionIDs["\(appName)/\(name)#\(name)"] else {
+            throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is registered here: run the app once against this server (ALOFT_CONTROL_PLANE) to register its functions")
+        }
+        return id
+    }
+
+    /// Runs one input, as `.remote` does, and completes `promise` with its result.
+    func invokeLocally(app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>) {
+        do {
+            let id = try functionID(app: app, function: name)
+            guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
+            guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
+            let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
+            enqueue(input)
+            schedule(pool)
+        } catch {
+            promise.fail(error)
+        }
+    }
+
+    /// Spawns a call with one input, as `.spawn` does; succeeds with its id once it is accepted (stored, with a store).
+    func spawnLocally(app: String, function name: String, payload: Data, promise: EventLoopPromise<String>) {
+        do {
+            let id = try functionID(app: app, function: name)
+            guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
+            guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
+            let call = CallRecord(id: "fc-" + randomHex() + randomHex(), kind: .spawn, pool: pool, functionName: functionName)
+            call.inputsClosed = true
+            calls[call.id] = call
+            var input = Aloft_V1_Input()
+            input.data = payload
+            addInput(input, to: call)
+            if isStored(.spawn) {
+                record(.putCall(StoredCall(id: call.id, functionID: id, kind: call.kind.rawValue, inputsClosed: true, createdAt: Date())))
+                record(.putInputs(callID: call.id, [StoredInput(index: 0, data: payload)]))
+            }
+            whenStored { [self] stored in
+                switch stored {
+                case .success: promise.succeed(call.id)
+                case .failure(let error):
+                    cancelCall(call)
+                    promise.fail(AloftError(.storeFailure, "the control plane could not store call \(call.id): \(error)"))
+                }
+            }
+            schedule(pool)
+        } catch {
+            promise.fail(error)
+        }
+    }
+
+    /// Result `index` of a spawned call, waiting up to `timeoutMs` (< 0: no limit); nil if it is not ready by then.
+    func resultLocally(callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>) {
+        guard let call = calls[callID] else {
+            storedResult(callID: callID, index: index) { found in
+                switch found {
+                case .success(let result): promise.succeed(result)
+                case .failure(let error): promise.fail(error)
+                }
+            }
+            return
+        }
+        getResult(of: call, index: index, timeoutMs: timeoutMs, waiting: nil) { promise.succeed($0) }
     }
 }
 

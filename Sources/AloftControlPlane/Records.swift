@@ -96,6 +96,8 @@ enum InputOwner {
     case invoke(channel: any Channel, requestID: UInt64, callID: String)
     /// Part of a spawned or mapped call.
     case call(CallRecord)
+    /// A call made in this process (the HTTP API): the result completes the promise.
+    case local(EventLoopPromise<Aloft_V1_Result>)
 }
 
 final class InputRecord: @unchecked Sendable {
@@ -134,11 +136,14 @@ final class InputRecord: @unchecked Sendable {
 }
 
 final class CallRecord: @unchecked Sendable {
+    /// Someone waiting for a result of this call.
     struct Waiter {
         let id: UInt64
         let index: UInt64
-        let channel: any Channel
-        let requestID: UInt64
+        /// The connection waiting, if it is one: its waiters are dropped when it closes.
+        let channel: ObjectIdentifier?
+        /// Answers the waiter: the result, or nil when its timeout passed first.
+        let respond: @Sendable (Aloft_V1_Result?) -> Void
         var timer: Scheduled<Void>?
     }
 

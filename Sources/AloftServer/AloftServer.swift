@@ -3,6 +3,7 @@ public import AloftControlPlane
 import AloftPostgres
 import AloftSQLite
 import Foundation
+import Hummingbird
 public import Logging
 public import ServiceLifecycle
 
@@ -47,9 +48,24 @@ public final class AloftServer: Service {
         ])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.controlPlane.run() }
-            // One line on standard output, for people and for scripts (the port when it was 0).
             let addresses = try await controlPlane.addresses()
-            FileHandle.standardOutput.write(Data("aloft server listening on \(addresses.tcp) (data in \(configuration.dataDirectory))\n".utf8))
+            var http = ""
+            if let httpPort = configuration.httpPort {
+                let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+                let api = Application(
+                    router: HTTPAPI.router(controlPlane: controlPlane, maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
+                    configuration: .init(address: .hostname(configuration.host, port: httpPort), serverName: "aloft"),
+                    onServerRunning: { channel in
+                        portContinuation.yield(channel.localAddress?.port ?? httpPort)
+                        portContinuation.finish()
+                    },
+                    logger: logger)
+                group.addTask { try await api.run() }
+                for await port in ports { http = ", HTTP API on http://\(configuration.host):\(port)" }
+            }
+            // One line on standard output, for people and for scripts (the ports when they were 0).
+            FileHandle.standardOutput.write(Data(
+                "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n".utf8))
             try await group.waitForAll()
         }
         logger.info("aloft server stopped")

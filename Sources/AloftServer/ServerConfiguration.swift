@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     /// Address to listen on for callers, containers and workers.
     public var host: String
     public var port: Int
+    /// Port of the HTTP/JSON API (on `host`); `nil` turns it off.
+    public var httpPort: Int? = ServerConfiguration.defaultHTTPPort
     /// Where the database and the server's Unix socket live.
     public var dataDirectory: String
     public var store: StoreKind
@@ -30,6 +32,7 @@ public struct ServerConfiguration: Sendable {
     public var controlPlane: ControlPlaneConfiguration
 
     public static let defaultPort = 7480
+    public static let defaultHTTPPort = 7481
 
     public init(
         host: String = "127.0.0.1",
@@ -64,6 +67,16 @@ public struct ServerConfiguration: Sendable {
             }
             self.port = value
         }
+        if let port = environment[Environment.httpPort], !port.isEmpty {
+            if port == "off" {
+                self.httpPort = nil
+            } else {
+                guard let value = Int(port), (0...65535).contains(value) else {
+                    throw AloftError(.invalidConfiguration, "\(Environment.httpPort)=\(port) is not a port number (0-65535) or off")
+                }
+                self.httpPort = value
+            }
+        }
         if let directory = environment[Environment.dataDirectory], !directory.isEmpty { self.dataDirectory = directory }
         if let store = environment[Environment.store], !store.isEmpty {
             guard let kind = StoreKind(rawValue: store) else {
@@ -88,6 +101,7 @@ public struct ServerConfiguration: Sendable {
     public enum Environment {
         public static let host = "ALOFT_SERVER_HOST"
         public static let port = "ALOFT_SERVER_PORT"
+        public static let httpPort = "ALOFT_HTTP_PORT"
         public static let dataDirectory = "ALOFT_DATA_DIR"
         public static let store = "ALOFT_SERVER_STORE"
         public static let logLevel = "ALOFT_LOG_LEVEL"

@@ -75,14 +75,16 @@ final class ServerProcess: @unchecked Sendable {
     let process = Process()
     /// `host:port` it listens on.
     let address: String
+    /// `http://host:port` of its HTTP API.
+    let httpURL: String
 
     init(dataDirectory: String, arguments: [String] = []) throws {
         process.executableURL = productsDirectory.appendingPathComponent("aloft")
-        process.arguments = ["server", "--port", "0", "--data-dir", dataDirectory, "--log-level", "warning"] + arguments
+        process.arguments = ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        // The first line says where it listens: "aloft server listening on HOST:PORT (data in DIR)".
+        // The first line says where it listens: "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
         var firstLine = Data()
         while !firstLine.contains(UInt8(ascii: "\n")) {
             let chunk = output.fileHandleForReading.availableData
@@ -92,10 +94,12 @@ final class ServerProcess: @unchecked Sendable {
         // Its containers' output is forwarded to this pipe: keep draining it.
         output.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
         let text = String(decoding: firstLine, as: UTF8.self)
-        guard let range = text.range(of: "listening on "), let end = text[range.upperBound...].firstIndex(of: " ") else {
-            throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)")
+        func word(after marker: String) throws -> String {
+            guard let range = text.range(of: marker) else { throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)") }
+            return String(text[range.upperBound...].prefix { $0 != "," && $0 != " " })
         }
-        address = String(text[range.upperBound..<end])
+        address = try word(after: "listening on ")
+        httpURL = try word(after: "HTTP API on ")
     }
 
     /// SIGKILL: a crash.

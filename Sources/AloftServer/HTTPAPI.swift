@@ -1,0 +1,121 @@
+import AloftCore
+import AloftControlPlane
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The HTTP/JSON API: deployed functions for callers in any language.
+///
+///     POST /v1/apps/{app}/functions/{function}/call    body: the argument as JSON  ->  200 {"result": …}
+///     POST /v1/apps/{app}/functions/{function}/spawn   body: the argument as JSON  ->  202 {"call_id": "fc-…"}
+///     GET  /v1/calls/{call_id}?timeout=SECONDS                                      ->  200 {"result": …}
+///                                                                        (not finished yet: 202 {"status": "pending"})
+///
+/// The argument is what the Swift SDK would encode: a function of one `Codable` argument takes that argument's JSON,
+/// one of two takes `{"first": …, "second": …}`, one of none takes an empty body; a `Data` argument or result is a
+/// base64 string. Failures are `{"error": {"code": …, "message": …}}` with a status that says who is at fault.
+enum HTTPAPI {
+    static func router(controlPlane: ControlPlane, maxPayloadBytes: Int) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/v1/apps/:app/functions/:function/call") { request, context -> Response in
+            var request = request
+            let app = try context.parameters.require("app"), function = try context.parameters.require("function")
+            do {
+                let payload = try await argument(of: &request, limit: maxPayloadBytes)
+                return respond(try await controlPlane.invoke(app: app, function: function, payload: payload))
+            } catch {
+                return failure(error)
+            }
+        }
+        router.post("/v1/apps/:app/functions/:function/spawn") { request, context -> Response in
+            var request = request
+            let app = try context.parameters.require("app"), function = try context.parameters.require("function")
+            do {
+                let payload = try await argument(of: &request, limit: maxPayloadBytes)
+                let callID = try await controlPlane.spawn(app: app, function: function, payload: payload)
+                return json(.accepted, #"{"call_id":"\#(callID)"}"#)
+            } catch {
+                return failure(error)
+            }
+        }
+        router.get("/v1/calls/:call") { request, context -> Response in
+            let callID = try context.parameters.require("call")
+            do {
+                var timeout: Duration? = .zero
+                if let text = request.uri.queryParameters.get("timeout") {
+                    guard let seconds = Double(text), seconds >= 0 else {
+                        throw AloftError(.invalidArgument, "timeout must be a number of seconds, not '\(text)'")
+                    }
+                    timeout = .milliseconds(Int64(min(seconds, 3600) * 1000))
+                }
+                guard let outcome = try await controlPlane.outcome(ofCall: callID, timeout: timeout) else {
+                    return json(.accepted, #"{"status":"pending","call_id":"\#(callID)"}"#)
+                }
+                return respond(outcome)
+            } catch {
+                return failure(error)
+            }
+        }
+        return router
+    }
+
+    /// The request body: the argument's JSON, unchanged (an empty body is no argument).
+    private static func argument(of request: inout Request, limit: Int) async throws -> Data {
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch {
+            throw AloftError(.payloadTooLarge, "the argument exceeds the inline payload limit of \(limit) bytes")
+        }
+        return Data(body.readableBytesView)
+    }
+
+    private static func respond(_ outcome: CallOutcome) -> Response {
+        switch outcome {
+        case .success(let payload):
+            var body = ByteBuffer(string: #"{"result":"#)
+            body.writeBytes(resultJSON(payload))
+            body.writeString("}")
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+        case .failure(let error):
+            return failure(error)
+        }
+    }
+
+    /// A result payload as JSON: the JSON the container encoded, `null` for none, a base64 string for `Data` (which
+    /// travels as its bytes followed by a 0 byte).
+    static func resultJSON(_ payload: Data) -> Data {
+        if payload.isEmpty { return Data("null".utf8) }
+        if payload.last == 0 { return Data(("\"" + payload.dropLast().base64EncodedString() + "\"").utf8) }
+        return payload
+    }
+
+    private static func failure(_ error: any Error) -> Response {
+        let aloftError = error as? AloftError ?? AloftError(.invalidArgument, "\(error)")
+        var fields: [String: String] = ["code": aloftError.code.rawValue, "message": aloftError.message]
+        if let remote = aloftError.remote {
+            fields["type"] = remote.typeName
+            fields["function"] = remote.functionName
+        }
+        let body = (try? JSONSerialization.data(withJSONObject: ["error": fields], options: [.sortedKeys])) ?? Data()
+        return Response(status: status(for: aloftError.code), headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func status(for code: AloftError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .notFound: .notFound
+        case .invalidArgument, .invalidConfiguration: .badRequest
+        case .payloadTooLarge: .contentTooLarge
+        case .timeout: .gatewayTimeout
+        case .cancelled: .conflict
+        case .connectionFailed, .storeFailure: .serviceUnavailable
+        default: .internalServerError  // remoteError (the function threw), internalFailure
+        }
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,96 @@
+import Aloft
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The HTTP/JSON API of a real `aloft server`, called over HTTP as a program in another language would.
+@Suite("HTTP API", .serialized, .timeLimit(.minutes(5)))
+struct HTTPAPITests {
+    struct Reply {
+        let status: Int
+        let json: [String: Any]
+    }
+
+    func request(_ method: String, _ url: String, body: String? = nil) async throws -> Reply {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: object as? [String: Any] ?? [:])
+    }
+
+    func errorCode(_ reply: Reply) -> String? { (reply.json["error"] as? [String: Any])?["code"] as? String }
+
+    @Test("call, spawn and fetch a registered function over HTTP/JSON; failures carry a code and a fitting status")
+    func callSpawnAndFetch() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        // A run of the app against the server registers its functions.
+        let app = App("web", controlPlane: RemoteControlPlane(server.address), configuration: fixtures.configuration)
+        #expect(try await (app.lookup("square") as Function<Int, Int>).remote(2) == 4)
+        #expect(try await (app.lookup("reverse_bytes") as Function<Data, Data>).remote(Data([1])) == Data([1]))
+        _ = try? await (app.lookup("fail_plain") as Function<String, Int>).remote("x")
+        _ = try await (app.lookup("sleepy") as Function<Double, Int>).remote(0)
+        let base = server.httpURL + "/v1/apps/web/functions"
+
+        let squared = try await request("POST", base + "/square/call", body: "7")
+        #expect(squared.status == 200)
+        #expect(squared.json["result"] as? Int == 49)
+
+        let reversed = try await request("POST", base + "/reverse_bytes/call", body: #""AQID""#)  // base64 of 1, 2, 3
+        #expect(reversed.json["result"] as? String == "AwIB")
+
+        let thrown = try await request("POST", base + "/fail_plain/call", body: #""boom""#)
+        #expect(thrown.status == 500)
+        #expect(errorCode(thrown) == "remoteError")
+
+        let undecodable = try await request("POST", base + "/square/call", body: #""seven""#)
+        #expect(undecodable.status == 400)
+        #expect(errorCode(undecodable) == "invalidArgument")
+
+        let missing = try await request("POST", base + "/nosuch/call", body: "1")
+        #expect(missing.status == 404)
+        #expect(errorCode(missing) == "notFound")
+
+        let oversized = try await request("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024))
+        #expect(oversized.status == 413)
+        #expect(errorCode(oversized) == "payloadTooLarge")
+
+        let spawned = try await request("POST", base + "/sleepy/spawn", body: "0.5")
+        #expect(spawned.status == 202)
+        let callID = try #require(spawned.json["call_id"] as? String)
+        let pending = try await request("GET", server.httpURL + "/v1/calls/\(callID)")
+        #expect(pending.status == 202)
+        #expect(pending.json["status"] as? String == "pending")
+        let finished = try await request("GET", server.httpURL + "/v1/calls/\(callID)?timeout=30")
+        #expect(finished.status == 200)
+        #expect(finished.json["result"] as? Int == 0)
+        // The same call from Swift, by id.
+        #expect(try await FunctionCall<Int>(id: callID, app: app).get(timeout: .seconds(10)) == 0)
+
+        let unknown = try await request("GET", server.httpURL + "/v1/calls/fc-nosuchcall")
+        #expect(unknown.status == 404)
+
+        // The same through `aloft call` and `aloft result`.
+        let api = ["--api", server.httpURL]
+        let called = try runProduct("aloft", arguments: ["call", "web.square", "--json", "6"] + api)
+        #expect(called.status == 0, "stderr: \(called.stderr)")
+        #expect(called.stdout == "36\n")
+        let spawnedByCLI = try runProduct("aloft", arguments: ["call", "web.sleepy", "--json", "0.1", "--spawn"] + api)
+        let cliCallID = spawnedByCLI.stdout.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\"", with: "")
+        #expect(cliCallID.hasPrefix("fc-"), "stdout: \(spawnedByCLI.stdout) stderr: \(spawnedByCLI.stderr)")
+        let fetched = try runProduct("aloft", arguments: ["result", cliCallID, "--timeout", "30"] + api)
+        #expect(fetched.stdout == "0\n", "stderr: \(fetched.stderr)")
+        let failed = try runProduct("aloft", arguments: ["call", "web.nosuch", "--json", "1"] + api)
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("notFound"))
+        let misnamed = try runProduct("aloft", arguments: ["call", "square"] + api)
+        #expect(misnamed.status != 0)
+        #expect(misnamed.stderr.contains("APP.FUNCTION"))
+        #expect(server.terminate() == 0)
+    }
+}
