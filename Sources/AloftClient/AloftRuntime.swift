@@ -56,27 +56,30 @@ public final class AloftRuntime: Sendable {
         guard !address.isEmpty else {
             throw AloftError(.invalidConfiguration, "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one")
         }
+        let token = provider.token ?? ProcessInfo.processInfo.environment[AloftEnvironment.token].flatMap { $0.isEmpty ? nil : $0 }
+        // One connection per address and token: two tokens are two identities (workspaces).
+        let key = token.map { address + " " + String($0.hashValue) } ?? address
         // A cached connection that has closed (the control plane restarted or went away) is replaced once.
         for attempt in 1...2 {
             let task = connections.withLock { connections in
-                if let existing = connections[address] { return existing }
+                if let existing = connections[key] { return existing }
                 let task = Task { [eventLoopGroup] in
-                    try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, onPush: { envelope in
+                    try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, token: token, key: key, onPush: { envelope in
                         PushedOutputRouter.shared.route(envelope)
                     }, onClose: {
-                        PushedOutputRouter.shared.connectionClosed(address)
+                        PushedOutputRouter.shared.connectionClosed(key)
                     })
                 }
-                connections[address] = task
+                connections[key] = task
                 return task
             }
             do {
                 let connection = try await task.value
                 if connection.isOpen { return connection }
-                connections.withLock { if $0[address] == task { $0[address] = nil } }
+                connections.withLock { if $0[key] == task { $0[key] = nil } }
                 if attempt == 2 { throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed") }
             } catch {
-                connections.withLock { if $0[address] == task { $0[address] = nil } }
+                connections.withLock { if $0[key] == task { $0[key] = nil } }
                 throw error
             }
         }

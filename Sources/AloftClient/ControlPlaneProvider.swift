@@ -8,16 +8,24 @@ public protocol ControlPlaneProvider: Sendable {
     func address() async throws -> String
     /// Called when the app's entrypoints have finished: an embedded control plane stops its containers here.
     func shutdown() async
+    /// The token to present (`aloft token new` makes one); `nil` falls back to `ALOFT_TOKEN`.
+    var token: String? { get }
 }
 
 extension ControlPlaneProvider {
     public func shutdown() async {}
+    public var token: String? { nil }
 }
 
-/// A control plane already running at a known address.
+/// A control plane already running at a known address, such as `aloft server`.
 public struct RemoteControlPlane: ControlPlaneProvider {
     public var hostAndPort: String
-    public init(_ hostAndPort: String) { self.hostAndPort = hostAndPort }
+    public var token: String?
+    /// - Parameter token: the client token to present; `nil` uses `ALOFT_TOKEN`.
+    public init(_ hostAndPort: String, token: String? = nil) {
+        self.hostAndPort = hostAndPort
+        self.token = token
+    }
     public func address() async throws -> String { hostAndPort }
 }
 

@@ -350,8 +350,8 @@ final class PushedOutputs: Sendable {
 /// Routes pushed `CallOutputs` to the map or generator call they belong to.
 final class PushedOutputRouter: Sendable {
     static let shared = PushedOutputRouter()
-    /// Calls by id, with the address of the connection their outputs arrive on.
-    private let maps = Mutex<[String: (address: String, results: PushedOutputs)]>([:])
+    /// Calls by id, with the key of the connection their outputs arrive on.
+    private let maps = Mutex<[String: (connection: String, results: PushedOutputs)]>([:])
 
     /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
     /// returned results before the request goes out, so that none is missed.
@@ -360,7 +360,7 @@ final class PushedOutputRouter: Sendable {
     ) async throws -> (callID: String, results: PushedOutputs) {
         let callID = FunctionCall<NoArguments>.newID()
         let results = PushedOutputs()
-        maps.withLock { $0[callID] = (connection.address, results) }
+        maps.withLock { $0[callID] = (connection.key, results) }
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID
         create.kind = kind
@@ -382,11 +382,11 @@ final class PushedOutputRouter: Sendable {
         maps.withLock { $0[outputs.callID] }?.results.receive(outputs.outputs)
     }
 
-    /// Fails the calls whose outputs were to arrive on the connection to `address`, which closed.
-    func connectionClosed(_ address: String) {
-        let affected = maps.withLock { $0.values.filter { $0.address == address }.map(\.results) }
+    /// Fails the calls whose outputs were to arrive on the connection cached under `key`, which closed.
+    func connectionClosed(_ key: String) {
+        let affected = maps.withLock { $0.values.filter { $0.connection == key }.map(\.results) }
         for results in affected {
-            results.fail(AloftError(.connectionFailed, "the connection to the control plane at \(address) closed during a map or generator"))
+            results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map or generator"))
         }
     }
 }

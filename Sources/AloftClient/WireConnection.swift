@@ -25,15 +25,16 @@ enum ControlPlaneEndpoint {
 /// One connection to the control plane: requests matched to replies by id, and pushes handed to `onPush`.
 final class WireConnection: Sendable {
     let channel: any Channel
-    /// The control plane's address, as dialled.
-    let address: String
+    /// What the runtime caches it under (the address, and the token's identity when there is one); pushed outputs
+    /// are routed by it.
+    let key: String
     private let core: Core
     /// The control plane's inline payload limit, from its hello reply.
     let maxPayloadBytes: Int
 
-    private init(channel: any Channel, address: String, core: Core, maxPayloadBytes: Int) {
+    private init(channel: any Channel, key: String, core: Core, maxPayloadBytes: Int) {
         self.channel = channel
-        self.address = address
+        self.key = key
         self.core = core
         self.maxPayloadBytes = maxPayloadBytes
     }
@@ -45,6 +46,8 @@ final class WireConnection: Sendable {
         group: any EventLoopGroup,
         role: Aloft_V1_Role,
         containerID: String = "",
+        token: String? = nil,
+        key: String? = nil,
         onPush: @escaping @Sendable (Aloft_V1_Envelope) -> Void,
         onClose: @escaping @Sendable () -> Void = {}
     ) async throws -> WireConnection {
@@ -73,7 +76,8 @@ final class WireConnection: Sendable {
         hello.protocolVersion = AloftLimits.protocolVersion
         hello.role = role
         hello.containerID = containerID
-        let provisional = WireConnection(channel: channel, address: address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
+        hello.token = token ?? ""
+        let provisional = WireConnection(channel: channel, key: key ?? address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
         let reply: Aloft_V1_HelloReply
         do {
             guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
@@ -84,7 +88,7 @@ final class WireConnection: Sendable {
             channel.close(promise: nil)
             throw error
         }
-        return WireConnection(channel: channel, address: address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
+        return WireConnection(channel: channel, key: key ?? address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
     }
 
     /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names.

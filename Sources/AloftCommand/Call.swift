@@ -67,6 +67,9 @@ struct APIOptions: ParsableArguments {
     @Option(name: .customLong("api"), help: "The server's HTTP API [$ALOFT_API_URL, default http://127.0.0.1:7481].")
     var url: String?
 
+    @Option(help: "The client token to present [$ALOFT_TOKEN].")
+    var token: String?
+
     func send(_ method: String, _ path: String, body: Data?) async throws -> (status: Int, body: Data) {
         let base = url ?? ProcessInfo.processInfo.environment["ALOFT_API_URL"] ?? "http://127.0.0.1:7481"
         guard let target = URL(string: base + path) else { throw ValidationError("'\(base)' is not a URL") }
@@ -74,6 +77,9 @@ struct APIOptions: ParsableArguments {
         request.httpMethod = method
         request.httpBody = body
         request.timeoutInterval = 3600
+        if let token = token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"], !token.isEmpty {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
         do {
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)

@@ -9,6 +9,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     let state: ControlPlaneState
     var role: Aloft_V1_Role = .unspecified
     var containerID = ""
+    /// The workspace its token belongs to (empty without an authenticator).
+    var workspace = ""
+    /// Its hello is being checked: nothing else is accepted until it is answered.
+    var saidHello = false
 
     init(state: ControlPlaneState) {
         self.state = state

@@ -20,6 +20,14 @@ public protocol ContainerHandle: Sendable {
     func kill()
 }
 
+/// Decides who a client is from the token in its `Hello`. The embedded control plane has none: every client is the
+/// caller's own process or one of its containers. `aloft server` checks the tokens in its store.
+public protocol ClientAuthenticator: Sendable {
+    /// The workspace of the client presenting `token`. Throws `unauthenticated` for a missing, unknown or revoked
+    /// token; the message must not contain the token.
+    func workspace(forToken token: String) async throws -> String
+}
+
 /// Starts containers. The control plane calls `start` on its event loop and must not be blocked for long.
 public protocol ContainerRuntime: Sendable {
     /// Starts a container. `onExit` is called once, from any thread, with the exit status when it ends.

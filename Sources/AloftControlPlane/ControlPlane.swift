@@ -168,28 +168,29 @@ public enum CallOutcome: Sendable {
 extension ControlPlane {
     /// Runs one input of function `function` of app `app` (registered by a run of the app against this control
     /// plane) and returns how it ended. `payload` is the argument as the SDK encodes it (JSON).
-    public func invoke(app: String, function: String, payload: Data) async throws -> CallOutcome {
+    /// `workspace` is the caller's (its token's; empty without an authenticator).
+    public func invoke(workspace: String = "", app: String, function: String, payload: Data) async throws -> CallOutcome {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Aloft_V1_Result.self)
-        state.loop.execute { state.invokeLocally(app: app, function: function, payload: payload, promise: promise) }
+        state.loop.execute { state.invokeLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise) }
         return CallOutcome(try await promise.futureResult.get())
     }
 
     /// Spawns a call with one input and returns its id once it is accepted (stored, when there is a store).
-    public func spawn(app: String, function: String, payload: Data) async throws -> String {
+    public func spawn(workspace: String = "", app: String, function: String, payload: Data) async throws -> String {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: String.self)
-        state.loop.execute { state.spawnLocally(app: app, function: function, payload: payload, promise: promise) }
+        state.loop.execute { state.spawnLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise) }
         return try await promise.futureResult.get()
     }
 
     /// The outcome of a spawned call, waiting up to `timeout` (`nil`: until it finishes); `nil` if it has not
     /// finished by then. Throws `notFound` for a call this control plane never accepted or whose result expired.
-    public func outcome(ofCall callID: String, timeout: Duration?) async throws -> CallOutcome? {
+    public func outcome(workspace: String = "", ofCall callID: String, timeout: Duration?) async throws -> CallOutcome? {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Aloft_V1_Result?.self)
         let timeoutMs = timeout.map { Int64($0.components.seconds) * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1
-        state.loop.execute { state.resultLocally(callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise) }
+        state.loop.execute { state.resultLocally(workspace: workspace, callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise) }
         return try await promise.futureResult.get().map(CallOutcome.init)
     }
 

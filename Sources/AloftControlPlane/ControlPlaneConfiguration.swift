@@ -33,6 +33,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// process; `nil` (the embedded default) keeps them in memory only: an ephemeral app lives and dies with its
     /// caller's process.
     public var store: (any ControlPlaneStore)?
+    /// Checks clients' tokens; `nil` (the embedded default) trusts every client. With one, each client works in
+    /// its token's workspace and sees only that workspace's functions and calls; containers get a token of their
+    /// own for the calls their bodies make.
+    public var authenticator: (any ClientAuthenticator)?
     /// How long a spawned call's results can be fetched after it finished (Modal: 7 days). With a store only.
     public var resultRetention: Duration
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
@@ -52,6 +56,7 @@ public struct ControlPlaneConfiguration: Sendable {
         cancellationGrace: Duration = .seconds(5),
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         store: (any ControlPlaneStore)? = nil,
+        authenticator: (any ClientAuthenticator)? = nil,
         resultRetention: Duration = .seconds(7 * 24 * 3600),
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
@@ -67,6 +72,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.cancellationGrace = cancellationGrace
         self.containerRuntime = containerRuntime
         self.store = store
+        self.authenticator = authenticator
         self.resultRetention = resultRetention
         self.eventLoopGroup = eventLoopGroup
     }

@@ -32,6 +32,7 @@ final class ControlPlaneState: @unchecked Sendable {
     private var flushScheduled = false
     private var reaper: RepeatedTask?
     private var shutdownPromise: EventLoopPromise<Void>?
+    private var shutdownFinished = false
     /// Set before the loop shuts down: process exits reported after that are dropped.
     let loopClosing = Atomic<Bool>(false)
 
@@ -149,11 +150,11 @@ final class ControlPlaneState: @unchecked Sendable {
                 logger.error("a stored function could not be decoded; skipped", metadata: ["aloft.function": "\(function.key)"])
                 continue
             }
-            _ = register(registration, functionID: function.id, persist: false)
+            _ = register(registration, workspace: function.workspace, functionID: function.id, persist: false)
         }
         var resumed = 0
         for (stored, storedInputs) in stored.unfinishedCalls {
-            guard let (pool, functionName) = functions[stored.functionID],
+            guard let (pool, functionName) = functions[stored.functionID], pool.workspace == stored.workspace,
                   let kind = Aloft_V1_CallKind(rawValue: stored.kind), calls[stored.id] == nil else { continue }
             let call = CallRecord(id: stored.id, kind: kind, pool: pool, functionName: functionName)
             calls[call.id] = call
@@ -196,26 +197,27 @@ final class ControlPlaneState: @unchecked Sendable {
                 channel.close(promise: nil)
                 return
             }
+            guard !connection.saidHello else {
+                sendError(.protocolError, "hello was already sent on this connection", requestID: requestID, on: channel)
+                return
+            }
+            connection.saidHello = true
             if hello.role == .container {
                 guard isExpectedContainer(hello.containerID, channel: channel) else { return }
                 connection.containerID = hello.containerID
+            } else if configuration.authenticator != nil {
+                authenticate(hello, requestID: requestID, connection: connection, channel: channel)
+                return
             }
-            connection.role = hello.role
-            var reply = Aloft_V1_HelloReply()
-            reply.protocolVersion = AloftLimits.protocolVersion
-            reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
-            if hello.role == .container, let container = containers[hello.containerID] {
-                reply.maxInputs = UInt32(container.bodies)
-            }
-            send(.helloReply(reply), requestID: requestID, on: channel)
-            if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
+            welcome(hello, requestID: requestID, connection: connection, channel: channel)
 
         case .functionRegister(let register):
             var reply = Aloft_V1_FunctionRegistered()
-            reply.functionID = self.register(register, functionID: nil, persist: true)
+            reply.functionID = self.register(register, workspace: connection.workspace, functionID: nil, persist: true)
             send(.functionRegistered(reply), requestID: requestID, on: channel)
+
         case .functionInvoke(let invoke):
-            guard let (pool, functionName) = functions[invoke.functionID] else {
+            guard let (pool, functionName) = function(invoke.functionID, in: connection.workspace) else {
                 sendError(.notFound, "no function with id \(invoke.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
@@ -227,7 +229,7 @@ final class ControlPlaneState: @unchecked Sendable {
             schedule(pool)
 
         case .functionGetStats(let request):
-            guard let (pool, _) = functions[request.functionID] else {
+            guard let (pool, _) = function(request.functionID, in: connection.workspace) else {
                 sendError(.notFound, "no function with id \(request.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
@@ -239,7 +241,7 @@ final class ControlPlaneState: @unchecked Sendable {
             send(.functionStats(stats), requestID: requestID, on: channel)
 
         case .callCreate(let create):
-            guard let (pool, functionName) = functions[create.functionID] else {
+            guard let (pool, functionName) = function(create.functionID, in: connection.workspace) else {
                 sendError(.notFound, "no function with id \(create.functionID) is registered", requestID: requestID, on: channel)
                 return
             }
@@ -250,49 +252,14 @@ final class ControlPlaneState: @unchecked Sendable {
                 sendError(.protocolError, "call id '\(create.callID)' is malformed or already in use", requestID: requestID, on: channel)
                 return
             }
-            let call = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
-            if create.kind == .map || create.kind == .generator { call.subscriber = channel }
-            calls[call.id] = call
-            for input in create.inputs { addInput(input, to: call) }
-            call.inputsClosed = create.last || create.kind == .spawn  // a spawn sends its one input here
-            if isStored(call.kind) {
-                // Accepted means stored: the acknowledgement waits for the batch that holds the call.
-                record(.putCall(StoredCall(id: call.id, functionID: create.functionID, kind: call.kind.rawValue,
-                                           inputsClosed: call.inputsClosed, createdAt: Date())))
-                record(.putInputs(callID: call.id, create.inputs.map { StoredInput(index: $0.index, data: $0.data) }))
-                whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
-            } else {
-                send(.ack(.init()), requestID: requestID, on: channel)
-            }
-            schedule(pool)
+            createCall(create, pool: pool, functionName: functionName, requestID: requestID, channel: channel)
 
         case .callPutInputs(let put):
-            guard let call = calls[put.callID] else {
+            guard let call = call(put.callID, in: connection.workspace) else {
                 sendError(.notFound, "no call with id \(put.callID)", requestID: requestID, on: channel)
                 return
             }
-            for input in put.inputs where input.data.count > configuration.maxPayloadBytes {
-                var result = Aloft_V1_Output()
-                result.index = input.index
-                result.result = .failure(.failure, payloadTooLarge(input.data.count))
-                deliver(result.result, index: input.index, to: call)
-            }
-            if !call.cancelled {
-                let accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
-                for input in accepted { addInput(input, to: call) }
-                if isStored(call.kind) {
-                    record(.putInputs(callID: call.id, accepted.map { StoredInput(index: $0.index, data: $0.data) }))
-                }
-                schedule(call.pool)
-            }
-            if put.last {
-                call.inputsClosed = true
-                if isStored(call.kind) { record(.closeInputs(callID: call.id)) }
-                forgetIfFinished(call)
-            }
-            if requestID != 0 {
-                whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
-            }
+            putInputs(put, into: call, requestID: requestID, channel: channel)
 
         case .callGet(let get):
             let respond: @Sendable (Aloft_V1_Result?) -> Void = { [self] result in
@@ -304,7 +271,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 send(.callGetResult(reply), requestID: requestID, on: channel)
             }
             guard let call = calls[get.callID] else {
-                storedResult(callID: get.callID, index: get.index) { [self] found in
+                storedResult(callID: get.callID, index: get.index, workspace: connection.workspace) { [self] found in
                     switch found {
                     case .success(let result): respond(result)
                     case .failure(let error): sendError(error.code, error.message, requestID: requestID, on: channel)
@@ -312,12 +279,16 @@ final class ControlPlaneState: @unchecked Sendable {
                 }
                 return
             }
+            guard call.workspace == connection.workspace else {
+                sendError(.notFound, "no call with id \(get.callID)", requestID: requestID, on: channel)
+                return
+            }
             getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, waiting: ObjectIdentifier(channel), respond: respond)
 
         case .callCancel(let cancel):
-            if let call = calls[cancel.callID] {
+            if let call = call(cancel.callID, in: connection.workspace) {
                 cancelCall(call)
-            } else if let input = invocations[cancel.callID] {
+            } else if let input = invocations[cancel.callID], input.pool.workspace == connection.workspace {
                 cancelInput(input, message: "call \(cancel.callID) was cancelled")
             } else {
                 // A cancel pushed after its call finished is not an error worth a reply.
@@ -342,10 +313,112 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
+    /// Checks a client's token (a container's own, or one the authenticator knows), then welcomes it in the token's
+    /// workspace; a missing or wrong token gets `unauthenticated` and the connection is closed.
+    private func authenticate(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel) {
+        let refuse: @Sendable (String) -> Void = { [self] message in
+            logger.info("refused a client", metadata: ["aloft.reason": "\(message)"])
+            sendError(.unauthenticated, message, requestID: requestID, on: channel)
+            channel.flush()
+            channel.close(promise: nil)
+        }
+        if hello.token.hasPrefix("ctr:") {
+            let parts = hello.token.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, let container = containers[String(parts[1])], container.clientSecret == parts[2] else {
+                refuse("this container token is not valid (its container has stopped)")
+                return
+            }
+            connection.workspace = container.pool.workspace
+            welcome(hello, requestID: requestID, connection: connection, channel: channel)
+            return
+        }
+        guard let authenticator = configuration.authenticator else { return }
+        let token = hello.token
+        let checked = loop.makePromise(of: String.self)
+        checked.completeWithTask { try await authenticator.workspace(forToken: token) }
+        let boundConnection = NIOLoopBound(connection, eventLoop: loop)  // answered on this loop
+        checked.futureResult.whenComplete { [self] result in
+            switch result {
+            case .success(let workspace):
+                boundConnection.value.workspace = workspace
+                welcome(hello, requestID: requestID, connection: boundConnection.value, channel: channel)
+            case .failure(let error):
+                refuse((error as? AloftError)?.message ?? "the token could not be checked")
+            }
+        }
+    }
+
+    private func welcome(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel) {
+            connection.role = hello.role
+            var reply = Aloft_V1_HelloReply()
+            reply.protocolVersion = AloftLimits.protocolVersion
+            reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
+            if hello.role == .container, let container = containers[hello.containerID] {
+                reply.maxInputs = UInt32(container.bodies)
+            }
+            send(.helloReply(reply), requestID: requestID, on: channel)
+            if hello.role == .container { containerConnected(hello.containerID, channel: channel) }  // after the reply: it may send inputs
+    }
+
+    /// A registered function, if `workspace` may use it.
+    private func function(_ id: UInt64, in workspace: String) -> (pool: FunctionPool, name: String)? {
+        guard let function = functions[id], function.pool.workspace == workspace else { return nil }
+        return function
+    }
+
+    /// A call in memory, if `workspace` may use it.
+    private func call(_ id: String, in workspace: String) -> CallRecord? {
+        guard let call = calls[id], call.workspace == workspace else { return nil }
+        return call
+    }
+
+    private func createCall(_ create: Aloft_V1_CallCreate, pool: FunctionPool, functionName: String, requestID: UInt64, channel: any Channel) {
+        let call = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
+        if create.kind == .map || create.kind == .generator { call.subscriber = channel }
+        calls[call.id] = call
+        for input in create.inputs { addInput(input, to: call) }
+        call.inputsClosed = create.last || create.kind == .spawn  // a spawn sends its one input here
+        if isStored(call.kind) {
+            // Accepted means stored: the acknowledgement waits for the batch that holds the call.
+            record(.putCall(StoredCall(id: call.id, workspace: call.workspace, functionID: create.functionID, kind: call.kind.rawValue,
+                                       inputsClosed: call.inputsClosed, createdAt: Date())))
+            record(.putInputs(callID: call.id, create.inputs.map { StoredInput(index: $0.index, data: $0.data) }))
+            whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
+        } else {
+            send(.ack(.init()), requestID: requestID, on: channel)
+        }
+        schedule(pool)
+    }
+
+    private func putInputs(_ put: Aloft_V1_CallPutInputs, into call: CallRecord, requestID: UInt64, channel: any Channel) {
+        for input in put.inputs where input.data.count > configuration.maxPayloadBytes {
+            var result = Aloft_V1_Output()
+            result.index = input.index
+            result.result = .failure(.failure, payloadTooLarge(input.data.count))
+            deliver(result.result, index: input.index, to: call)
+        }
+        if !call.cancelled {
+            let accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
+            for input in accepted { addInput(input, to: call) }
+            if isStored(call.kind) {
+                record(.putInputs(callID: call.id, accepted.map { StoredInput(index: $0.index, data: $0.data) }))
+            }
+            schedule(call.pool)
+        }
+        if put.last {
+            call.inputsClosed = true
+            if isStored(call.kind) { record(.closeInputs(callID: call.id)) }
+            forgetIfFinished(call)
+        }
+        if requestID != 0 {
+            whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
+        }
+    }
+
     /// Registers a function (a definition or a look-up) and returns its id: `functionID` when restoring one from
     /// the store, else the id it already has, or a new one.
-    private func register(_ register: Aloft_V1_FunctionRegister, functionID: UInt64?, persist: Bool) -> UInt64 {
-        let key = "\(register.appName)/\(register.poolName.isEmpty ? register.functionName : register.poolName)"
+    private func register(_ register: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool) -> UInt64 {
+        let key = Self.poolKey(workspace: workspace, app: register.appName, pool: register.poolName.isEmpty ? register.functionName : register.poolName)
         let pool: FunctionPool
         var changed = false
         if let existing = poolsByKey[key] {
@@ -365,7 +438,7 @@ final class ControlPlaneState: @unchecked Sendable {
             pool = existing
             schedule(pool)
         } else {
-            pool = FunctionPool(id: makeID(), register: register, defaultMaxContainers: configuration.defaultMaxContainers)
+            pool = FunctionPool(id: makeID(), workspace: workspace, register: register, defaultMaxContainers: configuration.defaultMaxContainers)
             poolsByKey[key] = pool
             changed = true
             logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
@@ -377,9 +450,14 @@ final class ControlPlaneState: @unchecked Sendable {
         functionIDs[functionKey] = id
         functions[id] = (pool, register.functionName)
         if persist && (changed || known == nil), let registration = try? register.serializedBytes() as Data {
-            record(.putFunction(StoredFunction(id: id, key: functionKey, appName: register.appName, registration: registration)))
+            record(.putFunction(StoredFunction(id: id, key: functionKey, workspace: workspace, appName: register.appName, registration: registration)))
         }
         return id
+    }
+
+    /// Pools are per workspace: two workspaces may each have an app of the same name.
+    static func poolKey(workspace: String, app: String, pool: String) -> String {
+        workspace.isEmpty ? "\(app)/\(pool)" : "\(workspace)/\(app)/\(pool)"
     }
 
     /// Everything but `Hello` needs a connection that said hello first.
@@ -402,14 +480,19 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// The result of a call that is not in memory: finished before a restart, or forgotten once its result was
     /// stored. `notFound` when there is none (never accepted, or expired).
-    private func storedResult(callID: String, index: UInt64, _ done: @escaping @Sendable (Result<Aloft_V1_Result, AloftError>) -> Void) {
+    private func storedResult(callID: String, index: UInt64, workspace: String,
+                              _ done: @escaping @Sendable (Result<Aloft_V1_Result, AloftError>) -> Void) {
         let notFound = "no call with id \(callID)"
         guard let store = configuration.store else {
             done(.failure(AloftError(.notFound, notFound + " (without a store, results live as long as the control plane that ran them)")))
             return
         }
         let lookup = loop.makePromise(of: Data?.self)
-        lookup.completeWithTask { try await store.result(callID: callID, index: index) }
+        lookup.completeWithTask {
+            // Another workspace's call is as unknown as a call that never was.
+            guard try await store.call(id: callID)?.workspace == workspace else { return nil }
+            return try await store.result(callID: callID, index: index)
+        }
         lookup.futureResult.whenComplete { [self] result in
             switch result {
             case .success(let data?):
@@ -725,6 +808,9 @@ final class ControlPlaneState: @unchecked Sendable {
             executable: pool.executable,
             arguments: pool.arguments,
             environment: [AloftEnvironment.controlPlaneAddress: address, AloftEnvironment.containerID: container.id]
+                .merging(configuration.authenticator == nil ? [:] : [
+                    AloftEnvironment.token: "ctr:\(container.id):\(container.clientSecret)",
+                ]) { _, new in new }
                 .merging(pool.className.isEmpty ? [:] : [
                     AloftEnvironment.className: pool.className,
                     AloftEnvironment.classParameters: pool.classParameters.base64EncodedString(),
@@ -817,7 +903,7 @@ final class ControlPlaneState: @unchecked Sendable {
         if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {
             failPending(of: pool)
         }
-        if let shutdownPromise, containers.isEmpty { shutdownPromise.succeed() }
+        if containers.isEmpty { finishShutdown() }
         schedule(pool)
     }
 
@@ -908,11 +994,26 @@ final class ControlPlaneState: @unchecked Sendable {
         shutdownPromise = promise
         reaper?.cancel()
         if containers.isEmpty {
-            promise.succeed()
+            finishShutdown()
         } else {
             for container in containers.values { stop(container) }
+            // Every container was killed after the grace period; one whose exit is never reported must not keep
+            // the control plane from stopping.
+            loop.scheduleTask(in: TimeAmount(configuration.containerStopGrace) + .seconds(5)) { [self] in
+                guard !containers.isEmpty else { return }
+                logger.warning("containers not seen to exit; stopping anyway", metadata: ["aloft.containers": "\(containers.keys.sorted())"])
+                for container in containers.values { container.handle?.kill() }
+                finishShutdown()
+            }
         }
         return promise.futureResult
+    }
+
+    /// Completes a shutdown in progress, once.
+    private func finishShutdown() {
+        guard let shutdownPromise, !shutdownFinished else { return }
+        shutdownFinished = true
+        shutdownPromise.succeed()
     }
 }
 
@@ -921,17 +1022,17 @@ final class ControlPlaneState: @unchecked Sendable {
 extension ControlPlaneState {
     /// The id of function `name` of app `appName`, registered by a run of the app against this control plane
     /// (and kept by the store across restarts).
-    private func functionID(app appName: String, function name: String) throws(AloftError) -> UInt64 {
-        guard let id = functionIDs["\(appName)/\(name)#\(name)"] else {
+    private func functionID(workspace: String, app appName: String, function name: String) throws(AloftError) -> UInt64 {
+        guard let id = functionIDs[Self.poolKey(workspace: workspace, app: appName, pool: name) + "#" + name] else {
             throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is registered here: run the app once against this server (ALOFT_CONTROL_PLANE) to register its functions")
         }
         return id
     }
 
     /// Runs one input, as `.remote` does, and completes `promise` with its result.
-    func invokeLocally(app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>) {
+    func invokeLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>) {
         do {
-            let id = try functionID(app: app, function: name)
+            let id = try functionID(workspace: workspace, app: app, function: name)
             guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
             guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
             let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
@@ -943,9 +1044,9 @@ extension ControlPlaneState {
     }
 
     /// Spawns a call with one input, as `.spawn` does; succeeds with its id once it is accepted (stored, with a store).
-    func spawnLocally(app: String, function name: String, payload: Data, promise: EventLoopPromise<String>) {
+    func spawnLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<String>) {
         do {
-            let id = try functionID(app: app, function: name)
+            let id = try functionID(workspace: workspace, app: app, function: name)
             guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
             guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
             let call = CallRecord(id: "fc-" + randomHex() + randomHex(), kind: .spawn, pool: pool, functionName: functionName)
@@ -955,7 +1056,8 @@ extension ControlPlaneState {
             input.data = payload
             addInput(input, to: call)
             if isStored(.spawn) {
-                record(.putCall(StoredCall(id: call.id, functionID: id, kind: call.kind.rawValue, inputsClosed: true, createdAt: Date())))
+                record(.putCall(StoredCall(id: call.id, workspace: workspace, functionID: id, kind: call.kind.rawValue,
+                                           inputsClosed: true, createdAt: Date())))
                 record(.putInputs(callID: call.id, [StoredInput(index: 0, data: payload)]))
             }
             whenStored { [self] stored in
@@ -973,9 +1075,13 @@ extension ControlPlaneState {
     }
 
     /// Result `index` of a spawned call, waiting up to `timeoutMs` (< 0: no limit); nil if it is not ready by then.
-    func resultLocally(callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>) {
+    func resultLocally(workspace: String, callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>) {
+        if let call = calls[callID], call.workspace != workspace {
+            promise.fail(AloftError(.notFound, "no call with id \(callID)"))
+            return
+        }
         guard let call = calls[callID] else {
-            storedResult(callID: callID, index: index) { found in
+            storedResult(callID: callID, index: index, workspace: workspace) { found in
                 switch found {
                 case .success(let result): promise.succeed(result)
                 case .failure(let error): promise.fail(error)

@@ -8,6 +8,8 @@ import NIOCore
 /// The containers and backlog of one function of one app.
 final class FunctionPool: @unchecked Sendable {
     let id: UInt64
+    /// The workspace that registered it (empty without an authenticator): only that workspace may call it.
+    let workspace: String
     let appName: String
     let name: String
     var executable: String
@@ -25,8 +27,9 @@ final class FunctionPool: @unchecked Sendable {
     var cancelledInBacklog = 0
     var lastStartFailure = ""
 
-    init(id: UInt64, register: Aloft_V1_FunctionRegister, defaultMaxContainers: Int) {
+    init(id: UInt64, workspace: String, register: Aloft_V1_FunctionRegister, defaultMaxContainers: Int) {
         self.id = id
+        self.workspace = workspace
         self.appName = register.appName
         self.name = register.poolName.isEmpty ? register.functionName : register.poolName
         self.className = register.className
@@ -73,6 +76,8 @@ final class ContainerRecord: @unchecked Sendable {
     var assigned: [UInt64] = []
     var idleSince: NIODeadline = .now()
     var stopping = false
+    /// The token its body's own calls present (`ctr:<id>:<secret>`), in its pool's workspace.
+    let clientSecret = randomHex() + randomHex()
     var startupTimer: Scheduled<Void>?
 
     /// Inputs it takes at once, and bodies it runs at once, as its function's options were when it started.
@@ -151,6 +156,8 @@ final class CallRecord: @unchecked Sendable {
     let kind: Aloft_V1_CallKind
     let pool: FunctionPool
     let functionName: String
+    /// The caller's workspace: only it may read, feed or cancel the call.
+    var workspace: String { pool.workspace }
     /// Map calls push outputs here; the connection that created the call.
     var subscriber: (any Channel)?
     /// Spawned calls keep results until the control plane stops.

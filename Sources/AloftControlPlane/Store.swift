@@ -20,8 +20,12 @@ public protocol ControlPlaneStore: Sendable {
     func apply(_ changes: [StoreChange]) async throws
     /// The result of input `index` of a call, if it has finished and not expired.
     func result(callID: String, index: UInt64) async throws -> Data?
-    /// Whether a call was accepted and has not expired.
-    func callExists(_ callID: String) async throws -> Bool
+    /// A call that was accepted and has not expired.
+    func call(id: String) async throws -> StoredCall?
+    /// The token with this id, revoked or not.
+    func token(id: String) async throws -> StoredToken?
+    /// Every token, oldest first.
+    func tokens() async throws -> [StoredToken]
     /// Releases connections and files.
     func close() async
 }
@@ -29,15 +33,18 @@ public protocol ControlPlaneStore: Sendable {
 /// A registered function: the id callers use, and the registration that defines its pool.
 public struct StoredFunction: Sendable, Hashable {
     public var id: UInt64
-    /// `app/pool#function`: one row per function of each pool.
+    /// `workspace/app/pool#function`: one row per function of each pool.
     public var key: String
+    /// The workspace that registered it (empty without tokens).
+    public var workspace: String
     public var appName: String
     /// A serialized `aloft.v1.FunctionRegister`.
     public var registration: Data
 
-    public init(id: UInt64, key: String, appName: String, registration: Data) {
+    public init(id: UInt64, key: String, workspace: String = "", appName: String, registration: Data) {
         self.id = id
         self.key = key
+        self.workspace = workspace
         self.appName = appName
         self.registration = registration
     }
@@ -46,14 +53,17 @@ public struct StoredFunction: Sendable, Hashable {
 /// An accepted call whose inputs must run even if the control plane restarts.
 public struct StoredCall: Sendable, Hashable {
     public var id: String
+    /// The workspace of the caller that made it (empty without tokens); only that workspace may read it.
+    public var workspace: String
     public var functionID: UInt64
     /// The wire's `CallKind` number.
     public var kind: Int
     public var inputsClosed: Bool
     public var createdAt: Date
 
-    public init(id: String, functionID: UInt64, kind: Int, inputsClosed: Bool, createdAt: Date) {
+    public init(id: String, workspace: String = "", functionID: UInt64, kind: Int, inputsClosed: Bool, createdAt: Date) {
         self.id = id
+        self.workspace = workspace
         self.functionID = functionID
         self.kind = kind
         self.inputsClosed = inputsClosed
@@ -83,6 +93,32 @@ public struct StoredState: Sendable {
     }
 }
 
+/// A credential: a client's (calls functions and reads calls of its workspace) or a worker host's. Only a hash of
+/// its secret is kept.
+public struct StoredToken: Sendable, Hashable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case client, worker
+    }
+
+    /// The public part of the token, for listing and revoking.
+    public var id: String
+    public var workspace: String
+    public var kind: Kind
+    /// SHA-256 of the secret part, hex.
+    public var secretHash: String
+    public var createdAt: Date
+    public var revoked: Bool
+
+    public init(id: String, workspace: String, kind: Kind, secretHash: String, createdAt: Date, revoked: Bool = false) {
+        self.id = id
+        self.workspace = workspace
+        self.kind = kind
+        self.secretHash = secretHash
+        self.createdAt = createdAt
+        self.revoked = revoked
+    }
+}
+
 public enum StoreChange: Sendable, Hashable {
     /// Adds or replaces a function (by id).
     case putFunction(StoredFunction)
@@ -99,6 +135,10 @@ public enum StoreChange: Sendable, Hashable {
     case deleteCall(id: String)
     /// Forgets every result that expired before `date`, and calls left with nothing.
     case expireResults(before: Date)
+    /// Adds a token (or replaces it, by id).
+    case putToken(StoredToken)
+    /// Marks a token revoked: it is refused from then on.
+    case revokeToken(id: String)
 }
 
 /// A store that keeps everything in memory: for tests, and to check the control plane's use of the protocol
@@ -109,6 +149,7 @@ public final class InMemoryStore: ControlPlaneStore {
         var calls: [String: StoredCall] = [:]
         var inputs: [String: [UInt64: Data]] = [:]
         var results: [String: [UInt64: (data: Data, expiresAt: Date)]] = [:]
+        var tokens: [String: StoredToken] = [:]
     }
 
     private let contents = Mutex(Contents())
@@ -160,6 +201,10 @@ public final class InMemoryStore: ControlPlaneStore {
                             contents.inputs[callID] = nil
                         }
                     }
+                case .putToken(let token):
+                    contents.tokens[token.id] = token
+                case .revokeToken(let id):
+                    contents.tokens[id]?.revoked = true
                 }
             }
         }
@@ -171,8 +216,16 @@ public final class InMemoryStore: ControlPlaneStore {
         }
     }
 
-    public func callExists(_ callID: String) async throws -> Bool {
-        contents.withLock { $0.calls[callID] != nil }
+    public func call(id: String) async throws -> StoredCall? {
+        contents.withLock { $0.calls[id] }
+    }
+
+    public func token(id: String) async throws -> StoredToken? {
+        contents.withLock { $0.tokens[id] }
+    }
+
+    public func tokens() async throws -> [StoredToken] {
+        contents.withLock { $0.tokens.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
     }
 
     public func close() async {}

@@ -33,6 +33,8 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfiguration = Code(rawValue: "invalidConfiguration")
         /// The control plane's store (its database) failed: the request was not accepted.
         public static let storeFailure = Code(rawValue: "storeFailure")
+        /// The server needs a token and got none, or one it does not know or that was revoked.
+        public static let unauthenticated = Code(rawValue: "unauthenticated")
     }
 
     /// Where a failure that happened in a container came from.

@@ -14,6 +14,8 @@ public enum AloftEnvironment {
     public static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
     /// `0` turns off the warning logged when a blocking call is made from async code.
     public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
+    /// The token a client presents to a server that requires one (`aloft token new` makes one). Never logged.
+    public static let token = "ALOFT_TOKEN"
     /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.
     public static let logLevel = "ALOFT_LOG_LEVEL"
 }

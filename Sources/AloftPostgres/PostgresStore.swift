@@ -61,11 +61,12 @@ public final class PostgresStore: ControlPlaneStore {
                     "CREATE SCHEMA IF NOT EXISTS \(unescaped: s)",
                     """
                     CREATE TABLE IF NOT EXISTS \(unescaped: s).functions (
-                        id BIGINT PRIMARY KEY, key TEXT NOT NULL, app TEXT NOT NULL, registration BYTEA NOT NULL)
+                        id BIGINT PRIMARY KEY, key TEXT NOT NULL, workspace TEXT NOT NULL, app TEXT NOT NULL,
+                        registration BYTEA NOT NULL)
                     """,
                     """
                     CREATE TABLE IF NOT EXISTS \(unescaped: s).calls (
-                        id TEXT PRIMARY KEY, function_id BIGINT NOT NULL, kind INTEGER NOT NULL,
+                        id TEXT PRIMARY KEY, workspace TEXT NOT NULL, function_id BIGINT NOT NULL, kind INTEGER NOT NULL,
                         inputs_closed BOOLEAN NOT NULL, created_at DOUBLE PRECISION NOT NULL)
                     """,
                     """
@@ -78,6 +79,11 @@ public final class PostgresStore: ControlPlaneStore {
                         expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (call_id, idx))
                     """,
                     "CREATE INDEX IF NOT EXISTS results_by_expiry ON \(unescaped: s).results (expires_at)",
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).tokens (
+                        id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
+                        created_at DOUBLE PRECISION NOT NULL, revoked BOOLEAN NOT NULL)
+                    """,
                 ] {
                     try await connection.query(statement, logger: logger)
                 }
@@ -92,18 +98,20 @@ public final class PostgresStore: ControlPlaneStore {
         return try await wrap("load") {
             try await self.client.withConnection { connection in
                 var state = StoredState()
-                let functions = try await connection.query("SELECT id, key, app, registration FROM \(unescaped: s).functions ORDER BY id", logger: self.logger)
-                for try await (id, key, app, registration) in functions.decode((Int64, String, String, Data).self) {
-                    state.functions.append(StoredFunction(id: UInt64(bitPattern: id), key: key, appName: app, registration: registration))
+                let functions = try await connection.query(
+                    "SELECT id, key, app, registration, workspace FROM \(unescaped: s).functions ORDER BY id", logger: self.logger)
+                for try await (id, key, app, registration, workspace) in functions.decode((Int64, String, String, Data, String).self) {
+                    state.functions.append(StoredFunction(
+                        id: UInt64(bitPattern: id), key: key, workspace: workspace, appName: app, registration: registration))
                 }
                 var calls: [StoredCall] = []
                 let rows = try await connection.query("""
-                    SELECT id, function_id, kind, inputs_closed, created_at FROM \(unescaped: s).calls c
+                    SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM \(unescaped: s).calls c
                     WHERE NOT inputs_closed OR EXISTS (SELECT 1 FROM \(unescaped: s).inputs i WHERE i.call_id = c.id)
                     ORDER BY created_at, id
                     """, logger: self.logger)
-                for try await (id, function, kind, closed, created) in rows.decode((String, Int64, Int32, Bool, Double).self) {
-                    calls.append(StoredCall(id: id, functionID: UInt64(bitPattern: function), kind: Int(kind), inputsClosed: closed,
+                for try await (id, function, kind, closed, created, workspace) in rows.decode((String, Int64, Int32, Bool, Double, String).self) {
+                    calls.append(StoredCall(id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind), inputsClosed: closed,
                                             createdAt: Date(timeIntervalSince1970: created)))
                 }
                 for call in calls {
@@ -141,12 +149,42 @@ public final class PostgresStore: ControlPlaneStore {
         }
     }
 
-    public func callExists(_ callID: String) async throws -> Bool {
+    public func call(id: String) async throws -> StoredCall? {
         let s = schema
         return try await wrap("read") {
-            let rows = try await self.client.query("SELECT 1 FROM \(unescaped: s).calls WHERE id = \(callID)", logger: self.logger)
-            for try await _ in rows.decode(Int32.self) { return true }
-            return false
+            let rows = try await self.client.query(
+                "SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM \(unescaped: s).calls WHERE id = \(id)",
+                logger: self.logger)
+            for try await (id, function, kind, closed, created, workspace) in rows.decode((String, Int64, Int32, Bool, Double, String).self) {
+                return StoredCall(id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind),
+                                  inputsClosed: closed, createdAt: Date(timeIntervalSince1970: created))
+            }
+            return nil
+        }
+    }
+
+    public func token(id: String) async throws -> StoredToken? {
+        try await tokens(matching: id).first
+    }
+
+    public func tokens() async throws -> [StoredToken] {
+        try await tokens(matching: nil)
+    }
+
+    /// The token with this id, or every token when `id` is nil.
+    private func tokens(matching id: String?) async throws -> [StoredToken] {
+        let s = schema
+        return try await wrap("read") {
+            let query: PostgresQuery = id.map { id in
+                "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens WHERE id = \(id)"
+            } ?? "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens ORDER BY created_at, id"
+            var tokens: [StoredToken] = []
+            let rows = try await self.client.query(query, logger: self.logger)
+            for try await (id, workspace, kind, hash, created, revoked) in rows.decode((String, String, String, String, Double, Bool).self) {
+                tokens.append(StoredToken(id: id, workspace: workspace, kind: StoredToken.Kind(rawValue: kind) ?? .client,
+                                          secretHash: hash, createdAt: Date(timeIntervalSince1970: created), revoked: revoked))
+            }
+            return tokens
         }
     }
 
@@ -168,16 +206,17 @@ public final class PostgresStore: ControlPlaneStore {
         switch change {
         case .putFunction(let function):
             try await connection.query("""
-                INSERT INTO \(unescaped: s).functions (id, key, app, registration)
-                VALUES (\(Int64(bitPattern: function.id)), \(function.key), \(function.appName), \(function.registration))
-                ON CONFLICT (id) DO UPDATE SET key = excluded.key, app = excluded.app, registration = excluded.registration
+                INSERT INTO \(unescaped: s).functions (id, key, workspace, app, registration)
+                VALUES (\(Int64(bitPattern: function.id)), \(function.key), \(function.workspace), \(function.appName), \(function.registration))
+                ON CONFLICT (id) DO UPDATE SET key = excluded.key, workspace = excluded.workspace, app = excluded.app,
+                    registration = excluded.registration
                 """, logger: logger)
         case .putCall(let call):
             try await connection.query("""
-                INSERT INTO \(unescaped: s).calls (id, function_id, kind, inputs_closed, created_at)
-                VALUES (\(call.id), \(Int64(bitPattern: call.functionID)), \(Int32(call.kind)), \(call.inputsClosed),
+                INSERT INTO \(unescaped: s).calls (id, workspace, function_id, kind, inputs_closed, created_at)
+                VALUES (\(call.id), \(call.workspace), \(Int64(bitPattern: call.functionID)), \(Int32(call.kind)), \(call.inputsClosed),
                         \(call.createdAt.timeIntervalSince1970))
-                ON CONFLICT (id) DO UPDATE SET function_id = excluded.function_id, kind = excluded.kind,
+                ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, function_id = excluded.function_id, kind = excluded.kind,
                     inputs_closed = excluded.inputs_closed, created_at = excluded.created_at
                 """, logger: logger)
         case .putInputs(let callID, let inputs):
@@ -203,6 +242,16 @@ public final class PostgresStore: ControlPlaneStore {
             try await connection.query("DELETE FROM \(unescaped: s).inputs WHERE call_id = \(id)", logger: logger)
             try await connection.query("DELETE FROM \(unescaped: s).results WHERE call_id = \(id)", logger: logger)
             try await connection.query("DELETE FROM \(unescaped: s).calls WHERE id = \(id)", logger: logger)
+        case .putToken(let token):
+            try await connection.query("""
+                INSERT INTO \(unescaped: s).tokens (id, workspace, kind, secret_hash, created_at, revoked)
+                VALUES (\(token.id), \(token.workspace), \(token.kind.rawValue), \(token.secretHash),
+                        \(token.createdAt.timeIntervalSince1970), \(token.revoked))
+                ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, kind = excluded.kind,
+                    secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked = excluded.revoked
+                """, logger: logger)
+        case .revokeToken(let id):
+            try await connection.query("UPDATE \(unescaped: s).tokens SET revoked = TRUE WHERE id = \(id)", logger: logger)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

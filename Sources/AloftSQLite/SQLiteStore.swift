@@ -53,9 +53,10 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 PRAGMA synchronous = \(self.durability == .power ? "FULL" : "NORMAL");
                 PRAGMA foreign_keys = OFF;
                 CREATE TABLE IF NOT EXISTS functions (
-                    id INTEGER PRIMARY KEY, key TEXT NOT NULL, app TEXT NOT NULL, registration BLOB NOT NULL);
+                    id INTEGER PRIMARY KEY, key TEXT NOT NULL, workspace TEXT NOT NULL, app TEXT NOT NULL,
+                    registration BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS calls (
-                    id TEXT PRIMARY KEY, function_id INTEGER NOT NULL, kind INTEGER NOT NULL,
+                    id TEXT PRIMARY KEY, workspace TEXT NOT NULL, function_id INTEGER NOT NULL, kind INTEGER NOT NULL,
                     inputs_closed INTEGER NOT NULL, created_at REAL NOT NULL);
                 CREATE TABLE IF NOT EXISTS inputs (
                     call_id TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
@@ -64,6 +65,9 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     call_id TEXT NOT NULL, idx INTEGER NOT NULL, result BLOB NOT NULL, expires_at REAL NOT NULL,
                     PRIMARY KEY (call_id, idx)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS results_by_expiry ON results (expires_at);
+                CREATE TABLE IF NOT EXISTS tokens (
+                    id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
+                    created_at REAL NOT NULL, revoked INTEGER NOT NULL);
                 PRAGMA user_version = 1;
                 """)
         }
@@ -72,18 +76,19 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     public func load() async throws -> StoredState {
         try await onQueue {
             var state = StoredState()
-            try self.query("SELECT id, key, app, registration FROM functions ORDER BY id") { row in
+            try self.query("SELECT id, key, app, registration, workspace FROM functions ORDER BY id") { row in
                 state.functions.append(StoredFunction(
-                    id: UInt64(bitPattern: row.int64(0)), key: row.text(1), appName: row.text(2), registration: row.blob(3)))
+                    id: UInt64(bitPattern: row.int64(0)), key: row.text(1), workspace: row.text(4), appName: row.text(2),
+                    registration: row.blob(3)))
             }
             var calls: [StoredCall] = []
             try self.query("""
-                SELECT id, function_id, kind, inputs_closed, created_at FROM calls c
+                SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM calls c
                 WHERE inputs_closed = 0 OR EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = c.id)
                 ORDER BY created_at, id
                 """) { row in
                 calls.append(StoredCall(
-                    id: row.text(0), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
+                    id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
                     inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4))))
             }
             for call in calls {
@@ -122,11 +127,35 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         }
     }
 
-    public func callExists(_ callID: String) async throws -> Bool {
+    public func call(id: String) async throws -> StoredCall? {
         try await onQueue {
-            var exists = false
-            try self.query("SELECT 1 FROM calls WHERE id = ?", [.text(callID)]) { _ in exists = true }
-            return exists
+            var call: StoredCall?
+            try self.query("SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM calls WHERE id = ?", [.text(id)]) { row in
+                call = StoredCall(
+                    id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
+                    inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4)))
+            }
+            return call
+        }
+    }
+
+    public func token(id: String) async throws -> StoredToken? {
+        try await tokens(where: "WHERE id = ?", [.text(id)]).first
+    }
+
+    public func tokens() async throws -> [StoredToken] {
+        try await tokens(where: "ORDER BY created_at, id", [])
+    }
+
+    private func tokens(where clause: String, _ values: [Value]) async throws -> [StoredToken] {
+        try await onQueue {
+            var tokens: [StoredToken] = []
+            try self.query("SELECT id, workspace, kind, secret_hash, created_at, revoked FROM tokens \(clause)", values) { row in
+                tokens.append(StoredToken(
+                    id: row.text(0), workspace: row.text(1), kind: StoredToken.Kind(rawValue: row.text(2)) ?? .client,
+                    secretHash: row.text(3), createdAt: Date(timeIntervalSince1970: row.double(4)), revoked: row.int64(5) != 0))
+            }
+            return tokens
         }
     }
 
@@ -144,11 +173,12 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     private func apply(_ change: StoreChange) throws {
         switch change {
         case .putFunction(let function):
-            try run("INSERT OR REPLACE INTO functions (id, key, app, registration) VALUES (?, ?, ?, ?)",
-                    [.int(Int64(bitPattern: function.id)), .text(function.key), .text(function.appName), .blob(function.registration)])
+            try run("INSERT OR REPLACE INTO functions (id, key, workspace, app, registration) VALUES (?, ?, ?, ?, ?)",
+                    [.int(Int64(bitPattern: function.id)), .text(function.key), .text(function.workspace), .text(function.appName),
+                     .blob(function.registration)])
         case .putCall(let call):
-            try run("INSERT OR REPLACE INTO calls (id, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?)",
-                    [.text(call.id), .int(Int64(bitPattern: call.functionID)), .int(Int64(call.kind)),
+            try run("INSERT OR REPLACE INTO calls (id, workspace, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(call.id), .text(call.workspace), .int(Int64(bitPattern: call.functionID)), .int(Int64(call.kind)),
                      .int(call.inputsClosed ? 1 : 0), .double(call.createdAt.timeIntervalSince1970)])
         case .putInputs(let callID, let inputs):
             for input in inputs {
@@ -166,6 +196,12 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         case .deleteCall(let id):
             for table in ["inputs", "results"] { try run("DELETE FROM \(table) WHERE call_id = ?", [.text(id)]) }
             try run("DELETE FROM calls WHERE id = ?", [.text(id)])
+        case .putToken(let token):
+            try run("INSERT OR REPLACE INTO tokens (id, workspace, kind, secret_hash, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.text(token.id), .text(token.workspace), .text(token.kind.rawValue), .text(token.secretHash),
+                     .double(token.createdAt.timeIntervalSince1970), .int(token.revoked ? 1 : 0)])
+        case .revokeToken(let id):
+            try run("UPDATE tokens SET revoked = 1 WHERE id = ?", [.text(id)])
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run("""

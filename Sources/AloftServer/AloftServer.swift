@@ -15,6 +15,9 @@ public import ServiceLifecycle
 public final class AloftServer: Service {
     public let configuration: ServerConfiguration
     public let controlPlane: ControlPlane
+    /// Where it keeps functions, calls and tokens.
+    public let store: any ControlPlaneStore
+    private let authenticator: StoreTokenAuthenticator
     private let logger: Logger
 
     public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
@@ -30,11 +33,11 @@ public final class AloftServer: Service {
         var controlPlane = configuration.controlPlane
         controlPlane.host = configuration.host
         controlPlane.port = configuration.port
-        switch configuration.store {
-        case .sqlite: controlPlane.store = SQLiteStore(path: configuration.databasePath)
-        case .postgres: controlPlane.store = try PostgresStore(url: configuration.postgresURL ?? "", schema: configuration.postgresSchema, logger: logger)
-        case .memory: controlPlane.store = InMemoryStore()
-        }
+        let store = try configuration.makeStore(logger: logger)
+        self.store = store
+        self.authenticator = StoreTokenAuthenticator(store: store)
+        controlPlane.store = store
+        controlPlane.authenticator = authenticator
         // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.
         let socket = (configuration.dataDirectory as NSString).appendingPathComponent("aloft.sock")
         controlPlane.unixSocketPath = socket.utf8.count < 100 ? socket : nil
@@ -46,6 +49,8 @@ public final class AloftServer: Service {
             "aloft.listen": "\(configuration.host):\(configuration.port)", "aloft.data_dir": "\(configuration.dataDirectory)",
             "aloft.store": "\(configuration.store.rawValue)",
         ])
+        try await store.open()
+        try await issueFirstToken()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.controlPlane.run() }
             let addresses = try await controlPlane.addresses()
@@ -53,7 +58,8 @@ public final class AloftServer: Service {
             if let httpPort = configuration.httpPort {
                 let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
                 let api = Application(
-                    router: HTTPAPI.router(controlPlane: controlPlane, maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
+                    router: HTTPAPI.router(controlPlane: controlPlane, authenticator: authenticator,
+                                           maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
                     configuration: .init(address: .hostname(configuration.host, port: httpPort), serverName: "aloft"),
                     onServerRunning: { channel in
                         portContinuation.yield(channel.localAddress?.port ?? httpPort)
@@ -72,7 +78,31 @@ public final class AloftServer: Service {
     }
 }
 
+extension AloftServer {
+    /// A server whose store has no token yet makes one client token for workspace `main` and writes it to
+    /// `client-token` in the data directory (readable by its owner only), so that its first user can connect.
+    private func issueFirstToken() async throws {
+        guard try await store.tokens().isEmpty else { return }
+        let (token, record) = try Tokens.issue(workspace: "main", kind: .client)
+        try await store.apply([.putToken(record)])
+        let path = configuration.firstTokenPath
+        FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        logger.notice("no token existed: made one for workspace main", metadata: ["aloft.token_id": "\(record.id)", "aloft.path": "\(path)"])
+    }
+}
+
 extension ServerConfiguration {
     /// The SQLite database in the data directory.
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("aloft.sqlite") }
+    /// Where a server that started without tokens wrote the first one.
+    public var firstTokenPath: String { (dataDirectory as NSString).appendingPathComponent("client-token") }
+
+    /// The store this configuration names (not opened yet).
+    public func makeStore(logger: Logger) throws -> any ControlPlaneStore {
+        switch store {
+        case .sqlite: SQLiteStore(path: databasePath)
+        case .postgres: try PostgresStore(url: postgresURL ?? "", schema: postgresSchema, logger: logger)
+        case .memory: InMemoryStore()
+        }
+    }
 }

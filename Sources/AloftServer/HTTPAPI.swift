@@ -15,15 +15,22 @@ import NIOCore
 /// The argument is what the Swift SDK would encode: a function of one `Codable` argument takes that argument's JSON,
 /// one of two takes `{"first": …, "second": …}`, one of none takes an empty body; a `Data` argument or result is a
 /// base64 string. Failures are `{"error": {"code": …, "message": …}}` with a status that says who is at fault.
+/// Every request needs `Authorization: Bearer <token>`; it works in the token's workspace.
 enum HTTPAPI {
-    static func router(controlPlane: ControlPlane, maxPayloadBytes: Int) -> Router<BasicRequestContext> {
+    static func router(controlPlane: ControlPlane, authenticator: any ClientAuthenticator, maxPayloadBytes: Int) -> Router<BasicRequestContext> {
         let router = Router()
+        @Sendable func workspace(of request: Request) async throws -> String {
+            let header = request.headers[.authorization] ?? ""
+            let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
+            return try await authenticator.workspace(forToken: token)
+        }
         router.post("/v1/apps/:app/functions/:function/call") { request, context -> Response in
             var request = request
             let app = try context.parameters.require("app"), function = try context.parameters.require("function")
             do {
+                let workspace = try await workspace(of: request)
                 let payload = try await argument(of: &request, limit: maxPayloadBytes)
-                return respond(try await controlPlane.invoke(app: app, function: function, payload: payload))
+                return respond(try await controlPlane.invoke(workspace: workspace, app: app, function: function, payload: payload))
             } catch {
                 return failure(error)
             }
@@ -32,8 +39,9 @@ enum HTTPAPI {
             var request = request
             let app = try context.parameters.require("app"), function = try context.parameters.require("function")
             do {
+                let workspace = try await workspace(of: request)
                 let payload = try await argument(of: &request, limit: maxPayloadBytes)
-                let callID = try await controlPlane.spawn(app: app, function: function, payload: payload)
+                let callID = try await controlPlane.spawn(workspace: workspace, app: app, function: function, payload: payload)
                 return json(.accepted, #"{"call_id":"\#(callID)"}"#)
             } catch {
                 return failure(error)
@@ -42,6 +50,7 @@ enum HTTPAPI {
         router.get("/v1/calls/:call") { request, context -> Response in
             let callID = try context.parameters.require("call")
             do {
+                let workspace = try await workspace(of: request)
                 var timeout: Duration? = .zero
                 if let text = request.uri.queryParameters.get("timeout") {
                     guard let seconds = Double(text), seconds >= 0 else {
@@ -49,7 +58,7 @@ enum HTTPAPI {
                     }
                     timeout = .milliseconds(Int64(min(seconds, 3600) * 1000))
                 }
-                guard let outcome = try await controlPlane.outcome(ofCall: callID, timeout: timeout) else {
+                guard let outcome = try await controlPlane.outcome(workspace: workspace, ofCall: callID, timeout: timeout) else {
                     return json(.accepted, #"{"status":"pending","call_id":"\#(callID)"}"#)
                 }
                 return respond(outcome)
@@ -106,6 +115,7 @@ enum HTTPAPI {
     static func status(for code: AloftError.Code) -> HTTPResponse.Status {
         switch code {
         case .notFound: .notFound
+        case .unauthenticated: .unauthorized
         case .invalidArgument, .invalidConfiguration: .badRequest
         case .payloadTooLarge: .contentTooLarge
         case .timeout: .gatewayTimeout

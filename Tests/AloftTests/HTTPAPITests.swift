@@ -13,9 +13,10 @@ struct HTTPAPITests {
         let json: [String: Any]
     }
 
-    func request(_ method: String, _ url: String, body: String? = nil) async throws -> Reply {
+    func request(_ method: String, _ url: String, body: String? = nil, token: String) async throws -> Reply {
         var request = URLRequest(url: try #require(URL(string: url)))
         request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.httpBody = body.map { Data($0.utf8) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
@@ -30,53 +31,53 @@ struct HTTPAPITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
         // A run of the app against the server registers its functions.
-        let app = App("web", controlPlane: RemoteControlPlane(server.address), configuration: fixtures.configuration)
+        let app = App("web", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
         #expect(try await (app.lookup("square") as Function<Int, Int>).remote(2) == 4)
         #expect(try await (app.lookup("reverse_bytes") as Function<Data, Data>).remote(Data([1])) == Data([1]))
         _ = try? await (app.lookup("fail_plain") as Function<String, Int>).remote("x")
         _ = try await (app.lookup("sleepy") as Function<Double, Int>).remote(0)
         let base = server.httpURL + "/v1/apps/web/functions"
 
-        let squared = try await request("POST", base + "/square/call", body: "7")
+        let squared = try await request("POST", base + "/square/call", body: "7", token: server.token)
         #expect(squared.status == 200)
         #expect(squared.json["result"] as? Int == 49)
 
-        let reversed = try await request("POST", base + "/reverse_bytes/call", body: #""AQID""#)  // base64 of 1, 2, 3
+        let reversed = try await request("POST", base + "/reverse_bytes/call", body: #""AQID""#, token: server.token)  // base64 of 1, 2, 3
         #expect(reversed.json["result"] as? String == "AwIB")
 
-        let thrown = try await request("POST", base + "/fail_plain/call", body: #""boom""#)
+        let thrown = try await request("POST", base + "/fail_plain/call", body: #""boom""#, token: server.token)
         #expect(thrown.status == 500)
         #expect(errorCode(thrown) == "remoteError")
 
-        let undecodable = try await request("POST", base + "/square/call", body: #""seven""#)
+        let undecodable = try await request("POST", base + "/square/call", body: #""seven""#, token: server.token)
         #expect(undecodable.status == 400)
         #expect(errorCode(undecodable) == "invalidArgument")
 
-        let missing = try await request("POST", base + "/nosuch/call", body: "1")
+        let missing = try await request("POST", base + "/nosuch/call", body: "1", token: server.token)
         #expect(missing.status == 404)
         #expect(errorCode(missing) == "notFound")
 
-        let oversized = try await request("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024))
+        let oversized = try await request("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024), token: server.token)
         #expect(oversized.status == 413)
         #expect(errorCode(oversized) == "payloadTooLarge")
 
-        let spawned = try await request("POST", base + "/sleepy/spawn", body: "0.5")
+        let spawned = try await request("POST", base + "/sleepy/spawn", body: "0.5", token: server.token)
         #expect(spawned.status == 202)
         let callID = try #require(spawned.json["call_id"] as? String)
-        let pending = try await request("GET", server.httpURL + "/v1/calls/\(callID)")
+        let pending = try await request("GET", server.httpURL + "/v1/calls/\(callID)", token: server.token)
         #expect(pending.status == 202)
         #expect(pending.json["status"] as? String == "pending")
-        let finished = try await request("GET", server.httpURL + "/v1/calls/\(callID)?timeout=30")
+        let finished = try await request("GET", server.httpURL + "/v1/calls/\(callID)?timeout=30", token: server.token)
         #expect(finished.status == 200)
         #expect(finished.json["result"] as? Int == 0)
         // The same call from Swift, by id.
         #expect(try await FunctionCall<Int>(id: callID, app: app).get(timeout: .seconds(10)) == 0)
 
-        let unknown = try await request("GET", server.httpURL + "/v1/calls/fc-nosuchcall")
+        let unknown = try await request("GET", server.httpURL + "/v1/calls/fc-nosuchcall", token: server.token)
         #expect(unknown.status == 404)
 
         // The same through `aloft call` and `aloft result`.
-        let api = ["--api", server.httpURL]
+        let api = ["--api", server.httpURL, "--token", server.token]
         let called = try runProduct("aloft", arguments: ["call", "web.square", "--json", "6"] + api)
         #expect(called.status == 0, "stderr: \(called.stderr)")
         #expect(called.stdout == "36\n")

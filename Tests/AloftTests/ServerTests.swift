@@ -1,6 +1,9 @@
 import Aloft
 import AloftPostgres
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// `aloft server` as a user runs it: the real executable, a real SQLite file, callers and containers over its
@@ -18,14 +21,14 @@ struct ServerTests {
             storeArguments += ["--postgres-url", url, "--postgres-schema", schema]
         }
         let first = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
-        let app = App("durable", controlPlane: RemoteControlPlane(first.address), configuration: fixtures.configuration)
+        let app = App("durable", controlPlane: RemoteControlPlane(first.address, token: first.token), configuration: fixtures.configuration)
         let finished = try await (app.lookup("square") as Function<Int, Int>).spawn(7)
         #expect(try await finished.get(timeout: .seconds(60)) == 49)
         let unfinished = try await (app.lookup("sleepy") as Function<Double, Int>).spawn(1.0)
         first.kill()
 
         let second = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
-        let restarted = App("durable", controlPlane: RemoteControlPlane(second.address), configuration: fixtures.configuration)
+        let restarted = App("durable", controlPlane: RemoteControlPlane(second.address, token: second.token), configuration: fixtures.configuration)
         #expect(try await FunctionCall<Int>(id: finished.id, app: restarted).get(timeout: .seconds(30)) == 49)
         #expect(try await FunctionCall<Int>(id: unfinished.id, app: restarted).get(timeout: .seconds(60)) == 0)
 
@@ -46,7 +49,7 @@ struct ServerTests {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
-        let app = App("graceful", controlPlane: RemoteControlPlane(server.address), configuration: fixtures.configuration)
+        let app = App("graceful", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
         let containerPID = try await (app.lookup("process_id") as Function<NoArguments, Int32>).remote()
         #expect(kill(containerPID, 0) == 0)
         #expect(server.terminate() == 0)
@@ -70,6 +73,87 @@ struct ServerTests {
     }
 }
 
+@Suite("Tokens and workspaces", .serialized, .timeLimit(.minutes(5)))
+struct TokenTests {
+    @Test("a missing, wrong or revoked token gets unauthenticated and nothing else; tokens never reach the logs")
+    func refusedTokens() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = directory + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let server = try ServerProcess(dataDirectory: directory, arguments: ["--log-level", "debug"], standardError: log)
+        let secret = String(server.token.split(separator: "_").last ?? "")
+
+        for (token, expected) in [("", "needs a token"), ("aloft_nosuch_secret", "not known"), ("garbage", "not an aloft token")] {
+            let app = App("refused", controlPlane: RemoteControlPlane(server.address, token: token), configuration: fixtures.configuration)
+            let error = await aloftError { try await (app.lookup("square") as Function<Int, Int>).remote(2) }
+            #expect(error?.code == .unauthenticated, "token '\(token)'")
+            #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
+        }
+
+        let made = try runProduct("aloft", arguments: ["token", "new", "--data-dir", directory])
+        let extra = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(made.status == 0 && extra.hasPrefix("aloft_"), "stderr: \(made.stderr)")
+        let app = App("revoked", controlPlane: RemoteControlPlane(server.address, token: extra), configuration: fixtures.configuration)
+        #expect(try await (app.lookup("square") as Function<Int, Int>).remote(3) == 9)
+        let extraID = String(extra.split(separator: "_")[1])
+        let listed = try runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
+        #expect(listed.stdout.contains(extraID) && !listed.stdout.contains(secret), "stdout: \(listed.stdout)")
+        let revoked = try runProduct("aloft", arguments: ["token", "revoke", extraID, "--data-dir", directory])
+        #expect(revoked.status == 0, "stderr: \(revoked.stderr)")
+        #expect(try runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains("revoked"))
+        // A new connection with the revoked token is refused (the one already open was let in before).
+        let again = App("revoked", controlPlane: RemoteControlPlane(server.address.replacingOccurrences(of: "127.0.0.1", with: "localhost"), token: extra),
+                        configuration: fixtures.configuration)
+        let error = await aloftError { try await (again.lookup("square") as Function<Int, Int>).remote(3) }
+        #expect(error?.code == .unauthenticated)
+        #expect(error?.message.contains("revoked") == true)
+
+        var unauthenticated = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/calls/fc-x")))
+        unauthenticated.httpMethod = "GET"
+        let (_, response) = try await URLSession.shared.data(for: unauthenticated)
+        #expect((response as? HTTPURLResponse)?.statusCode == 401)
+
+        #expect(server.terminate() == 0)
+        let logs = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(logs.contains("refused a client"))
+        #expect(!logs.contains(secret) && !logs.contains(String(extra.split(separator: "_")[2])))
+    }
+
+    @Test("a workspace cannot call, list or read the calls of another; a function's own calls stay in its workspace")
+    func workspacesAreIsolated() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let main = App("shared-name", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let spawned = try await (main.lookup("square") as Function<Int, Int>).spawn(5)
+        #expect(try await spawned.get(timeout: .seconds(30)) == 25)
+        // async_function calls blocking_function from inside its container: with the container's own token.
+        #expect(try await (main.lookup("async_function") as Function<NoArguments, Int>).remote() == 420)
+
+        let made = try runProduct("aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
+        let otherToken = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = App("shared-name", controlPlane: RemoteControlPlane(server.address, token: otherToken), configuration: fixtures.configuration)
+        let unseen = await aloftError { try await FunctionCall<Int>(id: spawned.id, app: other).get(timeout: .seconds(5)) }
+        #expect(unseen?.code == .notFound)
+
+        var request = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/apps/shared-name/functions/square/call")))
+        request.httpMethod = "POST"
+        request.httpBody = Data("4".utf8)
+        request.setValue("Bearer \(otherToken)", forHTTPHeaderField: "Authorization")
+        let (_, notVisible) = try await URLSession.shared.data(for: request)
+        #expect((notVisible as? HTTPURLResponse)?.statusCode == 404)
+        var read = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/calls/\(spawned.id)")))
+        read.setValue("Bearer \(otherToken)", forHTTPHeaderField: "Authorization")
+        let (_, notReadable) = try await URLSession.shared.data(for: read)
+        #expect((notReadable as? HTTPURLResponse)?.statusCode == 404)
+
+        // The other workspace's own app of the same name is its own.
+        #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)
+        #expect(server.terminate() == 0)
+    }
+}
+
 /// A running `aloft server` on a free port.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
@@ -77,12 +161,19 @@ final class ServerProcess: @unchecked Sendable {
     let address: String
     /// `http://host:port` of its HTTP API.
     let httpURL: String
+    /// The client token (workspace `main`) it made on its first start.
+    let token: String
 
-    init(dataDirectory: String, arguments: [String] = []) throws {
+    /// - Parameter standardError: a file for its logs (default: this process's standard error).
+    init(dataDirectory: String, arguments: [String] = [], standardError: String? = nil) throws {
         process.executableURL = productsDirectory.appendingPathComponent("aloft")
         process.arguments = ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"] + arguments
         let output = Pipe()
         process.standardOutput = output
+        if let standardError {
+            FileManager.default.createFile(atPath: standardError, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: standardError)
+        }
         try process.run()
         // The first line says where it listens: "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
         var firstLine = Data()
@@ -100,6 +191,8 @@ final class ServerProcess: @unchecked Sendable {
         }
         address = try word(after: "listening on ")
         httpURL = try word(after: "HTTP API on ")
+        let tokenFile = (dataDirectory as NSString).appendingPathComponent("client-token")
+        token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// SIGKILL: a crash.
@@ -108,10 +201,17 @@ final class ServerProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM, then waits; returns the exit status.
+    /// SIGTERM, then waits (at most 30 s, then SIGKILL: a server that does not stop fails the test, not the run);
+    /// returns the exit status.
     func terminate() -> Int32 {
         process.terminate()
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        guard !process.isRunning else {
+            Issue.record("aloft server did not stop within 30 s of SIGTERM")
+            kill()
+            return -1
+        }
         return process.terminationStatus
     }
 

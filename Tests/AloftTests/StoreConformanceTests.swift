@@ -71,11 +71,11 @@ struct StoreConformanceTests {
     }
 
     func function(_ id: UInt64, _ name: String) -> StoredFunction {
-        StoredFunction(id: id, key: "app/\(name)#\(name)", appName: "app", registration: Data("registration of \(name)".utf8))
+        StoredFunction(id: id, key: "ws/app/\(name)#\(name)", workspace: "ws", appName: "app", registration: Data("registration of \(name)".utf8))
     }
 
     func call(_ id: String, function: UInt64 = 1, closed: Bool = true, at seconds: TimeInterval = 0) -> StoredCall {
-        StoredCall(id: id, functionID: function, kind: 2, inputsClosed: closed, createdAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
+        StoredCall(id: id, workspace: "ws-\(id)", functionID: function, kind: 2, inputsClosed: closed, createdAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
     }
 
     func input(_ index: UInt64, _ text: String) -> StoredInput { StoredInput(index: index, data: Data(text.utf8)) }
@@ -138,8 +138,8 @@ struct StoreConformanceTests {
             #expect(try await store.result(callID: "fc-unknown", index: 0) == nil)
 
             try await store.apply([.expireResults(before: Date())])
-            #expect(try await store.callExists("fc-r"))
-            #expect(try await store.callExists("fc-gone") == false)  // nothing left of it
+            #expect(try await store.call(id: "fc-r") == call("fc-r"))
+            #expect(try await store.call(id: "fc-gone") == nil)  // nothing left of it
             #expect(try await store.result(callID: "fc-r", index: 0) == Data("kept".utf8))
         }
     }
@@ -155,9 +155,26 @@ struct StoreConformanceTests {
             #expect(try await subject.store.result(callID: "fc-d", index: 1) == nil)  // finished without a result
             try await subject.store.apply([.deleteCall(id: "fc-d")])
             let store = try await subject.reopen()
-            #expect(try await store.callExists("fc-d") == false)
+            #expect(try await store.call(id: "fc-d") == nil)
             #expect(try await store.result(callID: "fc-d", index: 0) == nil)
             #expect(try await store.load().unfinishedCalls.isEmpty)
+        }
+    }
+
+    @Test("tokens are stored, listed oldest first, looked up by id and revoked", arguments: Kind.available)
+    func tokens(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            let first = StoredToken(id: "t1", workspace: "alpha", kind: .client, secretHash: "h1", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+            let second = StoredToken(id: "t2", workspace: "beta", kind: .worker, secretHash: "h2", createdAt: Date(timeIntervalSince1970: 1_800_000_100))
+            try await subject.store.apply([.putToken(second), .putToken(first)])
+            try await subject.store.apply([.revokeToken(id: "t2"), .revokeToken(id: "no-such-token")])
+            let store = try await subject.reopen()
+            var revoked = second
+            revoked.revoked = true
+            #expect(try await store.tokens() == [first, revoked])
+            #expect(try await store.token(id: "t1") == first)
+            #expect(try await store.token(id: "t2")?.revoked == true)
+            #expect(try await store.token(id: "t3") == nil)
         }
     }
 

@@ -398,6 +398,9 @@ public nonisolated struct Aloft_V1_Hello: Sendable {
   /// containers only
   public var containerID: String = String()
 
+  /// clients of a server that requires tokens: `aloft_<id>_<secret>`, or the one it gave a container
+  public var token: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1328,7 +1331,7 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{3}container_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{3}container_id\0\u{1}token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1339,6 +1342,7 @@ nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.role) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.token) }()
       default: break
       }
     }
@@ -1354,6 +1358,9 @@ nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.containerID.isEmpty {
       try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 3)
     }
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1361,6 +1368,7 @@ nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.role != rhs.role {return false}
     if lhs.containerID != rhs.containerID {return false}
+    if lhs.token != rhs.token {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

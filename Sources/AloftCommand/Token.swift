@@ -1,0 +1,112 @@
+import AloftControlPlane
+import AloftServer
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `aloft token new | list | revoke`: tokens in a server's store, managed where the store is (the data directory,
+/// or the PostgreSQL database); a running server sees changes at once.
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make, list and revoke the tokens clients present to a server.",
+        subcommands: [New.self, List.self, Revoke.self]
+    )
+
+    struct New: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a token and print it (it is shown once; only a hash of it is stored).")
+
+        @Option(help: "The workspace it works in: its functions and calls are invisible to other workspaces.")
+        var workspace = "main"
+
+        @Option(help: "client (calls functions) or worker (a worker host).")
+        var kind = "client"
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            guard let kind = StoredToken.Kind(rawValue: kind) else { throw ValidationError("--kind is client or worker, not '\(kind)'") }
+            let (token, record) = try Tokens.issue(workspace: workspace, kind: kind)
+            try await store.with { try await $0.apply([.putToken(record)]) }
+            print(token)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens: id, workspace, kind, created, state.")
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let tokens = try await store.with { try await $0.tokens() }
+            let formatter = ISO8601DateFormatter()
+            for token in tokens {
+                print([token.id, token.workspace, token.kind.rawValue, formatter.string(from: token.createdAt),
+                       token.revoked ? "revoked" : "active"].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (the part after aloft_).")
+
+        @Argument(help: "The token's id, as `aloft token list` shows it.")
+        var id: String
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await store.with { store in
+                guard try await store.token(id: id) != nil else { throw ValidationError("no token with id '\(id)'") }
+                try await store.apply([.revokeToken(id: id)])
+            }
+            print("revoked \(id)")
+        }
+    }
+}
+
+/// Where the server's store is: the same flags and environment variables as `aloft server`.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The server's data directory [$ALOFT_DATA_DIR, default ~/.aloft].")
+    var dataDirectory: String?
+
+    @Option(help: "sqlite or postgres [$ALOFT_SERVER_STORE, default sqlite].")
+    var store: String?
+
+    @Option(name: .customLong("postgres-url"), help: "For --store postgres [$ALOFT_POSTGRES_URL].")
+    var postgresURL: String?
+
+    @Option(name: .customLong("postgres-schema"), help: "[$ALOFT_POSTGRES_SCHEMA, default aloft]")
+    var postgresSchema: String?
+
+    /// Opens the store, runs `body` with it, and closes it.
+    func with<T: Sendable>(_ body: (any ControlPlaneStore) async throws -> T) async throws -> T {
+        var environment = ProcessInfo.processInfo.environment
+        if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
+        if let store { environment[ServerConfiguration.Environment.store] = store }
+        if let postgresURL { environment[ServerConfiguration.Environment.postgresURL] = postgresURL }
+        if let postgresSchema { environment[ServerConfiguration.Environment.postgresSchema] = postgresSchema }
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration(environment: environment)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard configuration.store != .memory else { throw ValidationError("a memory store lives inside its server: nothing to manage here") }
+        if configuration.store == .sqlite && !FileManager.default.fileExists(atPath: configuration.databasePath) {
+            throw ValidationError("no server data at \(configuration.databasePath) (start `aloft server` there first, or pass --data-dir)")
+        }
+        var logger = Logger(label: "aloft.token")
+        logger.logLevel = .warning
+        let store = try configuration.makeStore(logger: logger)
+        try await store.open()
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}

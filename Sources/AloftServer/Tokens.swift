@@ -1,0 +1,67 @@
+import AloftCore
+public import AloftControlPlane
+import Crypto
+public import Foundation
+
+/// Client and worker tokens: `aloft_<id>_<secret>`. The id is public (lists, revocation); only a SHA-256 of the
+/// secret is stored, so a leaked database does not leak usable tokens.
+public enum Tokens {
+    /// A new token for `workspace`: the text to hand to its user (shown once) and the record to store.
+    public static func issue(workspace: String, kind: StoredToken.Kind) throws -> (token: String, record: StoredToken) {
+        guard !workspace.isEmpty, workspace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+            throw AloftError(.invalidConfiguration, "a workspace name is letters, digits, - and _ (got '\(workspace)')")
+        }
+        let id = randomHex(bytes: 6), secret = randomHex(bytes: 24)
+        return ("aloft_\(id)_\(secret)", StoredToken(id: id, workspace: workspace, kind: kind, secretHash: hash(secret), createdAt: Date()))
+    }
+
+    /// The id and secret of a token's text, or nil if it is not one.
+    static func parse(_ token: String) -> (id: String, secret: String)? {
+        let parts = token.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "aloft", !parts[1].isEmpty, !parts[2].isEmpty else { return nil }
+        return (String(parts[1]), String(parts[2]))
+    }
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// Checks client tokens against the store (each check reads it, so a revocation takes effect at once).
+public struct StoreTokenAuthenticator: ClientAuthenticator {
+    let store: any ControlPlaneStore
+    /// The kind of token accepted.
+    let kind: StoredToken.Kind
+
+    public init(store: any ControlPlaneStore, kind: StoredToken.Kind = .client) {
+        self.store = store
+        self.kind = kind
+    }
+
+    public func workspace(forToken token: String) async throws -> String {
+        guard !token.isEmpty else {
+            throw AloftError(.unauthenticated, "this server needs a token: set ALOFT_TOKEN (make one with `aloft token new`)")
+        }
+        guard let (id, secret) = Tokens.parse(token) else {
+            throw AloftError(.unauthenticated, "the token is not an aloft token (aloft_<id>_<secret>)")
+        }
+        guard let stored = try await store.token(id: id), stored.kind == kind,
+              constantTimeEqual(stored.secretHash, Tokens.hash(secret))
+        else {
+            throw AloftError(.unauthenticated, "token \(id) is not known to this server")
+        }
+        guard !stored.revoked else { throw AloftError(.unauthenticated, "token \(id) was revoked") }
+        return stored.workspace
+    }
+
+    private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
