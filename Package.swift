@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "AloftCommand",
             dependencies: [
-                "AloftServer",
+                "AloftServer", "AloftControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

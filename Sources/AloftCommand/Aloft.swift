@@ -40,7 +40,7 @@ struct Server: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Where the database and the socket live [$ALOFT_DATA_DIR, default ~/.aloft].")
     var dataDirectory: String?
 
-    @Option(help: "sqlite (durable, default), postgres (several servers share it) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
+    @Option(help: "sqlite (durable, default), postgres (durable, in a PostgreSQL database) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
     var store: String?
 
     @Option(name: .customLong("postgres-url"), help: "postgres://user:password@host:port/database, for --store postgres [$ALOFT_POSTGRES_URL].")

@@ -324,7 +324,8 @@ final class ControlPlaneState: @unchecked Sendable {
         }
         if hello.token.hasPrefix("ctr:") {
             let parts = hello.token.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 3, let container = containers[String(parts[1])], container.clientSecret == parts[2] else {
+            guard parts.count == 3, let container = containers[String(parts[1])],
+                  constantTimeEqual(container.clientSecret, String(parts[2])) else {
                 refuse("this container token is not valid (its container has stopped)")
                 return
             }
@@ -342,8 +343,11 @@ final class ControlPlaneState: @unchecked Sendable {
             case .success(let workspace):
                 boundConnection.value.workspace = workspace
                 welcome(hello, requestID: requestID, connection: boundConnection.value, channel: channel)
+            case .failure(let error as AloftError) where error.code == .unauthenticated:
+                refuse(error.message)
             case .failure(let error):
-                refuse((error as? AloftError)?.message ?? "the token could not be checked")
+                logger.error("a token could not be checked", metadata: ["aloft.error": "\(error)"])
+                refuse("the token could not be checked; try again")
             }
         }
     }
@@ -993,6 +997,18 @@ final class ControlPlaneState: @unchecked Sendable {
         let promise = loop.makePromise(of: Void.self)
         shutdownPromise = promise
         reaper?.cancel()
+        // In-process callers (the HTTP API) are answered now, so that their requests end and the server can stop.
+        for input in Array(inputs.values) where !input.resolved {
+            if case .local = input.owner { cancelInput(input, message: "the control plane is stopping") }
+        }
+        for call in calls.values {
+            call.waiters.removeAll { waiter in
+                guard waiter.channel == nil else { return false }
+                waiter.timer?.cancel()
+                waiter.respond(nil)
+                return true
+            }
+        }
         if containers.isEmpty {
             finishShutdown()
         } else {
@@ -1098,6 +1114,13 @@ extension TimeAmount {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
+}
+
+/// Compares secrets without returning early at the first difference.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
 }
 
 func randomHex() -> String {

@@ -15,7 +15,7 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: spec.executable)
         process.arguments = spec.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(spec.environment) { _, new in new }
+        process.environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         let prefix = "[\(spec.functionName) \(spec.containerID)] "
         let forwarders: [LineForwarder]
@@ -109,5 +109,16 @@ private final class LineForwarder: @unchecked Sendable {
         guard !data.isEmpty else { return }
         let handle = destination == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
         try? handle.write(contentsOf: data)
+    }
+}
+
+extension ProcessContainerRuntime {
+    /// The environment a container inherits: the control plane's, without the server's own settings and secrets
+    /// (a database URL with its password, the data directory, the server's token), which function code must not see.
+    static func inheritedEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !(key.hasPrefix("ALOFT_SERVER_") || key.hasPrefix("ALOFT_POSTGRES_") || key == "ALOFT_DATA_DIR"
+              || key == "ALOFT_HTTP_PORT" || key == "ALOFT_TOKEN" || key == "ALOFT_TEST_POSTGRES_URL")
+        }
     }
 }

@@ -122,14 +122,14 @@ public struct StoredToken: Sendable, Hashable {
 public enum StoreChange: Sendable, Hashable {
     /// Adds or replaces a function (by id).
     case putFunction(StoredFunction)
-    /// Adds a call (or replaces it, by id).
+    /// Adds a call; a call already stored under its id is left as it is (ids are never reused).
     case putCall(StoredCall)
     /// Adds inputs to a call; an index already stored is left as it is.
     case putInputs(callID: String, [StoredInput])
     /// The caller has sent its last input.
     case closeInputs(callID: String)
     /// Input `index` finished: its input is dropped and, when `result` is not nil (a serialized `Result`), that is
-    /// kept until `expiresAt`.
+    /// kept until `expiresAt`. The first result stored for an input is the one kept: exactly one result per input.
     case finishInput(callID: String, index: UInt64, result: Data?, expiresAt: Date)
     /// Forgets a call, its inputs and its results.
     case deleteCall(id: String)
@@ -178,7 +178,7 @@ public final class InMemoryStore: ControlPlaneStore {
                 case .putFunction(let function):
                     contents.functions[function.id] = function
                 case .putCall(let call):
-                    contents.calls[call.id] = call
+                    if contents.calls[call.id] == nil { contents.calls[call.id] = call }
                 case .putInputs(let callID, let inputs):
                     for input in inputs where contents.inputs[callID]?[input.index] == nil {
                         contents.inputs[callID, default: [:]][input.index] = input.data
@@ -187,7 +187,7 @@ public final class InMemoryStore: ControlPlaneStore {
                     contents.calls[callID]?.inputsClosed = true
                 case .finishInput(let callID, let index, let result, let expiresAt):
                     contents.inputs[callID]?[index] = nil
-                    if let result { contents.results[callID, default: [:]][index] = (result, expiresAt) }
+                    if let result, contents.results[callID]?[index] == nil { contents.results[callID, default: [:]][index] = (result, expiresAt) }
                 case .deleteCall(let id):
                     contents.calls[id] = nil
                     contents.inputs[id] = nil

@@ -43,9 +43,14 @@ public final class PostgresStore: ControlPlaneStore {
 
     /// The URL without its password, for messages and logs.
     static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? "postgres://…"
+        if var components = URLComponents(string: url) {
+            guard components.password != nil else { return url }
+            components.password = "***"
+            return components.string ?? "postgres://…"
+        }
+        // Unparseable: keep the scheme and what follows the last @, never what could be a password.
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards) else { return "postgres://…" }
+        return url[..<scheme.upperBound] + "…@" + url[at.upperBound...]
     }
 
     // MARK: ControlPlaneStore
@@ -216,8 +221,7 @@ public final class PostgresStore: ControlPlaneStore {
                 INSERT INTO \(unescaped: s).calls (id, workspace, function_id, kind, inputs_closed, created_at)
                 VALUES (\(call.id), \(call.workspace), \(Int64(bitPattern: call.functionID)), \(Int32(call.kind)), \(call.inputsClosed),
                         \(call.createdAt.timeIntervalSince1970))
-                ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, function_id = excluded.function_id, kind = excluded.kind,
-                    inputs_closed = excluded.inputs_closed, created_at = excluded.created_at
+                ON CONFLICT DO NOTHING
                 """, logger: logger)
         case .putInputs(let callID, let inputs):
             for input in inputs {
@@ -235,7 +239,7 @@ public final class PostgresStore: ControlPlaneStore {
                 try await connection.query("""
                     INSERT INTO \(unescaped: s).results (call_id, idx, result, expires_at)
                     VALUES (\(callID), \(Int64(bitPattern: index)), \(result), \(expiresAt.timeIntervalSince1970))
-                    ON CONFLICT (call_id, idx) DO UPDATE SET result = excluded.result, expires_at = excluded.expires_at
+                    ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
         case .deleteCall(let id):

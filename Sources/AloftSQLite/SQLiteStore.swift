@@ -177,7 +177,7 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     [.int(Int64(bitPattern: function.id)), .text(function.key), .text(function.workspace), .text(function.appName),
                      .blob(function.registration)])
         case .putCall(let call):
-            try run("INSERT OR REPLACE INTO calls (id, workspace, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            try run("INSERT OR IGNORE INTO calls (id, workspace, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [.text(call.id), .text(call.workspace), .int(Int64(bitPattern: call.functionID)), .int(Int64(call.kind)),
                      .int(call.inputsClosed ? 1 : 0), .double(call.createdAt.timeIntervalSince1970)])
         case .putInputs(let callID, let inputs):
@@ -190,7 +190,7 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         case .finishInput(let callID, let index, let result, let expiresAt):
             try run("DELETE FROM inputs WHERE call_id = ? AND idx = ?", [.text(callID), .int(Int64(bitPattern: index))])
             if let result {
-                try run("INSERT OR REPLACE INTO results (call_id, idx, result, expires_at) VALUES (?, ?, ?, ?)",
+                try run("INSERT OR IGNORE INTO results (call_id, idx, result, expires_at) VALUES (?, ?, ?, ?)",
                         [.text(callID), .int(Int64(bitPattern: index)), .blob(result), .double(expiresAt.timeIntervalSince1970)])
             }
         case .deleteCall(let id):

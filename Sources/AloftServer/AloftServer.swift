@@ -26,7 +26,8 @@ public final class AloftServer: Service {
         logger.logLevel = configuration.logLevel
         self.logger = logger
         do {
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw AloftError(.invalidConfiguration, "cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
         }
@@ -49,6 +50,8 @@ public final class AloftServer: Service {
             "aloft.listen": "\(configuration.host):\(configuration.port)", "aloft.data_dir": "\(configuration.dataDirectory)",
             "aloft.store": "\(configuration.store.rawValue)",
         ])
+        let lock = try lockDataDirectory()
+        defer { close(lock) }
         try await store.open()
         try await issueFirstToken()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -66,8 +69,15 @@ public final class AloftServer: Service {
                         portContinuation.finish()
                     },
                     logger: logger)
-                group.addTask { try await api.run() }
+                group.addTask {
+                    defer { portContinuation.finish() }  // also when it cannot start: nobody waits for a port then
+                    try await api.run()
+                }
                 for await port in ports { http = ", HTTP API on http://\(configuration.host):\(port)" }
+                if http.isEmpty {
+                    _ = try await group.next()  // the API's error, if it threw one
+                    throw AloftError(.invalidConfiguration, "the HTTP API could not start on \(configuration.host):\(httpPort)")
+                }
             }
             // One line on standard output, for people and for scripts (the ports when they were 0).
             FileHandle.standardOutput.write(Data(
@@ -84,10 +94,34 @@ extension AloftServer {
     private func issueFirstToken() async throws {
         guard try await store.tokens().isEmpty else { return }
         let (token, record) = try Tokens.issue(workspace: "main", kind: .client)
-        try await store.apply([.putToken(record)])
         let path = configuration.firstTokenPath
-        FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        // Written before it is stored (a crash in between leaves a file whose token the next start replaces), and
+        // created 0600, never readable by others even for a moment.
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard file >= 0, fchmod(file, 0o600) == 0 else {
+            throw AloftError(.invalidConfiguration, "cannot write the first token to \(path): errno \(errno)")
+        }
+        let bytes = Array((token + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+        close(file)
+        guard written == bytes.count else { throw AloftError(.invalidConfiguration, "cannot write the first token to \(path): errno \(errno)") }
+        try await store.apply([.putToken(record)])
         logger.notice("no token existed: made one for workspace main", metadata: ["aloft.token_id": "\(record.id)", "aloft.path": "\(path)"])
+    }
+}
+
+extension AloftServer {
+    /// Holds an exclusive lock on the data directory while the server runs: two servers on one directory would
+    /// take each other's socket and both resume the same inputs.
+    private func lockDataDirectory() throws -> Int32 {
+        let path = (configuration.dataDirectory as NSString).appendingPathComponent("lock")
+        let file = open(path, O_RDWR | O_CREAT, 0o600)
+        guard file >= 0 else { throw AloftError(.invalidConfiguration, "cannot open \(path): errno \(errno)") }
+        guard flock(file, LOCK_EX | LOCK_NB) == 0 else {
+            close(file)
+            throw AloftError(.invalidConfiguration, "another aloft server is using the data directory \(configuration.dataDirectory)")
+        }
+        return file
     }
 }
 

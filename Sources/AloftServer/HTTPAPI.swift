@@ -21,8 +21,14 @@ enum HTTPAPI {
         let router = Router()
         @Sendable func workspace(of request: Request) async throws -> String {
             let header = request.headers[.authorization] ?? ""
-            let token = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
-            return try await authenticator.workspace(forToken: token)
+            let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+            do {
+                return try await authenticator.workspace(forToken: token)
+            } catch let error as AloftError where error.code == .unauthenticated {
+                throw error
+            } catch {
+                throw AloftError(.storeFailure, "the token could not be checked; try again")
+            }
         }
         router.post("/v1/apps/:app/functions/:function/call") { request, context -> Response in
             var request = request

@@ -9,7 +9,7 @@ public struct ServerConfiguration: Sendable {
     public enum StoreKind: String, Sendable, CaseIterable {
         /// One SQLite file in the data directory (the default).
         case sqlite
-        /// PostgreSQL at `postgresURL`: several servers can share it.
+        /// PostgreSQL at `postgresURL` (one server per schema: servers do not coordinate yet).
         case postgres
         /// Nothing outlives the process (tests, trying things out).
         case memory

@@ -44,6 +44,28 @@ struct ServerTests {
         }
     }
 
+    @Test("one server per data directory; a port in use is an error, not a hang; containers never see the server's settings")
+    func exclusiveAndIsolated() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory, environment: ["ALOFT_POSTGRES_URL": "postgres://u:secretpw@localhost/db"])
+        let second = try runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory], timeout: .seconds(60))
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("another aloft server is using the data directory"), "stderr: \(second.stderr)")
+
+        let httpPort = try #require(server.httpURL.split(separator: ":").last.map(String.init))
+        let busy = try runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", httpPort, "--data-dir", temporaryPath("aloft-server")],
+                                  timeout: .seconds(60))
+        #expect(busy.status != 0, "stdout: \(busy.stdout)")
+        #expect(busy.stderr.contains("HTTP API could not start") || busy.stderr.contains("in use"), "stderr: \(busy.stderr)")
+
+        let app = App("isolated", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let names = try await (app.lookup("environment_names") as Function<String, [String]>).remote("ALOFT_")
+        #expect(!names.contains("ALOFT_POSTGRES_URL") && !names.contains("ALOFT_DATA_DIR"), "\(names)")
+        #expect(names.contains("ALOFT_TOKEN"))  // its own, for the calls its body makes
+        #expect(server.terminate() == 0)
+    }
+
     @Test("SIGTERM stops the server gracefully: it exits 0 and its containers are gone")
     func gracefulStop() async throws {
         let directory = temporaryPath("aloft-server")
@@ -165,11 +187,12 @@ final class ServerProcess: @unchecked Sendable {
     let token: String
 
     /// - Parameter standardError: a file for its logs (default: this process's standard error).
-    init(dataDirectory: String, arguments: [String] = [], standardError: String? = nil) throws {
+    init(dataDirectory: String, arguments: [String] = [], standardError: String? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = productsDirectory.appendingPathComponent("aloft")
         process.arguments = ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"] + arguments
         let output = Pipe()
         process.standardOutput = output
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         if let standardError {
             FileManager.default.createFile(atPath: standardError, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: standardError)

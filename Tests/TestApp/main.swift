@@ -164,6 +164,11 @@ let bigResult = app.function("big_result") { (size: Int) -> String in String(rep
 
 let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.count }
 
+/// The container's environment variables whose names start with the prefix.
+let environmentNames = app.function("environment_names") { (prefix: String) -> [String] in
+    ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix(prefix) }.sorted()
+}
+
 let reverseBytes = app.function("reverse_bytes") { (bytes: Data) -> Data in Data(bytes.reversed()) }
 
 let repeatText = app.function("repeat_text") { (text: String, times: Int) -> String in
