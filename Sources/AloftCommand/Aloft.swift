@@ -37,17 +37,7 @@ struct Server: AsyncParsableCommand {
     @Option(name: .customLong("http-port"), help: "Port of the HTTP/JSON API, or off [$ALOFT_HTTP_PORT, default \(ServerConfiguration.defaultHTTPPort)].")
     var httpPort: String?
 
-    @Option(name: .customLong("data-dir"), help: "Where the database and the socket live [$ALOFT_DATA_DIR, default ~/.aloft].")
-    var dataDirectory: String?
-
-    @Option(help: "sqlite (durable, default), postgres (durable, in a PostgreSQL database) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
-    var store: String?
-
-    @Option(name: .customLong("postgres-url"), help: "postgres://user:password@host:port/database, for --store postgres [$ALOFT_POSTGRES_URL].")
-    var postgresURL: String?
-
-    @Option(name: .customLong("postgres-schema"), help: "The PostgreSQL schema for Aloft's tables [$ALOFT_POSTGRES_SCHEMA, default aloft].")
-    var postgresSchema: String?
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
     var logLevel: String?
@@ -57,10 +47,7 @@ struct Server: AsyncParsableCommand {
         if let host { environment[ServerConfiguration.Environment.host] = host }
         if let port { environment[ServerConfiguration.Environment.port] = String(port) }
         if let httpPort { environment[ServerConfiguration.Environment.httpPort] = httpPort }
-        if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
-        if let store { environment[ServerConfiguration.Environment.store] = store }
-        if let postgresURL { environment[ServerConfiguration.Environment.postgresURL] = postgresURL }
-        if let postgresSchema { environment[ServerConfiguration.Environment.postgresSchema] = postgresSchema }
+        storeOptions.apply(to: &environment)
         if let logLevel { environment[ServerConfiguration.Environment.logLevel] = logLevel }
         let configuration: ServerConfiguration
         do {

@@ -65,27 +65,32 @@ struct Token: AsyncParsableCommand {
     }
 }
 
-/// Where the server's store is: the same flags and environment variables as `aloft server`.
+/// Where a server keeps its state: shared by `aloft server` and the commands that work on its store.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The server's data directory [$ALOFT_DATA_DIR, default ~/.aloft].")
+    @Option(name: .customLong("data-dir"), help: "The database, the socket and the first token [$ALOFT_DATA_DIR, default ~/.aloft].")
     var dataDirectory: String?
 
-    @Option(help: "sqlite or postgres [$ALOFT_SERVER_STORE, default sqlite].")
+    @Option(help: "sqlite (durable, default), postgres (durable, in a PostgreSQL database) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
     var store: String?
 
-    @Option(name: .customLong("postgres-url"), help: "For --store postgres [$ALOFT_POSTGRES_URL].")
+    @Option(name: .customLong("postgres-url"), help: "postgres://user:password@host:port/database, for --store postgres [$ALOFT_POSTGRES_URL; prefer it: flags show in ps].")
     var postgresURL: String?
 
-    @Option(name: .customLong("postgres-schema"), help: "[$ALOFT_POSTGRES_SCHEMA, default aloft]")
+    @Option(name: .customLong("postgres-schema"), help: "The PostgreSQL schema for Aloft's tables [$ALOFT_POSTGRES_SCHEMA, default aloft].")
     var postgresSchema: String?
 
-    /// Opens the store, runs `body` with it, and closes it.
-    func with<T: Sendable>(_ body: (any ControlPlaneStore) async throws -> T) async throws -> T {
-        var environment = ProcessInfo.processInfo.environment
+    /// Sets the environment variables these flags override.
+    func apply(to environment: inout [String: String]) {
         if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
         if let store { environment[ServerConfiguration.Environment.store] = store }
         if let postgresURL { environment[ServerConfiguration.Environment.postgresURL] = postgresURL }
         if let postgresSchema { environment[ServerConfiguration.Environment.postgresSchema] = postgresSchema }
+    }
+
+    /// Opens the store, runs `body` with it, and closes it.
+    func with<T: Sendable>(_ body: (any ControlPlaneStore) async throws -> T) async throws -> T {
+        var environment = ProcessInfo.processInfo.environment
+        apply(to: &environment)
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration(environment: environment)
