@@ -36,6 +36,8 @@ public final class AloftRuntime: Sendable {
     /// `ALOFT_CONTROL_PLANE`, read once: the environment is not read on the call path.
     private let controlPlaneOverride: String?
     private let asyncWarningsEnabled: Bool
+    /// `ALOFT_TOKEN`, read once: this runs on every call.
+    private let environmentToken: String?
 
     private init() {
         AllocatorTuning.apply()
@@ -46,6 +48,7 @@ public final class AloftRuntime: Sendable {
         let environment = ProcessInfo.processInfo.environment
         controlPlaneOverride = environment[AloftEnvironment.controlPlaneAddress].flatMap { $0.isEmpty ? nil : $0 }
         asyncWarningsEnabled = environment[AloftEnvironment.asyncWarnings] != "0"
+        environmentToken = environment[AloftEnvironment.token].flatMap { $0.isEmpty ? nil : $0 }
         self.loopExecutor = EventLoopTaskExecutor(loop: eventLoopGroup.next())
     }
 
@@ -56,7 +59,7 @@ public final class AloftRuntime: Sendable {
         guard !address.isEmpty else {
             throw AloftError(.invalidConfiguration, "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one")
         }
-        let token = provider.token ?? ProcessInfo.processInfo.environment[AloftEnvironment.token].flatMap { $0.isEmpty ? nil : $0 }
+        let token = provider.token ?? environmentToken
         // One connection per address and token: two tokens are two identities (workspaces).
         let key = token.map { address + " " + String($0.hashValue) } ?? address
         // A cached connection that has closed (the control plane restarted or went away) is replaced once.

@@ -27,7 +27,8 @@ enum PayloadCodec {
 
     static func encode<T: Encodable>(_ value: T) throws -> Data {
         if T.self == NoArguments.self { return Data() }
-        if let bytes = value as? Data {
+        if T.self == Data.self {  // a type comparison, not a dynamic cast: this runs for every argument and result
+            let bytes = value as! Data
             var encoded = Data(capacity: bytes.count + 1)
             encoded.append(bytes)
             encoded.append(rawBytesMarker)

@@ -172,9 +172,7 @@ final class ControlPlaneState: @unchecked Sendable {
         logger.info("resumed from the store", metadata: [
             "aloft.functions": "\(stored.functions.count)", "aloft.calls": "\(stored.unfinishedCalls.count)", "aloft.inputs": "\(resumed)",
         ])
-        for pool in Set(poolsByKey.values.map(ObjectIdentifier.init)).compactMap({ id in poolsByKey.values.first { ObjectIdentifier($0) == id } }) {
-            schedule(pool)
-        }
+        for pool in poolsByKey.values { schedule(pool) }
     }
 
     private func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
@@ -252,7 +250,11 @@ final class ControlPlaneState: @unchecked Sendable {
                 sendError(.protocolError, "call id '\(create.callID)' is malformed or already in use", requestID: requestID, on: channel)
                 return
             }
-            createCall(create, pool: pool, functionName: functionName, requestID: requestID, channel: channel)
+            let subscriber = create.kind == .map || create.kind == .generator ? channel : nil
+            createCall(id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool, functionName: functionName,
+                       inputs: create.inputs, last: create.last, subscriber: subscriber) { [self] accepted in
+                acknowledge(accepted, requestID: requestID, channel: channel)
+            }
 
         case .callPutInputs(let put):
             guard let call = call(put.callID, in: connection.workspace) else {
@@ -270,20 +272,10 @@ final class ControlPlaneState: @unchecked Sendable {
                 }
                 send(.callGetResult(reply), requestID: requestID, on: channel)
             }
-            guard let call = calls[get.callID] else {
-                storedResult(callID: get.callID, index: get.index, workspace: connection.workspace) { [self] found in
-                    switch found {
-                    case .success(let result): respond(result)
-                    case .failure(let error): sendError(error.code, error.message, requestID: requestID, on: channel)
-                    }
-                }
-                return
+            answerGet(callID: get.callID, index: get.index, workspace: connection.workspace, timeoutMs: get.timeoutMs,
+                      waiting: ObjectIdentifier(channel), respond: respond) { [self] error in
+                sendError(error.code, error.message, requestID: requestID, on: channel)
             }
-            guard call.workspace == connection.workspace else {
-                sendError(.notFound, "no call with id \(get.callID)", requestID: requestID, on: channel)
-                return
-            }
-            getResult(of: call, index: get.index, timeoutMs: get.timeoutMs, waiting: ObjectIdentifier(channel), respond: respond)
 
         case .callCancel(let cancel):
             if let call = call(cancel.callID, in: connection.workspace) {
@@ -325,7 +317,7 @@ final class ControlPlaneState: @unchecked Sendable {
         if hello.token.hasPrefix("ctr:") {
             let parts = hello.token.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, let container = containers[String(parts[1])],
-                  constantTimeEqual(container.clientSecret, String(parts[2])) else {
+                  Secrets.equal(container.clientSecret, String(parts[2])) else {
                 refuse("this container token is not valid (its container has stopped)")
                 return
             }
@@ -376,21 +368,22 @@ final class ControlPlaneState: @unchecked Sendable {
         return call
     }
 
-    private func createCall(_ create: Aloft_V1_CallCreate, pool: FunctionPool, functionName: String, requestID: UInt64, channel: any Channel) {
-        let call = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
-        if create.kind == .map || create.kind == .generator { call.subscriber = channel }
+    /// Creates a call with its first inputs (from a caller on the wire or in this process); `accepted` runs once it
+    /// is accepted: at once, or for a stored kind once the batch that holds it is stored.
+    private func createCall(id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
+                            inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
+                            accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void) {
+        let call = CallRecord(id: id, kind: kind, pool: pool, functionName: functionName)
+        call.subscriber = subscriber
         calls[call.id] = call
-        for input in create.inputs { addInput(input, to: call) }
-        call.inputsClosed = create.last || create.kind == .spawn  // a spawn sends its one input here
+        for input in inputs { addInput(input, to: call) }
+        call.inputsClosed = last || kind == .spawn  // a spawn sends its one input here
         if isStored(call.kind) {
-            // Accepted means stored: the acknowledgement waits for the batch that holds the call.
-            record(.putCall(StoredCall(id: call.id, workspace: call.workspace, functionID: create.functionID, kind: call.kind.rawValue,
+            record(.putCall(StoredCall(id: call.id, workspace: call.workspace, functionID: functionID, kind: call.kind.rawValue,
                                        inputsClosed: call.inputsClosed, createdAt: Date())))
-            record(.putInputs(callID: call.id, create.inputs.map { StoredInput(index: $0.index, data: $0.data) }))
-            whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
-        } else {
-            send(.ack(.init()), requestID: requestID, on: channel)
+            record(.putInputs(callID: call.id, inputs.map { StoredInput(index: $0.index, data: $0.data) }))
         }
+        whenAccepted(call, accepted)
         schedule(pool)
     }
 
@@ -415,7 +408,7 @@ final class ControlPlaneState: @unchecked Sendable {
             forgetIfFinished(call)
         }
         if requestID != 0 {
-            whenStored { [self] result in acknowledge(result, call: call, requestID: requestID, channel: channel) }
+            whenAccepted(call) { [self] accepted in acknowledge(accepted, requestID: requestID, channel: channel) }
         }
     }
 
@@ -470,15 +463,41 @@ final class ControlPlaneState: @unchecked Sendable {
         return connection.role == .unspecified
     }
 
-    /// Acknowledges a request about a stored call once the store has it; if the store failed, the call is cancelled
-    /// and the caller told why.
-    private func acknowledge(_ stored: Result<Void, any Error>, call: CallRecord, requestID: UInt64, channel: any Channel) {
-        switch stored {
-        case .success:
-            send(.ack(.init()), requestID: requestID, on: channel)
-        case .failure(let error):
-            cancelCall(call)
-            sendError(.storeFailure, "the control plane could not store call \(call.id): \(error)", requestID: requestID, on: channel)
+    /// Runs `done` once what was recorded about `call` so far is stored (accepted means stored); if the store
+    /// failed, the call is cancelled and `done` gets why.
+    private func whenAccepted(_ call: CallRecord, _ done: @escaping @Sendable (Result<Void, AloftError>) -> Void) {
+        whenStored { [self] stored in
+            switch stored {
+            case .success:
+                done(.success(()))
+            case .failure(let error):
+                cancelCall(call)
+                done(.failure(AloftError(.storeFailure, "the control plane could not store call \(call.id): \(error)")))
+            }
+        }
+    }
+
+    private func acknowledge(_ accepted: Result<Void, AloftError>, requestID: UInt64, channel: any Channel) {
+        switch accepted {
+        case .success: send(.ack(.init()), requestID: requestID, on: channel)
+        case .failure(let error): sendError(error.code, error.message, requestID: requestID, on: channel)
+        }
+    }
+
+    /// Answers a request for result `index` of a call in `workspace`: from memory (waiting up to `timeoutMs`), else
+    /// from the store; another workspace's call is as unknown as one that never was.
+    private func answerGet(callID: String, index: UInt64, workspace: String, timeoutMs: Int64, waiting: ObjectIdentifier?,
+                           respond: @escaping @Sendable (Aloft_V1_Result?) -> Void, fail: @escaping @Sendable (AloftError) -> Void) {
+        if let call = calls[callID] {
+            guard call.workspace == workspace else { return fail(AloftError(.notFound, "no call with id \(callID)")) }
+            getResult(of: call, index: index, timeoutMs: timeoutMs, waiting: waiting, respond: respond)
+            return
+        }
+        storedResult(callID: callID, index: index, workspace: workspace) { found in
+            switch found {
+            case .success(let result): respond(result)
+            case .failure(let error): fail(error)
+            }
         }
     }
 
@@ -1065,26 +1084,13 @@ extension ControlPlaneState {
             let id = try functionID(workspace: workspace, app: app, function: name)
             guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
             guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
-            let call = CallRecord(id: "fc-" + randomHex() + randomHex(), kind: .spawn, pool: pool, functionName: functionName)
-            call.inputsClosed = true
-            calls[call.id] = call
+            let callID = "fc-" + randomHex() + randomHex()
             var input = Aloft_V1_Input()
             input.data = payload
-            addInput(input, to: call)
-            if isStored(.spawn) {
-                record(.putCall(StoredCall(id: call.id, workspace: workspace, functionID: id, kind: call.kind.rawValue,
-                                           inputsClosed: true, createdAt: Date())))
-                record(.putInputs(callID: call.id, [StoredInput(index: 0, data: payload)]))
+            createCall(id: callID, kind: .spawn, functionID: id, pool: pool, functionName: functionName, inputs: [input],
+                       last: true, subscriber: nil) { accepted in
+                promise.completeWith(accepted.map { callID }.mapError { $0 as any Error })
             }
-            whenStored { [self] stored in
-                switch stored {
-                case .success: promise.succeed(call.id)
-                case .failure(let error):
-                    cancelCall(call)
-                    promise.fail(AloftError(.storeFailure, "the control plane could not store call \(call.id): \(error)"))
-                }
-            }
-            schedule(pool)
         } catch {
             promise.fail(error)
         }
@@ -1092,20 +1098,8 @@ extension ControlPlaneState {
 
     /// Result `index` of a spawned call, waiting up to `timeoutMs` (< 0: no limit); nil if it is not ready by then.
     func resultLocally(workspace: String, callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>) {
-        if let call = calls[callID], call.workspace != workspace {
-            promise.fail(AloftError(.notFound, "no call with id \(callID)"))
-            return
-        }
-        guard let call = calls[callID] else {
-            storedResult(callID: callID, index: index, workspace: workspace) { found in
-                switch found {
-                case .success(let result): promise.succeed(result)
-                case .failure(let error): promise.fail(error)
-                }
-            }
-            return
-        }
-        getResult(of: call, index: index, timeoutMs: timeoutMs, waiting: nil) { promise.succeed($0) }
+        answerGet(callID: callID, index: index, workspace: workspace, timeoutMs: timeoutMs, waiting: nil,
+                  respond: { promise.succeed($0) }, fail: { promise.fail($0) })
     }
 }
 
@@ -1114,13 +1108,6 @@ extension TimeAmount {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
-}
-
-/// Compares secrets without returning early at the first difference.
-func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count else { return false }
-    return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
 }
 
 func randomHex() -> String {

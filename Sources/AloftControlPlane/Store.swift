@@ -196,10 +196,12 @@ public final class InMemoryStore: ControlPlaneStore {
                     for (callID, results) in contents.results {
                         let kept = results.filter { $0.value.expiresAt >= date }
                         contents.results[callID] = kept.isEmpty ? nil : kept
-                        if kept.isEmpty && (contents.inputs[callID]?.isEmpty ?? true) && contents.calls[callID]?.inputsClosed == true {
-                            contents.calls[callID] = nil
-                            contents.inputs[callID] = nil
-                        }
+                    }
+                    // As the databases do: a closed call with nothing left to run or read is gone.
+                    for (callID, call) in contents.calls
+                    where call.inputsClosed && (contents.inputs[callID]?.isEmpty ?? true) && contents.results[callID] == nil {
+                        contents.calls[callID] = nil
+                        contents.inputs[callID] = nil
                     }
                 case .putToken(let token):
                     contents.tokens[token.id] = token

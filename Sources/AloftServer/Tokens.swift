@@ -51,17 +51,11 @@ public struct StoreTokenAuthenticator: ClientAuthenticator {
             throw AloftError(.unauthenticated, "the token is not an aloft token (aloft_<id>_<secret>)")
         }
         guard let stored = try await store.token(id: id), stored.kind == kind,
-              constantTimeEqual(stored.secretHash, Tokens.hash(secret))
+              Secrets.equal(stored.secretHash, Tokens.hash(secret))
         else {
             throw AloftError(.unauthenticated, "token \(id) is not known to this server")
         }
         guard !stored.revoked else { throw AloftError(.unauthenticated, "token \(id) was revoked") }
         return stored.workspace
-    }
-
-    private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

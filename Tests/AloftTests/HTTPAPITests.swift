@@ -8,22 +8,7 @@ import Testing
 /// The HTTP/JSON API of a real `aloft server`, called over HTTP as a program in another language would.
 @Suite("HTTP API", .serialized, .timeLimit(.minutes(5)))
 struct HTTPAPITests {
-    struct Reply {
-        let status: Int
-        let json: [String: Any]
-    }
-
-    func request(_ method: String, _ url: String, body: String? = nil, token: String) async throws -> Reply {
-        var request = URLRequest(url: try #require(URL(string: url)))
-        request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.httpBody = body.map { Data($0.utf8) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: object as? [String: Any] ?? [:])
-    }
-
-    func errorCode(_ reply: Reply) -> String? { (reply.json["error"] as? [String: Any])?["code"] as? String }
+    func errorCode(_ reply: ServerProcess.Reply) -> String? { (reply.json["error"] as? [String: Any])?["code"] as? String }
 
     @Test("call, spawn and fetch a registered function over HTTP/JSON; failures carry a code and a fitting status")
     func callSpawnAndFetch() async throws {
@@ -31,49 +16,49 @@ struct HTTPAPITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
         // A run of the app against the server registers its functions.
-        let app = App("web", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let app = server.app("web")
         #expect(try await (app.lookup("square") as Function<Int, Int>).remote(2) == 4)
         #expect(try await (app.lookup("reverse_bytes") as Function<Data, Data>).remote(Data([1])) == Data([1]))
         _ = try? await (app.lookup("fail_plain") as Function<String, Int>).remote("x")
         _ = try await (app.lookup("sleepy") as Function<Double, Int>).remote(0)
-        let base = server.httpURL + "/v1/apps/web/functions"
+        let base = "/v1/apps/web/functions"
 
-        let squared = try await request("POST", base + "/square/call", body: "7", token: server.token)
+        let squared = try await server.http("POST", base + "/square/call", body: "7")
         #expect(squared.status == 200)
         #expect(squared.json["result"] as? Int == 49)
 
-        let reversed = try await request("POST", base + "/reverse_bytes/call", body: #""AQID""#, token: server.token)  // base64 of 1, 2, 3
+        let reversed = try await server.http("POST", base + "/reverse_bytes/call", body: #""AQID""#)  // base64 of 1, 2, 3
         #expect(reversed.json["result"] as? String == "AwIB")
 
-        let thrown = try await request("POST", base + "/fail_plain/call", body: #""boom""#, token: server.token)
+        let thrown = try await server.http("POST", base + "/fail_plain/call", body: #""boom""#)
         #expect(thrown.status == 500)
         #expect(errorCode(thrown) == "remoteError")
 
-        let undecodable = try await request("POST", base + "/square/call", body: #""seven""#, token: server.token)
+        let undecodable = try await server.http("POST", base + "/square/call", body: #""seven""#)
         #expect(undecodable.status == 400)
         #expect(errorCode(undecodable) == "invalidArgument")
 
-        let missing = try await request("POST", base + "/nosuch/call", body: "1", token: server.token)
+        let missing = try await server.http("POST", base + "/nosuch/call", body: "1")
         #expect(missing.status == 404)
         #expect(errorCode(missing) == "notFound")
 
-        let oversized = try await request("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024), token: server.token)
+        let oversized = try await server.http("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024))
         #expect(oversized.status == 413)
         #expect(errorCode(oversized) == "payloadTooLarge")
 
-        let spawned = try await request("POST", base + "/sleepy/spawn", body: "0.5", token: server.token)
+        let spawned = try await server.http("POST", base + "/sleepy/spawn", body: "0.5")
         #expect(spawned.status == 202)
         let callID = try #require(spawned.json["call_id"] as? String)
-        let pending = try await request("GET", server.httpURL + "/v1/calls/\(callID)", token: server.token)
+        let pending = try await server.http("GET", "/v1/calls/\(callID)")
         #expect(pending.status == 202)
         #expect(pending.json["status"] as? String == "pending")
-        let finished = try await request("GET", server.httpURL + "/v1/calls/\(callID)?timeout=30", token: server.token)
+        let finished = try await server.http("GET", "/v1/calls/\(callID)?timeout=30")
         #expect(finished.status == 200)
         #expect(finished.json["result"] as? Int == 0)
         // The same call from Swift, by id.
         #expect(try await FunctionCall<Int>(id: callID, app: app).get(timeout: .seconds(10)) == 0)
 
-        let unknown = try await request("GET", server.httpURL + "/v1/calls/fc-nosuchcall", token: server.token)
+        let unknown = try await server.http("GET", "/v1/calls/fc-nosuchcall")
         #expect(unknown.status == 404)
 
         // The same through `aloft call` and `aloft result`.

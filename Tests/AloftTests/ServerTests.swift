@@ -21,14 +21,14 @@ struct ServerTests {
             storeArguments += ["--postgres-url", url, "--postgres-schema", schema]
         }
         let first = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
-        let app = App("durable", controlPlane: RemoteControlPlane(first.address, token: first.token), configuration: fixtures.configuration)
+        let app = first.app("durable")
         let finished = try await (app.lookup("square") as Function<Int, Int>).spawn(7)
         #expect(try await finished.get(timeout: .seconds(60)) == 49)
         let unfinished = try await (app.lookup("sleepy") as Function<Double, Int>).spawn(1.0)
         first.kill()
 
         let second = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
-        let restarted = App("durable", controlPlane: RemoteControlPlane(second.address, token: second.token), configuration: fixtures.configuration)
+        let restarted = second.app("durable")
         #expect(try await FunctionCall<Int>(id: finished.id, app: restarted).get(timeout: .seconds(30)) == 49)
         #expect(try await FunctionCall<Int>(id: unfinished.id, app: restarted).get(timeout: .seconds(60)) == 0)
 
@@ -59,7 +59,7 @@ struct ServerTests {
         #expect(busy.status != 0, "stdout: \(busy.stdout)")
         #expect(busy.stderr.contains("HTTP API could not start") || busy.stderr.contains("in use"), "stderr: \(busy.stderr)")
 
-        let app = App("isolated", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let app = server.app("isolated")
         let names = try await (app.lookup("environment_names") as Function<String, [String]>).remote("ALOFT_")
         #expect(!names.contains("ALOFT_POSTGRES_URL") && !names.contains("ALOFT_DATA_DIR"), "\(names)")
         #expect(names.contains("ALOFT_TOKEN"))  // its own, for the calls its body makes
@@ -71,7 +71,7 @@ struct ServerTests {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
-        let app = App("graceful", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let app = server.app("graceful")
         let containerPID = try await (app.lookup("process_id") as Function<NoArguments, Int32>).remote()
         #expect(kill(containerPID, 0) == 0)
         #expect(server.terminate() == 0)
@@ -107,7 +107,7 @@ struct TokenTests {
         let secret = String(server.token.split(separator: "_").last ?? "")
 
         for (token, expected) in [("", "needs a token"), ("aloft_nosuch_secret", "not known"), ("garbage", "not an aloft token")] {
-            let app = App("refused", controlPlane: RemoteControlPlane(server.address, token: token), configuration: fixtures.configuration)
+            let app = server.app("refused", token: token)
             let error = await aloftError { try await (app.lookup("square") as Function<Int, Int>).remote(2) }
             #expect(error?.code == .unauthenticated, "token '\(token)'")
             #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
@@ -116,7 +116,7 @@ struct TokenTests {
         let made = try runProduct("aloft", arguments: ["token", "new", "--data-dir", directory])
         let extra = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(made.status == 0 && extra.hasPrefix("aloft_"), "stderr: \(made.stderr)")
-        let app = App("revoked", controlPlane: RemoteControlPlane(server.address, token: extra), configuration: fixtures.configuration)
+        let app = server.app("revoked", token: extra)
         #expect(try await (app.lookup("square") as Function<Int, Int>).remote(3) == 9)
         let extraID = String(extra.split(separator: "_")[1])
         let listed = try runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
@@ -131,10 +131,7 @@ struct TokenTests {
         #expect(error?.code == .unauthenticated)
         #expect(error?.message.contains("revoked") == true)
 
-        var unauthenticated = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/calls/fc-x")))
-        unauthenticated.httpMethod = "GET"
-        let (_, response) = try await URLSession.shared.data(for: unauthenticated)
-        #expect((response as? HTTPURLResponse)?.statusCode == 401)
+        #expect(try await server.http("GET", "/v1/calls/fc-x", anonymous: true).status == 401)
 
         #expect(server.terminate() == 0)
         let logs = try String(contentsOfFile: log, encoding: .utf8)
@@ -147,7 +144,7 @@ struct TokenTests {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
-        let main = App("shared-name", controlPlane: RemoteControlPlane(server.address, token: server.token), configuration: fixtures.configuration)
+        let main = server.app("shared-name")
         let spawned = try await (main.lookup("square") as Function<Int, Int>).spawn(5)
         #expect(try await spawned.get(timeout: .seconds(30)) == 25)
         // async_function calls blocking_function from inside its container: with the container's own token.
@@ -155,20 +152,12 @@ struct TokenTests {
 
         let made = try runProduct("aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
         let otherToken = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let other = App("shared-name", controlPlane: RemoteControlPlane(server.address, token: otherToken), configuration: fixtures.configuration)
+        let other = server.app("shared-name", token: otherToken)
         let unseen = await aloftError { try await FunctionCall<Int>(id: spawned.id, app: other).get(timeout: .seconds(5)) }
         #expect(unseen?.code == .notFound)
 
-        var request = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/apps/shared-name/functions/square/call")))
-        request.httpMethod = "POST"
-        request.httpBody = Data("4".utf8)
-        request.setValue("Bearer \(otherToken)", forHTTPHeaderField: "Authorization")
-        let (_, notVisible) = try await URLSession.shared.data(for: request)
-        #expect((notVisible as? HTTPURLResponse)?.statusCode == 404)
-        var read = URLRequest(url: try #require(URL(string: server.httpURL + "/v1/calls/\(spawned.id)")))
-        read.setValue("Bearer \(otherToken)", forHTTPHeaderField: "Authorization")
-        let (_, notReadable) = try await URLSession.shared.data(for: read)
-        #expect((notReadable as? HTTPURLResponse)?.statusCode == 404)
+        #expect(try await server.http("POST", "/v1/apps/shared-name/functions/square/call", body: "4", token: otherToken).status == 404)
+        #expect(try await server.http("GET", "/v1/calls/\(spawned.id)", token: otherToken).status == 404)
 
         // The other workspace's own app of the same name is its own.
         #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)
@@ -216,6 +205,29 @@ final class ServerProcess: @unchecked Sendable {
         httpURL = try word(after: "HTTP API on ")
         let tokenFile = (dataDirectory as NSString).appendingPathComponent("client-token")
         token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// An app that reaches this server with `token` (default: the server's first token); its containers run
+    /// `aloft-test-app`.
+    func app(_ name: String, token: String? = nil) -> App {
+        App(name, controlPlane: RemoteControlPlane(address, token: token ?? self.token), configuration: fixtures.configuration)
+    }
+
+    struct Reply {
+        let status: Int
+        let json: [String: Any]
+    }
+
+    /// An HTTP request to its API at `path`, with `token` (default: the server's first) as a bearer token, or none
+    /// when `anonymous`.
+    func http(_ method: String, _ path: String, body: String? = nil, token: String? = nil, anonymous: Bool = false) async throws -> Reply {
+        var request = URLRequest(url: try #require(URL(string: httpURL + path)))
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        if !anonymous { request.setValue("Bearer \(token ?? self.token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: object as? [String: Any] ?? [:])
     }
 
     /// SIGKILL: a crash.
