@@ -1,3 +1,4 @@
+import AloftCore
 import AloftControlPlane
 import AloftPostgres
 import AloftSQLite
@@ -197,12 +198,9 @@ struct SQLiteStoreTests {
     @Test("a store that cannot open says where and why")
     func unopenable() async throws {
         let store = SQLiteStore(path: "/nonexistent-directory/for-sure/aloft.sqlite")
-        await #expect(throws: (any Error).self) { try await store.open() }
-        do {
-            try await store.open()
-        } catch {
-            #expect("\(error)".contains("/nonexistent-directory/for-sure/aloft.sqlite"))
-        }
+        let error = await #expect(throws: AloftError.self) { try await store.open() }
+        #expect(error?.code == .storeFailure)
+        #expect(error?.message.contains("/nonexistent-directory/for-sure/aloft.sqlite") == true)
     }
 }
 
