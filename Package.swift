@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "seed-example", targets: ["seed-example"]),
         .executable(name: "concurrency-example", targets: ["concurrency-example"]),
+        .executable(name: "hello-client", targets: ["hello-client"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -49,6 +50,7 @@ let package = Package(
             name: "AloftClient",
             dependencies: [
                 "AloftCore", "AloftWire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,8 +86,9 @@ let package = Package(
         .target(
             name: "AloftServer",
             dependencies: [
-                "AloftCore", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
+                "AloftCore", "AloftWire", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +101,7 @@ let package = Package(
             dependencies: [
                 "AloftServer", "AloftControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -109,6 +113,7 @@ let package = Package(
         .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
         .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
         .executableTarget(name: "concurrency-example", dependencies: ["Aloft"], path: "Examples/concurrency-example"),
+        .executableTarget(name: "hello-client", dependencies: ["Aloft"], path: "Examples/hello-client"),
 
         // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
         .executableTarget(name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench"),

@@ -21,6 +21,8 @@ final class EventLoopTaskExecutor: TaskExecutor {
 /// run their async implementation, and the connections to control planes.
 public final class AloftRuntime: Sendable {
     public static let shared = AloftRuntime()
+    /// This process was started by a control plane as a container.
+    static let isContainer = !(ProcessInfo.processInfo.environment[AloftEnvironment.containerID] ?? "").isEmpty
 
     /// The runtime's event loop: it carries every connection, and (through `loopExecutor`) runs the async half of
     /// every blocking call, so that a blocking call costs no more thread wake-ups than an async one. The embedded

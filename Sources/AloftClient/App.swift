@@ -1,4 +1,6 @@
 import AloftCore
+import AloftWire
+import SwiftProtobuf
 import Foundation
 import Synchronization
 
@@ -25,6 +27,8 @@ public final class App: Sendable {
     public let configuration: AppConfiguration
     let controlPlane: any ControlPlaneProvider
     private let entrypoints = Mutex<[Entrypoint]>([])
+    /// The functions declared at the top level, in order: the app's manifest for `aloft deploy`.
+    private let declarations = Mutex<[Aloft_V1_FunctionRegister]>([])
 
     struct Entrypoint: @unchecked Sendable {  // run only on the thread that calls main()
         enum Body {
@@ -82,6 +86,7 @@ public final class App: Sendable {
         if let containerID = ProcessInfo.processInfo.environment[AloftEnvironment.containerID], !containerID.isEmpty {
             ContainerServer.run(containerID: containerID)
         }
+        if ProcessInfo.processInfo.environment[AloftEnvironment.printManifest] == "1" { printManifest() }
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
@@ -105,6 +110,25 @@ public final class App: Sendable {
         }
         stop()
         exit(status)
+    }
+
+    func declare(_ registration: Aloft_V1_FunctionRegister) {
+        declarations.withLock { $0.append(registration) }
+    }
+
+    /// `aloft deploy` runs the executable with `ALOFT_PRINT_MANIFEST=1` to learn its functions: their names and
+    /// options, as JSON on standard output. Nothing else runs.
+    private func printManifest() -> Never {
+        var manifest = Aloft_V1_AppManifest()
+        manifest.appName = name
+        manifest.functions = declarations.withLock { $0 }
+        do {
+            FileHandle.standardOutput.write(try manifest.jsonUTF8Data() + Data("\n".utf8))
+            exit(0)
+        } catch {
+            FileHandle.standardError.write(Data("error: could not encode the app's manifest: \(error)\n".utf8))
+            exit(1)
+        }
     }
 
     /// Ctrl-C (SIGINT) or SIGTERM while the entrypoints run: stop the app's containers (their running inputs get

@@ -22,6 +22,8 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     let classBinding: ClassBinding?
     /// Set on a variant made by `withOptions`: it names a pool of its own.
     var variant: String?
+    /// Made by `lookup(app:name:)`: a function of a deployed app, found by name on first use, never registered.
+    var isDeployedLookup = false
 
     struct ClassBinding: Sendable {
         var poolName: String
@@ -48,13 +50,35 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         let state = Mutex<(connection: ObjectIdentifier, id: UInt64)?>(nil)
     }
 
-    /// The connection and function id to call, registering the function on first use.
+    /// The connection and function id to call, registering the function (or looking up a deployed one) on first use.
     func resolve() async throws -> (WireConnection, UInt64) {
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
         if let cached = registration.state.withLock({ $0 }), cached.connection == ObjectIdentifier(connection) {
             return (connection, cached.id)
         }
-        try options.validate()
+        let request: Aloft_V1_Envelope.OneOf_Body
+        if isDeployedLookup {
+            var lookup = Aloft_V1_FunctionLookup()
+            lookup.appName = app.name
+            lookup.functionName = name
+            request = .functionLookup(lookup)
+        } else {
+            try options.validate()
+            var register = registrationMessage()
+            // A container's own registrations never redefine a pool: it may run a copy of the executable at another
+            // path (a worker host's cache), and the pool's definition came from the app that deployed or ran it.
+            if AloftRuntime.isContainer { register.isDefinition = false }
+            request = .functionRegister(register)
+        }
+        guard case .functionRegistered(let registered) = try await connection.request(request) else {
+            throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
+        }
+        registration.state.withLock { $0 = (ObjectIdentifier(connection), registered.functionID) }
+        return (connection, registered.functionID)
+    }
+
+    /// What registering this function sends; also its entry in the app's manifest (`aloft deploy`).
+    func registrationMessage() -> Aloft_V1_FunctionRegister {
         var register = Aloft_V1_FunctionRegister()
         register.appName = app.name
         register.functionName = name
@@ -68,11 +92,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
             register.classParameters = classBinding.parameters
         }
         if let variant { register.poolName = (classBinding?.poolName ?? name) + "#" + variant }
-        guard case .functionRegistered(let registered) = try await connection.request(.functionRegister(register)) else {
-            throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
-        }
-        registration.state.withLock { $0 = (ObjectIdentifier(connection), registered.functionID) }
-        return (connection, registered.functionID)
+        return register
     }
 
     func encodeInput(_ input: Input, limit: Int) throws -> Data {
@@ -294,6 +314,20 @@ extension App {
 
     private func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {
         ContainerFunctions.register(function)
+        declare(function.registrationMessage())
+        return function
+    }
+}
+
+extension Function {
+    /// A function of an app deployed to a server (`aloft deploy`), by app and function name: Modal's
+    /// `Function.from_name`. Lazy: nothing is checked until the first call, which fails with `notFound` when no
+    /// live version of the app has the function. The types must match the deployed function's.
+    ///
+    /// - Parameter controlPlane: the server; default `ALOFT_CONTROL_PLANE` (and `ALOFT_TOKEN` for its token).
+    public static func lookup(app: String, name: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment) -> Self {
+        var function = Self(name: name, app: App(app, controlPlane: controlPlane), options: .init(), body: nil)
+        function.isDeployedLookup = true
         return function
     }
 }

@@ -20,6 +20,14 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         self.init(id: id, app: app, functionName: "call \(id)")
     }
 
+    /// Looks up a call by id on a server (Modal's `FunctionCall.from_id`), from any process: a spawned call's
+    /// result is kept there (7 days by default), across restarts. Nothing is checked until the first use.
+    ///
+    /// - Parameter controlPlane: the server; default `ALOFT_CONTROL_PLANE` (and `ALOFT_TOKEN` for its token).
+    public static func lookup(id: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment) -> Self {
+        Self(id: id, app: App("", controlPlane: controlPlane), functionName: "call \(id)")
+    }
+
     static func newID() -> String {
         "fc-" + String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
     }

@@ -14,7 +14,7 @@ struct Aloft: AsyncParsableCommand {
             An app run with `swift run` needs none of this: it starts an embedded control plane. Run a server when \
             calls must outlive the caller's process; point an app at it with ALOFT_CONTROL_PLANE=host:port.
             """,
-        subcommands: [Server.self, Call.self, CallResult.self, Token.self]
+        subcommands: [Server.self, Deploy.self, AppCommand.self, Call.self, CallResult.self, Token.self]
     )
 }
 

@@ -20,12 +20,12 @@ public protocol ContainerHandle: Sendable {
     func kill()
 }
 
-/// Decides who a client is from the token in its `Hello`. The embedded control plane has none: every client is the
-/// caller's own process or one of its containers. `aloft server` checks the tokens in its store.
+/// Decides who a client or worker host is from the token in its `Hello`. The embedded control plane has none: every
+/// client is the caller's own process or one of its containers. `aloft server` checks the tokens in its store.
 public protocol ClientAuthenticator: Sendable {
-    /// The workspace of the client presenting `token`. Throws `unauthenticated` for a missing, unknown or revoked
-    /// token; the message must not contain the token.
-    func workspace(forToken token: String) async throws -> String
+    /// The workspace of the peer presenting `token`, which must be a token of `kind`. Throws `unauthenticated` for a
+    /// missing, unknown, revoked or wrong-kind token; the message must not contain the token.
+    func workspace(forToken token: String, kind: StoredToken.Kind) async throws -> String
 }
 
 /// Starts containers. The control plane calls `start` on its event loop and must not be blocked for long.

@@ -18,6 +18,8 @@ public final class ControlPlane: Service, Sendable {
     private let boundAddress = Mutex<BoundAddressState>(.waiting([]))
     /// The scheduler while `run()` runs, for the in-process calls.
     private let runningState = Mutex<ControlPlaneState?>(nil)
+    /// Deployments, stops and rollbacks run one at a time (each reads the app's versions, then changes them).
+    let deployments = SerialGate()
 
     private enum BoundAddressState {
         case waiting([CheckedContinuation<Addresses, any Error>])
@@ -194,7 +196,7 @@ extension ControlPlane {
         return try await promise.futureResult.get().map(CallOutcome.init)
     }
 
-    private func runningScheduler() throws -> ControlPlaneState {
+    func runningScheduler() throws -> ControlPlaneState {
         guard let state = runningState.withLock({ $0 }) else {
             throw AloftError(.connectionFailed, "the control plane is not running")
         }

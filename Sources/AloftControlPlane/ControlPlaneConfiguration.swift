@@ -39,6 +39,13 @@ public struct ControlPlaneConfiguration: Sendable {
     public var authenticator: (any ClientAuthenticator)?
     /// How long a spawned call's results can be fetched after it finished (Modal: 7 days). With a store only.
     public var resultRetention: Duration
+    /// Where deployed executables are (`aloft deploy` uploads them); `nil`: nothing can be deployed.
+    public var artifacts: (any ArtifactStore)?
+    /// Whether this host runs containers itself (the server's embedded worker). When false, deployed functions run
+    /// only on worker hosts (`aloft worker`); functions registered from a local executable path still run here.
+    public var runsContainersLocally: Bool
+    /// A worker host that sends no heartbeat for this long is lost: its containers' inputs run again elsewhere.
+    public var workerLease: Duration
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
     /// The embedded control plane shares the SDK's, so a call to it never wakes another thread.
     public var eventLoopGroup: (any EventLoopGroup)?
@@ -58,8 +65,14 @@ public struct ControlPlaneConfiguration: Sendable {
         store: (any ControlPlaneStore)? = nil,
         authenticator: (any ClientAuthenticator)? = nil,
         resultRetention: Duration = .seconds(7 * 24 * 3600),
-        eventLoopGroup: (any EventLoopGroup)? = nil
+        eventLoopGroup: (any EventLoopGroup)? = nil,
+        artifacts: (any ArtifactStore)? = nil,
+        runsContainersLocally: Bool = true,
+        workerLease: Duration = .seconds(10)
     ) {
+        self.artifacts = artifacts
+        self.runsContainersLocally = runsContainersLocally
+        self.workerLease = workerLease
         self.host = host
         self.port = port
         self.unixSocketPath = unixSocketPath

@@ -17,11 +17,11 @@ final class ControlPlaneState: @unchecked Sendable {
     var address = ""
 
     /// Registered functions by id: the pool that runs each, and its name (a class method's pools are shared).
-    private var functions: [UInt64: (pool: FunctionPool, name: String)] = [:]
-    private var poolsByKey: [String: FunctionPool] = [:]
-    private var functionIDs: [String: UInt64] = [:]
-    private var containers: [String: ContainerRecord] = [:]
-    private var inputs: [UInt64: InputRecord] = [:]
+    var functions: [UInt64: (pool: FunctionPool, name: String)] = [:]
+    var poolsByKey: [String: FunctionPool] = [:]
+    var functionIDs: [String: UInt64] = [:]
+    var containers: [String: ContainerRecord] = [:]
+    var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
     private var invocations: [String: InputRecord] = [:]
@@ -49,7 +49,7 @@ final class ControlPlaneState: @unchecked Sendable {
         self.logger = logger
     }
 
-    private func makeID() -> UInt64 {
+    func makeID() -> UInt64 {
         defer { nextID += 1 }
         return nextID
     }
@@ -57,7 +57,7 @@ final class ControlPlaneState: @unchecked Sendable {
     // MARK: Writing
 
     /// Queues a frame; all frames queued while handling one event go out in one flush.
-    private func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any Channel) {
+    func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any Channel) {
         channel.write(Aloft_V1_Envelope(requestID: requestID, body: body), promise: nil)
         channelsToFlush[ObjectIdentifier(channel)] = channel
         scheduleFlush()
@@ -91,14 +91,14 @@ final class ControlPlaneState: @unchecked Sendable {
     // MARK: The store
 
     /// Queues a change for the store, if there is one.
-    private func record(_ change: StoreChange) {
+    func record(_ change: StoreChange) {
         guard configuration.store != nil else { return }
         storeChanges.append(change)
         scheduleFlush()
     }
 
     /// Runs `action` once every change recorded so far is stored (at once when there is no store).
-    private func whenStored(_ action: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+    func whenStored(_ action: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard configuration.store != nil, storeWriting || !storeChanges.isEmpty else {
             action(.success(()))
             return
@@ -175,7 +175,7 @@ final class ControlPlaneState: @unchecked Sendable {
         for pool in poolsByKey.values { schedule(pool) }
     }
 
-    private func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
+    func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
         var error = Aloft_V1_ErrorReply()
         error.code = code.rawValue
         error.message = message
@@ -208,6 +208,18 @@ final class ControlPlaneState: @unchecked Sendable {
                 return
             }
             welcome(hello, requestID: requestID, connection: connection, channel: channel)
+
+        case .functionLookup(let lookup):
+            guard let id = functionIDs[Self.poolKey(workspace: connection.workspace, app: lookup.appName, pool: lookup.functionName)
+                                       + "#" + lookup.functionName],
+                  function(id, in: connection.workspace) != nil else {
+                sendError(.notFound, "no function '\(lookup.functionName)' in a deployed app '\(lookup.appName)' (deploy it with `aloft deploy`)",
+                          requestID: requestID, on: channel)
+                return
+            }
+            var reply = Aloft_V1_FunctionRegistered()
+            reply.functionID = id
+            send(.functionRegistered(reply), requestID: requestID, on: channel)
 
         case .functionRegister(let register):
             var reply = Aloft_V1_FunctionRegistered()
@@ -328,7 +340,8 @@ final class ControlPlaneState: @unchecked Sendable {
         guard let authenticator = configuration.authenticator else { return }
         let token = hello.token
         let checked = loop.makePromise(of: String.self)
-        checked.completeWithTask { try await authenticator.workspace(forToken: token) }
+        let kind: StoredToken.Kind = hello.role == .worker ? .worker : .client
+        checked.completeWithTask { try await authenticator.workspace(forToken: token, kind: kind) }
         let boundConnection = NIOLoopBound(connection, eventLoop: loop)  // answered on this loop
         checked.futureResult.whenComplete { [self] result in
             switch result {
@@ -357,8 +370,8 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     /// A registered function, if `workspace` may use it.
-    private func function(_ id: UInt64, in workspace: String) -> (pool: FunctionPool, name: String)? {
-        guard let function = functions[id], function.pool.workspace == workspace else { return nil }
+    func function(_ id: UInt64, in workspace: String) -> (pool: FunctionPool, name: String)? {
+        guard let function = functions[id], function.pool.workspace == workspace, !function.pool.stopped else { return nil }
         return function
     }
 
@@ -414,23 +427,25 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// Registers a function (a definition or a look-up) and returns its id: `functionID` when restoring one from
     /// the store, else the id it already has, or a new one.
-    private func register(_ register: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool) -> UInt64 {
+    func register(_ register: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool, replacing: Bool = false) -> UInt64 {
         let key = Self.poolKey(workspace: workspace, app: register.appName, pool: register.poolName.isEmpty ? register.functionName : register.poolName)
         let pool: FunctionPool
         var changed = false
         if let existing = poolsByKey[key] {
             // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
-            if register.isDefinition && existing.options != register.options {
+            if register.isDefinition && (existing.options != register.options || existing.executable != register.executable) {
                 // Containers keep the options they started with: new options get new containers, and the old
                 // ones finish what they were sent and exit.
                 for container in existing.containers.values { stop(container, grace: existing.timeout) }
             }
             if register.isDefinition {
                 changed = existing.options != register.options || existing.executable != register.executable
-                    || existing.arguments != register.arguments
+                    || existing.arguments != register.arguments || existing.stopped
                 existing.options = register.options
                 existing.executable = register.executable
                 existing.arguments = register.arguments
+                existing.artifact = register.artifact
+                existing.stopped = false
             }
             pool = existing
             schedule(pool)
@@ -446,7 +461,7 @@ final class ControlPlaneState: @unchecked Sendable {
         let id = functionID ?? known ?? makeID()
         functionIDs[functionKey] = id
         functions[id] = (pool, register.functionName)
-        if persist && (changed || known == nil), let registration = try? register.serializedBytes() as Data {
+        if persist && (changed || known == nil || replacing), let registration = try? register.serializedBytes() as Data {
             record(.putFunction(StoredFunction(id: id, key: functionKey, workspace: workspace, appName: register.appName, registration: registration)))
         }
         return id
@@ -690,7 +705,7 @@ final class ControlPlaneState: @unchecked Sendable {
     }
 
     /// Gives an input's owner its result. The input must already be out of `inputs` or marked as resolved.
-    private func resolve(_ input: InputRecord, with result: Aloft_V1_Result) {
+    func resolve(_ input: InputRecord, with result: Aloft_V1_Result) {
         input.resolved = true
         switch input.owner {
         case .invoke(let channel, let requestID, let callID):
@@ -759,7 +774,7 @@ final class ControlPlaneState: @unchecked Sendable {
     ///
     /// The autoscaler aims for `targetInputs` per container: while more containers may start, each takes at most
     /// that many inputs; at `maxContainers` each takes up to `maxInputs`, plus `prefetchPerContainer` queued on it.
-    private func schedule(_ pool: FunctionPool) {
+    func schedule(_ pool: FunctionPool) {
         if pool.cancelledInBacklog > 0 {
             pool.pending = CircularBuffer(pool.pending.filter { inputs[$0].map { !$0.resolved } ?? false })
             pool.cancelledInBacklog = 0
@@ -790,6 +805,7 @@ final class ControlPlaneState: @unchecked Sendable {
     /// Containers for the current load: `load / targetInputs`, plus `bufferContainers` while there is any load,
     /// within `minContainers ... maxContainers`.
     private func desiredContainers(_ pool: FunctionPool) -> Int {
+        guard !pool.stopped else { return 0 }
         let load = load(of: pool)
         var desired = (load + pool.targetPerContainer - 1) / pool.targetPerContainer
         if load > 0 { desired += Int(pool.options.bufferContainers) }
@@ -945,7 +961,7 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// Asks a container to finish what it was sent and exit; kills it after `grace` (default: the control plane's
     /// stop grace).
-    private func stop(_ container: ContainerRecord, grace: TimeAmount? = nil) {
+    func stop(_ container: ContainerRecord, grace: TimeAmount? = nil) {
         guard !container.stopping else { return }
         container.stopping = true
         // A container that has not connected yet has nothing to finish (and may still ignore SIGTERM, inherited from
@@ -1058,8 +1074,9 @@ extension ControlPlaneState {
     /// The id of function `name` of app `appName`, registered by a run of the app against this control plane
     /// (and kept by the store across restarts).
     private func functionID(workspace: String, app appName: String, function name: String) throws(AloftError) -> UInt64 {
-        guard let id = functionIDs[Self.poolKey(workspace: workspace, app: appName, pool: name) + "#" + name] else {
-            throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is registered here: run the app once against this server (ALOFT_CONTROL_PLANE) to register its functions")
+        guard let id = functionIDs[Self.poolKey(workspace: workspace, app: appName, pool: name) + "#" + name],
+              functions[id].map({ !$0.pool.stopped }) ?? false else {
+            throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is deployed here: deploy the app with `aloft deploy`")
         }
         return id
     }

@@ -15,6 +15,10 @@ final class FunctionPool: @unchecked Sendable {
     var executable: String
     var arguments: [String]
     var options: Aloft_V1_FunctionOptions
+    /// For a deployed function: the SHA-256 of its executable in the artifact store (worker hosts fetch it by that).
+    var artifact: String
+    /// Its app was stopped: it takes no calls and runs no containers until the app is deployed again.
+    var stopped = false
     let defaultMaxContainers: Int
     /// For the pool of a class and parameter set: what its containers construct.
     let className: String
@@ -37,6 +41,7 @@ final class FunctionPool: @unchecked Sendable {
         self.executable = register.executable
         self.arguments = register.arguments
         self.options = register.options
+        self.artifact = register.artifact
         self.defaultMaxContainers = defaultMaxContainers
     }
 

@@ -26,6 +26,8 @@ public protocol ControlPlaneStore: Sendable {
     func token(id: String) async throws -> StoredToken?
     /// Every token, oldest first.
     func tokens() async throws -> [StoredToken]
+    /// Every deployed version of every app of `workspace`, by app name, then version.
+    func appVersions(workspace: String) async throws -> [StoredAppVersion]
     /// Releases connections and files.
     func close() async
 }
@@ -119,6 +121,31 @@ public struct StoredToken: Sendable, Hashable {
     }
 }
 
+/// One deployment of an app: what `aloft deploy` registered, kept so that it can be listed and rolled back to.
+public struct StoredAppVersion: Sendable, Hashable {
+    public var workspace: String
+    public var appName: String
+    /// 1, 2, 3 ... per app.
+    public var version: Int
+    /// SHA-256 (hex) of the executable in the artifact store.
+    public var artifact: String
+    /// A serialized `aloft.v1.AppManifest`: the app's functions and their options.
+    public var manifest: Data
+    public var createdAt: Date
+    /// The version that serves calls; no version of a stopped app is live.
+    public var live: Bool
+
+    public init(workspace: String, appName: String, version: Int, artifact: String, manifest: Data, createdAt: Date, live: Bool = false) {
+        self.workspace = workspace
+        self.appName = appName
+        self.version = version
+        self.artifact = artifact
+        self.manifest = manifest
+        self.createdAt = createdAt
+        self.live = live
+    }
+}
+
 public enum StoreChange: Sendable, Hashable {
     /// Adds or replaces a function (by id).
     case putFunction(StoredFunction)
@@ -139,6 +166,12 @@ public enum StoreChange: Sendable, Hashable {
     case putToken(StoredToken)
     /// Marks a token revoked: it is refused from then on.
     case revokeToken(id: String)
+    /// Adds an app version (not live); a version already stored is left as it is.
+    case putAppVersion(StoredAppVersion)
+    /// Makes `version` the app's live version, or none (the app is stopped).
+    case setLiveVersion(workspace: String, appName: String, version: Int?)
+    /// Forgets every function of an app (it was stopped; calls already accepted keep their results).
+    case deleteFunctions(workspace: String, appName: String)
 }
 
 /// A store that keeps everything in memory: for tests, and to check the control plane's use of the protocol
@@ -150,6 +183,11 @@ public final class InMemoryStore: ControlPlaneStore {
         var inputs: [String: [UInt64: Data]] = [:]
         var results: [String: [UInt64: (data: Data, expiresAt: Date)]] = [:]
         var tokens: [String: StoredToken] = [:]
+        var appVersions: [AppVersionKey: StoredAppVersion] = [:]
+    }
+
+    private struct AppVersionKey: Hashable {
+        var workspace: String, appName: String, version: Int
     }
 
     private let contents = Mutex(Contents())
@@ -207,6 +245,15 @@ public final class InMemoryStore: ControlPlaneStore {
                     contents.tokens[token.id] = token
                 case .revokeToken(let id):
                     contents.tokens[id]?.revoked = true
+                case .putAppVersion(let version):
+                    let key = AppVersionKey(workspace: version.workspace, appName: version.appName, version: version.version)
+                    if contents.appVersions[key] == nil { contents.appVersions[key] = version }
+                case .setLiveVersion(let workspace, let appName, let live):
+                    for (key, version) in contents.appVersions where key.workspace == workspace && key.appName == appName {
+                        contents.appVersions[key]?.live = version.version == live
+                    }
+                case .deleteFunctions(let workspace, let appName):
+                    contents.functions = contents.functions.filter { $0.value.workspace != workspace || $0.value.appName != appName }
                 }
             }
         }
@@ -228,6 +275,12 @@ public final class InMemoryStore: ControlPlaneStore {
 
     public func tokens() async throws -> [StoredToken] {
         contents.withLock { $0.tokens.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+    }
+
+    public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
+        contents.withLock { contents in
+            contents.appVersions.values.filter { $0.workspace == workspace }.sorted { ($0.appName, $0.version) < ($1.appName, $1.version) }
+        }
     }
 
     public func close() async {}

@@ -16,6 +16,8 @@ public enum AloftEnvironment {
     public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
     /// The token a client presents to a server that requires one (`aloft token new` makes one). Never logged.
     public static let token = "ALOFT_TOKEN"
+    /// `1`: the executable prints its app's manifest (functions and options, JSON) and exits; `aloft deploy` uses it.
+    public static let printManifest = "ALOFT_PRINT_MANIFEST"
     /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.
     public static let logLevel = "ALOFT_LOG_LEVEL"
 }

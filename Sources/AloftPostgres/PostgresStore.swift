@@ -89,6 +89,12 @@ public final class PostgresStore: ControlPlaneStore {
                         id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
                         created_at DOUBLE PRECISION NOT NULL, revoked BOOLEAN NOT NULL)
                     """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).app_versions (
+                        workspace TEXT NOT NULL, app TEXT NOT NULL, version INTEGER NOT NULL, artifact TEXT NOT NULL,
+                        manifest BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, live BOOLEAN NOT NULL,
+                        PRIMARY KEY (workspace, app, version))
+                    """,
                 ] {
                     try await connection.query(statement, logger: logger)
                 }
@@ -193,6 +199,22 @@ public final class PostgresStore: ControlPlaneStore {
         }
     }
 
+    public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
+        let s = schema
+        return try await wrap("read") {
+            var versions: [StoredAppVersion] = []
+            let rows = try await self.client.query("""
+                SELECT app, version, artifact, manifest, created_at, live FROM \(unescaped: s).app_versions
+                WHERE workspace = \(workspace) ORDER BY app, version
+                """, logger: self.logger)
+            for try await (app, version, artifact, manifest, created, live) in rows.decode((String, Int32, String, Data, Double, Bool).self) {
+                versions.append(StoredAppVersion(workspace: workspace, appName: app, version: Int(version), artifact: artifact,
+                                                 manifest: manifest, createdAt: Date(timeIntervalSince1970: created), live: live))
+            }
+            return versions
+        }
+    }
+
     public func close() async {
         let task = running.withLock { running in defer { running = nil }; return running }
         task?.cancel()
@@ -256,6 +278,21 @@ public final class PostgresStore: ControlPlaneStore {
                 """, logger: logger)
         case .revokeToken(let id):
             try await connection.query("UPDATE \(unescaped: s).tokens SET revoked = TRUE WHERE id = \(id)", logger: logger)
+        case .putAppVersion(let version):
+            try await connection.query("""
+                INSERT INTO \(unescaped: s).app_versions (workspace, app, version, artifact, manifest, created_at, live)
+                VALUES (\(version.workspace), \(version.appName), \(Int32(version.version)), \(version.artifact), \(version.manifest),
+                        \(version.createdAt.timeIntervalSince1970), \(version.live))
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        case .setLiveVersion(let workspace, let appName, let version):
+            try await connection.query("""
+                UPDATE \(unescaped: s).app_versions SET live = (version = \(Int32(version ?? -1)))
+                WHERE workspace = \(workspace) AND app = \(appName)
+                """, logger: logger)
+        case .deleteFunctions(let workspace, let appName):
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).functions WHERE workspace = \(workspace) AND app = \(appName)", logger: logger)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

@@ -68,6 +68,10 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS tokens (
                     id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
                     created_at REAL NOT NULL, revoked INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS app_versions (
+                    workspace TEXT NOT NULL, app TEXT NOT NULL, version INTEGER NOT NULL, artifact TEXT NOT NULL,
+                    manifest BLOB NOT NULL, created_at REAL NOT NULL, live INTEGER NOT NULL,
+                    PRIMARY KEY (workspace, app, version)) WITHOUT ROWID;
                 PRAGMA user_version = 1;
                 """)
         }
@@ -159,6 +163,21 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         }
     }
 
+    public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
+        try await onQueue {
+            var versions: [StoredAppVersion] = []
+            try self.query("""
+                SELECT app, version, artifact, manifest, created_at, live FROM app_versions WHERE workspace = ?
+                ORDER BY app, version
+                """, [.text(workspace)]) { row in
+                versions.append(StoredAppVersion(
+                    workspace: workspace, appName: row.text(0), version: Int(row.int64(1)), artifact: row.text(2), manifest: row.blob(3),
+                    createdAt: Date(timeIntervalSince1970: row.double(4)), live: row.int64(5) != 0))
+            }
+            return versions
+        }
+    }
+
     public func close() async {
         try? await onQueue {
             for statement in self.statements.values { sqlite3_finalize(statement) }
@@ -202,6 +221,17 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                      .double(token.createdAt.timeIntervalSince1970), .int(token.revoked ? 1 : 0)])
         case .revokeToken(let id):
             try run("UPDATE tokens SET revoked = 1 WHERE id = ?", [.text(id)])
+        case .putAppVersion(let version):
+            try run("""
+                INSERT OR IGNORE INTO app_versions (workspace, app, version, artifact, manifest, created_at, live)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.text(version.workspace), .text(version.appName), .int(Int64(version.version)), .text(version.artifact),
+                      .blob(version.manifest), .double(version.createdAt.timeIntervalSince1970), .int(version.live ? 1 : 0)])
+        case .setLiveVersion(let workspace, let appName, let version):
+            try run("UPDATE app_versions SET live = (version = ?) WHERE workspace = ? AND app = ?",
+                    [.int(Int64(version ?? -1)), .text(workspace), .text(appName)])
+        case .deleteFunctions(let workspace, let appName):
+            try run("DELETE FROM functions WHERE workspace = ? AND app = ?", [.text(workspace), .text(appName)])
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run("""

@@ -18,6 +18,8 @@ public final class AloftServer: Service {
     /// Where it keeps functions, calls and tokens.
     public let store: any ControlPlaneStore
     private let authenticator: StoreTokenAuthenticator
+    /// Deployed executables, in `<data-dir>/artifacts`.
+    public let artifacts: FileArtifactStore
     private let logger: Logger
 
     public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
@@ -39,6 +41,10 @@ public final class AloftServer: Service {
         self.authenticator = StoreTokenAuthenticator(store: store)
         controlPlane.store = store
         controlPlane.authenticator = authenticator
+        let artifacts = FileArtifactStore(directory: (configuration.dataDirectory as NSString).appendingPathComponent("artifacts"))
+        self.artifacts = artifacts
+        controlPlane.artifacts = artifacts
+        controlPlane.runsContainersLocally = configuration.runsContainersLocally
         // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.
         let socket = (configuration.dataDirectory as NSString).appendingPathComponent("aloft.sock")
         controlPlane.unixSocketPath = socket.utf8.count < 100 ? socket : nil
@@ -61,7 +67,7 @@ public final class AloftServer: Service {
             if let httpPort = configuration.httpPort {
                 let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
                 let api = Application(
-                    router: HTTPAPI.router(controlPlane: controlPlane, authenticator: authenticator,
+                    router: HTTPAPI.router(controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
                                            maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
                     configuration: .init(address: .hostname(configuration.host, port: httpPort), serverName: "aloft"),
                     onServerRunning: { channel in

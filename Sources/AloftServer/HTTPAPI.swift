@@ -16,20 +16,34 @@ import NIOCore
 /// one of two takes `{"first": …, "second": …}`, one of none takes an empty body; a `Data` argument or result is a
 /// base64 string. Failures are `{"error": {"code": …, "message": …}}` with a status that says who is at fault.
 /// Every request needs `Authorization: Bearer <token>`; it works in the token's workspace.
+///
+/// Deployment (what `aloft deploy` and `aloft app` use):
+///
+///     PUT  /v1/artifacts/{sha256}        body: the executable      ->  201 {"artifact": …, "bytes": …}
+///     HEAD /v1/artifacts/{sha256}                                  ->  200, or 404 when it was never uploaded
+///     GET  /v1/artifacts/{sha256}        (worker or client token)  ->  200 the executable
+///     POST /v1/apps/{app}/deploy         body: {"artifact": sha256, "manifest": {AppManifest as protobuf JSON}}
+///                                                                  ->  201 {"app": …, "version": N}
+///     GET  /v1/apps                                                ->  200 {"apps": [{"name", "live_version", "versions", "deployed_at"}]}
+///     GET  /v1/apps/{app}/versions                                 ->  200 {"versions": [{"version", "artifact", "functions", "deployed_at", "live"}]}
+///     POST /v1/apps/{app}/stop                                     ->  200 {"app": …, "stopped": true}
+///     POST /v1/apps/{app}/rollback       body: {"version": N} or empty (the previous version)  ->  200 {"app": …, "version": N}
 enum HTTPAPI {
-    static func router(controlPlane: ControlPlane, authenticator: any ClientAuthenticator, maxPayloadBytes: Int) -> Router<BasicRequestContext> {
+    static func router(controlPlane: ControlPlane, authenticator: any ClientAuthenticator, artifacts: FileArtifactStore,
+                       maxPayloadBytes: Int) -> Router<BasicRequestContext> {
         let router = Router()
-        @Sendable func workspace(of request: Request) async throws -> String {
+        @Sendable func workspace(of request: Request, kind: StoredToken.Kind = .client) async throws -> String {
             let header = request.headers[.authorization] ?? ""
             let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
             do {
-                return try await authenticator.workspace(forToken: token)
+                return try await authenticator.workspace(forToken: token, kind: kind)
             } catch let error as AloftError where error.code == .unauthenticated {
                 throw error
             } catch {
                 throw AloftError(.storeFailure, "the token could not be checked; try again")
             }
         }
+        addDeployment(to: router, controlPlane: controlPlane, artifacts: artifacts, workspace: workspace)
         router.post("/v1/apps/:app/functions/:function/call") { request, context -> Response in
             var request = request
             let app = try context.parameters.require("app"), function = try context.parameters.require("function")
@@ -106,7 +120,7 @@ enum HTTPAPI {
         return payload
     }
 
-    private static func failure(_ error: any Error) -> Response {
+    static func failure(_ error: any Error) -> Response {
         let aloftError = error as? AloftError ?? AloftError(.invalidArgument, "\(error)")
         var fields: [String: String] = ["code": aloftError.code.rawValue, "message": aloftError.message]
         if let remote = aloftError.remote {

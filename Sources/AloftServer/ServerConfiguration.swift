@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// The PostgreSQL schema holding the tables (servers sharing a database and a schema share their state).
     public var postgresSchema: String = "aloft"
     public var logLevel: Logger.Level
+    /// Whether the server's own host runs containers (its embedded worker); off, deployed functions run only on
+    /// worker hosts (`aloft worker`).
+    public var runsContainersLocally = true
     /// The control plane's own settings (payload limit, container limits, result retention ...).
     public var controlPlane: ControlPlaneConfiguration
 
@@ -89,6 +92,12 @@ public struct ServerConfiguration: Sendable {
         if store == .postgres && postgresURL == nil {
             throw AloftError(.invalidConfiguration, "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
         }
+        if let local = environment[Environment.localWorker], !local.isEmpty {
+            guard let value = ["1": true, "true": true, "on": true, "0": false, "false": false, "off": false][local] else {
+                throw AloftError(.invalidConfiguration, "\(Environment.localWorker)=\(local): expected on or off")
+            }
+            self.runsContainersLocally = value
+        }
         if let level = environment[Environment.logLevel], !level.isEmpty {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw AloftError(.invalidConfiguration, "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
@@ -107,5 +116,6 @@ public struct ServerConfiguration: Sendable {
         public static let logLevel = "ALOFT_LOG_LEVEL"
         public static let postgresURL = "ALOFT_POSTGRES_URL"
         public static let postgresSchema = "ALOFT_POSTGRES_SCHEMA"
+        public static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
     }
 }

@@ -35,25 +35,25 @@ public enum Tokens {
 /// Checks client tokens against the store (each check reads it, so a revocation takes effect at once).
 public struct StoreTokenAuthenticator: ClientAuthenticator {
     let store: any ControlPlaneStore
-    /// The kind of token accepted.
-    let kind: StoredToken.Kind
 
-    public init(store: any ControlPlaneStore, kind: StoredToken.Kind = .client) {
+    public init(store: any ControlPlaneStore) {
         self.store = store
-        self.kind = kind
     }
 
-    public func workspace(forToken token: String) async throws -> String {
+    public func workspace(forToken token: String, kind: StoredToken.Kind) async throws -> String {
         guard !token.isEmpty else {
-            throw AloftError(.unauthenticated, "this server needs a token: set ALOFT_TOKEN (make one with `aloft token new`)")
+            throw AloftError(.unauthenticated, kind == .worker
+                ? "this server needs a worker token: pass --token (make one with `aloft token new --kind worker`)"
+                : "this server needs a token: set ALOFT_TOKEN (make one with `aloft token new`)")
         }
         guard let (id, secret) = Tokens.parse(token) else {
             throw AloftError(.unauthenticated, "the token is not an aloft token (aloft_<id>_<secret>)")
         }
-        guard let stored = try await store.token(id: id), stored.kind == kind,
-              Secrets.equal(stored.secretHash, Tokens.hash(secret))
-        else {
+        guard let stored = try await store.token(id: id), Secrets.equal(stored.secretHash, Tokens.hash(secret)) else {
             throw AloftError(.unauthenticated, "token \(id) is not known to this server")
+        }
+        guard stored.kind == kind else {
+            throw AloftError(.unauthenticated, "token \(id) is a \(stored.kind.rawValue) token; this needs a \(kind.rawValue) token")
         }
         guard !stored.revoked else { throw AloftError(.unauthenticated, "token \(id) was revoked") }
         return stored.workspace

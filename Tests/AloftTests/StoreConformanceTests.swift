@@ -179,6 +179,39 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("app versions are kept per workspace, one live at a time; stopping an app forgets its functions", arguments: Kind.available)
+    func appVersions(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            func version(_ number: Int, app: String = "app", workspace: String = "ws") -> StoredAppVersion {
+                StoredAppVersion(workspace: workspace, appName: app, version: number, artifact: String(repeating: "\(number)", count: 64),
+                                 manifest: Data([0, UInt8(number), 0xff]), createdAt: Date(timeIntervalSince1970: 1_800_000_000 + Double(number)))
+            }
+            try await subject.store.apply([
+                .putFunction(function(1, "f")), .putFunction(function(2, "g")),
+                .putAppVersion(version(2)), .putAppVersion(version(1)), .putAppVersion(version(1, app: "other")),
+                .putAppVersion(version(1, workspace: "elsewhere")),
+                .setLiveVersion(workspace: "ws", appName: "app", version: 1),
+                .setLiveVersion(workspace: "ws", appName: "app", version: 2),
+                .setLiveVersion(workspace: "ws", appName: "other", version: 1),
+            ])
+            var changed = version(2)
+            changed.artifact = "ignored"
+            try await subject.store.apply([.putAppVersion(changed)])  // a stored version is never replaced
+            var store = try await subject.reopen()
+            var live2 = version(2), liveOther = version(1, app: "other")
+            live2.live = true
+            liveOther.live = true
+            #expect(try await store.appVersions(workspace: "ws") == [version(1), live2, liveOther])
+            #expect(try await store.appVersions(workspace: "nobody").isEmpty)
+
+            try await store.apply([.setLiveVersion(workspace: "ws", appName: "app", version: nil),
+                                   .deleteFunctions(workspace: "ws", appName: "app")])
+            store = try await subject.reopen()
+            #expect(try await store.appVersions(workspace: "ws") == [version(1), version(2), liveOther])
+            #expect(try await store.load().functions.isEmpty)
+        }
+    }
+
     @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
         try await withStore(kind) { subject in

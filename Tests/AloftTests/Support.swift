@@ -30,10 +30,12 @@ let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function"
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
 
 /// Runs an executable to completion and returns its exit status and output.
-func runProduct(_ name: String, arguments: [String] = [], timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {
+func runProduct(_ name: String, arguments: [String] = [], environment: [String: String] = [:],
+                timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = productsDirectory.appendingPathComponent(name)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

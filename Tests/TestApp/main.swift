@@ -169,6 +169,11 @@ let environmentNames = app.function("environment_names") { (prefix: String) -> [
     ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix(prefix) }.sorted()
 }
 
+/// The executable this container runs (a deployed app's is the server's copy, named by its hash).
+let executablePath = app.function("executable_path") { () throws -> String in
+    try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+}
+
 let reverseBytes = app.function("reverse_bytes") { (bytes: Data) -> Data in Data(bytes.reversed()) }
 
 let repeatText = app.function("repeat_text") { (text: String, times: Int) -> String in

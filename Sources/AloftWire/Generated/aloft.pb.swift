@@ -36,6 +36,9 @@ public nonisolated enum Aloft_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
   case unspecified // = 0
   case client // = 1
   case container // = 2
+
+  /// a worker host (`aloft worker`): starts containers the server assigns to it
+  case worker // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -47,6 +50,7 @@ public nonisolated enum Aloft_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 0: self = .unspecified
     case 1: self = .client
     case 2: self = .container
+    case 3: self = .worker
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -56,6 +60,7 @@ public nonisolated enum Aloft_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .unspecified: return 0
     case .client: return 1
     case .container: return 2
+    case .worker: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -65,6 +70,7 @@ public nonisolated enum Aloft_V1_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
     .unspecified,
     .client,
     .container,
+    .worker,
   ]
 
 }
@@ -267,6 +273,14 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .functionStats(newValue)}
   }
 
+  public var functionLookup: Aloft_V1_FunctionLookup {
+    get {
+      if case .functionLookup(let v)? = body {return v}
+      return Aloft_V1_FunctionLookup()
+    }
+    set {body = .functionLookup(newValue)}
+  }
+
   public var callCreate: Aloft_V1_CallCreate {
     get {
       if case .callCreate(let v)? = body {return v}
@@ -355,6 +369,46 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .generatorItem(newValue)}
   }
 
+  public var workerRegister: Aloft_V1_WorkerRegister {
+    get {
+      if case .workerRegister(let v)? = body {return v}
+      return Aloft_V1_WorkerRegister()
+    }
+    set {body = .workerRegister(newValue)}
+  }
+
+  public var workerHeartbeat: Aloft_V1_WorkerHeartbeat {
+    get {
+      if case .workerHeartbeat(let v)? = body {return v}
+      return Aloft_V1_WorkerHeartbeat()
+    }
+    set {body = .workerHeartbeat(newValue)}
+  }
+
+  public var containerStart: Aloft_V1_ContainerStart {
+    get {
+      if case .containerStart(let v)? = body {return v}
+      return Aloft_V1_ContainerStart()
+    }
+    set {body = .containerStart(newValue)}
+  }
+
+  public var containerSignal: Aloft_V1_ContainerSignal {
+    get {
+      if case .containerSignal(let v)? = body {return v}
+      return Aloft_V1_ContainerSignal()
+    }
+    set {body = .containerSignal(newValue)}
+  }
+
+  public var containerExited: Aloft_V1_ContainerExited {
+    get {
+      if case .containerExited(let v)? = body {return v}
+      return Aloft_V1_ContainerExited()
+    }
+    set {body = .containerExited(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -368,6 +422,7 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case invokeResult(Aloft_V1_InvokeResult)
     case functionGetStats(Aloft_V1_FunctionGetStats)
     case functionStats(Aloft_V1_FunctionStats)
+    case functionLookup(Aloft_V1_FunctionLookup)
     case callCreate(Aloft_V1_CallCreate)
     case callPutInputs(Aloft_V1_CallPutInputs)
     case callOutputs(Aloft_V1_CallOutputs)
@@ -379,6 +434,11 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case containerStop(Aloft_V1_ContainerStop)
     case inputCancel(Aloft_V1_InputCancel)
     case generatorItem(Aloft_V1_GeneratorItem)
+    case workerRegister(Aloft_V1_WorkerRegister)
+    case workerHeartbeat(Aloft_V1_WorkerHeartbeat)
+    case containerStart(Aloft_V1_ContainerStart)
+    case containerSignal(Aloft_V1_ContainerSignal)
+    case containerExited(Aloft_V1_ContainerExited)
 
   }
 
@@ -549,11 +609,49 @@ public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
     set {_uniqueStorage()._classParameters = newValue}
   }
 
+  /// deployed functions: SHA-256 (hex) of the executable in the server's artifact store
+  public var artifact: String {
+    get {_storage._artifact}
+    set {_uniqueStorage()._artifact = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A deployed function's id, by app and function name (`Function.lookup(app:name:)`); answered with
+/// FunctionRegistered, or notFound when no live version of the app has that function.
+public nonisolated struct Aloft_V1_FunctionLookup: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var appName: String = String()
+
+  public var functionName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What an app declares, printed by its executable when ALOFT_PRINT_MANIFEST=1 (as JSON) and stored per deployed
+/// version (serialized). Not sent in an Envelope.
+public nonisolated struct Aloft_V1_AppManifest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var appName: String = String()
+
+  public var functions: [Aloft_V1_FunctionRegister] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Aloft_V1_FunctionRegistered: Sendable {
@@ -918,12 +1016,99 @@ public nonisolated struct Aloft_V1_InputCancel: Sendable {
   public init() {}
 }
 
+/// Worker hosts. A worker says hello with role ROLE_WORKER and a worker token, registers its capacity, then
+/// heartbeats; the server assigns it containers of deployed functions. A worker whose connection closes, or that
+/// misses heartbeats for the server's lease, is lost: its containers are treated as dead and their inputs run again.
+public nonisolated struct Aloft_V1_WorkerRegister: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var maxContainers: UInt32 = 0
+
+  public var cpus: UInt32 = 0
+
+  public var memoryBytes: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Aloft_V1_WorkerHeartbeat: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Server to worker: start a container of a deployed function. The worker fetches the executable by its hash
+/// (GET /v1/artifacts/<sha256> on the HTTP API, cached) and sets ALOFT_CONTROL_PLANE to the server's address.
+public nonisolated struct Aloft_V1_ContainerStart: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var artifact: String = String()
+
+  public var arguments: [String] = []
+
+  public var environment: Dictionary<String,String> = [:]
+
+  public var functionName: String = String()
+
+  public var appName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Server to worker: SIGTERM (kill = false) or SIGKILL a container.
+public nonisolated struct Aloft_V1_ContainerSignal: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var kill: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker to server: a container's process ended (or could not start: status < 0).
+public nonisolated struct Aloft_V1_ContainerExited: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var status: Int32 = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "aloft.v1"
 
 nonisolated extension Aloft_V1_Role: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CLIENT\0\u{1}ROLE_CONTAINER\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CLIENT\0\u{1}ROLE_CONTAINER\0\u{1}ROLE_WORKER\0")
 }
 
 nonisolated extension Aloft_V1_Status: SwiftProtobuf._ProtoNameProviding {
@@ -936,7 +1121,7 @@ nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{4}\u{5}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1073,6 +1258,19 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .functionStats(v)
+        }
+      }()
+      case 26: try {
+        var v: Aloft_V1_FunctionLookup?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .functionLookup(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .functionLookup(v)
         }
       }()
       case 30: try {
@@ -1218,6 +1416,71 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           self.body = .generatorItem(v)
         }
       }()
+      case 50: try {
+        var v: Aloft_V1_WorkerRegister?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .workerRegister(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .workerRegister(v)
+        }
+      }()
+      case 51: try {
+        var v: Aloft_V1_WorkerHeartbeat?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .workerHeartbeat(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .workerHeartbeat(v)
+        }
+      }()
+      case 52: try {
+        var v: Aloft_V1_ContainerStart?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .containerStart(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .containerStart(v)
+        }
+      }()
+      case 53: try {
+        var v: Aloft_V1_ContainerSignal?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .containerSignal(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .containerSignal(v)
+        }
+      }()
+      case 54: try {
+        var v: Aloft_V1_ContainerExited?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .containerExited(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .containerExited(v)
+        }
+      }()
       default: break
       }
     }
@@ -1272,6 +1535,10 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
       guard case .functionStats(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
+    case .functionLookup?: try {
+      guard case .functionLookup(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
     case .callCreate?: try {
       guard case .callCreate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
@@ -1315,6 +1582,26 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
     case .generatorItem?: try {
       guard case .generatorItem(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+    }()
+    case .workerRegister?: try {
+      guard case .workerRegister(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
+    case .workerHeartbeat?: try {
+      guard case .workerHeartbeat(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
+    }()
+    case .containerStart?: try {
+      guard case .containerStart(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 52)
+    }()
+    case .containerSignal?: try {
+      guard case .containerSignal(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 53)
+    }()
+    case .containerExited?: try {
+      guard case .containerExited(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 54)
     }()
     case nil: break
     }
@@ -1565,7 +1852,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0")
 
   fileprivate class _StorageClass {
     var _appName: String = String()
@@ -1577,6 +1864,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
     var _poolName: String = String()
     var _className: String = String()
     var _classParameters: Data = Data()
+    var _artifact: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1596,6 +1884,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       _poolName = source._poolName
       _className = source._className
       _classParameters = source._classParameters
+      _artifact = source._artifact
     }
   }
 
@@ -1623,6 +1912,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         case 7: try { try decoder.decodeSingularStringField(value: &_storage._poolName) }()
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._className) }()
         case 9: try { try decoder.decodeSingularBytesField(value: &_storage._classParameters) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._artifact) }()
         default: break
         }
       }
@@ -1662,6 +1952,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       if !_storage._classParameters.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._classParameters, fieldNumber: 9)
       }
+      if !_storage._artifact.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._artifact, fieldNumber: 10)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1680,10 +1973,81 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         if _storage._poolName != rhs_storage._poolName {return false}
         if _storage._className != rhs_storage._className {return false}
         if _storage._classParameters != rhs_storage._classParameters {return false}
+        if _storage._artifact != rhs_storage._artifact {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_FunctionLookup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FunctionLookup"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.appName.isEmpty {
+      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 1)
+    }
+    if !self.functionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.functionName, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_FunctionLookup, rhs: Aloft_V1_FunctionLookup) -> Bool {
+    if lhs.appName != rhs.appName {return false}
+    if lhs.functionName != rhs.functionName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_AppManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppManifest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{1}functions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.functions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.appName.isEmpty {
+      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 1)
+    }
+    if !self.functions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.functions, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_AppManifest, rhs: Aloft_V1_AppManifest) -> Bool {
+    if lhs.appName != rhs.appName {return false}
+    if lhs.functions != rhs.functions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2438,6 +2802,200 @@ nonisolated extension Aloft_V1_InputCancel: SwiftProtobuf.Message, SwiftProtobuf
 
   public static func ==(lhs: Aloft_V1_InputCancel, rhs: Aloft_V1_InputCancel) -> Bool {
     if lhs.inputIds != rhs.inputIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_WorkerRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkerRegister"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}max_containers\0\u{1}cpus\0\u{3}memory_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxContainers) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.cpus) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.maxContainers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxContainers, fieldNumber: 2)
+    }
+    if self.cpus != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cpus, fieldNumber: 3)
+    }
+    if self.memoryBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_WorkerRegister, rhs: Aloft_V1_WorkerRegister) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.maxContainers != rhs.maxContainers {return false}
+    if lhs.cpus != rhs.cpus {return false}
+    if lhs.memoryBytes != rhs.memoryBytes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_WorkerHeartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkerHeartbeat"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_WorkerHeartbeat, rhs: Aloft_V1_WorkerHeartbeat) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStart"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}artifact\0\u{1}arguments\0\u{1}environment\0\u{3}function_name\0\u{3}app_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.artifact) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.arguments) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.environment) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    if !self.artifact.isEmpty {
+      try visitor.visitSingularStringField(value: self.artifact, fieldNumber: 2)
+    }
+    if !self.arguments.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.arguments, fieldNumber: 3)
+    }
+    if !self.environment.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.environment, fieldNumber: 4)
+    }
+    if !self.functionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.functionName, fieldNumber: 5)
+    }
+    if !self.appName.isEmpty {
+      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_ContainerStart, rhs: Aloft_V1_ContainerStart) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.artifact != rhs.artifact {return false}
+    if lhs.arguments != rhs.arguments {return false}
+    if lhs.environment != rhs.environment {return false}
+    if lhs.functionName != rhs.functionName {return false}
+    if lhs.appName != rhs.appName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_ContainerSignal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerSignal"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}kill\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.kill) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    if self.kill != false {
+      try visitor.visitSingularBoolField(value: self.kill, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_ContainerSignal, rhs: Aloft_V1_ContainerSignal) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.kill != rhs.kill {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerExited"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}status\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.status) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    if self.status != 0 {
+      try visitor.visitSingularInt32Field(value: self.status, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_ContainerExited, rhs: Aloft_V1_ContainerExited) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,189 @@
+import ArgumentParser
+import Crypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `aloft deploy`: builds an app's executable, uploads it to the server's artifact store and registers its functions
+/// as the app's new live version.
+struct Deploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an executable product in release mode and deploy its app to an aloft server.",
+        discussion: """
+            The app's functions are read from the executable itself (it prints its manifest when run with \
+            ALOFT_PRINT_MANIFEST=1), the executable is uploaded once per content (by SHA-256), and the app gets a new \
+            version that serves calls at once: `aloft call APP.FUNCTION`, Function.lookup(app:name:) from Swift, or \
+            the HTTP API. Containers run the uploaded copy, on the server's host or on worker hosts.
+            """
+    )
+
+    @Argument(help: "The executable product to build and deploy (as in `swift build --product`).")
+    var product: String?
+
+    @Option(help: "Deploy this already-built executable instead of building PRODUCT.")
+    var executable: String?
+
+    @Option(name: .customLong("package-path"), help: "The Swift package to build (default: the current directory).")
+    var packagePath: String?
+
+    @OptionGroup var api: APIOptions
+
+    func validate() throws {
+        guard (product == nil) != (executable == nil) else {
+            throw ValidationError("name a PRODUCT to build, or an already-built --executable (one of the two)")
+        }
+    }
+
+    func run() async throws {
+        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? build(product!)
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        let manifestJSON = try readManifest(of: path)
+        guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
+              let app = manifest["appName"] as? String, !app.isEmpty else {
+            throw ValidationError("\(path) did not print an app manifest: is it an aloft app whose main.swift ends with app.main()?")
+        }
+        let functions = (manifest["functions"] as? [[String: Any]] ?? []).compactMap { $0["functionName"] as? String }
+        guard !functions.isEmpty else { throw ValidationError("app '\(app)' declares no functions: nothing to deploy") }
+
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let uploaded: Bool
+        if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 {
+            uploaded = false
+        } else {
+            try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
+            uploaded = true
+        }
+        let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
+        let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/deploy", body: request), doing: "deploying")
+        let version = reply["version"] as? Int ?? 0
+        let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
+        print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
+        print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
+        print("  call it: aloft call \(app).\(functions[0]) --json '…'")
+    }
+
+    /// `swift build -c release --product P`, then the path of the product it built.
+    private func build(_ product: String) throws -> String {
+        var arguments = ["build", "-c", "release", "--product", product]
+        if let packagePath { arguments += ["--package-path", packagePath] }
+        FileHandle.standardError.write(Data("building \(product) (release)…\n".utf8))
+        let status = try runSwift(arguments, captureOutput: false).status
+        guard status == 0 else { throw ValidationError("`swift \(arguments.joined(separator: " "))` failed (exit \(status))") }
+        let binPath = try runSwift(["build", "-c", "release", "--show-bin-path"] + (packagePath.map { ["--package-path", $0] } ?? []),
+                                   captureOutput: true)
+        return (String(decoding: binPath.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) as NSString)
+            .appendingPathComponent(product)
+    }
+
+    private func runSwift(_ arguments: [String], captureOutput: Bool) throws -> (status: Int32, output: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["swift"] + arguments
+        let pipe = Pipe()
+        if captureOutput { process.standardOutput = pipe }
+        try process.run()
+        let output = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
+    private func readManifest(of path: String) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ALOFT_PRINT_MANIFEST"] = "1"
+        environment["ALOFT_CONTAINER_ID"] = nil
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ValidationError("\(path) exited with status \(process.terminationStatus) when asked for its manifest")
+        }
+        // The manifest is the last line: top-level code may print before app.main().
+        let lines = output.split(separator: UInt8(ascii: "\n"))
+        return lines.last.map { Data($0) } ?? Data()
+    }
+}
+
+/// `aloft app list | history | stop | rollback`: deployed apps.
+struct AppCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "app",
+        abstract: "List, stop and roll back deployed apps.",
+        subcommands: [List.self, History.self, Stop.self, Rollback.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deployed apps: name, live version (or stopped), versions, last deployed.")
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            let reply = try expectSuccess(try await api.send("GET", "/v1/apps", body: nil), doing: "listing apps")
+            for app in reply["apps"] as? [[String: Any]] ?? [] {
+                let live = (app["live_version"] as? Int).map { "v\($0)" } ?? "stopped"
+                print(["\(app["name"] ?? "")", live, "\(app["versions"] ?? 0) versions", "\(app["deployed_at"] ?? "")"].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an app's versions: version, deployed, executable, functions, live.")
+        @Argument(help: "The app's name.") var app: String
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            let reply = try expectSuccess(try await api.send("GET", "/v1/apps/\(app)/versions", body: nil), doing: "reading the history")
+            for version in reply["versions"] as? [[String: Any]] ?? [] {
+                let functions = (version["functions"] as? [String] ?? []).joined(separator: ",")
+                print(["v\(version["version"] ?? "")", "\(version["deployed_at"] ?? "")", String("\(version["artifact"] ?? "")".prefix(12)),
+                       functions, (version["live"] as? Bool ?? false) ? "live" : ""].joined(separator: "\t"))
+            }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop an app: its functions take no more calls and its containers exit (deploy or roll back to start it again).")
+        @Argument(help: "The app's name.") var app: String
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/stop", body: nil), doing: "stopping '\(app)'")
+            print("stopped app '\(app)'")
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an earlier version of an app live again (default: the one before the live version).")
+        @Argument(help: "The app's name.") var app: String
+        @Argument(help: "The version to make live.") var version: Int?
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            let body = try version.map { try JSONSerialization.data(withJSONObject: ["version": $0]) }
+            let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/rollback", body: body), doing: "rolling back '\(app)'")
+            print("app '\(app)' is live at version \(reply["version"] ?? "?")")
+        }
+    }
+}
+
+/// The reply's JSON object when the status is 2xx; else prints the server's error and exits 1.
+@discardableResult
+func expectSuccess(_ reply: (status: Int, body: Data), doing what: String) throws -> [String: Any] {
+    let object = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
+    if (200..<300).contains(reply.status) { return object ?? [:] }
+    if let error = object?["error"] as? [String: Any] {
+        FileHandle.standardError.write(Data("aloft: \(what) failed: \(error["code"] ?? "error"): \(error["message"] ?? "")\n".utf8))
+    } else {
+        FileHandle.standardError.write(Data("aloft: \(what) failed: the server answered \(reply.status)\n".utf8))
+    }
+    throw ExitCode.failure
+}
