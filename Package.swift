@@ -6,6 +6,7 @@ import PackageDescription
 //                             <-  AloftControlPlane (never imports the SDK)  <-'
 //                                   <-  AloftSQLite, AloftPostgres (the store in SQLite, in PostgreSQL)
 //                                   <-  AloftServer (`aloft server`: control plane + store)  <-  aloft (the CLI)
+//                                   <-  AloftWorker (`aloft worker`: runs a server's containers on another host)  <-
 let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -96,10 +97,22 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "AloftWorker",
+            dependencies: [
+                "AloftCore", "AloftWire", "AloftControlPlane",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "AloftCommand",
             dependencies: [
-                "AloftServer", "AloftControlPlane",
+                "AloftServer", "AloftControlPlane", "AloftWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,6 +19,8 @@ extension App {
 /// that talks to another control plane through `ALOFT_CONTROL_PLANE`, as containers do) never starts one.
 public final class EmbeddedControlPlane: ControlPlaneProvider {
     public static let shared = EmbeddedControlPlane()
+    /// It lives and dies with this process: a closed connection to it is not waited for.
+    public var reconnectWindow: Duration { .zero }
 
     private let configuration: ControlPlaneConfiguration
     private let started = Mutex<Started?>(nil)

@@ -23,6 +23,8 @@ public final class AloftRuntime: Sendable {
     public static let shared = AloftRuntime()
     /// This process was started by a control plane as a container.
     static let isContainer = !(ProcessInfo.processInfo.environment[AloftEnvironment.containerID] ?? "").isEmpty
+    /// `ALOFT_ARTIFACT`: this executable's hash on the server, when `aloft run` uploaded it.
+    static let artifact = ProcessInfo.processInfo.environment[AloftEnvironment.artifact] ?? ""
 
     /// The runtime's event loop: it carries every connection, and (through `loopExecutor`) runs the async half of
     /// every blocking call, so that a blocking call costs no more thread wake-ups than an async one. The embedded
@@ -54,7 +56,14 @@ public final class AloftRuntime: Sendable {
         self.loopExecutor = EventLoopTaskExecutor(loop: eventLoopGroup.next())
     }
 
+    /// How long calls through `provider` try to reconnect after their connection closed: a server is worth waiting
+    /// for; an embedded control plane that went away is not coming back.
+    func reconnectWindow(for provider: any ControlPlaneProvider) -> Duration {
+        controlPlaneOverride != nil ? .seconds(60) : provider.reconnectWindow
+    }
+
     /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
+
     func connection(for provider: any ControlPlaneProvider) async throws -> WireConnection {
         let address: String
         if let controlPlaneOverride { address = controlPlaneOverride } else { address = try await provider.address() }

@@ -10,11 +10,15 @@ public protocol ControlPlaneProvider: Sendable {
     func shutdown() async
     /// The token to present (`aloft token new` makes one); `nil` falls back to `ALOFT_TOKEN`.
     var token: String? { get }
+    /// How long a map or `.remote` call whose connection closed (a server restart) keeps trying to reconnect and
+    /// carry on, sending again the inputs whose results had not arrived; `.zero` fails it at once.
+    var reconnectWindow: Duration { get }
 }
 
 extension ControlPlaneProvider {
     public func shutdown() async {}
     public var token: String? { nil }
+    public var reconnectWindow: Duration { .seconds(60) }
 }
 
 /// A control plane already running at a known address, such as `aloft server`.

@@ -77,6 +77,23 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         return (connection, registered.functionID)
     }
 
+    /// Runs `attempt` on the function's connection. If that connection closes under it (a server restart), it
+    /// reconnects within the provider's reconnect window and runs `attempt` again: the input may run twice
+    /// (at-least-once), its result is returned once. A control plane that cannot be reached at all fails at once.
+    func withReconnects<T>(_ attempt: (WireConnection, UInt64) async throws -> T) async throws -> T {
+        var deadline: ContinuousClock.Instant?
+        while true {
+            do {
+                let (connection, functionID) = try await resolve()
+                if deadline == nil { deadline = .now + AloftRuntime.shared.reconnectWindow(for: app.controlPlane) }
+                return try await attempt(connection, functionID)
+            } catch let error as AloftError where error.code == .connectionFailed {
+                guard let deadline, ContinuousClock.now < deadline, !Task.isCancelled else { throw error }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
     /// What registering this function sends; also its entry in the app's manifest (`aloft deploy`).
     func registrationMessage() -> Aloft_V1_FunctionRegister {
         var register = Aloft_V1_FunctionRegister()
@@ -86,6 +103,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.arguments = app.containerArguments
         register.options = Aloft_V1_FunctionOptions(options)
         register.isDefinition = isDefinition
+        register.artifact = AloftRuntime.artifact
         if let classBinding {
             register.poolName = classBinding.poolName
             register.className = classBinding.className
@@ -129,19 +147,20 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// this throws `CancellationError`.
     public func remote(_ input: Input) async throws -> Output {
         try Task.checkCancellation()  // a cancel sent before the call itself would find nothing to cancel
-        let (connection, functionID) = try await resolve()
-        var invoke = Aloft_V1_FunctionInvoke()
-        invoke.functionID = functionID
-        invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
-        let callID = FunctionCall<Output>.newID()
-        invoke.callID = callID
-        let request = invoke
-        let reply = try await withTaskCancellationHandler {
-            try await connection.request(.functionInvoke(request))
-        } onCancel: {
-            var cancel = Aloft_V1_CallCancel()
-            cancel.callID = callID
-            connection.send(.callCancel(cancel))
+        let reply = try await withReconnects { connection, functionID in
+            var invoke = Aloft_V1_FunctionInvoke()
+            invoke.functionID = functionID
+            invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+            let callID = FunctionCall<Output>.newID()
+            invoke.callID = callID
+            let request = invoke
+            return try await withTaskCancellationHandler {
+                try await connection.request(.functionInvoke(request))
+            } onCancel: {
+                var cancel = Aloft_V1_CallCancel()
+                cancel.callID = callID
+                connection.send(.callCancel(cancel))
+            }
         }
         guard case .invokeResult(let result) = reply else {
             throw AloftError(.protocolError, "unexpected reply to calling '\(name)'")

@@ -1,6 +1,7 @@
 import AloftCore
 import AloftWire
 import Foundation
+import Logging
 import Synchronization
 
 extension Function {
@@ -156,6 +157,9 @@ where Inputs.Element == Input {
     private var consumed: UInt64 = 0
     private var nextIndex: UInt64 = 0
     private var inputsExhausted = false
+    /// Inputs sent whose results the caller has not taken: sent again (those whose results had not arrived) on a
+    /// new connection if the old one closes. At most `window` of them.
+    private var unfinished: [UInt64: Data] = [:]
     /// The control plane was told that no more inputs follow.
     private var lastSent = false
     private var finished = false
@@ -180,10 +184,15 @@ where Inputs.Element == Input {
                 let (taken, generation) = results!.take(ordered: stream.ordered, nextIndex: nextIndex)
                 if let (index, result) = taken {
                     consumed += 1
+                    unfinished[index] = nil
                     if stream.ordered { nextIndex += 1 }
                     return try stream.transform(decode(result, index: index))
                 }
-                try await results!.waitForArrival(after: generation)
+                do {
+                    try await results!.waitForArrival(after: generation)
+                } catch let error as AloftError where error.code == .connectionFailed {
+                    try await reconnect(after: error)
+                }
             }
         } catch {
             finish()
@@ -223,6 +232,7 @@ where Inputs.Element == Input {
             wire.index = sent
             wire.data = try stream.function.encodeInput(input, limit: limit)
             chunk.append(wire)
+            unfinished[wire.index] = wire.data
             sent += 1
         }
         return chunk
@@ -240,6 +250,40 @@ where Inputs.Element == Input {
         put.last = inputsExhausted
         lastSent = inputsExhausted
         connection.send(.callPutInputs(put))
+    }
+
+    /// The connection closed mid-map (a server restart, say): reconnects within the provider's reconnect window and
+    /// continues as a new call carrying the inputs whose results had not arrived. Results already received are not
+    /// received twice; inputs that were running may run again (at-least-once).
+    private func reconnect(after error: AloftError) async throws {
+        let window = AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane)
+        guard window > .zero, let results else { throw error }
+        let deadline = ContinuousClock.now + window
+        var lastError = error
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            do {
+                let (connection, functionID) = try await stream.function.resolve()
+                let resend = unfinished.filter { !results.hasArrived($0.key) }.sorted { $0.key < $1.key }.map { index, data in
+                    var input = Aloft_V1_Input()
+                    input.index = index
+                    input.data = data
+                    return input
+                }
+                PushedOutputRouter.shared.unregister(callID)
+                results.clearFailure()
+                self.connection = connection
+                (callID, _) = try await PushedOutputRouter.shared.createCall(
+                    on: connection, functionID: functionID, kind: .map, inputs: resend, last: lastSent, results: results)
+                AloftRuntime.shared.logger.warning("a map reconnected after its connection closed", metadata: [
+                    "aloft.function": "\(stream.function.name)", "aloft.resent_inputs": "\(resend.count)",
+                ])
+                return
+            } catch let error as AloftError where error.code == .connectionFailed {
+                lastError = error
+            }
+        }
+        throw AloftError(.connectionFailed, "\(lastError.message) (no reconnect within \(window))")
     }
 
     private func finish() {
@@ -277,6 +321,17 @@ final class PushedOutputs: Sendable {
         var generation: UInt64 = 0
         /// A generator's end, and how it ended.
         var end: Aloft_V1_Result?
+        /// Every index received so far, so that a result that arrives again (its input ran twice around a
+        /// reconnect) is delivered once: all indices below `receivedBelow`, and those in `receivedAbove`.
+        var receivedBelow: UInt64 = 0
+        var receivedAbove: Set<UInt64> = []
+
+        func hasReceived(_ index: UInt64) -> Bool { index < receivedBelow || receivedAbove.contains(index) }
+
+        mutating func markReceived(_ index: UInt64) {
+            receivedAbove.insert(index)
+            while receivedAbove.remove(receivedBelow) != nil { receivedBelow += 1 }
+        }
     }
     private let state = Mutex(State())
 
@@ -285,7 +340,8 @@ final class PushedOutputs: Sendable {
             for output in outputs {
                 if output.done {
                     state.end = output.result
-                } else if state.byIndex[output.index] == nil {
+                } else if !state.hasReceived(output.index) {
+                    state.markReceived(output.index)
                     state.byIndex[output.index] = output.result
                     state.arrivalOrder.append(output.index)
                 }
@@ -320,6 +376,12 @@ final class PushedOutputs: Sendable {
             return (nil, state.generation)
         }
     }
+
+    /// Whether the result of input `index` has arrived (taken or not).
+    func hasArrived(_ index: UInt64) -> Bool { state.withLock { $0.hasReceived(index) } }
+
+    /// Forgets a connection failure once the call carries on over a new connection.
+    func clearFailure() { state.withLock { $0.failure = nil } }
 
     /// How a generator ended, once it has.
     var end: Aloft_V1_Result? { state.withLock { $0.end } }
@@ -356,10 +418,10 @@ final class PushedOutputRouter: Sendable {
     /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
     /// returned results before the request goes out, so that none is missed.
     func createCall(
-        on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input], last: Bool
+        on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input], last: Bool,
+        results: PushedOutputs = PushedOutputs()
     ) async throws -> (callID: String, results: PushedOutputs) {
         let callID = FunctionCall<NoArguments>.newID()
-        let results = PushedOutputs()
         maps.withLock { $0[callID] = (connection.key, results) }
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID

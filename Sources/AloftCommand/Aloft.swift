@@ -14,7 +14,7 @@ struct Aloft: AsyncParsableCommand {
             An app run with `swift run` needs none of this: it starts an embedded control plane. Run a server when \
             calls must outlive the caller's process; point an app at it with ALOFT_CONTROL_PLANE=host:port.
             """,
-        subcommands: [Server.self, Deploy.self, AppCommand.self, Call.self, CallResult.self, Token.self]
+        subcommands: [Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self]
     )
 }
 
@@ -42,8 +42,16 @@ struct Server: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
     var logLevel: String?
 
+    @Option(name: .customLong("local-worker"), help: "on: this host runs containers too; off: deployed functions run on worker hosts only [$ALOFT_SERVER_LOCAL_WORKER, default on].")
+    var localWorker: String?
+
+    @Option(name: .customLong("worker-lease"), help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
+    var workerLease: Double?
+
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
+        if let workerLease { environment[ServerConfiguration.Environment.workerLease] = String(workerLease) }
+        if let localWorker { environment[ServerConfiguration.Environment.localWorker] = localWorker }
         if let host { environment[ServerConfiguration.Environment.host] = host }
         if let port { environment[ServerConfiguration.Environment.port] = String(port) }
         if let httpPort { environment[ServerConfiguration.Environment.httpPort] = httpPort }

@@ -70,14 +70,19 @@ struct APIOptions: ParsableArguments {
     @Option(help: "The client token to present [$ALOFT_TOKEN].")
     var token: String?
 
+    var baseURL: String { url ?? ProcessInfo.processInfo.environment["ALOFT_API_URL"] ?? "http://127.0.0.1:7481" }
+    var resolvedToken: String? { (token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 } }
+    /// The server's wire address when only its API is known: the same host, the default wire port.
+    var defaultServerAddress: String { "\(URLComponents(string: baseURL)?.host ?? "127.0.0.1"):7480" }
+
     func send(_ method: String, _ path: String, body: Data?) async throws -> (status: Int, body: Data) {
-        let base = url ?? ProcessInfo.processInfo.environment["ALOFT_API_URL"] ?? "http://127.0.0.1:7481"
+        let base = baseURL
         guard let target = URL(string: base + path) else { throw ValidationError("'\(base)' is not a URL") }
         var request = URLRequest(url: target)
         request.httpMethod = method
         request.httpBody = body
         request.timeoutInterval = 3600
-        if let token = token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"], !token.isEmpty {
+        if let token = resolvedToken {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
         do {

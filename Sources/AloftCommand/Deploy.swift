@@ -36,7 +36,7 @@ struct Deploy: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? build(product!)
+        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: true, packagePath: packagePath)
         guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
         let manifestJSON = try readManifest(of: path)
         guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
@@ -46,47 +46,13 @@ struct Deploy: AsyncParsableCommand {
         let functions = (manifest["functions"] as? [[String: Any]] ?? []).compactMap { $0["functionName"] as? String }
         guard !functions.isEmpty else { throw ValidationError("app '\(app)' declares no functions: nothing to deploy") }
 
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-        let uploaded: Bool
-        if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 {
-            uploaded = false
-        } else {
-            try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
-            uploaded = true
-        }
+        let (digest, size, uploaded) = try await upload(path, api: api)
         let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
         let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/deploy", body: request), doing: "deploying")
         let version = reply["version"] as? Int ?? 0
-        let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
         print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
         print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
         print("  call it: aloft call \(app).\(functions[0]) --json '…'")
-    }
-
-    /// `swift build -c release --product P`, then the path of the product it built.
-    private func build(_ product: String) throws -> String {
-        var arguments = ["build", "-c", "release", "--product", product]
-        if let packagePath { arguments += ["--package-path", packagePath] }
-        FileHandle.standardError.write(Data("building \(product) (release)…\n".utf8))
-        let status = try runSwift(arguments, captureOutput: false).status
-        guard status == 0 else { throw ValidationError("`swift \(arguments.joined(separator: " "))` failed (exit \(status))") }
-        let binPath = try runSwift(["build", "-c", "release", "--show-bin-path"] + (packagePath.map { ["--package-path", $0] } ?? []),
-                                   captureOutput: true)
-        return (String(decoding: binPath.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) as NSString)
-            .appendingPathComponent(product)
-    }
-
-    private func runSwift(_ arguments: [String], captureOutput: Bool) throws -> (status: Int32, output: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["swift"] + arguments
-        let pipe = Pipe()
-        if captureOutput { process.standardOutput = pipe }
-        try process.run()
-        let output = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
     }
 
     /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
@@ -173,6 +139,42 @@ struct AppCommand: AsyncParsableCommand {
             print("app '\(app)' is live at version \(reply["version"] ?? "?")")
         }
     }
+}
+
+/// `swift build [-c release] --product P`, then the path of the product it built.
+func buildProduct(_ product: String, release: Bool, packagePath: String?) throws -> String {
+    let configuration = release ? ["-c", "release"] : []
+    let package = packagePath.map { ["--package-path", $0] } ?? []
+    let arguments = ["build"] + configuration + ["--product", product] + package
+    FileHandle.standardError.write(Data("building \(product)\(release ? " (release)" : "")…\n".utf8))
+    let status = try runSwift(arguments, captureOutput: false).status
+    guard status == 0 else { throw ValidationError("`swift \(arguments.joined(separator: " "))` failed (exit \(status))") }
+    let binPath = try runSwift(["build"] + configuration + ["--show-bin-path"] + package, captureOutput: true)
+    return (String(decoding: binPath.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) as NSString)
+        .appendingPathComponent(product)
+}
+
+private func runSwift(_ arguments: [String], captureOutput: Bool) throws -> (status: Int32, output: Data) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["swift"] + arguments
+    let pipe = Pipe()
+    if captureOutput { process.standardOutput = pipe }
+    try process.run()
+    let output = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+/// Uploads an executable to the server's artifact store unless it is there already; returns its SHA-256, its size
+/// (for people) and whether it was uploaded.
+func upload(_ path: String, api: APIOptions) async throws -> (digest: String, size: String, uploaded: Bool) {
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
+    if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
+    try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
+    return (digest, size, true)
 }
 
 /// The reply's JSON object when the status is 2xx; else prints the server's error and exits 1.

@@ -8,6 +8,16 @@ public struct ContainerSpec: Sendable {
     public var arguments: [String]
     /// Added to the inherited environment.
     public var environment: [String: String]
+
+    public init(containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
+                environment: [String: String]) {
+        self.containerID = containerID
+        self.appName = appName
+        self.functionName = functionName
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
 }
 
 /// A started container, as the runtime that started it sees it.

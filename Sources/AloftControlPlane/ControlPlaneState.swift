@@ -21,6 +21,10 @@ final class ControlPlaneState: @unchecked Sendable {
     var poolsByKey: [String: FunctionPool] = [:]
     var functionIDs: [String: UInt64] = [:]
     var containers: [String: ContainerRecord] = [:]
+    /// Connected worker hosts, by their connection.
+    var workers: [ObjectIdentifier: WorkerRecord] = [:]
+    /// Pools that found no room for a container, so that the warning is logged once per shortage.
+    private var waitingForRoom: Set<ObjectIdentifier> = []
     var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
@@ -186,6 +190,15 @@ final class ControlPlaneState: @unchecked Sendable {
 
     func handle(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel) {
         let requestID = envelope.requestID
+        if connection.role == .worker {
+            // A worker token admits a host to run containers, not to call functions or read calls.
+            switch envelope.body {
+            case .workerRegister, .workerHeartbeat, .containerExited: break
+            default:
+                sendError(.protocolError, "a worker host sends only worker messages", requestID: requestID, on: channel)
+                return
+            }
+        }
         switch envelope.body {
         case .hello(let hello):
             guard hello.protocolVersion == AloftLimits.protocolVersion else {
@@ -220,6 +233,15 @@ final class ControlPlaneState: @unchecked Sendable {
             var reply = Aloft_V1_FunctionRegistered()
             reply.functionID = id
             send(.functionRegistered(reply), requestID: requestID, on: channel)
+
+        case .workerRegister(let register):
+            workerRegistered(register, connection: connection, channel: channel, requestID: requestID)
+
+        case .workerHeartbeat:
+            workerHeartbeat(from: channel)
+
+        case .containerExited(let exited):
+            workerReportedExit(exited, from: channel)
 
         case .functionRegister(let register):
             var reply = Aloft_V1_FunctionRegistered()
@@ -427,7 +449,13 @@ final class ControlPlaneState: @unchecked Sendable {
 
     /// Registers a function (a definition or a look-up) and returns its id: `functionID` when restoring one from
     /// the store, else the id it already has, or a new one.
-    func register(_ register: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool, replacing: Bool = false) -> UInt64 {
+    func register(_ registration: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool, replacing: Bool = false) -> UInt64 {
+        var register = registration
+        // An executable uploaded to the artifact store (`aloft run`, `aloft deploy`) runs from there, here or on a
+        // worker host; an unknown hash falls back to the path the registration names.
+        if !register.artifact.isEmpty {
+            if let path = configuration.artifacts?.path(of: register.artifact) { register.executable = path } else { register.artifact = "" }
+        }
         let key = Self.poolKey(workspace: workspace, app: register.appName, pool: register.poolName.isEmpty ? register.functionName : register.poolName)
         let pool: FunctionPool
         var changed = false
@@ -785,7 +813,7 @@ final class ControlPlaneState: @unchecked Sendable {
             // Containers that keep failing to start are retried for inputs, not just to keep the warm floor.
             let mayStart = pool.consecutiveStartFailures < configuration.maxConsecutiveStartFailures || !pool.pending.isEmpty
             while active < desired && mayStart {
-                startContainer(for: pool)
+                guard startContainer(for: pool) else { break }
                 active += 1
             }
         }
@@ -838,7 +866,15 @@ final class ControlPlaneState: @unchecked Sendable {
         }
     }
 
-    private func startContainer(for pool: FunctionPool) {
+    /// Starts a container where there is room; false when there is none (see `placement(for:)`).
+    private func startContainer(for pool: FunctionPool) -> Bool {
+        guard let placement = placement(for: pool) else {
+            if waitingForRoom.insert(ObjectIdentifier(pool)).inserted {
+                logger.warning("no host has room for a container: waiting for a worker host", metadata: ["aloft.function": "\(pool.name)"])
+            }
+            return false
+        }
+        waitingForRoom.remove(ObjectIdentifier(pool))
         let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
         let spec = ContainerSpec(
             containerID: container.id,
@@ -858,20 +894,26 @@ final class ControlPlaneState: @unchecked Sendable {
         containers[container.id] = container
         pool.containers[container.id] = container
         logger.debug("starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
-        do {
-            container.handle = try configuration.containerRuntime.start(spec) { [self] status in
-                guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-                loop.execute { self.containerGone(container.id, reason: "exited with status \(status)") }
+        switch placement {
+        case .worker(let worker):
+            startRemotely(container, spec: spec, on: worker)
+        case .local:
+            do {
+                container.handle = try configuration.containerRuntime.start(spec) { [self] status in
+                    guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
+                    loop.execute { self.containerGone(container.id, reason: "exited with status \(status)") }
+                }
+            } catch {
+                containerGone(container.id, reason: "could not be started: \(error)")
+                return true
             }
-        } catch {
-            containerGone(container.id, reason: "could not be started: \(error)")
-            return
         }
         container.startupTimer = loop.scheduleTask(in: pool.startupTimeout) { [self] in
             guard container.isStarting else { return }
             logger.warning("container did not connect within its startup timeout", metadata: ["aloft.container_id": "\(container.id)"])
             container.handle?.kill()
         }
+        return true
     }
 
     /// False (and the connection closed) for an unknown container id or one that is already connected.
@@ -904,6 +946,8 @@ final class ControlPlaneState: @unchecked Sendable {
         pool.containers[containerID] = nil
         container.startupTimer?.cancel()
         container.handle?.kill()  // the connection may close before the process exits
+        container.channel?.close(promise: nil)  // a container declared gone (its worker host was lost) can no longer report
+        container.worker?.containers.remove(containerID)
         if container.channel == nil && !container.stopping {
             pool.consecutiveStartFailures += 1
             pool.lastStartFailure = reason
@@ -979,6 +1023,10 @@ final class ControlPlaneState: @unchecked Sendable {
             containerGone(connection.containerID, reason: "closed its connection")
             return
         }
+        if connection.role == .worker {
+            workerLost(channel, reason: "its connection closed")
+            return
+        }
         // A client went away: what only it was waiting for is dropped. Spawned calls live on.
         let key = ObjectIdentifier(channel)
         for input in inputs.values where !input.resolved {
@@ -1006,6 +1054,7 @@ final class ControlPlaneState: @unchecked Sendable {
     func startReaper() {
         reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
             let now = NIODeadline.now()
+            expireWorkerLeases(now: now)
             if configuration.store != nil, now - lastExpiry >= .minutes(1) {
                 lastExpiry = now
                 record(.expireResults(before: Date()))

@@ -75,6 +75,8 @@ final class ContainerRecord: @unchecked Sendable {
     let id: String
     let pool: FunctionPool
     var handle: (any ContainerHandle)?
+    /// The worker host it runs on; `nil`: this host.
+    var worker: WorkerRecord?
     /// Set once the container has connected and said hello; until then it is starting.
     var channel: (any Channel)?
     /// Inputs sent to the container and not finished, in the order sent (it runs them in that order).

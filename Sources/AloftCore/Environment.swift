@@ -16,6 +16,11 @@ public enum AloftEnvironment {
     public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
     /// The token a client presents to a server that requires one (`aloft token new` makes one). Never logged.
     public static let token = "ALOFT_TOKEN"
+    /// Set by `aloft run`: the SHA-256 of this executable, uploaded to the server, so that the functions it registers
+    /// run from the server's copy (on worker hosts too) rather than from a path on this host.
+    public static let artifact = "ALOFT_ARTIFACT"
+    /// Set by a worker host in the containers it starts: its name (`aloft worker --name`).
+    public static let workerName = "ALOFT_WORKER_NAME"
     /// `1`: the executable prints its app's manifest (functions and options, JSON) and exits; `aloft deploy` uses it.
     public static let printManifest = "ALOFT_PRINT_MANIFEST"
     /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.

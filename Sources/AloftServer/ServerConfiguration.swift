@@ -92,6 +92,12 @@ public struct ServerConfiguration: Sendable {
         if store == .postgres && postgresURL == nil {
             throw AloftError(.invalidConfiguration, "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
         }
+        if let lease = environment[Environment.workerLease], !lease.isEmpty {
+            guard let seconds = Double(lease), seconds > 0, seconds <= 3600 else {
+                throw AloftError(.invalidConfiguration, "\(Environment.workerLease)=\(lease): expected seconds, more than 0")
+            }
+            self.controlPlane.workerLease = .milliseconds(Int64(seconds * 1000))
+        }
         if let local = environment[Environment.localWorker], !local.isEmpty {
             guard let value = ["1": true, "true": true, "on": true, "0": false, "false": false, "off": false][local] else {
                 throw AloftError(.invalidConfiguration, "\(Environment.localWorker)=\(local): expected on or off")
@@ -117,5 +123,6 @@ public struct ServerConfiguration: Sendable {
         public static let postgresURL = "ALOFT_POSTGRES_URL"
         public static let postgresSchema = "ALOFT_POSTGRES_SCHEMA"
         public static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
+        public static let workerLease = "ALOFT_SERVER_WORKER_LEASE"
     }
 }

@@ -174,6 +174,12 @@ let executablePath = app.function("executable_path") { () throws -> String in
     try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
 }
 
+/// `x*x@host`: the square, and the worker host that ran it (`server` for the server's own host); sleeps `x % 3` ms.
+let squareWhere = app.function("square_where") { (x: Int) -> String in
+    Thread.sleep(forTimeInterval: Double(x % 3) / 1000)
+    return "\(x * x)@\(ProcessInfo.processInfo.environment["ALOFT_WORKER_NAME"] ?? "server")"
+}
+
 let reverseBytes = app.function("reverse_bytes") { (bytes: Data) -> Data in Data(bytes.reversed()) }
 
 let repeatText = app.function("repeat_text") { (text: String, times: Int) -> String in

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+
+/// `aloft run`: an app's entrypoint against a server, its functions running from an uploaded copy of the executable.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an executable product and run its entrypoint against an aloft server.",
+        discussion: """
+            The executable is uploaded to the server's artifact store (once per content), then run here with \
+            ALOFT_CONTROL_PLANE, ALOFT_TOKEN and ALOFT_ARTIFACT set: its functions run in containers started from \
+            the uploaded copy, on the server's host or on worker hosts, and spawned calls outlive this run. Arguments \
+            after -- go to the program. Container output is printed by the host that runs the container (the server \
+            or the worker), not here.
+            """
+    )
+
+    @Argument(help: "The executable product to build and run.")
+    var product: String?
+
+    @Option(help: "Run this already-built executable instead of building PRODUCT.")
+    var executable: String?
+
+    @Option(name: .customLong("package-path"), help: "The Swift package to build (default: the current directory).")
+    var packagePath: String?
+
+    @Flag(help: "Build in release mode.")
+    var release = false
+
+    @Option(help: "The server's wire address, host:port [$ALOFT_CONTROL_PLANE, default: the API's host, port 7480].")
+    var server: String?
+
+    @OptionGroup var api: APIOptions
+
+    @Argument(parsing: .postTerminator, help: "Arguments for the program (after --).")
+    var arguments: [String] = []
+
+    func validate() throws {
+        guard (product == nil) != (executable == nil) else {
+            throw ValidationError("name a PRODUCT to build, or an already-built --executable (one of the two)")
+        }
+    }
+
+    func run() async throws {
+        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: release, packagePath: packagePath)
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        let (digest, _, _) = try await upload(path, api: api)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ALOFT_CONTROL_PLANE"] = server ?? environment["ALOFT_CONTROL_PLANE"] ?? api.defaultServerAddress
+        environment["ALOFT_ARTIFACT"] = digest
+        if let token = api.resolvedToken { environment["ALOFT_TOKEN"] = token }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = environment
+        try process.run()
+        // Ctrl-C reaches the program too (same process group); it stops its calls and exits.
+        signal(SIGINT, SIG_IGN)
+        process.waitUntilExit()
+        throw ExitCode(process.terminationStatus)
+    }
+}

@@ -1,0 +1,239 @@
+import AloftCore
+import AloftControlPlane
+import AloftWire
+import Crypto
+public import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+public import Logging
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// Settings of `aloft worker`.
+public struct WorkerConfiguration: Sendable {
+    /// The server's wire address, `host:port`; containers started here dial it too.
+    public var serverAddress: String
+    /// The server's HTTP API, where executables are fetched by hash.
+    public var apiURL: String
+    /// A worker token (`aloft token new --kind worker`).
+    public var token: String
+    /// How the server's logs name this host.
+    public var name: String
+    /// Containers this host runs at once.
+    public var maxContainers: Int
+    /// Where fetched executables are kept, by hash.
+    public var cacheDirectory: String
+    public var heartbeatInterval: Duration
+    /// Wait between attempts to reach the server after the connection is lost.
+    public var reconnectDelay: Duration
+
+    public init(serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,
+                maxContainers: Int = 2 * ProcessInfo.processInfo.activeProcessorCount,
+                cacheDirectory: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aloft/worker-cache").path,
+                heartbeatInterval: Duration = .seconds(2), reconnectDelay: Duration = .seconds(1)) {
+        self.serverAddress = serverAddress
+        let host = serverAddress.split(separator: ":").dropLast().joined(separator: ":")
+        self.apiURL = apiURL ?? "http://\(host.isEmpty ? "127.0.0.1" : host):7481"
+        self.token = token
+        self.name = name
+        self.maxContainers = maxContainers
+        self.cacheDirectory = cacheDirectory
+        self.heartbeatInterval = heartbeatInterval
+        self.reconnectDelay = reconnectDelay
+    }
+}
+
+/// `aloft worker`: a host that runs containers for a server. It registers its capacity, heartbeats, starts the
+/// containers the server assigns (fetching each deployed executable once, by hash) and reports their exits. When the
+/// connection to the server is lost it stops its containers (the server runs their inputs elsewhere) and reconnects.
+/// A `Service`: SIGTERM stops its containers and exits.
+public final class AloftWorker: Service {
+    public let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let runtime = ProcessContainerRuntime()
+    private let cache: ArtifactCache
+    /// Containers running here, by id.
+    private let running = Mutex<[String: any ContainerHandle]>([:])
+
+    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "aloft.worker")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.cache = ArtifactCache(directory: configuration.cacheDirectory, apiURL: configuration.apiURL, token: configuration.token)
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var announced = false
+            while !Task.isCancelled {
+                do {
+                    try await self.session(announce: !announced)
+                    announced = true
+                } catch let error as AloftError where error.code == .unauthenticated || error.code == .protocolError {
+                    self.stopContainers()
+                    throw error  // retrying cannot help
+                } catch {
+                    if !Task.isCancelled {
+                        self.logger.warning("not connected to the server; retrying", metadata: [
+                            "aloft.server": "\(self.configuration.serverAddress)", "aloft.error": "\(error)",
+                        ])
+                    }
+                }
+                self.stopContainers()
+                try? await Task.sleep(for: self.configuration.reconnectDelay)
+            }
+        }
+        stopContainers()
+    }
+
+    /// One connection: hello, register, then serve assignments and heartbeat until the server goes away.
+    private func session(announce: Bool) async throws {
+        let (host, port) = try Self.hostAndPort(configuration.serverAddress)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addAloftFraming()
+                    return try NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var replies = inbound.makeAsyncIterator()
+            var hello = Aloft_V1_Hello()
+            hello.protocolVersion = AloftLimits.protocolVersion
+            hello.role = .worker
+            hello.token = configuration.token
+            try await outbound.write(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
+            try Self.expect(try await replies.next(), "hello")
+            var register = Aloft_V1_WorkerRegister()
+            register.name = configuration.name
+            register.maxContainers = UInt32(configuration.maxContainers)
+            register.cpus = UInt32(ProcessInfo.processInfo.activeProcessorCount)
+            register.memoryBytes = ProcessInfo.processInfo.physicalMemory
+            try await outbound.write(Aloft_V1_Envelope(requestID: 2, body: .workerRegister(register)))
+            try Self.expect(try await replies.next(), "registering")
+            let message = "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
+            if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
+            logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: self.configuration.heartbeatInterval)
+                        try await outbound.write(Aloft_V1_Envelope(requestID: 0, body: .workerHeartbeat(.init())))
+                    }
+                }
+                while let envelope = try await replies.next() {
+                    switch envelope.body {
+                    case .containerStart(let start):
+                        group.addTask { await self.start(start, outbound: outbound) }
+                    case .containerSignal(let signal):
+                        let handle = running.withLock { $0[signal.containerID] }
+                        if signal.kill { handle?.kill() } else { handle?.terminate() }
+                    default:
+                        logger.debug("ignored a message from the server")
+                    }
+                }
+                group.cancelAll()
+            }
+        }
+        throw AloftError(.connectionFailed, "the server closed the connection")
+    }
+
+    /// Fetches the executable, starts the container, and reports its exit (or why it could not start).
+    private func start(_ start: Aloft_V1_ContainerStart, outbound: NIOAsyncChannelOutboundWriter<Aloft_V1_Envelope>) async {
+        let report: @Sendable (Int32, String) -> Void = { [self] status, reason in
+            running.withLock { $0[start.containerID] = nil }
+            var exited = Aloft_V1_ContainerExited()
+            exited.containerID = start.containerID
+            exited.status = status
+            exited.reason = reason
+            Task { try? await outbound.write(Aloft_V1_Envelope(requestID: 0, body: .containerExited(exited))) }
+        }
+        do {
+            let executable = try await cache.path(for: start.artifact)
+            var environment = start.environment
+            environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
+            environment[AloftEnvironment.workerName] = configuration.name
+            let spec = ContainerSpec(containerID: start.containerID, appName: start.appName, functionName: start.functionName,
+                                     executable: executable, arguments: start.arguments, environment: environment)
+            let handle = try runtime.start(spec) { status in report(status, "") }
+            running.withLock { $0[start.containerID] = handle }
+        } catch {
+            logger.error("could not start a container", metadata: ["aloft.container_id": "\(start.containerID)", "aloft.error": "\(error)"])
+            report(-1, "could not be started on worker host \(configuration.name): \(error)")
+        }
+    }
+
+    private func stopContainers() {
+        let handles = running.withLock { running in defer { running.removeAll() }; return Array(running.values) }
+        for handle in handles { handle.kill() }
+    }
+
+    private static func expect(_ reply: Aloft_V1_Envelope?, _ what: String) throws {
+        switch reply?.body {
+        case .helloReply, .ack: return
+        case .error(let error):
+            throw AloftError(AloftError.Code(rawValue: error.code) ?? .protocolError, "the server refused this worker (\(what)): \(error.message)")
+        case nil: throw AloftError(.connectionFailed, "the server closed the connection while \(what)")
+        default: throw AloftError(.protocolError, "unexpected reply from the server while \(what)")
+        }
+    }
+
+    static func hostAndPort(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw AloftError(.invalidConfiguration, "the server address is host:port (got '\(address)')")
+        }
+        return (String(address[..<colon]), port)
+    }
+}
+
+/// Executables fetched from the server's artifact store, kept by hash: each is downloaded once, checked against its
+/// hash, and made executable before it is used.
+actor ArtifactCache {
+    let directory: String
+    let apiURL: String
+    let token: String
+    private var downloads: [String: Task<String, any Error>] = [:]
+
+    init(directory: String, apiURL: String, token: String) {
+        self.directory = directory
+        self.apiURL = apiURL
+        self.token = token
+    }
+
+    func path(for digest: String) async throws -> String {
+        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw AloftError(.invalidArgument, "'\(digest)' is not an artifact hash")
+        }
+        let path = (directory as NSString).appendingPathComponent(digest)
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+        if let download = downloads[digest] { return try await download.value }
+        let download = Task { try await fetch(digest, to: path) }
+        downloads[digest] = download
+        defer { downloads[digest] = nil }
+        return try await download.value
+    }
+
+    private func fetch(_ digest: String, to path: String) async throws -> String {
+        guard let url = URL(string: "\(apiURL)/v1/artifacts/\(digest)") else { throw AloftError(.invalidConfiguration, "bad API URL \(apiURL)") }
+        var request = URLRequest(url: url)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.timeoutInterval = 600
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            throw AloftError(.connectionFailed, "fetching executable \(digest.prefix(12)) from \(apiURL) failed: HTTP \(status) \(String(decoding: data.prefix(300), as: UTF8.self))")
+        }
+        let actual = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        guard actual == digest else { throw AloftError(.internalFailure, "executable \(digest.prefix(12)) arrived corrupted (hash \(actual.prefix(12)))") }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temporary = path + ".partial-\(UUID().uuidString)"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: temporary)
+        guard rename(temporary, path) == 0 else { throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)") }
+        return path
+    }
+}

@@ -1,0 +1,173 @@
+import Aloft
+import Foundation
+import Synchronization
+import Testing
+
+/// Worker hosts (`aloft worker`) and calls that outlive a server restart, with real processes on this host.
+@Suite("Worker hosts and restarts", .serialized, .timeLimit(.minutes(5)))
+struct WorkerTests {
+    let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
+
+    func deploy(_ server: ServerProcess) throws {
+        let deployed = try runProduct("aloft", arguments: ["deploy", "--executable", testApp],
+                                      environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+        #expect(deployed.status == 0, "\(deployed.stderr)")
+    }
+
+    func workerToken(_ directory: String) throws -> String {
+        let made = try runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
+        return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("deployed functions run on worker hosts; a killed worker's and a stalled worker's inputs run again, each result arrives once")
+    func workersLoseNothing() async throws {
+        let directory = temporaryPath("aloft-workers")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = directory + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let server = try ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
+                                       standardError: log)
+        let token = try workerToken(directory)
+        // A worker token opens no client door.
+        let refused: Function<Int, Int> = server.app("fixtures", token: token).lookup("square")
+        #expect(await aloftError { try await refused.remote(1) }?.code == .unauthenticated)
+
+        let first = try WorkerProcess(server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
+        let second = try WorkerProcess(server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
+        try deploy(server)
+        let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",
+                                                        controlPlane: RemoteControlPlane(server.address, token: server.token))
+
+        // A worker killed mid-map.
+        var hosts: Set<String> = []
+        var index = 0
+        for try await result in squareWhere.map(0..<3000) {
+            let parts = result.split(separator: "@")
+            #expect(String(parts[0]) == String(index * index))
+            hosts.insert(String(parts[1]))
+            index += 1
+            if index == 500 { first.kill() }
+        }
+        #expect(index == 3000)
+        #expect(hosts == ["w1", "w2"])
+        #expect(try await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("worker host lost") ?? false })
+
+        // A worker that stops heartbeating (SIGSTOP) is lost when its lease expires; its containers are cut off.
+        let third = try WorkerProcess(server: server, token: token, name: "w3", cacheDirectory: directory + "/cache-w3")
+        index = 0
+        hosts = []
+        for try await result in squareWhere.map(0..<2000) {
+            #expect(result.hasPrefix("\(index * index)@"))
+            hosts.insert(String(result.split(separator: "@")[1]))
+            index += 1
+            if index == 300 { second.pause() }
+        }
+        #expect(index == 2000)
+        #expect(hosts.contains("w3"))
+        // Resumed, it finds its connection closed and joins again: with the other worker gone, it runs everything.
+        second.resume()
+        third.kill()
+        hosts = []
+        for try await result in squareWhere.map(0..<200) { hosts.insert(String(result.split(separator: "@")[1])) }
+        #expect(hosts == ["w2"])
+        #expect(server.terminate() == 0)
+    }
+
+    @Test("a map and a remote call in flight carry on across a server killed with -9: every result arrives once")
+    func serverRestartMidMap() async throws {
+        let directory = temporaryPath("aloft-restart")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = try freePort()
+        var server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        try deploy(server)
+        let control = RemoteControlPlane(server.address, token: server.token)
+        let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where", controlPlane: control)
+        let sleepy = Function<Double, Int>.lookup(app: "fixtures", name: "sleepy", controlPlane: control)
+        #expect(try await sleepy.remote(0) == 0)  // warm: the call below is running when the server dies
+        let slowCall = Task { try await sleepy.remote(2) }
+
+        var index = 0
+        for try await result in squareWhere.map(0..<3000) {
+            #expect(result == "\(index * index)@server")
+            index += 1
+            if index == 1000 {
+                server.kill()
+                server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+            }
+        }
+        #expect(index == 3000)
+        #expect(try await slowCall.value == 0)
+        #expect(server.terminate() == 0)
+    }
+}
+
+/// An `aloft worker` process (optionally in a network namespace), connected once it returns.
+final class WorkerProcess: @unchecked Sendable {
+    let process = Process()
+    private final class Output: Sendable {
+        let text = Mutex("")
+    }
+    private let output = Output()
+
+    init(server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
+         serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2) throws {
+        let arguments = ["worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
+                         "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level", "warning"]
+        let aloft = productsDirectory.appendingPathComponent("aloft").path
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, aloft] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: aloft)
+            process.arguments = arguments
+        }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty { handle.readabilityHandler = nil } else { output.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) } }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while !output.text.withLock({ $0.contains("connected to") }) {
+            guard process.isRunning, Date() < deadline else {
+                throw AloftError(.connectionFailed, "aloft worker \(name) did not connect: \(output.text.withLock { $0 })")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// What it printed: its own lines and its containers' output.
+    var printed: String { output.text.withLock { $0 } }
+
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func pause() { Foundation.kill(process.processIdentifier, SIGSTOP) }
+    func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
+
+    deinit {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGCONT)
+            Foundation.kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A TCP port that was free a moment ago, for a server that must come back on the same address.
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+    }
+    guard bound else { throw AloftError(.connectionFailed, "no free port: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
