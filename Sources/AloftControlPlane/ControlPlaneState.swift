@@ -23,8 +23,8 @@ final class ControlPlaneState: @unchecked Sendable {
     var containers: [String: ContainerRecord] = [:]
     /// Connected worker hosts, by their connection.
     var workers: [ObjectIdentifier: WorkerRecord] = [:]
-    /// Pools that found no room for a container, so that the warning is logged once per shortage.
-    private var waitingForRoom: Set<ObjectIdentifier> = []
+    /// Pools that found no room for a container: scheduled again when a worker host joins or a container on one ends.
+    var waitingForRoom: [ObjectIdentifier: FunctionPool] = [:]
     var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
@@ -869,12 +869,10 @@ final class ControlPlaneState: @unchecked Sendable {
     /// Starts a container where there is room; false when there is none (see `placement(for:)`).
     private func startContainer(for pool: FunctionPool) -> Bool {
         guard let placement = placement(for: pool) else {
-            if waitingForRoom.insert(ObjectIdentifier(pool)).inserted {
-                logger.warning("no host has room for a container: waiting for a worker host", metadata: ["aloft.function": "\(pool.name)"])
-            }
+            noRoom(for: pool)
             return false
         }
-        waitingForRoom.remove(ObjectIdentifier(pool))
+        waitingForRoom[ObjectIdentifier(pool)] = nil
         let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
         let spec = ContainerSpec(
             containerID: container.id,
@@ -947,7 +945,10 @@ final class ControlPlaneState: @unchecked Sendable {
         container.startupTimer?.cancel()
         container.handle?.kill()  // the connection may close before the process exits
         container.channel?.close(promise: nil)  // a container declared gone (its worker host was lost) can no longer report
-        container.worker?.containers.remove(containerID)
+        if let worker = container.worker {
+            worker.containers.remove(containerID)
+            scheduleWaitingForRoom()  // a slot on a worker host is free
+        }
         if container.channel == nil && !container.stopping {
             pool.consecutiveStartFailures += 1
             pool.lastStartFailure = reason

@@ -53,7 +53,38 @@ extension ControlPlaneState {
         workers[ObjectIdentifier(channel)] = worker
         logger.notice("worker host joined", metadata: ["aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)"])
         send(.ack(.init()), requestID: requestID, on: channel)
-        for pool in poolsByKey.values where !pool.pending.isEmpty { schedule(pool) }
+        scheduleWaitingForRoom()
+    }
+
+    /// Schedules the pools that found no room, now that there may be some.
+    func scheduleWaitingForRoom() {
+        guard !waitingForRoom.isEmpty else { return }
+        let waiting = waitingForRoom.values
+        waitingForRoom.removeAll()
+        for pool in waiting { schedule(pool) }
+    }
+
+    /// No host has room for a container of `pool`. With inputs waiting, an idle container of another function on a
+    /// worker host is stopped to make room (instead of its scaledown window); the pool is scheduled again when a
+    /// slot frees up.
+    func noRoom(for pool: FunctionPool) {
+        if waitingForRoom.updateValue(pool, forKey: ObjectIdentifier(pool)) == nil {
+            if workers.isEmpty {
+                logger.warning("no host has room for a container: waiting for a worker host", metadata: ["aloft.function": "\(pool.name)"])
+            } else {
+                logger.debug("worker hosts are full: waiting for room", metadata: ["aloft.function": "\(pool.name)"])
+            }
+        }
+        guard !pool.pending.isEmpty, !workers.values.contains(where: { $0.containers.count < $0.maxContainers }) else { return }
+        let stopping = containers.values.count { $0.worker != nil && $0.stopping }
+        guard stopping < waitingForRoom.count else { return }  // room is already on its way
+        let idle = containers.values
+            .filter { $0.worker != nil && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty }
+            .min { $0.idleSince < $1.idleSince }
+        if let idle {
+            logger.debug("stopping an idle container to make room", metadata: ["aloft.container_id": "\(idle.id)", "aloft.for": "\(pool.name)"])
+            stop(idle)
+        }
     }
 
     func workerHeartbeat(from channel: any Channel) {
