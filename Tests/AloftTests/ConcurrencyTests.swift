@@ -42,8 +42,8 @@ struct ConcurrencyTests {
     }
 
     @Test("concurrency-example prints one line per case")
-    func concurrencyExample() throws {
-        let run = try runProduct("concurrency-example")
+    func concurrencyExample() async throws {
+        let run = try await runProduct("concurrency-example")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("sync: 10 inputs, 10 threads, ") && $0.hasSuffix(" s") }, "stdout: \(run.stdout)")

@@ -12,8 +12,8 @@ struct DeployTests {
     let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
 
     /// Runs `aloft ARGUMENTS` against `server`'s HTTP API with its token.
-    func aloft(_ arguments: [String], _ server: ServerProcess) throws -> (status: Int32, stdout: String, stderr: String) {
-        try runProduct("aloft", arguments: arguments, environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+    func aloft(_ arguments: [String], _ server: ServerProcess) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await runProduct("aloft", arguments: arguments, environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
     }
 
     func lookup<I, O>(_ name: String, on server: ServerProcess, app: String = "fixtures") -> Function<I, O> {
@@ -26,7 +26,7 @@ struct DeployTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var server = try ServerProcess(dataDirectory: directory)
 
-        let first = try aloft(["deploy", "--executable", testApp], server)
+        let first = try await aloft(["deploy", "--executable", testApp], server)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("deployed app 'fixtures' version 1"))
         #expect(first.stdout.contains("uploaded"))
@@ -42,7 +42,7 @@ struct DeployTests {
         // Over HTTP and from the CLI, by name.
         let http = try await server.http("POST", "/v1/apps/fixtures/functions/square/call", body: "5")
         #expect(http.json["result"] as? Int == 25)
-        #expect(try aloft(["call", "fixtures.square", "--json", "8"], server).stdout == "64\n")
+        #expect(try await aloft(["call", "fixtures.square", "--json", "8"], server).stdout == "64\n")
 
         // Look-ups are lazy: a missing function or app fails on first use, with notFound.
         let missing: Function<Int, Int> = lookup("nosuch", on: server)
@@ -54,7 +54,7 @@ struct DeployTests {
         #expect(try await spawned.get(timeout: .seconds(30)) == 81)
 
         // The same executable again: a new version, nothing uploaded.
-        let second = try aloft(["deploy", "--executable", testApp], server)
+        let second = try await aloft(["deploy", "--executable", testApp], server)
         #expect(second.stdout.contains("deployed app 'fixtures' version 2"), "\(second.stderr)")
         #expect(second.stdout.contains("already on the server"))
 
@@ -63,7 +63,7 @@ struct DeployTests {
         let control = RemoteControlPlane(server.address, token: server.token)
         #expect(try await FunctionCall<Int>.lookup(id: spawned.id, controlPlane: control).get(timeout: .seconds(10)) == 81)
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(4) == 16)
-        let history = try aloft(["app", "history", "fixtures"], server)
+        let history = try await aloft(["app", "history", "fixtures"], server)
         let lines = history.stdout.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(lines.last?.hasPrefix("v2\t") == true && lines.last?.hasSuffix("\tlive") == true, "\(history.stdout)")
@@ -75,16 +75,16 @@ struct DeployTests {
         let directory = temporaryPath("aloft-deploy")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var server = try ServerProcess(dataDirectory: directory)
-        for _ in 0..<2 { #expect(try aloft(["deploy", "--executable", testApp], server).status == 0) }
+        for _ in 0..<2 { #expect(try await aloft(["deploy", "--executable", testApp], server).status == 0) }
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(2) == 4)
 
-        let stopped = try aloft(["app", "stop", "fixtures"], server)
+        let stopped = try await aloft(["app", "stop", "fixtures"], server)
         #expect(stopped.stdout == "stopped app 'fixtures'\n", "\(stopped.stderr)")
         let afterStop: Function<Int, Int> = lookup("square", on: server)
         #expect(await aloftError { try await afterStop.remote(2) }?.code == .notFound)
         #expect(try await server.http("POST", "/v1/apps/fixtures/functions/square/call", body: "2").status == 404)
-        #expect(try aloft(["app", "list"], server).stdout.hasPrefix("fixtures\tstopped\t2 versions"))
-        let again = try aloft(["app", "stop", "fixtures"], server)
+        #expect(try await aloft(["app", "list"], server).stdout.hasPrefix("fixtures\tstopped\t2 versions"))
+        let again = try await aloft(["app", "stop", "fixtures"], server)
         #expect(again.status != 0)
         #expect(again.stderr.contains("already stopped"))
 
@@ -94,14 +94,14 @@ struct DeployTests {
         #expect(await aloftError { try await afterRestart.remote(2) }?.code == .notFound)
 
         // A stopped app rolls back to its last version; then to an explicit one.
-        #expect(try aloft(["app", "rollback", "fixtures"], server).stdout == "app 'fixtures' is live at version 2\n")
+        #expect(try await aloft(["app", "rollback", "fixtures"], server).stdout == "app 'fixtures' is live at version 2\n")
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(3) == 9)
-        #expect(try aloft(["app", "rollback", "fixtures", "1"], server).stdout == "app 'fixtures' is live at version 1\n")
-        #expect(try aloft(["app", "rollback", "fixtures"], server).stderr.contains("no version before its live one"))
-        #expect(try aloft(["app", "rollback", "fixtures", "7"], server).stderr.contains("has no version 7"))
+        #expect(try await aloft(["app", "rollback", "fixtures", "1"], server).stdout == "app 'fixtures' is live at version 1\n")
+        #expect(try await aloft(["app", "rollback", "fixtures"], server).stderr.contains("no version before its live one"))
+        #expect(try await aloft(["app", "rollback", "fixtures", "7"], server).stderr.contains("has no version 7"))
         server.kill()
         server = try ServerProcess(dataDirectory: directory)
-        #expect(try aloft(["app", "list"], server).stdout.hasPrefix("fixtures\tv1\t2 versions"))
+        #expect(try await aloft(["app", "list"], server).stdout.hasPrefix("fixtures\tv1\t2 versions"))
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(5) == 25)
         #expect(server.terminate() == 0)
     }
@@ -129,10 +129,10 @@ struct DeployTests {
         #expect(malformed.status == 400)
 
         // An executable that is not an aloft app prints no manifest.
-        let notAnApp = try aloft(["deploy", "--executable", "/bin/true"], server)
+        let notAnApp = try await aloft(["deploy", "--executable", "/bin/true"], server)
         #expect(notAnApp.status != 0)
         #expect(notAnApp.stderr.contains("did not print an app manifest"), "\(notAnApp.stderr)")
-        #expect(try aloft(["app", "list"], server).stdout.isEmpty)
+        #expect(try await aloft(["app", "list"], server).stdout.isEmpty)
         #expect(server.terminate() == 0)
     }
 }

@@ -13,8 +13,8 @@ struct EndToEndTests {
     // MARK: The seed page and the examples
 
     @Test("seed-example prints 420 and gathers 100 results")
-    func seedExample() throws {
-        let run = try runProduct("seed-example")
+    func seedExample() async throws {
+        let run = try await runProduct("seed-example")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("420"))
@@ -22,8 +22,8 @@ struct EndToEndTests {
     }
 
     @Test("hello runs the body in a container and forwards its output with a prefix")
-    func helloExampleForwardsContainerOutput() throws {
-        let run = try runProduct("hello")
+    func helloExampleForwardsContainerOutput() async throws {
+        let run = try await runProduct("hello")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("square(7) = 49"))
         let forwarded = run.stdout.split(separator: "\n").filter { $0.hasPrefix("[square ctr-") && $0.contains("squaring 7 in process") }

@@ -63,18 +63,18 @@ struct HTTPAPITests {
 
         // The same through `aloft call` and `aloft result`.
         let api = ["--api", server.httpURL, "--token", server.token]
-        let called = try runProduct("aloft", arguments: ["call", "web.square", "--json", "6"] + api)
+        let called = try await runProduct("aloft", arguments: ["call", "web.square", "--json", "6"] + api)
         #expect(called.status == 0, "stderr: \(called.stderr)")
         #expect(called.stdout == "36\n")
-        let spawnedByCLI = try runProduct("aloft", arguments: ["call", "web.sleepy", "--json", "0.1", "--spawn"] + api)
+        let spawnedByCLI = try await runProduct("aloft", arguments: ["call", "web.sleepy", "--json", "0.1", "--spawn"] + api)
         let cliCallID = spawnedByCLI.stdout.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\"", with: "")
         #expect(cliCallID.hasPrefix("fc-"), "stdout: \(spawnedByCLI.stdout) stderr: \(spawnedByCLI.stderr)")
-        let fetched = try runProduct("aloft", arguments: ["result", cliCallID, "--timeout", "30"] + api)
+        let fetched = try await runProduct("aloft", arguments: ["result", cliCallID, "--timeout", "30"] + api)
         #expect(fetched.stdout == "0\n", "stderr: \(fetched.stderr)")
-        let failed = try runProduct("aloft", arguments: ["call", "web.nosuch", "--json", "1"] + api)
+        let failed = try await runProduct("aloft", arguments: ["call", "web.nosuch", "--json", "1"] + api)
         #expect(failed.status == 1)
         #expect(failed.stderr.contains("notFound"))
-        let misnamed = try runProduct("aloft", arguments: ["call", "square"] + api)
+        let misnamed = try await runProduct("aloft", arguments: ["call", "square"] + api)
         #expect(misnamed.status != 0)
         #expect(misnamed.stderr.contains("APP.FUNCTION"))
         #expect(server.terminate() == 0)

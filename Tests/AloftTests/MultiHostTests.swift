@@ -23,7 +23,7 @@ struct MultiHostTests {
         }
         var server = try ServerProcess(dataDirectory: directory, arguments: serverArguments)
         let address = "\(hosts.serverIP):\(port)"
-        let token = try runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory] + storeArguments(serverArguments))
+        let token = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory] + storeArguments(serverArguments))
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let workers = try (0..<2).map { index in
             try WorkerProcess(server: server, token: token, name: "host\(index + 1)", cacheDirectory: "\(directory)/cache-\(index + 1)",
@@ -32,13 +32,13 @@ struct MultiHostTests {
         let cli = ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token]
 
         // The seed example, its functions running on the worker hosts from the uploaded executable.
-        let seed = try runProduct("aloft", arguments: ["run", "--executable", productsDirectory.appendingPathComponent("seed-example").path,
+        let seed = try await runProduct("aloft", arguments: ["run", "--executable", productsDirectory.appendingPathComponent("seed-example").path,
                                                        "--server", address], environment: cli)
         #expect(seed.status == 0, "\(seed.stderr)")
         #expect(seed.stdout.contains("420\n"))
         #expect(seed.stdout.contains("gathered 100 results"))
 
-        let deployed = try runProduct("aloft", arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
+        let deployed = try await runProduct("aloft", arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
                                       environment: cli)
         #expect(deployed.status == 0, "\(deployed.stderr)")
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",

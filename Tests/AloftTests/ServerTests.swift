@@ -49,12 +49,12 @@ struct ServerTests {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory, environment: ["ALOFT_POSTGRES_URL": "postgres://u:secretpw@localhost/db"])
-        let second = try runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory], timeout: .seconds(60))
+        let second = try await runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory], timeout: .seconds(60))
         #expect(second.status != 0)
         #expect(second.stderr.contains("another aloft server is using the data directory"), "stderr: \(second.stderr)")
 
         let httpPort = try #require(server.httpURL.split(separator: ":").last.map(String.init))
-        let busy = try runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", httpPort, "--data-dir", temporaryPath("aloft-server")],
+        let busy = try await runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", httpPort, "--data-dir", temporaryPath("aloft-server")],
                                   timeout: .seconds(60))
         #expect(busy.status != 0, "stdout: \(busy.stdout)")
         #expect(busy.stderr.contains("HTTP API could not start") || busy.stderr.contains("in use"), "stderr: \(busy.stderr)")
@@ -79,17 +79,17 @@ struct ServerTests {
     }
 
     @Test("bad flags and settings are refused with a message that says what was expected")
-    func badConfiguration() throws {
-        let store = try runProduct("aloft", arguments: ["server", "--store", "nosuch", "--data-dir", temporaryPath("aloft-server")])
+    func badConfiguration() async throws {
+        let store = try await runProduct("aloft", arguments: ["server", "--store", "nosuch", "--data-dir", temporaryPath("aloft-server")])
         #expect(store.status != 0)
         #expect(store.stderr.contains("sqlite, postgres, memory"), "stderr: \(store.stderr)")
-        let noURL = try runProduct("aloft", arguments: ["server", "--store", "postgres", "--data-dir", temporaryPath("aloft-server")])
+        let noURL = try await runProduct("aloft", arguments: ["server", "--store", "postgres", "--data-dir", temporaryPath("aloft-server")])
         #expect(noURL.status != 0)
         #expect(noURL.stderr.contains("ALOFT_POSTGRES_URL"), "stderr: \(noURL.stderr)")
-        let port = try runProduct("aloft", arguments: ["server", "--port", "99999", "--data-dir", temporaryPath("aloft-server")])
+        let port = try await runProduct("aloft", arguments: ["server", "--port", "99999", "--data-dir", temporaryPath("aloft-server")])
         #expect(port.status != 0)
         #expect(port.stderr.contains("ALOFT_SERVER_PORT=99999 is not a port number"), "stderr: \(port.stderr)")
-        let help = try runProduct("aloft", arguments: ["--help"])
+        let help = try await runProduct("aloft", arguments: ["--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("server"))
     }
@@ -113,17 +113,17 @@ struct TokenTests {
             #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
         }
 
-        let made = try runProduct("aloft", arguments: ["token", "new", "--data-dir", directory])
+        let made = try await runProduct("aloft", arguments: ["token", "new", "--data-dir", directory])
         let extra = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(made.status == 0 && extra.hasPrefix("aloft_"), "stderr: \(made.stderr)")
         let app = server.app("revoked", token: extra)
         #expect(try await (app.lookup("square") as Function<Int, Int>).remote(3) == 9)
         let extraID = String(extra.split(separator: "_")[1])
-        let listed = try runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
+        let listed = try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
         #expect(listed.stdout.contains(extraID) && !listed.stdout.contains(secret), "stdout: \(listed.stdout)")
-        let revoked = try runProduct("aloft", arguments: ["token", "revoke", extraID, "--data-dir", directory])
+        let revoked = try await runProduct("aloft", arguments: ["token", "revoke", extraID, "--data-dir", directory])
         #expect(revoked.status == 0, "stderr: \(revoked.stderr)")
-        #expect(try runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains("revoked"))
+        #expect(try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains("revoked"))
         // A new connection with the revoked token is refused (the one already open was let in before).
         let again = App("revoked", controlPlane: RemoteControlPlane(server.address.replacingOccurrences(of: "127.0.0.1", with: "localhost"), token: extra),
                         configuration: fixtures.configuration)
@@ -150,7 +150,7 @@ struct TokenTests {
         // async_function calls blocking_function from inside its container: with the container's own token.
         #expect(try await (main.lookup("async_function") as Function<NoArguments, Int>).remote() == 420)
 
-        let made = try runProduct("aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
+        let made = try await runProduct("aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
         let otherToken = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let other = server.app("shared-name", token: otherToken)
         let unseen = await aloftError { try await FunctionCall<Int>(id: spawned.id, app: other).get(timeout: .seconds(5)) }

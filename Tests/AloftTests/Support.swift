@@ -30,8 +30,18 @@ let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function"
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
 
 /// Runs an executable to completion and returns its exit status and output.
+/// Waits on a thread of its own, not on one of the few threads that run every test's tasks.
 func runProduct(_ name: String, arguments: [String] = [], environment: [String: String] = [:],
-                timeout: Duration = .seconds(120)) throws -> (status: Int32, stdout: String, stderr: String) {
+                timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runProductBlocking(name, arguments: arguments, environment: environment, timeout: timeout) })
+        }
+    }
+}
+
+private func runProductBlocking(_ name: String, arguments: [String], environment: [String: String],
+                                timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = productsDirectory.appendingPathComponent(name)
     process.arguments = arguments

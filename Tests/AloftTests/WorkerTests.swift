@@ -8,14 +8,14 @@ import Testing
 struct WorkerTests {
     let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
 
-    func deploy(_ server: ServerProcess) throws {
-        let deployed = try runProduct("aloft", arguments: ["deploy", "--executable", testApp],
+    func deploy(_ server: ServerProcess) async throws {
+        let deployed = try await runProduct("aloft", arguments: ["deploy", "--executable", testApp],
                                       environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
         #expect(deployed.status == 0, "\(deployed.stderr)")
     }
 
-    func workerToken(_ directory: String) throws -> String {
-        let made = try runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
+    func workerToken(_ directory: String) async throws -> String {
+        let made = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
         return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -27,14 +27,14 @@ struct WorkerTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         let server = try ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
                                        standardError: log)
-        let token = try workerToken(directory)
+        let token = try await workerToken(directory)
         // A worker token opens no client door.
         let refused: Function<Int, Int> = server.app("fixtures", token: token).lookup("square")
         #expect(await aloftError { try await refused.remote(1) }?.code == .unauthenticated)
 
         let first = try WorkerProcess(server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
         let second = try WorkerProcess(server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
-        try deploy(server)
+        try await deploy(server)
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",
                                                         controlPlane: RemoteControlPlane(server.address, token: server.token))
 
@@ -79,7 +79,7 @@ struct WorkerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
         var server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
-        try deploy(server)
+        try await deploy(server)
         let control = RemoteControlPlane(server.address, token: server.token)
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where", controlPlane: control)
         let sleepy = Function<Double, Int>.lookup(app: "fixtures", name: "sleepy", controlPlane: control)
