@@ -87,6 +87,7 @@ public final class App: Sendable {
             ContainerServer.run(containerID: containerID)
         }
         if ProcessInfo.processInfo.environment[AloftEnvironment.printManifest] == "1" { printManifest() }
+        if ProcessInfo.processInfo.environment[AloftEnvironment.followLogs] == "1" { followContainerOutput() }
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
@@ -128,6 +129,17 @@ public final class App: Sendable {
         } catch {
             FileHandle.standardError.write(Data("error: could not encode the app's manifest: \(error)\n".utf8))
             exit(1)
+        }
+    }
+
+    /// Asks the control plane to send this app's container output here (`aloft run`), where it is printed as it
+    /// arrives. A control plane that cannot be reached now is reported by the first call instead.
+    private func followContainerOutput() {
+        let provider = controlPlane, appName = name
+        _ = try? AloftRuntime.shared.runBlocking(asyncForm: "follow") {
+            var follow = Aloft_V1_LogsFollow()
+            follow.appName = appName
+            _ = try await AloftRuntime.shared.connection(for: provider).request(.logsFollow(follow))
         }
     }
 

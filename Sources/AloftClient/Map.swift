@@ -440,8 +440,16 @@ final class PushedOutputRouter: Sendable {
     func unregister(_ callID: String) { maps.withLock { $0[callID] = nil } }
 
     func route(_ envelope: Aloft_V1_Envelope) {
-        guard case .callOutputs(let outputs) = envelope.body else { return }
-        maps.withLock { $0[outputs.callID] }?.results.receive(outputs.outputs)
+        switch envelope.body {
+        case .callOutputs(let outputs):
+            maps.withLock { $0[outputs.callID] }?.results.receive(outputs.outputs)
+        case .containerOutput(let output):
+            // Followed container output (`aloft run`): printed as the container printed it.
+            let handle = output.standardError ? FileHandle.standardError : FileHandle.standardOutput
+            try? handle.write(contentsOf: output.data)
+        default:
+            break
+        }
     }
 
     /// Fails the calls whose outputs were to arrive on the connection cached under `key`, which closed.

@@ -9,8 +9,8 @@ struct Run: AsyncParsableCommand {
             The executable is uploaded to the server's artifact store (once per content), then run here with \
             ALOFT_CONTROL_PLANE, ALOFT_TOKEN and ALOFT_ARTIFACT set: its functions run in containers started from \
             the uploaded copy, on the server's host or on worker hosts, and spawned calls outlive this run. Arguments \
-            after -- go to the program. Container output is printed by the host that runs the container (the server \
-            or the worker), not here.
+            after -- go to the program. What its containers print is printed here too (and by the host that runs each \
+            container), prefixed with the function and container.
             """
     )
 
@@ -47,6 +47,7 @@ struct Run: AsyncParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         environment["ALOFT_CONTROL_PLANE"] = server ?? environment["ALOFT_CONTROL_PLANE"] ?? api.defaultServerAddress
         environment["ALOFT_ARTIFACT"] = digest
+        environment["ALOFT_FOLLOW_LOGS"] = "1"
         if let token = api.resolvedToken { environment["ALOFT_TOKEN"] = token }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)

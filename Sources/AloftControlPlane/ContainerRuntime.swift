@@ -1,3 +1,5 @@
+public import Foundation
+
 /// What a container is started from.
 public struct ContainerSpec: Sendable {
     public var containerID: String
@@ -8,9 +10,12 @@ public struct ContainerSpec: Sendable {
     public var arguments: [String]
     /// Added to the inherited environment.
     public var environment: [String: String]
+    /// Also gets what the container prints, as whole lines prefixed as they are forwarded, from any thread.
+    public var onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)?
 
     public init(containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
-                environment: [String: String]) {
+                environment: [String: String], onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)? = nil) {
+        self.onOutput = onOutput
         self.containerID = containerID
         self.appName = appName
         self.functionName = functionName

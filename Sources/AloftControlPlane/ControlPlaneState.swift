@@ -25,6 +25,8 @@ final class ControlPlaneState: @unchecked Sendable {
     var workers: [ObjectIdentifier: WorkerRecord] = [:]
     /// Pools that found no room for a container: scheduled again when a worker host joins or a container on one ends.
     var waitingForRoom: [ObjectIdentifier: FunctionPool] = [:]
+    /// Clients following the output of an app's containers (`aloft run`), by `workspace/app`.
+    private var logFollowers: [String: [ObjectIdentifier: any Channel]] = [:]
     var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
@@ -193,7 +195,7 @@ final class ControlPlaneState: @unchecked Sendable {
         if connection.role == .worker {
             // A worker token admits a host to run containers, not to call functions or read calls.
             switch envelope.body {
-            case .workerRegister, .workerHeartbeat, .containerExited: break
+            case .workerRegister, .workerHeartbeat, .containerExited, .containerOutput: break
             default:
                 sendError(.protocolError, "a worker host sends only worker messages", requestID: requestID, on: channel)
                 return
@@ -242,6 +244,14 @@ final class ControlPlaneState: @unchecked Sendable {
 
         case .containerExited(let exited):
             workerReportedExit(exited, from: channel)
+
+        case .containerOutput(let output):
+            guard connection.role == .worker else { return }
+            containerPrinted(output)
+
+        case .logsFollow(let follow):
+            logFollowers[Self.poolKey(workspace: connection.workspace, app: follow.appName, pool: ""), default: [:]][ObjectIdentifier(channel)] = channel
+            send(.ack(.init()), requestID: requestID, on: channel)
 
         case .functionRegister(let register):
             var reply = Aloft_V1_FunctionRegistered()
@@ -874,7 +884,7 @@ final class ControlPlaneState: @unchecked Sendable {
         }
         waitingForRoom[ObjectIdentifier(pool)] = nil
         let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool)
-        let spec = ContainerSpec(
+        var spec = ContainerSpec(
             containerID: container.id,
             appName: pool.appName,
             functionName: pool.name,
@@ -889,6 +899,13 @@ final class ControlPlaneState: @unchecked Sendable {
                     AloftEnvironment.classParameters: pool.classParameters.base64EncodedString(),
                 ]) { _, new in new }
         )
+        spec.onOutput = { [self] lines, standardError in
+            var output = Aloft_V1_ContainerOutput()
+            output.containerID = container.id
+            output.data = lines
+            output.standardError = standardError
+            loop.execute { self.containerPrinted(output) }
+        }
         containers[container.id] = container
         pool.containers[container.id] = container
         logger.debug("starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
@@ -912,6 +929,14 @@ final class ControlPlaneState: @unchecked Sendable {
             container.handle?.kill()
         }
         return true
+    }
+
+    /// Passes a container's output to the clients that follow its app.
+    private func containerPrinted(_ output: Aloft_V1_ContainerOutput) {
+        guard let container = containers[output.containerID],
+              let followers = logFollowers[Self.poolKey(workspace: container.pool.workspace, app: container.pool.appName, pool: "")]
+        else { return }
+        for channel in followers.values { send(.containerOutput(output), on: channel) }
     }
 
     /// False (and the connection closed) for an unknown container id or one that is already connected.
@@ -1028,6 +1053,7 @@ final class ControlPlaneState: @unchecked Sendable {
             workerLost(channel, reason: "its connection closed")
             return
         }
+        for key in logFollowers.keys { logFollowers[key]?[ObjectIdentifier(channel)] = nil }
         // A client went away: what only it was waiting for is dropped. Spawned calls live on.
         let key = ObjectIdentifier(channel)
         for input in inputs.values where !input.resolved {

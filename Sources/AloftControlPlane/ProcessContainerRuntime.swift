@@ -24,8 +24,8 @@ public struct ProcessContainerRuntime: ContainerRuntime {
             process.standardOutput = out
             process.standardError = err
             forwarders = [
-                LineForwarder(pipe: out, prefix: prefix, destination: .standardOutput),
-                LineForwarder(pipe: err, prefix: prefix, destination: .standardError),
+                LineForwarder(pipe: out, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
+                LineForwarder(pipe: err, prefix: prefix, destination: .standardError, sink: spec.onOutput),
             ]
         } else {
             process.standardOutput = FileHandle.nullDevice
@@ -58,12 +58,14 @@ private final class LineForwarder: @unchecked Sendable {
     private let pipe: Pipe
     private let prefix: Data
     private let destination: Destination
+    private let sink: (@Sendable (Data, Bool) -> Void)?
     private var partial = Data()  // guarded by outputLock
 
-    init(pipe: Pipe, prefix: String, destination: Destination) {
+    init(pipe: Pipe, prefix: String, destination: Destination, sink: (@Sendable (Data, Bool) -> Void)?) {
         self.pipe = pipe
         self.prefix = Data(prefix.utf8)
         self.destination = destination
+        self.sink = sink
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let chunk = handle.availableData
             if chunk.isEmpty {
@@ -107,6 +109,7 @@ private final class LineForwarder: @unchecked Sendable {
 
     private func write(_ data: Data) {
         guard !data.isEmpty else { return }
+        sink?(data, destination == .standardError)
         let handle = destination == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
         try? handle.write(contentsOf: data)
     }

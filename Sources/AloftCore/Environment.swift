@@ -19,6 +19,8 @@ public enum AloftEnvironment {
     /// Set by `aloft run`: the SHA-256 of this executable, uploaded to the server, so that the functions it registers
     /// run from the server's copy (on worker hosts too) rather than from a path on this host.
     public static let artifact = "ALOFT_ARTIFACT"
+    /// `1` (set by `aloft run`): the app prints what its containers print, wherever they run.
+    public static let followLogs = "ALOFT_FOLLOW_LOGS"
     /// Set by a worker host in the containers it starts: its name (`aloft worker --name`).
     public static let workerName = "ALOFT_WORKER_NAME"
     /// `1`: the executable prints its app's manifest (functions and options, JSON) and exits; `aloft deploy` uses it.

@@ -118,17 +118,22 @@ public final class AloftWorker: Service {
             if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
             logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
 
+            // Everything this host sends goes through one queue, so a container's last lines precede its exit.
+            let (messages, queue) = AsyncStream.makeStream(of: Aloft_V1_Envelope.OneOf_Body.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await body in messages { try await outbound.write(Aloft_V1_Envelope(requestID: 0, body: body)) }
+                }
                 group.addTask {
                     while true {
                         try await Task.sleep(for: self.configuration.heartbeatInterval)
-                        try await outbound.write(Aloft_V1_Envelope(requestID: 0, body: .workerHeartbeat(.init())))
+                        queue.yield(.workerHeartbeat(.init()))
                     }
                 }
                 while let envelope = try await replies.next() {
                     switch envelope.body {
                     case .containerStart(let start):
-                        group.addTask { await self.start(start, outbound: outbound) }
+                        group.addTask { await self.start(start, queue: queue) }
                     case .containerSignal(let signal):
                         let handle = running.withLock { $0[signal.containerID] }
                         if signal.kill { handle?.kill() } else { handle?.terminate() }
@@ -136,6 +141,7 @@ public final class AloftWorker: Service {
                         logger.debug("ignored a message from the server")
                     }
                 }
+                queue.finish()
                 group.cancelAll()
             }
         }
@@ -143,14 +149,14 @@ public final class AloftWorker: Service {
     }
 
     /// Fetches the executable, starts the container, and reports its exit (or why it could not start).
-    private func start(_ start: Aloft_V1_ContainerStart, outbound: NIOAsyncChannelOutboundWriter<Aloft_V1_Envelope>) async {
+    private func start(_ start: Aloft_V1_ContainerStart, queue: AsyncStream<Aloft_V1_Envelope.OneOf_Body>.Continuation) async {
         let report: @Sendable (Int32, String) -> Void = { [self] status, reason in
             running.withLock { $0[start.containerID] = nil }
             var exited = Aloft_V1_ContainerExited()
             exited.containerID = start.containerID
             exited.status = status
             exited.reason = reason
-            Task { try? await outbound.write(Aloft_V1_Envelope(requestID: 0, body: .containerExited(exited))) }
+            queue.yield(.containerExited(exited))
         }
         do {
             let executable = try await cache.path(for: start.artifact)
@@ -158,7 +164,13 @@ public final class AloftWorker: Service {
             environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
             environment[AloftEnvironment.workerName] = configuration.name
             let spec = ContainerSpec(containerID: start.containerID, appName: start.appName, functionName: start.functionName,
-                                     executable: executable, arguments: start.arguments, environment: environment)
+                                     executable: executable, arguments: start.arguments, environment: environment) { lines, standardError in
+                var output = Aloft_V1_ContainerOutput()
+                output.containerID = start.containerID
+                output.data = lines
+                output.standardError = standardError
+                queue.yield(.containerOutput(output))
+            }
             let handle = try runtime.start(spec) { status in report(status, "") }
             running.withLock { $0[start.containerID] = handle }
         } catch {

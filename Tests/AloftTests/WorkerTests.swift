@@ -38,18 +38,31 @@ struct WorkerTests {
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",
                                                         controlPlane: RemoteControlPlane(server.address, token: server.token))
 
-        // A worker killed mid-map.
+        // `aloft run`: the entrypoint runs here, its containers on the worker hosts, and their output comes back here.
+        let run = try await runProduct("aloft", arguments: ["run", "--executable", productsDirectory.appendingPathComponent("hello").path,
+                                                            "--server", server.address],
+                                       environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("square(7) = 49"))
+        #expect(run.stdout.contains("] squaring 7 in process"), "\(run.stdout)")
+        #expect((first.printed + second.printed).contains("] squaring 7 in process"))
+
+        // A worker killed mid-map, once both have served some of it.
         var hosts: Set<String> = []
         var index = 0
-        for try await result in squareWhere.map(0..<3000) {
+        var killedAt: Int?
+        for try await result in squareWhere.map(0..<6000) {
             let parts = result.split(separator: "@")
             #expect(String(parts[0]) == String(index * index))
             hosts.insert(String(parts[1]))
             index += 1
-            if index == 500 { first.kill() }
+            if killedAt == nil && index >= 500 && hosts == ["w1", "w2"] {
+                first.kill()
+                killedAt = index
+            }
         }
-        #expect(index == 3000)
-        #expect(hosts == ["w1", "w2"])
+        #expect(index == 6000)
+        #expect(killedAt.map { $0 < 5000 } == true, "w1 was killed after \(String(describing: killedAt)) results")
         #expect(try await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("worker host lost") ?? false })
 
         // A worker that stops heartbeating (SIGSTOP) is lost when its lease expires; its containers are cut off.

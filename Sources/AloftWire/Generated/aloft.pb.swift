@@ -409,6 +409,22 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .containerExited(newValue)}
   }
 
+  public var containerOutput: Aloft_V1_ContainerOutput {
+    get {
+      if case .containerOutput(let v)? = body {return v}
+      return Aloft_V1_ContainerOutput()
+    }
+    set {body = .containerOutput(newValue)}
+  }
+
+  public var logsFollow: Aloft_V1_LogsFollow {
+    get {
+      if case .logsFollow(let v)? = body {return v}
+      return Aloft_V1_LogsFollow()
+    }
+    set {body = .logsFollow(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -439,6 +455,8 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case containerStart(Aloft_V1_ContainerStart)
     case containerSignal(Aloft_V1_ContainerSignal)
     case containerExited(Aloft_V1_ContainerExited)
+    case containerOutput(Aloft_V1_ContainerOutput)
+    case logsFollow(Aloft_V1_LogsFollow)
 
   }
 
@@ -1103,6 +1121,38 @@ public nonisolated struct Aloft_V1_ContainerExited: Sendable {
   public init() {}
 }
 
+/// Lines a container printed: from a worker host to the server, and from the server to the clients that follow
+/// the container's app (`aloft run`). `data` holds whole lines, each prefixed `[function container-id] `.
+public nonisolated struct Aloft_V1_ContainerOutput: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  public var data: Data = Data()
+
+  public var standardError: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Client to server: push the ContainerOutput of this app's containers (in the client's workspace) to this
+/// connection until it closes. Answered with Ack.
+public nonisolated struct Aloft_V1_LogsFollow: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var appName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "aloft.v1"
@@ -1121,7 +1171,7 @@ nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0\u{3}container_output\0\u{3}logs_follow\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1481,6 +1531,32 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           self.body = .containerExited(v)
         }
       }()
+      case 55: try {
+        var v: Aloft_V1_ContainerOutput?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .containerOutput(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .containerOutput(v)
+        }
+      }()
+      case 56: try {
+        var v: Aloft_V1_LogsFollow?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .logsFollow(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .logsFollow(v)
+        }
+      }()
       default: break
       }
     }
@@ -1602,6 +1678,14 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
     case .containerExited?: try {
       guard case .containerExited(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 54)
+    }()
+    case .containerOutput?: try {
+      guard case .containerOutput(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 55)
+    }()
+    case .logsFollow?: try {
+      guard case .logsFollow(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 56)
     }()
     case nil: break
     }
@@ -2996,6 +3080,76 @@ nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProt
     if lhs.containerID != rhs.containerID {return false}
     if lhs.status != rhs.status {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_ContainerOutput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerOutput"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}data\0\u{3}standard_error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.standardError) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    if self.standardError != false {
+      try visitor.visitSingularBoolField(value: self.standardError, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_ContainerOutput, rhs: Aloft_V1_ContainerOutput) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.standardError != rhs.standardError {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_LogsFollow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogsFollow"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.appName.isEmpty {
+      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_LogsFollow, rhs: Aloft_V1_LogsFollow) -> Bool {
+    if lhs.appName != rhs.appName {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
