@@ -78,10 +78,13 @@ public final class AloftRuntime: Sendable {
             let task = connections.withLock { connections in
                 if let existing = connections[key] { return existing }
                 let task = Task { [eventLoopGroup] in
-                    try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, token: token, key: key, onPush: { envelope in
+                    // Pushed outputs are routed by a key of this connection alone: the close of an old connection must
+                    // not fail calls already made on its replacement.
+                    let connectionKey = key + " #" + UUID().uuidString
+                    return try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey, onPush: { envelope in
                         PushedOutputRouter.shared.route(envelope)
                     }, onClose: {
-                        PushedOutputRouter.shared.connectionClosed(key)
+                        PushedOutputRouter.shared.connectionClosed(connectionKey)
                     })
                 }
                 connections[key] = task

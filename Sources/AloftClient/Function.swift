@@ -81,14 +81,21 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// reconnects within the provider's reconnect window and runs `attempt` again: the input may run twice
     /// (at-least-once), its result is returned once. A control plane that cannot be reached at all fails at once.
     func withReconnects<T>(_ attempt: (WireConnection, UInt64) async throws -> T) async throws -> T {
+        let window = AloftRuntime.shared.reconnectWindow(for: app.controlPlane)
+        var connected = false
+        // Counted from when the connection was lost; a call that then ran longer than the window starts a new one.
         var deadline: ContinuousClock.Instant?
         while true {
+            var started = ContinuousClock.now
             do {
                 let (connection, functionID) = try await resolve()
-                if deadline == nil { deadline = .now + AloftRuntime.shared.reconnectWindow(for: app.controlPlane) }
+                connected = true
+                started = .now
                 return try await attempt(connection, functionID)
             } catch let error as AloftError where error.code == .connectionFailed {
-                guard let deadline, ContinuousClock.now < deadline, !Task.isCancelled else { throw error }
+                guard connected, !Task.isCancelled else { throw error }
+                if deadline == nil || ContinuousClock.now - started > window { deadline = .now + window }
+                guard let deadline, ContinuousClock.now < deadline else { throw error }
                 try await Task.sleep(for: .milliseconds(250))
             }
         }

@@ -412,6 +412,7 @@ final class PushedOutputs: Sendable {
 /// Routes pushed `CallOutputs` to the map or generator call they belong to.
 final class PushedOutputRouter: Sendable {
     static let shared = PushedOutputRouter()
+    private static let printQueue = DispatchQueue(label: "aloft.container-output")
     /// Calls by id, with the key of the connection their outputs arrive on.
     private let maps = Mutex<[String: (connection: String, results: PushedOutputs)]>([:])
 
@@ -444,9 +445,12 @@ final class PushedOutputRouter: Sendable {
         case .callOutputs(let outputs):
             maps.withLock { $0[outputs.callID] }?.results.receive(outputs.outputs)
         case .containerOutput(let output):
-            // Followed container output (`aloft run`): printed as the container printed it.
-            let handle = output.standardError ? FileHandle.standardError : FileHandle.standardOutput
-            try? handle.write(contentsOf: output.data)
+            // Followed container output (`aloft run`): printed as the container printed it, off the event loop (a
+            // full terminal pipe must not stall calls).
+            Self.printQueue.async {
+                let handle = output.standardError ? FileHandle.standardError : FileHandle.standardOutput
+                try? handle.write(contentsOf: output.data)
+            }
         default:
             break
         }

@@ -48,7 +48,7 @@ struct Deploy: AsyncParsableCommand {
 
         let (digest, size, uploaded) = try await upload(path, api: api)
         let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
-        let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/deploy", body: request), doing: "deploying")
+        let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/deploy", body: request), doing: "deploying")
         let version = reply["version"] as? Int ?? 0
         print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
         print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
@@ -105,7 +105,7 @@ struct AppCommand: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
 
         func run() async throws {
-            let reply = try expectSuccess(try await api.send("GET", "/v1/apps/\(app)/versions", body: nil), doing: "reading the history")
+            let reply = try expectSuccess(try await api.send("GET", "/v1/apps/\(pathComponent(app))/versions", body: nil), doing: "reading the history")
             for version in reply["versions"] as? [[String: Any]] ?? [] {
                 let functions = (version["functions"] as? [String] ?? []).joined(separator: ",")
                 print(["v\(version["version"] ?? "")", "\(version["deployed_at"] ?? "")", String("\(version["artifact"] ?? "")".prefix(12)),
@@ -121,7 +121,7 @@ struct AppCommand: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
 
         func run() async throws {
-            try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/stop", body: nil), doing: "stopping '\(app)'")
+            try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/stop", body: nil), doing: "stopping '\(app)'")
             print("stopped app '\(app)'")
         }
     }
@@ -135,7 +135,7 @@ struct AppCommand: AsyncParsableCommand {
 
         func run() async throws {
             let body = try version.map { try JSONSerialization.data(withJSONObject: ["version": $0]) }
-            let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(app)/rollback", body: body), doing: "rolling back '\(app)'")
+            let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/rollback", body: body), doing: "rolling back '\(app)'")
             print("app '\(app)' is live at version \(reply["version"] ?? "?")")
         }
     }
@@ -175,6 +175,11 @@ func upload(_ path: String, api: APIOptions) async throws -> (digest: String, si
     if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
     try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
     return (digest, size, true)
+}
+
+/// `text` as one URL path segment (an app name may hold any character).
+func pathComponent(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
 }
 
 /// The reply's JSON object when the status is 2xx; else prints the server's error and exits 1.

@@ -27,6 +27,8 @@ final class ControlPlaneState: @unchecked Sendable {
     var waitingForRoom: [ObjectIdentifier: FunctionPool] = [:]
     /// Clients following the output of an app's containers (`aloft run`), by `workspace/app`.
     private var logFollowers: [String: [ObjectIdentifier: any Channel]] = [:]
+    /// Whether anyone follows container output: read off the loop, so that output nobody follows is not hopped here.
+    private let hasLogFollowers = Atomic<Bool>(false)
     var inputs: [UInt64: InputRecord] = [:]
     private var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
@@ -193,6 +195,7 @@ final class ControlPlaneState: @unchecked Sendable {
     func handle(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel) {
         let requestID = envelope.requestID
         if connection.role == .worker {
+            workerHeartbeat(from: channel)  // any message shows it is alive (output may queue ahead of a heartbeat)
             // A worker token admits a host to run containers, not to call functions or read calls.
             switch envelope.body {
             case .workerRegister, .workerHeartbeat, .containerExited, .containerOutput: break
@@ -246,11 +249,18 @@ final class ControlPlaneState: @unchecked Sendable {
             workerReportedExit(exited, from: channel)
 
         case .containerOutput(let output):
-            guard connection.role == .worker else { return }
+            // Only for a container on this worker host: one host cannot speak for another's containers.
+            guard connection.role == .worker, let container = containers[output.containerID],
+                  container.worker?.channel === channel else { return }
             containerPrinted(output)
 
         case .logsFollow(let follow):
+            guard connection.role == .client else {
+                sendError(.protocolError, "only a client follows container output", requestID: requestID, on: channel)
+                return
+            }
             logFollowers[Self.poolKey(workspace: connection.workspace, app: follow.appName, pool: ""), default: [:]][ObjectIdentifier(channel)] = channel
+            hasLogFollowers.store(true, ordering: .relaxed)
             send(.ack(.init()), requestID: requestID, on: channel)
 
         case .functionRegister(let register):
@@ -359,6 +369,11 @@ final class ControlPlaneState: @unchecked Sendable {
             channel.close(promise: nil)
         }
         if hello.token.hasPrefix("ctr:") {
+            // A container's token lets its body call functions, nothing else (never register a worker host).
+            guard hello.role == .client else {
+                refuse("a container token is for clients only")
+                return
+            }
             let parts = hello.token.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, let container = containers[String(parts[1])],
                   Secrets.equal(container.clientSecret, String(parts[2])) else {
@@ -464,21 +479,24 @@ final class ControlPlaneState: @unchecked Sendable {
         // An executable uploaded to the artifact store (`aloft run`, `aloft deploy`) runs from there, here or on a
         // worker host; an unknown hash falls back to the path the registration names.
         if !register.artifact.isEmpty {
-            if let path = configuration.artifacts?.path(of: register.artifact) { register.executable = path } else { register.artifact = "" }
+            if let path = configuration.artifacts?.path(of: register.artifact, workspace: workspace) { register.executable = path } else { register.artifact = "" }
         }
         let key = Self.poolKey(workspace: workspace, app: register.appName, pool: register.poolName.isEmpty ? register.functionName : register.poolName)
         let pool: FunctionPool
         var changed = false
         if let existing = poolsByKey[key] {
-            // A look-up handle (no body) uses the pool as it is; only a definition may change its options.
-            if register.isDefinition && (existing.options != register.options || existing.executable != register.executable) {
+            // A look-up handle (no body) uses the pool as it is; only a definition may change its options, and only a
+            // deployment may change a deployed function.
+            let redefines = register.isDefinition && (register.deployed || !existing.deployed)
+            if redefines && (existing.options != register.options || existing.executable != register.executable) {
                 // Containers keep the options they started with: new options get new containers, and the old
                 // ones finish what they were sent and exit.
                 for container in existing.containers.values { stop(container, grace: existing.timeout) }
             }
-            if register.isDefinition {
+            if redefines {
                 changed = existing.options != register.options || existing.executable != register.executable
-                    || existing.arguments != register.arguments || existing.stopped
+                    || existing.arguments != register.arguments || existing.stopped || existing.deployed != register.deployed
+                existing.deployed = register.deployed
                 existing.options = register.options
                 existing.executable = register.executable
                 existing.arguments = register.arguments
@@ -813,6 +831,7 @@ final class ControlPlaneState: @unchecked Sendable {
     /// The autoscaler aims for `targetInputs` per container: while more containers may start, each takes at most
     /// that many inputs; at `maxContainers` each takes up to `maxInputs`, plus `prefetchPerContainer` queued on it.
     func schedule(_ pool: FunctionPool) {
+        if pool.stopped && !pool.pending.isEmpty { failQueued(of: pool) }  // put back after its app stopped
         if pool.cancelledInBacklog > 0 {
             pool.pending = CircularBuffer(pool.pending.filter { inputs[$0].map { !$0.resolved } ?? false })
             pool.cancelledInBacklog = 0
@@ -894,12 +913,14 @@ final class ControlPlaneState: @unchecked Sendable {
                 .merging(configuration.authenticator == nil ? [:] : [
                     AloftEnvironment.token: "ctr:\(container.id):\(container.clientSecret)",
                 ]) { _, new in new }
+                .merging(pool.artifact.isEmpty ? [:] : [AloftEnvironment.artifact: pool.artifact]) { _, new in new }
                 .merging(pool.className.isEmpty ? [:] : [
                     AloftEnvironment.className: pool.className,
                     AloftEnvironment.classParameters: pool.classParameters.base64EncodedString(),
                 ]) { _, new in new }
         )
         spec.onOutput = { [self] lines, standardError in
+            guard hasLogFollowers.load(ordering: .relaxed), !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
             var output = Aloft_V1_ContainerOutput()
             output.containerID = container.id
             output.data = lines
@@ -916,7 +937,7 @@ final class ControlPlaneState: @unchecked Sendable {
             do {
                 container.handle = try configuration.containerRuntime.start(spec) { [self] status in
                     guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-                    loop.execute { self.containerGone(container.id, reason: "exited with status \(status)") }
+                    loop.execute { self.containerExited(container.id, reason: "exited with status \(status)") }
                 }
             } catch {
                 containerGone(container.id, reason: "could not be started: \(error)")
@@ -955,11 +976,24 @@ final class ControlPlaneState: @unchecked Sendable {
         container.idleSince = .now()
         container.startupTimer?.cancel()
         container.pool.consecutiveStartFailures = 0
-        if shutdownPromise != nil {
+        if container.stopping {
+            send(.containerStop(.init()), on: channel)  // stopped while it started (its kill may not have reached it)
+        } else if shutdownPromise != nil {
             stop(container)
         } else {
             schedule(container.pool)
         }
+    }
+
+    /// A container's process ended. A connected container's last outputs may still be in its connection, unread:
+    /// the close that follows them ends it (or, at the latest, a moment later).
+    func containerExited(_ containerID: String, reason: String) {
+        guard let container = containers[containerID] else { return }
+        guard container.channel != nil else {
+            containerGone(containerID, reason: reason)
+            return
+        }
+        loop.scheduleTask(in: .seconds(2)) { [self] in containerGone(containerID, reason: reason) }
     }
 
     /// A container's process ended or its connection closed; whichever comes first ends it.
@@ -1045,6 +1079,13 @@ final class ControlPlaneState: @unchecked Sendable {
     // MARK: Connections
 
     func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {
+        if !logFollowers.isEmpty {
+            for key in Array(logFollowers.keys) {
+                logFollowers[key]?[ObjectIdentifier(channel)] = nil
+                if logFollowers[key]?.isEmpty == true { logFollowers[key] = nil }
+            }
+            hasLogFollowers.store(!logFollowers.isEmpty, ordering: .relaxed)
+        }
         if connection.role == .container {
             containerGone(connection.containerID, reason: "closed its connection")
             return
@@ -1053,7 +1094,6 @@ final class ControlPlaneState: @unchecked Sendable {
             workerLost(channel, reason: "its connection closed")
             return
         }
-        for key in logFollowers.keys { logFollowers[key]?[ObjectIdentifier(channel)] = nil }
         // A client went away: what only it was waiting for is dropped. Spawned calls live on.
         let key = ObjectIdentifier(channel)
         for input in inputs.values where !input.resolved {

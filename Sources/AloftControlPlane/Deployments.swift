@@ -6,11 +6,11 @@ import NIOCore
 import SwiftProtobuf
 import Synchronization
 
-/// Where deployed executables are kept, named by the SHA-256 of their bytes. `aloft server` keeps them as files in
-/// its data directory; worker hosts fetch them by that name.
+/// Where deployed executables are kept, per workspace, named by the SHA-256 of their bytes. `aloft server` keeps
+/// them as files in its data directory; worker hosts fetch them by that name.
 public protocol ArtifactStore: Sendable {
-    /// The local path of the executable whose SHA-256 (lowercase hex) is `digest`, if it is stored.
-    func path(of digest: String) -> String?
+    /// The local path of the executable whose SHA-256 (lowercase hex) is `digest`, if `workspace` uploaded it.
+    func path(of digest: String, workspace: String) -> String?
 }
 
 // MARK: Deployed apps
@@ -21,7 +21,7 @@ extension ControlPlane {
     /// and are replaced. Returns the version number (1, 2, ...).
     public func deploy(workspace: String = "", manifest: Aloft_V1_AppManifest, artifact: String) async throws -> Int {
         let store = try deploymentStore()
-        guard let path = configuration.artifacts?.path(of: artifact) else {
+        guard let path = configuration.artifacts?.path(of: artifact, workspace: workspace) else {
             throw AloftError(.notFound, "no executable with SHA-256 \(artifact) was uploaded to this server (aloft deploy uploads it first)")
         }
         try Self.validate(manifest)
@@ -53,7 +53,7 @@ extension ControlPlane {
             guard let target else {
                 throw AloftError(.notFound, version.map { "app '\(app)' has no version \($0)" } ?? "app '\(app)' has no version before its live one")
             }
-            guard let path = configuration.artifacts?.path(of: target.artifact) else {
+            guard let path = configuration.artifacts?.path(of: target.artifact, workspace: workspace) else {
                 throw AloftError(.notFound, "the executable of version \(target.version) of '\(app)' is no longer in the artifact store")
             }
             let manifest = try Aloft_V1_AppManifest(serializedBytes: target.manifest)
@@ -117,7 +117,9 @@ extension ControlPlaneState {
     func activate(workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
                   new: StoredAppVersion?, promise: EventLoopPromise<Void>) {
         let declared = Set(manifest.functions.map { Self.poolKey(workspace: workspace, app: manifest.appName, pool: $0.poolName.isEmpty ? $0.functionName : $0.poolName) })
-        for (key, pool) in poolsByKey where pool.workspace == workspace && pool.appName == manifest.appName && !declared.contains(key) {
+        // Functions the new version dropped stop; class and variant pools (never in a manifest) are left alone.
+        for (key, pool) in poolsByKey where pool.workspace == workspace && pool.appName == manifest.appName && !declared.contains(key)
+            && pool.className.isEmpty && !pool.name.contains("#") {
             stopPool(pool, reason: "function '\(pool.name)' is not in version \(version) of app '\(manifest.appName)'")
         }
         record(.deleteFunctions(workspace: workspace, appName: manifest.appName))
@@ -125,6 +127,7 @@ extension ControlPlaneState {
             function.executable = path
             function.artifact = artifact
             function.isDefinition = true
+            function.deployed = true
             _ = register(function, workspace: workspace, functionID: nil, persist: true, replacing: true)
         }
         if let new { record(.putAppVersion(new)) }
@@ -149,12 +152,19 @@ extension ControlPlaneState {
     private func stopPool(_ pool: FunctionPool, reason: String) {
         guard !pool.stopped else { return }
         pool.stopped = true
-        let error = AloftError(.notFound, reason)
+        pool.stopReason = reason
+        failQueued(of: pool)
+        for container in pool.containers.values { stop(container, grace: pool.timeout) }
+    }
+
+    /// Fails what waits in a stopped pool's backlog: queued when it stopped, or put back later (a retry, a lost
+    /// container).
+    func failQueued(of pool: FunctionPool) {
+        let error = AloftError(.notFound, pool.stopReason)
         while let inputID = pool.pending.popFirst() {
             guard let input = inputs.removeValue(forKey: inputID), !input.resolved else { continue }
             resolve(input, with: .failure(.failure, error))
         }
-        for container in pool.containers.values { stop(container, grace: pool.timeout) }
     }
 }
 

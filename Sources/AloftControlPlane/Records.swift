@@ -19,6 +19,9 @@ final class FunctionPool: @unchecked Sendable {
     var artifact: String
     /// Its app was stopped: it takes no calls and runs no containers until the app is deployed again.
     var stopped = false
+    var stopReason = ""
+    /// Defined by a deployment (`aloft deploy`, a rollback): a run of the app against the server uses it as it is.
+    var deployed: Bool
     let defaultMaxContainers: Int
     /// For the pool of a class and parameter set: what its containers construct.
     let className: String
@@ -42,6 +45,7 @@ final class FunctionPool: @unchecked Sendable {
         self.arguments = register.arguments
         self.options = register.options
         self.artifact = register.artifact
+        self.deployed = register.deployed
         self.defaultMaxContainers = defaultMaxContainers
     }
 

@@ -8,14 +8,17 @@ import NIOCore
 final class WorkerRecord: @unchecked Sendable {
     let channel: any Channel
     let name: String
+    /// The workspace of its token: it runs only that workspace's containers.
+    let workspace: String
     let maxContainers: Int
     /// Containers it was asked to start that have not ended.
     var containers: Set<String> = []
     var lastHeartbeat = NIODeadline.now()
 
-    init(channel: any Channel, name: String, maxContainers: Int) {
+    init(channel: any Channel, name: String, workspace: String, maxContainers: Int) {
         self.channel = channel
         self.name = name
+        self.workspace = workspace
         self.maxContainers = maxContainers
     }
 }
@@ -48,10 +51,16 @@ extension ControlPlaneState {
             sendError(.protocolError, "only a worker host (role worker) registers as one", requestID: requestID, on: channel)
             return
         }
+        guard workers[ObjectIdentifier(channel)] == nil else {
+            sendError(.protocolError, "this worker host is already registered", requestID: requestID, on: channel)
+            return
+        }
         let name = register.name.isEmpty ? "worker-\(randomHex())" : register.name
-        let worker = WorkerRecord(channel: channel, name: name, maxContainers: max(1, Int(register.maxContainers)))
+        let worker = WorkerRecord(channel: channel, name: name, workspace: connection.workspace, maxContainers: max(1, Int(register.maxContainers)))
         workers[ObjectIdentifier(channel)] = worker
-        logger.notice("worker host joined", metadata: ["aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)"])
+        logger.notice("worker host joined", metadata: [
+            "aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)", "aloft.workspace": "\(worker.workspace)",
+        ])
         send(.ack(.init()), requestID: requestID, on: channel)
         scheduleWaitingForRoom()
     }
@@ -69,17 +78,18 @@ extension ControlPlaneState {
     /// slot frees up.
     func noRoom(for pool: FunctionPool) {
         if waitingForRoom.updateValue(pool, forKey: ObjectIdentifier(pool)) == nil {
-            if workers.isEmpty {
+            if !workers.values.contains(where: { $0.workspace == pool.workspace }) {
                 logger.warning("no host has room for a container: waiting for a worker host", metadata: ["aloft.function": "\(pool.name)"])
             } else {
                 logger.debug("worker hosts are full: waiting for room", metadata: ["aloft.function": "\(pool.name)"])
             }
         }
-        guard !pool.pending.isEmpty, !workers.values.contains(where: { $0.containers.count < $0.maxContainers }) else { return }
+        let ownWorkers = workers.values.filter { $0.workspace == pool.workspace }
+        guard !pool.pending.isEmpty, !ownWorkers.isEmpty, !ownWorkers.contains(where: { $0.containers.count < $0.maxContainers }) else { return }
         let stopping = containers.values.count { $0.worker != nil && $0.stopping }
         guard stopping < waitingForRoom.count else { return }  // room is already on its way
         let idle = containers.values
-            .filter { $0.worker != nil && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty }
+            .filter { $0.worker?.workspace == pool.workspace && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty }
             .min { $0.idleSince < $1.idleSince }
         if let idle {
             logger.debug("stopping an idle container to make room", metadata: ["aloft.container_id": "\(idle.id)", "aloft.for": "\(pool.name)"])
@@ -92,8 +102,8 @@ extension ControlPlaneState {
     }
 
     func workerReportedExit(_ exited: Aloft_V1_ContainerExited, from channel: any Channel) {
-        guard let worker = workers[ObjectIdentifier(channel)], worker.containers.remove(exited.containerID) != nil else { return }
-        containerGone(exited.containerID, reason: exited.reason.isEmpty ? "exited with status \(exited.status)" : exited.reason)
+        guard let worker = workers[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID) else { return }
+        containerExited(exited.containerID, reason: exited.reason.isEmpty ? "exited with status \(exited.status)" : exited.reason)
     }
 
     /// A worker host closed its connection or missed its heartbeats: its containers are gone (their connections are
@@ -127,7 +137,7 @@ extension ControlPlaneState {
         if configuration.runsContainersLocally {
             best = (.local, containers.values.count { $0.worker == nil })
         }
-        for worker in workers.values where worker.containers.count < worker.maxContainers {
+        for worker in workers.values where worker.workspace == pool.workspace && worker.containers.count < worker.maxContainers {
             if worker.containers.count < best?.load ?? .max { best = (.worker(worker), worker.containers.count) }
         }
         return best?.placement

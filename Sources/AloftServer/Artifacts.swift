@@ -4,7 +4,8 @@ import Crypto
 public import Foundation
 import NIOCore
 
-/// Deployed executables as files named by their SHA-256, in `<data-dir>/artifacts`. An upload is written to a
+/// Deployed executables as files named by their SHA-256, in `<data-dir>/artifacts/<workspace>`: a workspace sees only
+/// what its own tokens uploaded. An upload is written to a
 /// temporary file, hashed as it arrives, and renamed into place only when its hash is the name it was sent under,
 /// so a reader never sees a partial or mislabelled executable.
 public struct FileArtifactStore: ArtifactStore {
@@ -17,21 +18,22 @@ public struct FileArtifactStore: ArtifactStore {
         self.maxBytes = maxBytes
     }
 
-    public func path(of digest: String) -> String? {
+    public func path(of digest: String, workspace: String) -> String? {
         guard Self.isDigest(digest) else { return nil }
-        let path = (directory as NSString).appendingPathComponent(digest)
+        let path = (folder(workspace) as NSString).appendingPathComponent(digest)
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
     /// Stores the bytes of `body` as the artifact `digest`; throws `invalidArgument` if they hash to something else.
     /// Returns their size.
     @discardableResult
-    public func store<Body: AsyncSequence>(digest: String, body: Body) async throws -> Int where Body.Element == ByteBuffer {
+    public func store<Body: AsyncSequence>(digest: String, workspace: String, body: Body) async throws -> Int where Body.Element == ByteBuffer {
         guard Self.isDigest(digest) else {
             throw AloftError(.invalidArgument, "an artifact is named by the SHA-256 of its bytes: 64 lowercase hex digits (got '\(digest)')")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let temporary = (directory as NSString).appendingPathComponent(".upload-\(UUID().uuidString)")
+        let folder = folder(workspace)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temporary = (folder as NSString).appendingPathComponent(".upload-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o700]),
               let file = FileHandle(forWritingAtPath: temporary) else {
             throw AloftError(.storeFailure, "cannot create \(temporary)")
@@ -58,12 +60,17 @@ public struct FileArtifactStore: ArtifactStore {
             try? FileManager.default.removeItem(atPath: temporary)
             throw AloftError(.invalidArgument, "the uploaded bytes hash to \(actual), not \(digest): the upload was corrupted or misnamed")
         }
-        let final = (directory as NSString).appendingPathComponent(digest)
+        let final = (folder as NSString).appendingPathComponent(digest)
         guard rename(temporary, final) == 0 else {
             try? FileManager.default.removeItem(atPath: temporary)
             throw AloftError(.storeFailure, "cannot move the artifact into place at \(final): errno \(errno)")
         }
         return size
+    }
+
+    /// Workspace names are letters, digits, - and _ (see `Tokens.issue`); no token means the empty workspace.
+    private func folder(_ workspace: String) -> String {
+        (directory as NSString).appendingPathComponent(workspace.isEmpty ? "_" : workspace)
     }
 
     static func isDigest(_ text: String) -> Bool {

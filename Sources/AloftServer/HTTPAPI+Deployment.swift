@@ -15,8 +15,8 @@ extension HTTPAPI {
         router.put("/v1/artifacts/:digest") { request, context -> Response in
             do {
                 let digest = try context.parameters.require("digest")
-                _ = try await workspace(request, .client)
-                let size = try await artifacts.store(digest: digest, body: request.body)
+                let workspace = try await workspace(request, .client)
+                let size = try await artifacts.store(digest: digest, workspace: workspace, body: request.body)
                 return try object(.created, ["artifact": digest, "bytes": size])
             } catch {
                 return failure(error)
@@ -24,23 +24,24 @@ extension HTTPAPI {
         }
         router.head("/v1/artifacts/:digest") { request, context -> Response in
             do {
-                _ = try await workspace(request, .client)
+                let workspace = try await workspace(request, .client)
                 let digest = try context.parameters.require("digest")
-                return Response(status: artifacts.path(of: digest) == nil ? .notFound : .ok)
+                return Response(status: artifacts.path(of: digest, workspace: workspace) == nil ? .notFound : .ok)
             } catch {
                 return failure(error)
             }
         }
         router.get("/v1/artifacts/:digest") { request, context -> Response in
             do {
-                // Worker hosts fetch executables to run; a client may fetch what its deployments uploaded.
+                // Worker hosts fetch executables to run; a client may fetch what its workspace uploaded.
+                let owner: String
                 do {
-                    _ = try await workspace(request, .worker)
+                    owner = try await workspace(request, .worker)
                 } catch let error as AloftError where error.code == .unauthenticated {
-                    _ = try await workspace(request, .client)
+                    owner = try await workspace(request, .client)
                 }
                 let digest = try context.parameters.require("digest")
-                guard let path = artifacts.path(of: digest) else { throw AloftError(.notFound, "no artifact \(digest)") }
+                guard let path = artifacts.path(of: digest, workspace: owner) else { throw AloftError(.notFound, "no artifact \(digest)") }
                 let body = try await FileIO().loadFile(path: path, context: context)
                 return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
             } catch {

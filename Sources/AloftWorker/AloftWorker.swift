@@ -55,8 +55,14 @@ public final class AloftWorker: Service {
     private let logger: Logger
     private let runtime = ProcessContainerRuntime()
     private let cache: ArtifactCache
-    /// Containers running here, by id.
-    private let running = Mutex<[String: any ContainerHandle]>([:])
+    /// Containers assigned here, by id: starting (fetching the executable; a stop asked for then is remembered), or
+    /// running.
+    private let running = Mutex<[String: Slot]>([:])
+
+    private enum Slot {
+        case starting(stopRequested: Bool)
+        case running(any ContainerHandle)
+    }
 
     public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "aloft.worker")) {
         self.configuration = configuration
@@ -133,9 +139,17 @@ public final class AloftWorker: Service {
                 while let envelope = try await replies.next() {
                     switch envelope.body {
                     case .containerStart(let start):
+                        running.withLock { $0[start.containerID] = .starting(stopRequested: false) }
                         group.addTask { await self.start(start, queue: queue) }
                     case .containerSignal(let signal):
-                        let handle = running.withLock { $0[signal.containerID] }
+                        let handle = running.withLock { running -> (any ContainerHandle)? in
+                            switch running[signal.containerID] {
+                            case .running(let handle): return handle
+                            case .starting: running[signal.containerID] = .starting(stopRequested: true)
+                            case nil: break
+                            }
+                            return nil
+                        }
                         if signal.kill { handle?.kill() } else { handle?.terminate() }
                     default:
                         logger.debug("ignored a message from the server")
@@ -171,8 +185,17 @@ public final class AloftWorker: Service {
                 output.standardError = standardError
                 queue.yield(.containerOutput(output))
             }
+            guard case .starting(stopRequested: false) = running.withLock({ $0[start.containerID] }) else {
+                report(-1, "was stopped before it started")  // while its executable was fetched, or the session ended
+                return
+            }
             let handle = try runtime.start(spec) { status in report(status, "") }
-            running.withLock { $0[start.containerID] = handle }
+            let stopNow = running.withLock { running -> Bool in
+                guard case .starting(let stopRequested) = running[start.containerID] else { return true }  // exited, or session over
+                running[start.containerID] = .running(handle)
+                return stopRequested
+            }
+            if stopNow { handle.kill() }
         } catch {
             logger.error("could not start a container", metadata: ["aloft.container_id": "\(start.containerID)", "aloft.error": "\(error)"])
             report(-1, "could not be started on worker host \(configuration.name): \(error)")
@@ -180,7 +203,12 @@ public final class AloftWorker: Service {
     }
 
     private func stopContainers() {
-        let handles = running.withLock { running in defer { running.removeAll() }; return Array(running.values) }
+        let handles = running.withLock { running in
+            defer { running.removeAll() }
+            return running.values.compactMap { slot -> (any ContainerHandle)? in
+                if case .running(let handle) = slot { return handle } else { return nil }
+            }
+        }
         for handle in handles { handle.kill() }
     }
 
@@ -226,7 +254,8 @@ actor ArtifactCache {
         let download = Task { try await fetch(digest, to: path) }
         downloads[digest] = download
         defer { downloads[digest] = nil }
-        return try await download.value
+        // A session that ends (the server went away) cancels its starts, and with them the download.
+        return try await withTaskCancellationHandler { try await download.value } onCancel: { download.cancel() }
     }
 
     private func fetch(_ digest: String, to path: String) async throws -> String {
@@ -243,9 +272,14 @@ actor ArtifactCache {
         guard actual == digest else { throw AloftError(.internalFailure, "executable \(digest.prefix(12)) arrived corrupted (hash \(actual.prefix(12)))") }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = path + ".partial-\(UUID().uuidString)"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: temporary)
-        guard rename(temporary, path) == 0 else { throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)") }
+        do {
+            try data.write(to: URL(fileURLWithPath: temporary))
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: temporary)
+            guard rename(temporary, path) == 0 else { throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
         return path
     }
 }

@@ -12,7 +12,7 @@ struct AutoscalingTests {
     func minContainers() async throws {
         let function: Function<NoArguments, Int32> = app("scale-min").lookup("process_id", options: FunctionOptions(minContainers: 2))
         _ = try await function.remote()
-        #expect(try await eventually { (try? function.stats().containers) == 2 })
+        #expect(try await eventuallyAsync { (try? await function.stats().containers) == 2 })
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await function.stats().containers == 2)
     }
@@ -32,7 +32,7 @@ struct AutoscalingTests {
         let function: Function<Double, Int> = app("scale-buffer").lookup("sleepy", options: FunctionOptions(bufferContainers: 1))
         let call = try await function.spawn(3)
         // One container for the input, one idle buffer container.
-        #expect(try await eventually { (try? function.stats()) == FunctionStats(backlog: 0, runningInputs: 1, containers: 2) })
+        #expect(try await eventuallyAsync { (try? await function.stats()) == FunctionStats(backlog: 0, runningInputs: 1, containers: 2) })
         try await call.cancel()
     }
 
@@ -51,7 +51,7 @@ struct AutoscalingTests {
     func stats() async throws {
         let function: Function<Double, Int> = app("scale-stats").lookup("sleepy", options: FunctionOptions(maxContainers: 1))
         let calls = try await (0..<3).asyncMap { _ in try await function.spawn(1.5) }
-        #expect(try await eventually { (try? function.stats()) == FunctionStats(backlog: 2, runningInputs: 1, containers: 1) })
+        #expect(try await eventuallyAsync { (try? await function.stats()) == FunctionStats(backlog: 2, runningInputs: 1, containers: 1) })
         for call in calls { _ = try await call.get() }
         #expect(try await function.stats() == FunctionStats(backlog: 0, runningInputs: 0, containers: 1))
     }

@@ -37,6 +37,8 @@ struct DeployTests {
         let path = try await (lookup("executable_path", on: server) as Function<NoArguments, String>).remote()
         #expect(path.hasPrefix(directory + "/artifacts/"), "\(path)")
         #expect(URL(fileURLWithPath: path).lastPathComponent.count == 64)
+        // A container's own token lets its body call functions, never join as a worker host.
+        #expect(try await (lookup("hello_as_worker", on: server) as Function<NoArguments, String>).remote() == "unauthenticated")
         // A deployed function that calls another one of its app.
         #expect(try await (lookup("blocking_caller", on: server) as Function<Int, Int>).remote(3) == 10)
         // Over HTTP and from the CLI, by name.
@@ -49,6 +51,13 @@ struct DeployTests {
         #expect(await aloftError { try await missing.remote(1) }?.code == .notFound)
         let missingApp: Function<Int, Int> = lookup("square", on: server, app: "nosuch")
         #expect(await aloftError { try await missingApp.remote(1) }?.code == .notFound)
+
+        // A run of the app against the server (a definition from another executable) does not redefine a deployed
+        // function: the deployed one answers.
+        let impostor = App("fixtures", controlPlane: RemoteControlPlane(server.address, token: server.token),
+                           configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
+        let redefined = impostor.function("square") { (x: Int) -> Int in -x }
+        #expect(try await redefined.remote(3) == 9)
 
         let spawned = try await square.spawn(9)
         #expect(try await spawned.get(timeout: .seconds(30)) == 81)
@@ -117,7 +126,7 @@ struct DeployTests {
         let mislabelled = try await server.http("PUT", "/v1/artifacts/\(zeros)", body: "not the bytes of that hash")
         #expect(mislabelled.status == 400)
         #expect(code(mislabelled) == "invalidArgument")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/artifacts").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/artifacts/main").isEmpty)
         #expect(try await server.http("PUT", "/v1/artifacts/not-a-hash", body: "x").status == 400)
         #expect(try await server.http("PUT", "/v1/artifacts/\(zeros)", body: "x", anonymous: true).status == 401)
 

@@ -76,6 +76,16 @@ func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async
     return condition()
 }
 
+/// `eventually` for a condition that is itself async (the async form of a call, which must not block a thread).
+func eventuallyAsync(timeout: Duration = .seconds(30), _ condition: () async -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}
+
 /// A fresh path in the temporary directory, removed at the end of the test by the caller's `defer`.
 func temporaryPath(_ prefix: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID())").path

@@ -32,6 +32,10 @@ struct WorkerTests {
         let refused: Function<Int, Int> = server.app("fixtures", token: token).lookup("square")
         #expect(await aloftError { try await refused.remote(1) }?.code == .unauthenticated)
 
+        // A worker host of another workspace never gets this workspace's containers.
+        let otherToken = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--workspace", "other", "--data-dir", directory])
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = try WorkerProcess(server: server, token: otherToken, name: "elsewhere", cacheDirectory: directory + "/cache-other")
         let first = try WorkerProcess(server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
         let second = try WorkerProcess(server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
         try await deploy(server)
@@ -62,6 +66,8 @@ struct WorkerTests {
             }
         }
         #expect(index == 6000)
+        #expect(!hosts.contains("elsewhere"))
+        #expect(!other.printed.contains("ctr-"))
         #expect(killedAt.map { $0 < 5000 } == true, "w1 was killed after \(String(describing: killedAt)) results")
         #expect(try await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("worker host lost") ?? false })
 

@@ -2,6 +2,7 @@
 // through `app.lookup(name, ...)` handles with the same types.
 import Aloft
 import AloftTestFixtures
+import AloftWire
 import Foundation
 
 struct PlainError: Error, CustomStringConvertible {
@@ -167,6 +168,47 @@ let byteCount = app.function("byte_count") { (text: String) -> Int in text.utf8.
 /// The container's environment variables whose names start with the prefix.
 let environmentNames = app.function("environment_names") { (prefix: String) -> [String] in
     ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix(prefix) }.sorted()
+}
+
+/// Says hello to the control plane as a worker host with this container's own token, and returns the error code it
+/// gets back ("accepted" if none): a container token must never admit a worker host.
+let helloAsWorker = app.function("hello_as_worker") { () throws -> String in
+    let environment = ProcessInfo.processInfo.environment
+    let address = environment["ALOFT_CONTROL_PLANE"] ?? ""
+    let socket: Int32
+    if address.hasPrefix("unix:") {
+        socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var target = sockaddr_un()
+        target.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(address.dropFirst(5).utf8)
+        withUnsafeMutableBytes(of: &target.sun_path) { bytes in for (i, byte) in path.enumerated() { bytes[i] = byte } }
+        let connected = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return "cannot connect" }
+    } else {
+        return "not a unix socket: \(address)"
+    }
+    defer { close(socket) }
+    var hello = Aloft_V1_Hello()
+    hello.protocolVersion = 1
+    hello.role = .worker
+    hello.token = environment["ALOFT_TOKEN"] ?? ""
+    let frame = try Aloft_V1_Envelope(requestID: 1, body: .hello(hello)).frameBytes()
+    _ = frame.withUnsafeBytes { write(socket, $0.baseAddress, $0.count) }
+    var header = [UInt8](repeating: 0, count: 4)
+    guard read(socket, &header, 4) == 4 else { return "closed" }
+    let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+    var body = [UInt8](repeating: 0, count: length)
+    var got = 0
+    while got < length {
+        let count = body.withUnsafeMutableBytes { read(socket, $0.baseAddress! + got, length - got) }
+        guard count > 0 else { return "closed" }
+        got += count
+    }
+    let reply = try Aloft_V1_Envelope(serializedBytes: body)
+    if case .error(let error) = reply.body { return error.code }
+    return "accepted"
 }
 
 /// The executable this container runs (a deployed app's is the server's copy, named by its hash).

@@ -633,6 +633,12 @@ public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
     set {_uniqueStorage()._artifact = newValue}
   }
 
+  /// set by the server for the functions of a deployed version: only a deployment redefines them
+  public var deployed: Bool {
+    get {_storage._deployed}
+    set {_uniqueStorage()._deployed = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1936,7 +1942,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0\u{1}deployed\0")
 
   fileprivate class _StorageClass {
     var _appName: String = String()
@@ -1949,6 +1955,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
     var _className: String = String()
     var _classParameters: Data = Data()
     var _artifact: String = String()
+    var _deployed: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1969,6 +1976,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       _className = source._className
       _classParameters = source._classParameters
       _artifact = source._artifact
+      _deployed = source._deployed
     }
   }
 
@@ -1997,6 +2005,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._className) }()
         case 9: try { try decoder.decodeSingularBytesField(value: &_storage._classParameters) }()
         case 10: try { try decoder.decodeSingularStringField(value: &_storage._artifact) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._deployed) }()
         default: break
         }
       }
@@ -2039,6 +2048,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       if !_storage._artifact.isEmpty {
         try visitor.visitSingularStringField(value: _storage._artifact, fieldNumber: 10)
       }
+      if _storage._deployed != false {
+        try visitor.visitSingularBoolField(value: _storage._deployed, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2058,6 +2070,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
         if _storage._className != rhs_storage._className {return false}
         if _storage._classParameters != rhs_storage._classParameters {return false}
         if _storage._artifact != rhs_storage._artifact {return false}
+        if _storage._deployed != rhs_storage._deployed {return false}
         return true
       }
       if !storagesAreEqual {return false}
