@@ -12,7 +12,9 @@ struct Aloft: AsyncParsableCommand {
         abstract: "Serverless functions for Swift, self-hosted.",
         discussion: """
             An app run with `swift run` needs none of this: it starts an embedded control plane. Run a server when \
-            calls must outlive the caller's process; point an app at it with ALOFT_CONTROL_PLANE=host:port.
+            calls must outlive the caller's process: `aloft deploy` an app to it, call it by name from anywhere, \
+            and add machines with `aloft worker`. A program reaches a server with ALOFT_CONTROL_PLANE=host:port \
+            and ALOFT_TOKEN.
             """,
         subcommands: [Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self]
     )

@@ -12,9 +12,10 @@ struct Worker: AsyncParsableCommand {
         discussion: """
             The worker registers its capacity with the server, heartbeats, and starts the containers of deployed \
             apps the server assigns to it, fetching each executable once by its SHA-256 (cached in --cache-dir). \
-            Container output is printed here, prefixed with the function and container. If the connection is lost \
-            its containers stop (the server runs their inputs again elsewhere once the worker's lease expires) and \
-            it reconnects. Make its token on the server with `aloft token new --kind worker`.
+            Container output is printed here, prefixed with the function and container, and sent to the server for \
+            `aloft run`. If the connection is lost its containers stop (the server runs their inputs again \
+            elsewhere) and it reconnects. Make its token on the server with `aloft token new --kind worker \
+            --workspace W`: it runs the containers of workspace W only.
             """
     )
 
