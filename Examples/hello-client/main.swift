@@ -1,10 +1,12 @@
 // A second program calling the deployed `hello` app by name; nothing of `hello` is compiled in.
 //
 //     aloft server &                                  # keeps its token in ~/.aloft/client-token
-//     export ALOFT_TOKEN=$(cat ~/.aloft/client-token) ALOFT_CONTROL_PLANE=127.0.0.1:7480
+//     export ALOFT_TOKEN=$(cat ~/.aloft/client-token)
 //     aloft deploy hello
-//     swift run hello-client                          # calls square, spawns one call and prints its id
-//     swift run hello-client fc-…                     # fetches that call's result (after a server restart, too)
+//     ALOFT_CONTROL_PLANE=127.0.0.1:7480 swift run hello-client       # calls square, spawns one call, prints its id
+//     ALOFT_CONTROL_PLANE=127.0.0.1:7480 swift run hello-client fc-…  # that call's result (after a restart, too)
+//
+// (Exported, ALOFT_CONTROL_PLANE would send every app of this shell to the server, `swift run hello` included.)
 import Aloft
 import Foundation
 

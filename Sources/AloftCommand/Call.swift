@@ -9,8 +9,8 @@ struct Call: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Call a function registered with an aloft server and print its result as JSON.",
         discussion: """
-            The function is named APP.FUNCTION; a run of the app against the server registers its functions \
-            (ALOFT_CONTROL_PLANE=host:port swift run APP). The argument is the JSON the Swift SDK encodes \
+            The function is named APP.FUNCTION: a function of an app deployed with `aloft deploy`, or one that a \
+            run of the app against the server registered. The argument is the JSON the Swift SDK encodes \
             (a function of two arguments takes {"first": …, "second": …}; Data is base64). With --spawn it \
             prints the call's id instead; `aloft result ID` fetches the result later.
             """

@@ -53,7 +53,7 @@ extension HTTPAPI {
             do {
                 let app = try context.parameters.require("app")
                 let workspace = try await workspace(request, .client)
-                let body = try await request.collectBody(upTo: 8 << 20)
+                let body = try await collect(&request, upTo: 8 << 20, what: "a deployment")
                 guard let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
                       let artifact = fields["artifact"] as? String, let manifestObject = fields["manifest"],
                       let manifestJSON = try? JSONSerialization.data(withJSONObject: manifestObject) else {
@@ -120,7 +120,7 @@ extension HTTPAPI {
             do {
                 let app = try context.parameters.require("app")
                 let workspace = try await workspace(request, .client)
-                let body = try await request.collectBody(upTo: 64 << 10)
+                let body = try await collect(&request, upTo: 64 << 10, what: "a rollback")
                 var target: Int?
                 if body.readableBytes > 0 {
                     guard let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
@@ -134,6 +134,14 @@ extension HTTPAPI {
             } catch {
                 return failure(error)
             }
+        }
+    }
+
+    private static func collect(_ request: inout Request, upTo limit: Int, what: String) async throws -> ByteBuffer {
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch {
+            throw AloftError(.payloadTooLarge, "the body of \(what) may be at most \(limit) bytes")
         }
     }
 

@@ -94,7 +94,7 @@ public struct ServerConfiguration: Sendable {
         }
         if let lease = environment[Environment.workerLease], !lease.isEmpty {
             guard let seconds = Double(lease), seconds > 0, seconds <= 3600 else {
-                throw AloftError(.invalidConfiguration, "\(Environment.workerLease)=\(lease): expected seconds, more than 0")
+                throw AloftError(.invalidConfiguration, "\(Environment.workerLease)=\(lease) (--worker-lease): expected seconds, more than 0 and at most 3600")
             }
             self.controlPlane.workerLease = .milliseconds(Int64(seconds * 1000))
         }
