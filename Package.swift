@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "AloftCommand",
             dependencies: [
-                "AloftServer", "AloftControlPlane", "AloftWorker",
+                "AloftCore", "AloftServer", "AloftControlPlane", "AloftWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -27,8 +27,9 @@ public final class App: Sendable {
     public let configuration: AppConfiguration
     let controlPlane: any ControlPlaneProvider
     private let entrypoints = Mutex<[Entrypoint]>([])
-    /// The functions declared at the top level, in order: the app's manifest for `aloft deploy`.
-    private let declarations = Mutex<[Aloft_V1_FunctionRegister]>([])
+    /// The functions declared at the top level, in order: the app's manifest for `aloft deploy`. Built only when the
+    /// manifest is printed, so a container or a caller starting up does no work for it.
+    private let declarations = Mutex<[@Sendable () -> Aloft_V1_FunctionRegister]>([])
 
     struct Entrypoint: @unchecked Sendable {  // run only on the thread that calls main()
         enum Body {
@@ -113,7 +114,7 @@ public final class App: Sendable {
         exit(status)
     }
 
-    func declare(_ registration: Aloft_V1_FunctionRegister) {
+    func declare(_ registration: @escaping @Sendable () -> Aloft_V1_FunctionRegister) {
         declarations.withLock { $0.append(registration) }
     }
 
@@ -122,7 +123,7 @@ public final class App: Sendable {
     private func printManifest() -> Never {
         var manifest = Aloft_V1_AppManifest()
         manifest.appName = name
-        manifest.functions = declarations.withLock { $0 }
+        manifest.functions = declarations.withLock { $0 }.map { $0() }
         do {
             FileHandle.standardOutput.write(try manifest.jsonUTF8Data() + Data("\n".utf8))
             exit(0)

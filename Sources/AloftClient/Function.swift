@@ -340,7 +340,7 @@ extension App {
 
     private func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {
         ContainerFunctions.register(function)
-        declare(function.registrationMessage())
+        declare { function.registrationMessage() }
         return function
     }
 }

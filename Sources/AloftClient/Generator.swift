@@ -57,7 +57,7 @@ extension App {
     ) -> GeneratorFunction<Input, Item> {
         let generator = GeneratorFunction(handle: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
         ContainerFunctions.register(generator)
-        declare(generator.handle.registrationMessage())
+        declare { generator.handle.registrationMessage() }
         return generator
     }
 }

@@ -158,8 +158,10 @@ where Inputs.Element == Input {
     private var nextIndex: UInt64 = 0
     private var inputsExhausted = false
     /// Inputs sent whose results the caller has not taken: sent again (those whose results had not arrived) on a
-    /// new connection if the old one closes. At most `window` of them.
+    /// new connection if the old one closes. At most `window` of them; kept only when the control plane is one to
+    /// reconnect to (a server), so an embedded map pays nothing for it.
     private var unfinished: [UInt64: Data] = [:]
+    private let keepsInputsForReconnect: Bool
     /// The control plane was told that no more inputs follow.
     private var lastSent = false
     private var finished = false
@@ -167,6 +169,7 @@ where Inputs.Element == Input {
     init(stream: MapStream<Inputs, Input, Output, Element>) {
         self.stream = stream
         self.inputIterator = stream.inputs.makeIterator()
+        self.keepsInputsForReconnect = AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane) > .zero
     }
 
     func next() async throws -> Element? {
@@ -184,7 +187,7 @@ where Inputs.Element == Input {
                 let (taken, generation) = results!.take(ordered: stream.ordered, nextIndex: nextIndex)
                 if let (index, result) = taken {
                     consumed += 1
-                    unfinished[index] = nil
+                    if keepsInputsForReconnect { unfinished[index] = nil }
                     if stream.ordered { nextIndex += 1 }
                     return try stream.transform(decode(result, index: index))
                 }
@@ -232,7 +235,7 @@ where Inputs.Element == Input {
             wire.index = sent
             wire.data = try stream.function.encodeInput(input, limit: limit)
             chunk.append(wire)
-            unfinished[wire.index] = wire.data
+            if keepsInputsForReconnect { unfinished[wire.index] = wire.data }
             sent += 1
         }
         return chunk
@@ -253,18 +256,19 @@ where Inputs.Element == Input {
     }
 
     /// The connection closed mid-map (a server restart, say): reconnects within the provider's reconnect window and
-    /// continues as a new call carrying the inputs whose results had not arrived. Results already received are not
-    /// received twice; inputs that were running may run again (at-least-once).
+    /// continues as a new call carrying the inputs whose results had not arrived. The old call's outputs are no longer
+    /// routed once the new call exists, and only inputs without a result go again, so no result is received twice;
+    /// inputs that were running may run again (at-least-once).
     private func reconnect(after error: AloftError) async throws {
         let window = AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane)
-        guard window > .zero, let results else { throw error }
+        guard keepsInputsForReconnect, let results else { throw error }
         let deadline = ContinuousClock.now + window
         var lastError = error
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
             do {
                 let (connection, functionID) = try await stream.function.resolve()
-                let resend = unfinished.filter { !results.hasArrived($0.key) }.sorted { $0.key < $1.key }.map { index, data in
+                let resend = unfinished.filter { !results.isBuffered($0.key) }.sorted { $0.key < $1.key }.map { index, data in
                     var input = Aloft_V1_Input()
                     input.index = index
                     input.data = data
@@ -321,17 +325,6 @@ final class PushedOutputs: Sendable {
         var generation: UInt64 = 0
         /// A generator's end, and how it ended.
         var end: Aloft_V1_Result?
-        /// Every index received so far, so that a result that arrives again (its input ran twice around a
-        /// reconnect) is delivered once: all indices below `receivedBelow`, and those in `receivedAbove`.
-        var receivedBelow: UInt64 = 0
-        var receivedAbove: Set<UInt64> = []
-
-        func hasReceived(_ index: UInt64) -> Bool { index < receivedBelow || receivedAbove.contains(index) }
-
-        mutating func markReceived(_ index: UInt64) {
-            receivedAbove.insert(index)
-            while receivedAbove.remove(receivedBelow) != nil { receivedBelow += 1 }
-        }
     }
     private let state = Mutex(State())
 
@@ -340,8 +333,7 @@ final class PushedOutputs: Sendable {
             for output in outputs {
                 if output.done {
                     state.end = output.result
-                } else if !state.hasReceived(output.index) {
-                    state.markReceived(output.index)
+                } else if state.byIndex[output.index] == nil {
                     state.byIndex[output.index] = output.result
                     state.arrivalOrder.append(output.index)
                 }
@@ -377,8 +369,8 @@ final class PushedOutputs: Sendable {
         }
     }
 
-    /// Whether the result of input `index` has arrived (taken or not).
-    func hasArrived(_ index: UInt64) -> Bool { state.withLock { $0.hasReceived(index) } }
+    /// Whether the result of input `index` has arrived and waits to be taken.
+    func isBuffered(_ index: UInt64) -> Bool { state.withLock { $0.byIndex[index] != nil } }
 
     /// Forgets a connection failure once the call carries on over a new connection.
     func clearFailure() { state.withLock { $0.failure = nil } }

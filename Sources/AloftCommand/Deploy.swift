@@ -1,3 +1,4 @@
+import AloftCore
 import ArgumentParser
 import Crypto
 import Foundation
@@ -18,26 +19,12 @@ struct Deploy: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The executable product to build and deploy (as in `swift build --product`).")
-    var product: String?
-
-    @Option(help: "Deploy this already-built executable instead of building PRODUCT.")
-    var executable: String?
-
-    @Option(name: .customLong("package-path"), help: "The Swift package to build (default: the current directory).")
-    var packagePath: String?
+    @OptionGroup var source: ExecutableSource
 
     @OptionGroup var api: APIOptions
 
-    func validate() throws {
-        guard (product == nil) != (executable == nil) else {
-            throw ValidationError("name a PRODUCT to build, or an already-built --executable (one of the two)")
-        }
-    }
-
     func run() async throws {
-        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: true, packagePath: packagePath)
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        let path = try source.path(release: true)
         let manifestJSON = try readManifest(of: path)
         guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
               let app = manifest["appName"] as? String, !app.isEmpty else {
@@ -141,8 +128,33 @@ struct AppCommand: AsyncParsableCommand {
     }
 }
 
+/// The executable `aloft deploy` and `aloft run` upload: a product they build, or one built already.
+struct ExecutableSource: ParsableArguments {
+    @Argument(help: "The executable product to build (as in `swift build --product`).")
+    var product: String?
+
+    @Option(help: "Use this already-built executable instead of building PRODUCT.")
+    var executable: String?
+
+    @Option(name: .customLong("package-path"), help: "The Swift package to build (default: the current directory).")
+    var packagePath: String?
+
+    func validate() throws {
+        guard (product == nil) != (executable == nil) else {
+            throw ValidationError("name a PRODUCT to build, or an already-built --executable (one of the two)")
+        }
+    }
+
+    /// The executable's path, building the product first when one is named.
+    func path(release: Bool) throws -> String {
+        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: release, packagePath: packagePath)
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        return path
+    }
+}
+
 /// `swift build [-c release] --product P`, then the path of the product it built.
-func buildProduct(_ product: String, release: Bool, packagePath: String?) throws -> String {
+private func buildProduct(_ product: String, release: Bool, packagePath: String?) throws -> String {
     let configuration = release ? ["-c", "release"] : []
     let package = packagePath.map { ["--package-path", $0] } ?? []
     let arguments = ["build"] + configuration + ["--product", product] + package
@@ -170,7 +182,7 @@ private func runSwift(_ arguments: [String], captureOutput: Bool) throws -> (sta
 /// (for people) and whether it was uploaded.
 func upload(_ path: String, api: APIOptions) async throws -> (digest: String, size: String, uploaded: Bool) {
     let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-    let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    let digest = Hex.string(SHA256.hash(data: bytes))
     let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
     if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
     try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")

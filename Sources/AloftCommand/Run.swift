@@ -14,14 +14,7 @@ struct Run: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The executable product to build and run.")
-    var product: String?
-
-    @Option(help: "Run this already-built executable instead of building PRODUCT.")
-    var executable: String?
-
-    @Option(name: .customLong("package-path"), help: "The Swift package to build (default: the current directory).")
-    var packagePath: String?
+    @OptionGroup var source: ExecutableSource
 
     @Flag(help: "Build in release mode.")
     var release = false
@@ -34,15 +27,8 @@ struct Run: AsyncParsableCommand {
     @Argument(parsing: .postTerminator, help: "Arguments for the program (after --).")
     var arguments: [String] = []
 
-    func validate() throws {
-        guard (product == nil) != (executable == nil) else {
-            throw ValidationError("name a PRODUCT to build, or an already-built --executable (one of the two)")
-        }
-    }
-
     func run() async throws {
-        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: release, packagePath: packagePath)
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        let path = try source.path(release: release)
         let (digest, _, _) = try await upload(path, api: api)
         var environment = ProcessInfo.processInfo.environment
         environment["ALOFT_CONTROL_PLANE"] = server ?? environment["ALOFT_CONTROL_PLANE"] ?? api.defaultServerAddress

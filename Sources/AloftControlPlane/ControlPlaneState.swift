@@ -228,22 +228,19 @@ final class ControlPlaneState: @unchecked Sendable {
             welcome(hello, requestID: requestID, connection: connection, channel: channel)
 
         case .functionLookup(let lookup):
-            guard let id = functionIDs[Self.poolKey(workspace: connection.workspace, app: lookup.appName, pool: lookup.functionName)
-                                       + "#" + lookup.functionName],
-                  function(id, in: connection.workspace) != nil else {
-                sendError(.notFound, "no function '\(lookup.functionName)' in a deployed app '\(lookup.appName)' (deploy it with `aloft deploy`)",
-                          requestID: requestID, on: channel)
-                return
+            do {
+                var reply = Aloft_V1_FunctionRegistered()
+                reply.functionID = try namedFunction(workspace: connection.workspace, app: lookup.appName, function: lookup.functionName).id
+                send(.functionRegistered(reply), requestID: requestID, on: channel)
+            } catch {
+                sendError(error.code, error.message, requestID: requestID, on: channel)
             }
-            var reply = Aloft_V1_FunctionRegistered()
-            reply.functionID = id
-            send(.functionRegistered(reply), requestID: requestID, on: channel)
 
         case .workerRegister(let register):
             workerRegistered(register, connection: connection, channel: channel, requestID: requestID)
 
         case .workerHeartbeat:
-            workerHeartbeat(from: channel)
+            break  // every worker message counts as one (above)
 
         case .containerExited(let exited):
             workerReportedExit(exited, from: channel)
@@ -501,7 +498,7 @@ final class ControlPlaneState: @unchecked Sendable {
                 existing.executable = register.executable
                 existing.arguments = register.arguments
                 existing.artifact = register.artifact
-                existing.stopped = false
+                existing.stopReason = nil
             }
             pool = existing
             schedule(pool)
@@ -1187,21 +1184,21 @@ final class ControlPlaneState: @unchecked Sendable {
 // MARK: In-process calls (the HTTP API)
 
 extension ControlPlaneState {
-    /// The id of function `name` of app `appName`, registered by a run of the app against this control plane
-    /// (and kept by the store across restarts).
-    private func functionID(workspace: String, app appName: String, function name: String) throws(AloftError) -> UInt64 {
+    /// Function `name` of app `appName` in `workspace`, deployed (or registered by a run of the app) and not
+    /// stopped: for `Function.lookup` on the wire and for the HTTP API.
+    private func namedFunction(workspace: String, app appName: String, function name: String) throws(AloftError)
+        -> (id: UInt64, pool: FunctionPool, name: String) {
         guard let id = functionIDs[Self.poolKey(workspace: workspace, app: appName, pool: name) + "#" + name],
-              functions[id].map({ !$0.pool.stopped }) ?? false else {
+              let (pool, functionName) = function(id, in: workspace) else {
             throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is deployed here: deploy the app with `aloft deploy`")
         }
-        return id
+        return (id, pool, functionName)
     }
 
     /// Runs one input, as `.remote` does, and completes `promise` with its result.
     func invokeLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>) {
         do {
-            let id = try functionID(workspace: workspace, app: app, function: name)
-            guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
+            let (_, pool, functionName) = try namedFunction(workspace: workspace, app: app, function: name)
             guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
             let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
             enqueue(input)
@@ -1214,8 +1211,7 @@ extension ControlPlaneState {
     /// Spawns a call with one input, as `.spawn` does; succeeds with its id once it is accepted (stored, with a store).
     func spawnLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<String>) {
         do {
-            let id = try functionID(workspace: workspace, app: app, function: name)
-            guard let (pool, functionName) = functions[id] else { throw AloftError(.notFound, "function '\(name)' is gone") }
+            let (id, pool, functionName) = try namedFunction(workspace: workspace, app: app, function: name)
             guard payload.count <= configuration.maxPayloadBytes else { throw payloadTooLarge(payload.count) }
             let callID = "fc-" + randomHex() + randomHex()
             var input = Aloft_V1_Input()

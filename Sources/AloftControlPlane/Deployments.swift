@@ -151,7 +151,6 @@ extension ControlPlaneState {
     /// A stopped pool takes no calls; what waits in its backlog fails with `notFound`, its containers drain and exit.
     private func stopPool(_ pool: FunctionPool, reason: String) {
         guard !pool.stopped else { return }
-        pool.stopped = true
         pool.stopReason = reason
         failQueued(of: pool)
         for container in pool.containers.values { stop(container, grace: pool.timeout) }
@@ -160,7 +159,7 @@ extension ControlPlaneState {
     /// Fails what waits in a stopped pool's backlog: queued when it stopped, or put back later (a retry, a lost
     /// container).
     func failQueued(of pool: FunctionPool) {
-        let error = AloftError(.notFound, pool.stopReason)
+        let error = AloftError(.notFound, pool.stopReason ?? "function '\(pool.name)' was stopped")
         while let inputID = pool.pending.popFirst() {
             guard let input = inputs.removeValue(forKey: inputID), !input.resolved else { continue }
             resolve(input, with: .failure(.failure, error))

@@ -17,9 +17,10 @@ final class FunctionPool: @unchecked Sendable {
     var options: Aloft_V1_FunctionOptions
     /// For a deployed function: the SHA-256 of its executable in the artifact store (worker hosts fetch it by that).
     var artifact: String
-    /// Its app was stopped: it takes no calls and runs no containers until the app is deployed again.
-    var stopped = false
-    var stopReason = ""
+    /// Why its app stopped it, if it did: it then takes no calls and runs no containers until the app is deployed
+    /// again.
+    var stopReason: String?
+    var stopped: Bool { stopReason != nil }
     /// Defined by a deployment (`aloft deploy`, a rollback): a run of the app against the server uses it as it is.
     var deployed: Bool
     let defaultMaxContainers: Int

@@ -19,7 +19,7 @@ public struct FileArtifactStore: ArtifactStore {
     }
 
     public func path(of digest: String, workspace: String) -> String? {
-        guard Self.isDigest(digest) else { return nil }
+        guard Hex.isSHA256(digest) else { return nil }
         let path = (folder(workspace) as NSString).appendingPathComponent(digest)
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
@@ -28,7 +28,7 @@ public struct FileArtifactStore: ArtifactStore {
     /// Returns their size.
     @discardableResult
     public func store<Body: AsyncSequence>(digest: String, workspace: String, body: Body) async throws -> Int where Body.Element == ByteBuffer {
-        guard Self.isDigest(digest) else {
+        guard Hex.isSHA256(digest) else {
             throw AloftError(.invalidArgument, "an artifact is named by the SHA-256 of its bytes: 64 lowercase hex digits (got '\(digest)')")
         }
         let folder = folder(workspace)
@@ -55,7 +55,7 @@ public struct FileArtifactStore: ArtifactStore {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
-        let actual = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let actual = Hex.string(hasher.finalize())
         guard actual == digest else {
             try? FileManager.default.removeItem(atPath: temporary)
             throw AloftError(.invalidArgument, "the uploaded bytes hash to \(actual), not \(digest): the upload was corrupted or misnamed")
@@ -73,7 +73,5 @@ public struct FileArtifactStore: ArtifactStore {
         (directory as NSString).appendingPathComponent(workspace.isEmpty ? "_" : workspace)
     }
 
-    static func isDigest(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
+
 }

@@ -245,7 +245,7 @@ actor ArtifactCache {
     }
 
     func path(for digest: String) async throws -> String {
-        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        guard Hex.isSHA256(digest) else {
             throw AloftError(.invalidArgument, "'\(digest)' is not an artifact hash")
         }
         let path = (directory as NSString).appendingPathComponent(digest)
@@ -268,7 +268,7 @@ actor ArtifactCache {
         guard status == 200 else {
             throw AloftError(.connectionFailed, "fetching executable \(digest.prefix(12)) from \(apiURL) failed: HTTP \(status) \(String(decoding: data.prefix(300), as: UTF8.self))")
         }
-        let actual = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let actual = Hex.string(SHA256.hash(data: data))
         guard actual == digest else { throw AloftError(.internalFailure, "executable \(digest.prefix(12)) arrived corrupted (hash \(actual.prefix(12)))") }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = path + ".partial-\(UUID().uuidString)"
