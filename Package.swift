@@ -134,6 +134,17 @@ let package = Package(
         // The executable the end-to-end tests start as containers.
         .target(name: "AloftTestFixtures", dependencies: ["Aloft"], path: "Tests/Fixtures", swiftSettings: upcoming),
         .executableTarget(name: "aloft-test-app", dependencies: ["Aloft", "AloftTestFixtures"], path: "Tests/TestApp"),
+        // The scheduler in-process: a fake container runtime and an embedded event loop (milliseconds, no processes).
+        .testTarget(
+            name: "AloftControlPlaneTests",
+            dependencies: [
+                "AloftCore", "AloftWire", "AloftControlPlane",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "AloftTests",
             dependencies: [

@@ -243,30 +243,6 @@ extension Function where Input == NoArguments {
     public func spawn() throws -> FunctionCall<Output> { try spawn(NoArguments()) }
 }
 
-extension Aloft_V1_FunctionOptions {
-    init(_ options: FunctionOptions) {
-        self.init()
-        func ms(_ duration: Duration) -> UInt32 {
-            let (seconds, attoseconds) = duration.components
-            return UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-        }
-        timeoutMs = ms(options.timeout)
-        startupTimeoutMs = options.startupTimeout.map(ms) ?? 0
-        maxRetries = UInt32(options.retries.maxRetries)
-        backoffCoefficient = options.retries.backoffCoefficient
-        initialDelayMs = ms(options.retries.initialDelay)
-        maxDelayMs = ms(options.retries.maxDelay)
-        maxBatchSize = UInt32(options.batching?.maxBatchSize ?? 0)
-        batchWaitMs = options.batching.map { ms($0.wait) } ?? 0
-        maxInputs = UInt32(options.maxInputs)
-        targetInputs = UInt32(options.targetInputs ?? options.maxInputs)
-        minContainers = UInt32(options.minContainers)
-        maxContainers = UInt32(options.maxContainers ?? 0)
-        bufferContainers = UInt32(options.bufferContainers)
-        scaledownWindowMs = ms(options.scaledownWindow)
-    }
-}
-
 // MARK: Declaring functions
 
 extension App {
@@ -366,7 +342,7 @@ extension Function {
         update(&options)
         var variant = Function(name: name, app: app, options: options, body: body, isDefinition: isDefinition,
                                batchBody: batchBody, classBinding: classBinding)
-        variant.variant = optionsTag(options)
+        variant.variant = options.variantTag
         return variant
     }
 
@@ -374,15 +350,6 @@ extension Function {
     public func withConcurrency(maxInputs: Int, targetInputs: Int? = nil) -> Function {
         withOptions { $0 = $0.concurrent(maxInputs: maxInputs, targetInputs: targetInputs) }
     }
-}
-
-/// A short name for a set of options that is the same in every process (Swift's `Hasher` is seeded per process).
-func optionsTag(_ options: FunctionOptions) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-    for byte in String(describing: options).utf8 {
-        hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-    }
-    return String(hash, radix: 16)
 }
 
 /// A function's load, as the control plane sees it now: Modal's `FunctionStats`.

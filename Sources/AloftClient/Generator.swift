@@ -28,7 +28,7 @@ extension GeneratorFunction where Input == NoArguments {
 
 extension App {
     /// Declares a generator whose body returns an `AsyncSequence` (an `AsyncThrowingStream`, say).
-    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: AsyncSequence>(
+    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: AsyncSequence & SendableMetatype>(
         _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) async throws -> Items
     ) -> GeneratorFunction<Input, Item> where Items.Element == Item {
         defineGenerator(name, options: options) { input, emit in
@@ -37,7 +37,7 @@ extension App {
     }
 
     /// Declares a generator with a blocking body that returns a `Sequence`, read lazily on the container's thread.
-    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: Sequence>(
+    public func generator<Input: Codable & Sendable, Item: Codable & Sendable, Items: Sequence & SendableMetatype>(
         _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (Input) throws -> Items
     ) -> GeneratorFunction<Input, Item> where Items.Element == Item {
         defineGenerator(name, options: options) { input, emit in

@@ -13,7 +13,7 @@ extension Function {
     /// Inputs are read lazily, and at most `window` of them are in flight (sent but whose result the caller has not
     /// consumed yet), so a map over a million inputs runs in bounded memory. Results come in input order unless
     /// `orderOutputs` is false; the first failure is thrown as soon as it arrives.
-    public func map<Inputs: Sequence>(
+    public func map<Inputs: Sequence & SendableMetatype>(
         _ inputs: Inputs, orderOutputs: Bool = true, window: Int = defaultMapWindow
     ) -> MapStream<Inputs, Input, Output, Output> where Inputs.Element == Input {
         MapStream(function: self, inputs: inputs, ordered: orderOutputs, window: window) { try $0.get() }
@@ -21,7 +21,7 @@ extension Function {
 
     /// `map` with Modal's `return_exceptions`: every result, failed or not, is yielded as a `Result` at its place.
     /// With `returnExceptions: false` a failure is thrown instead, as in the plain form.
-    public func map<Inputs: Sequence>(
+    public func map<Inputs: Sequence & SendableMetatype>(
         _ inputs: Inputs, orderOutputs: Bool = true, returnExceptions: Bool, window: Int = defaultMapWindow
     ) -> MapStream<Inputs, Input, Output, Result<Output, any Error>> where Inputs.Element == Input {
         MapStream(function: self, inputs: inputs, ordered: orderOutputs, window: window) { result in
@@ -32,7 +32,7 @@ extension Function {
 
     /// Runs the function over every input and waits for all of them, discarding the results
     /// (Modal's `for_each`). Throws the first failure unless `ignoreExceptions`.
-    public func forEach<Inputs: Sequence>(_ inputs: Inputs, ignoreExceptions: Bool = false) async throws where Inputs.Element == Input {
+    public func forEach<Inputs: Sequence & SendableMetatype>(_ inputs: Inputs, ignoreExceptions: Bool = false) async throws where Inputs.Element == Input {
         for try await result in map(inputs, orderOutputs: false, returnExceptions: ignoreExceptions) {
             _ = result
         }
@@ -83,7 +83,7 @@ extension Function {
 
 /// The results of a map, as an `AsyncSequence` (`for try await`), or through ``blocking`` as a `Sequence` of
 /// `Result`s for synchronous code (a Swift `Sequence` cannot throw).
-public struct MapStream<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: AsyncSequence
+public struct MapStream<Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element>: AsyncSequence
 where Inputs.Element == Input {
     let function: Function<Input, Output>
     let inputs: Inputs
@@ -145,7 +145,7 @@ struct UncheckedBox<T>: @unchecked Sendable {
 }
 
 /// The caller's side of one map: feeds inputs within the window, and hands results out in order.
-final class MapDriver<Inputs: Sequence, Input: Codable & Sendable, Output: Codable & Sendable, Element>: @unchecked Sendable
+final class MapDriver<Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element>: @unchecked Sendable
 where Inputs.Element == Input {
     // Used by one iterating task at a time, like any iterator; only `results` is shared with the event loop.
     let stream: MapStream<Inputs, Input, Output, Element>

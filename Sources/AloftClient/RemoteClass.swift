@@ -1,4 +1,5 @@
 import AloftCore
+import AloftWire
 import Foundation
 import Synchronization
 
@@ -39,7 +40,7 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
         var options = self.options
         update(&options)
         var variant = ClassHandle(name: name, app: app, options: options)
-        variant.variant = optionsTag(options)
+        variant.variant = options.variantTag
         return variant
     }
 

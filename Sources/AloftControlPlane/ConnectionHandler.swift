@@ -6,7 +6,7 @@ import NIOCore
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Aloft_V1_Envelope
 
-    let state: ControlPlaneState
+    let state: Scheduler
     var role: Aloft_V1_Role = .unspecified
     var containerID = ""
     /// The workspace its token belongs to (empty without an authenticator).
@@ -14,7 +14,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Its hello is being checked: nothing else is accepted until it is answered.
     var saidHello = false
 
-    init(state: ControlPlaneState) {
+    init(state: Scheduler) {
         self.state = state
     }
 
@@ -25,7 +25,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        state.handle(envelope, from: self, channel: context.channel)
+        state.route(envelope, from: self, channel: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

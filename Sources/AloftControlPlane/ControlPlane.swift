@@ -17,7 +17,7 @@ public final class ControlPlane: Service, Sendable {
     private let logger: Logger
     private let boundAddress = Mutex<BoundAddressState>(.waiting([]))
     /// The scheduler while `run()` runs, for the in-process calls.
-    private let runningState = Mutex<ControlPlaneState?>(nil)
+    private let runningState = Mutex<Scheduler?>(nil)
     /// Deployments, stops and rollbacks run one at a time (each reads the app's versions, then changes them).
     let deployments = SerialGate()
 
@@ -78,7 +78,7 @@ public final class ControlPlane: Service, Sendable {
         // One event loop: every scheduler decision happens on it, in order, without locks.
         let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
-        let state = ControlPlaneState(loop: group.next(), configuration: configuration, logger: logger)
+        let state = Scheduler(loop: group.next(), configuration: configuration, logger: logger)
         var stored = StoredState()
         if let store = configuration.store {
             do {
@@ -191,12 +191,12 @@ extension ControlPlane {
     public func outcome(workspace: String = "", ofCall callID: String, timeout: Duration?) async throws -> CallOutcome? {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Aloft_V1_Result?.self)
-        let timeoutMs = timeout.map { Int64($0.components.seconds) * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 } ?? -1
+        let timeoutMs = timeout?.wireMilliseconds ?? -1
         state.loop.execute { state.resultLocally(workspace: workspace, callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise) }
         return try await promise.futureResult.get().map(CallOutcome.init)
     }
 
-    func runningScheduler() throws -> ControlPlaneState {
+    func runningScheduler() throws -> Scheduler {
         guard let state = runningState.withLock({ $0 }) else {
             throw AloftError(.connectionFailed, "the control plane is not running")
         }

@@ -1,7 +1,7 @@
 import AloftCore
 public import AloftControlPlane
 import Crypto
-public import Foundation
+import Foundation
 import NIOCore
 
 /// Deployed executables as files named by their SHA-256, in `<data-dir>/artifacts/<workspace>`: a workspace sees only

@@ -1,6 +1,6 @@
 import AloftCore
 public import AloftControlPlane
-public import Foundation
+import Foundation
 public import Logging
 
 /// Settings of `aloft server`. Each has a default; the environment (`ALOFT_SERVER_*`, `ALOFT_DATA_DIR`) overrides

@@ -1,7 +1,7 @@
 import AloftCore
 public import AloftControlPlane
 import Crypto
-public import Foundation
+import Foundation
 
 /// Client and worker tokens: `aloft_<id>_<secret>`. The id is public (lists, revocation); only a SHA-256 of the
 /// secret is stored, so a leaked database does not leak usable tokens.

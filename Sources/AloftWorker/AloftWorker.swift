@@ -216,7 +216,7 @@ public final class AloftWorker: Service {
         switch reply?.body {
         case .helloReply, .ack: return
         case .error(let error):
-            throw AloftError(AloftError.Code(rawValue: error.code) ?? .protocolError, "the server refused this worker (\(what)): \(error.message)")
+            throw AloftError(AloftError.Code(rawValue: error.code), "the server refused this worker (\(what)): \(error.message)")
         case nil: throw AloftError(.connectionFailed, "the server closed the connection while \(what)")
         default: throw AloftError(.protocolError, "unexpected reply from the server while \(what)")
         }

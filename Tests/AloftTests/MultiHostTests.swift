@@ -92,7 +92,7 @@ final class NetworkHosts: @unchecked Sendable {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return false }
         let probe = "aloft-probe-\(getpid())"
         guard (try? ip(["netns", "add", probe])) != nil else { return false }
-        try? ip(["netns", "del", probe])
+        _ = try? ip(["netns", "del", probe])
         return true
     }()
 
@@ -123,8 +123,8 @@ final class NetworkHosts: @unchecked Sendable {
     }
 
     func remove() {
-        for namespace in namespaces { try? Self.ip(["netns", "del", namespace]) }  // takes its veth pair with it
-        try? Self.ip(["link", "del", bridge])
+        for namespace in namespaces { _ = try? Self.ip(["netns", "del", namespace]) }  // takes its veth pair with it
+        _ = try? Self.ip(["link", "del", bridge])
     }
 
     @discardableResult

@@ -183,7 +183,7 @@ final class ServerProcess: @unchecked Sendable {
         process.standardOutput = output
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         if let standardError {
-            FileManager.default.createFile(atPath: standardError, contents: nil)
+            _ = FileManager.default.createFile(atPath: standardError, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: standardError)
         }
         try process.run()

@@ -75,11 +75,11 @@ let hangOnce = app.function("hang_once") { (path: String) throws -> String in
 
 /// Writes `path` when it starts, then waits to be cancelled as a task; writes `path.cancelled` when it is.
 let asyncWaitForCancel = app.function("async_wait_for_cancel") { (path: String) async throws -> Int in
-    FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
     do {
         try await Task.sleep(for: .seconds(60))
     } catch {
-        FileManager.default.createFile(atPath: path + ".cancelled", contents: Data())
+        _ = FileManager.default.createFile(atPath: path + ".cancelled", contents: Data())
         throw error
     }
     return 0
@@ -87,10 +87,10 @@ let asyncWaitForCancel = app.function("async_wait_for_cancel") { (path: String) 
 
 /// Writes `path` when it starts, then polls `AloftInput.isCancelled`; writes `path.cancelled` when it sees it.
 let blockingWaitForCancel = app.function("blocking_wait_for_cancel") { (path: String) throws -> Int in
-    FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
     for _ in 0..<6000 {
         if AloftInput.isCancelled {
-            FileManager.default.createFile(atPath: path + ".cancelled", contents: Data())
+            _ = FileManager.default.createFile(atPath: path + ".cancelled", contents: Data())
             throw CancellationError()
         }
         Thread.sleep(forTimeInterval: 0.01)

@@ -1,10 +1,8 @@
 import AloftCore
 public import AloftWire
-public import Foundation
-import Logging
+import Foundation
 import NIOCore
 import SwiftProtobuf
-import Synchronization
 
 /// Where deployed executables are kept, per workspace, named by the SHA-256 of their bytes. `aloft server` keeps
 /// them as files in its data directory; worker hosts fetch them by that name.
@@ -108,91 +106,5 @@ extension ControlPlane {
         for function in manifest.functions where function.appName != manifest.appName || function.functionName.isEmpty {
             throw AloftError(.invalidArgument, "function '\(function.functionName)' of the manifest does not belong to app '\(manifest.appName)'")
         }
-    }
-}
-
-extension ControlPlaneState {
-    /// Registers a version's functions with the uploaded executable and makes it live; the app's functions that
-    /// the version does not declare stop. Completes `promise` once the store has it all.
-    func activate(workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
-                  new: StoredAppVersion?, promise: EventLoopPromise<Void>) {
-        let declared = Set(manifest.functions.map { Self.poolKey(workspace: workspace, app: manifest.appName, pool: $0.poolName.isEmpty ? $0.functionName : $0.poolName) })
-        // Functions the new version dropped stop; class and variant pools (never in a manifest) are left alone.
-        for (key, pool) in poolsByKey where pool.workspace == workspace && pool.appName == manifest.appName && !declared.contains(key)
-            && pool.className.isEmpty && !pool.name.contains("#") {
-            stopPool(pool, reason: "function '\(pool.name)' is not in version \(version) of app '\(manifest.appName)'")
-        }
-        record(.deleteFunctions(workspace: workspace, appName: manifest.appName))
-        for var function in manifest.functions {
-            function.executable = path
-            function.artifact = artifact
-            function.isDefinition = true
-            function.deployed = true
-            _ = register(function, workspace: workspace, functionID: nil, persist: true, replacing: true)
-        }
-        if let new { record(.putAppVersion(new)) }
-        record(.setLiveVersion(workspace: workspace, appName: manifest.appName, version: version))
-        logger.notice("deployed app", metadata: [
-            "aloft.app": "\(manifest.appName)", "aloft.version": "\(version)", "aloft.functions": "\(manifest.functions.count)",
-        ])
-        whenStored { promise.completeWith($0) }
-    }
-
-    func stopApp(workspace: String, appName: String, promise: EventLoopPromise<Void>) {
-        for pool in poolsByKey.values where pool.workspace == workspace && pool.appName == appName {
-            stopPool(pool, reason: "app '\(appName)' was stopped")
-        }
-        record(.deleteFunctions(workspace: workspace, appName: appName))
-        record(.setLiveVersion(workspace: workspace, appName: appName, version: nil))
-        logger.notice("stopped app", metadata: ["aloft.app": "\(appName)"])
-        whenStored { promise.completeWith($0) }
-    }
-
-    /// A stopped pool takes no calls; what waits in its backlog fails with `notFound`, its containers drain and exit.
-    private func stopPool(_ pool: FunctionPool, reason: String) {
-        guard !pool.stopped else { return }
-        pool.stopReason = reason
-        failQueued(of: pool)
-        for container in pool.containers.values { stop(container, grace: pool.timeout) }
-    }
-
-    /// Fails what waits in a stopped pool's backlog: queued when it stopped, or put back later (a retry, a lost
-    /// container).
-    func failQueued(of pool: FunctionPool) {
-        let error = AloftError(.notFound, pool.stopReason ?? "function '\(pool.name)' was stopped")
-        while let inputID = pool.pending.popFirst() {
-            guard let input = inputs.removeValue(forKey: inputID), !input.resolved else { continue }
-            resolve(input, with: .failure(.failure, error))
-        }
-    }
-}
-
-/// Runs async operations one at a time, in the order they arrive.
-final class SerialGate: Sendable {
-    private let state = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await withCheckedContinuation { continuation in
-            let enter = state.withLock { state -> Bool in
-                if state.busy {
-                    state.waiting.append(continuation)
-                    return false
-                }
-                state.busy = true
-                return true
-            }
-            if enter { continuation.resume() }
-        }
-        defer {
-            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard !state.waiting.isEmpty else {
-                    state.busy = false
-                    return nil
-                }
-                return state.waiting.removeFirst()
-            }
-            next?.resume()
-        }
-        return try await body()
     }
 }

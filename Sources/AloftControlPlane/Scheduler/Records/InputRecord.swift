@@ -1,0 +1,73 @@
+import AloftWire
+import Foundation
+import NIOCore
+
+/// Who is waiting for an input's result.
+enum InputOwner {
+    /// A `.remote` call: reply to this request on this connection.
+    case invoke(channel: any Channel, requestID: UInt64, callID: String)
+    /// Part of a spawned or mapped call.
+    case call(CallRecord)
+    /// A call made in this process (the HTTP API): the result completes the promise.
+    case local(EventLoopPromise<Aloft_V1_Result>)
+}
+
+/// One input of a call, through all its attempts.
+final class InputRecord: @unchecked Sendable {
+    /// Where the input is. An attempt ends when its container answers, times out or is lost; the input then goes
+    /// back to `waiting` (a retry, a re-run) or to `answered`.
+    enum State {
+        /// In its pool's backlog, or waiting out a retry's delay.
+        case waiting
+        /// Sent to a container, behind the inputs that fill its slots.
+        case queued(on: ContainerRecord)
+        /// Running in a container, against its timeout.
+        case running(on: ContainerRecord, timeout: Scheduled<Void>)
+        /// Its owner has its answer (a result, or a cancellation); a late output is dropped.
+        case answered
+    }
+
+    /// Changes with every attempt, so an output of an earlier attempt is recognised as stale and dropped.
+    var id: UInt64
+    let pool: FunctionPool
+    /// The function (or class method) to run.
+    let functionName: String
+    let index: UInt64
+    let data: Data
+    let owner: InputOwner
+    var state = State.waiting
+    /// Retries used (user errors and timeouts), and re-runs after lost containers (which use none).
+    var retries = 0
+    var internalRetries = 0
+
+    init(id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner) {
+        self.id = id
+        self.pool = pool
+        self.functionName = functionName
+        self.index = index
+        self.data = data
+        self.owner = owner
+    }
+
+    var isAnswered: Bool { if case .answered = state { true } else { false } }
+
+    /// The container it was sent to, while an attempt is there.
+    var container: ContainerRecord? {
+        switch state {
+        case .queued(let container), .running(let container, _): container
+        case .waiting, .answered: nil
+        }
+    }
+
+    /// A generator's items already reached its caller: it is never run twice.
+    var isGenerator: Bool {
+        if case .call(let call) = owner { return call.kind == .generator }
+        return false
+    }
+
+    /// Ends the current attempt's timer, if it runs, and leaves the input in `next`.
+    func move(to next: State) {
+        if case .running(_, let timeout) = state { timeout.cancel() }
+        state = next
+    }
+}

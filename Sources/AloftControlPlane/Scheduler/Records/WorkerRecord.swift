@@ -1,0 +1,46 @@
+import AloftWire
+import NIOCore
+
+/// A worker host (`aloft worker`) connected to this control plane: it starts the containers it is assigned.
+final class WorkerRecord: @unchecked Sendable {
+    let channel: any Channel
+    let name: String
+    /// The workspace of its token: it runs only that workspace's containers.
+    let workspace: String
+    let maxContainers: Int
+    /// Containers it was asked to start that have not ended.
+    var containers: Set<String> = []
+    var lastHeartbeat: NIODeadline
+
+    init(channel: any Channel, name: String, workspace: String, maxContainers: Int, now: NIODeadline) {
+        self.channel = channel
+        self.name = name
+        self.workspace = workspace
+        self.maxContainers = maxContainers
+        self.lastHeartbeat = now
+    }
+
+    var hasRoom: Bool { containers.count < maxContainers }
+}
+
+/// A container on a worker host: signals go to the worker, which signals the process.
+struct RemoteContainerHandle: ContainerHandle {
+    let containerID: String
+    let worker: any Channel
+    var processID: Int32? { nil }
+    func terminate() { signal(kill: false) }
+    func kill() { signal(kill: true) }
+
+    private func signal(kill: Bool) {
+        var signal = Aloft_V1_ContainerSignal()
+        signal.containerID = containerID
+        signal.kill = kill
+        worker.writeAndFlush(Aloft_V1_Envelope(requestID: 0, body: .containerSignal(signal)), promise: nil)
+    }
+}
+
+/// Where a new container runs.
+enum Placement {
+    case local
+    case worker(WorkerRecord)
+}

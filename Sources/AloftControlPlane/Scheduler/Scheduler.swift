@@ -1,0 +1,74 @@
+import AloftCore
+import AloftWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// The scheduler: functions, their containers, backlogs and calls.
+///
+/// One coordinator owns every table and runs on `loop`, the control plane's single event loop, so no state here
+/// needs a lock; every entry point from outside the loop hops onto it first. Its concerns live in files of their
+/// own (`Scheduler+<Concern>.swift`), its state machines and tables in types of their own:
+///
+/// - routing of each connection's messages: `Scheduler+Routing`, `Scheduler+Hello`
+/// - outbound frames and store changes, batched per loop turn: `OutboundFrames`, `StoreBatch`, `Scheduler+Turn`
+/// - functions and their pools: `FunctionRegistry`, `Scheduler+Registration`, `Scheduler+Deployments`
+/// - calls, their results and waiters: `Scheduler+Calls`; in-process callers: `Scheduler+LocalCalls`
+/// - inputs through their attempts (retries, timeouts, cancellation): `Scheduler+Inputs`
+/// - how many containers a pool wants: `Autoscaler` (pure); who gets the backlog: `Scheduler+Dispatch`
+/// - containers from start to end: `Scheduler+Containers`; worker hosts: `Scheduler+Workers`
+/// - container output to followers: `LogFollowers`; the reaper and shutdown: `Scheduler+Lifecycle`
+final class Scheduler: @unchecked Sendable {
+    let loop: any EventLoop
+    let configuration: ControlPlaneConfiguration
+    let logger: Logger
+    /// The address containers dial (`unix:/path` or `host:port`); set once the listeners are bound.
+    var address = ""
+
+    var registry = FunctionRegistry()
+    var containers: [String: ContainerRecord] = [:]
+    /// Inputs by their current attempt's id.
+    var inputs: [UInt64: InputRecord] = [:]
+    /// Calls with inputs of their own, by id.
+    var calls: [String: CallRecord] = [:]
+    /// `.remote` calls that named a call id, so that they can be cancelled.
+    var invocations: [String: InputRecord] = [:]
+    var workers = WorkerHosts()
+    let logFollowers = LogFollowers()
+
+    let outbound = OutboundFrames()
+    var storeBatch = StoreBatch()
+    var turnEndScheduled = false
+    var lifecycle = Lifecycle.running(reaper: nil)
+    /// Set before the loop shuts down: process exits reported after that are dropped.
+    let loopClosing = Atomic<Bool>(false)
+    var lastExpiry: NIODeadline
+    private var nextID: UInt64 = 1
+
+    /// Where the scheduler is in its life.
+    enum Lifecycle {
+        case running(reaper: RepeatedTask?)
+        /// Stopping its containers; the promise completes once they are gone.
+        case stopping(EventLoopPromise<Void>)
+        case stopped(EventLoopFuture<Void>)
+    }
+
+    init(loop: any EventLoop, configuration: ControlPlaneConfiguration, logger: Logger) {
+        self.loop = loop
+        self.configuration = configuration
+        self.logger = logger
+        self.lastExpiry = loop.now
+    }
+
+    func makeID() -> UInt64 {
+        defer { nextID += 1 }
+        return nextID
+    }
+
+    /// Ids restored from the store are never handed out again.
+    func reserveIDs(upTo id: UInt64) {
+        nextID = max(nextID, id + 1)
+    }
+
+    var isRunning: Bool { if case .running = lifecycle { true } else { false } }
+}

@@ -1,0 +1,66 @@
+package import AloftCore
+import SwiftProtobuf
+
+// Function options cross the wire once, at registration: the SDK writes them, the control plane reads them back
+// into `FunctionOptions`. A zero on the wire means the field's default.
+
+extension Aloft_V1_FunctionOptions {
+    package init(_ options: FunctionOptions) {
+        self.init()
+        func ms(_ duration: Duration) -> UInt32 { UInt32(clamping: duration.wireMilliseconds) }
+        timeoutMs = ms(options.timeout)
+        startupTimeoutMs = options.startupTimeout.map(ms) ?? 0
+        maxRetries = UInt32(options.retries.maxRetries)
+        backoffCoefficient = options.retries.backoffCoefficient
+        initialDelayMs = ms(options.retries.initialDelay)
+        maxDelayMs = ms(options.retries.maxDelay)
+        maxBatchSize = UInt32(options.batching?.maxBatchSize ?? 0)
+        batchWaitMs = options.batching.map { ms($0.wait) } ?? 0
+        maxInputs = UInt32(options.maxInputs)
+        targetInputs = UInt32(options.targetInputs ?? options.maxInputs)
+        minContainers = UInt32(options.minContainers)
+        maxContainers = UInt32(options.maxContainers ?? 0)
+        bufferContainers = UInt32(options.bufferContainers)
+        scaledownWindowMs = ms(options.scaledownWindow)
+    }
+}
+
+extension FunctionOptions {
+    /// The options a registration carries; zeros (an older or hand-written peer) read as the defaults.
+    package init(wire: Aloft_V1_FunctionOptions) {
+        func duration(_ ms: UInt32, default fallback: Duration) -> Duration {
+            ms == 0 ? fallback : Duration(wireMilliseconds: ms)
+        }
+        let maxInputs = max(1, Int(wire.maxInputs))
+        self.init(
+            timeout: duration(wire.timeoutMs, default: .seconds(300)),
+            startupTimeout: wire.startupTimeoutMs == 0 ? nil : Duration(wireMilliseconds: wire.startupTimeoutMs),
+            retries: Retries(
+                maxRetries: Int(wire.maxRetries),
+                backoffCoefficient: max(1, wire.backoffCoefficient),
+                initialDelay: Duration(wireMilliseconds: wire.initialDelayMs),
+                maxDelay: duration(wire.maxDelayMs, default: .seconds(60))
+            ),
+            maxInputs: maxInputs,
+            targetInputs: wire.targetInputs == 0 ? nil : min(Int(wire.targetInputs), maxInputs),
+            minContainers: Int(wire.minContainers),
+            maxContainers: wire.maxContainers == 0 ? nil : Int(wire.maxContainers),
+            bufferContainers: Int(wire.bufferContainers),
+            scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60))
+        )
+        if wire.maxBatchSize > 0 {
+            batching = Batching(maxBatchSize: Int(wire.maxBatchSize), wait: Duration(wireMilliseconds: wire.batchWaitMs))
+        }
+    }
+
+    /// A short name for these options that is the same in every process and with every compiler: a hash of their
+    /// canonical wire encoding (Swift's `Hasher` is seeded per process, and `String(describing:)` is not stable).
+    package var variantTag: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        let bytes: [UInt8] = (try? Aloft_V1_FunctionOptions(self).serializedBytes()) ?? []
+        for byte in bytes {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}
