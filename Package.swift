@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 // Dependency direction (a target imports only what it lists):
@@ -7,10 +7,14 @@ import PackageDescription
 //                                   <-  AloftSQLite, AloftPostgres (the store in SQLite, in PostgreSQL)
 //                                   <-  AloftServer (`aloft server`: control plane + store)  <-  aloft (the CLI)
 //                                   <-  AloftWorker (`aloft worker`: runs a server's containers on another host)  <-
-let upcoming: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-]
+// The project's own code builds without warnings (CI builds from clean, so every warning would show); SwiftPM
+// ignores this setting when Aloft is a dependency of another package.
+let noWarnings: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let upcoming: [SwiftSetting] =
+    [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ] + noWarnings
 
 let package = Package(
     name: "aloft",
@@ -74,7 +78,8 @@ let package = Package(
 
         // Server mode: the store in SQLite (the system's libsqlite3), the server, and the `aloft` command.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "AloftSQLite", dependencies: ["AloftCore", "AloftControlPlane", "CSQLite"], swiftSettings: upcoming),
+        .target(
+            name: "AloftSQLite", dependencies: ["AloftCore", "AloftControlPlane", "CSQLite"], swiftSettings: upcoming),
         .target(
             name: "AloftPostgres",
             dependencies: [
@@ -123,17 +128,25 @@ let package = Package(
         ),
 
         // Examples a newcomer runs with `swift run <name>`.
-        .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello"),
-        .executableTarget(name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example"),
-        .executableTarget(name: "concurrency-example", dependencies: ["Aloft"], path: "Examples/concurrency-example"),
-        .executableTarget(name: "hello-client", dependencies: ["Aloft"], path: "Examples/hello-client"),
+        .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello", swiftSettings: noWarnings),
+        .executableTarget(
+            name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example", swiftSettings: noWarnings),
+        .executableTarget(
+            name: "concurrency-example", dependencies: ["Aloft"], path: "Examples/concurrency-example",
+            swiftSettings: noWarnings),
+        .executableTarget(
+            name: "hello-client", dependencies: ["Aloft"], path: "Examples/hello-client", swiftSettings: noWarnings),
 
         // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
-        .executableTarget(name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench"),
+        .executableTarget(
+            name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench",
+            swiftSettings: noWarnings),
 
         // The executable the end-to-end tests start as containers.
         .target(name: "AloftTestFixtures", dependencies: ["Aloft"], path: "Tests/Fixtures", swiftSettings: upcoming),
-        .executableTarget(name: "aloft-test-app", dependencies: ["Aloft", "AloftTestFixtures"], path: "Tests/TestApp"),
+        .executableTarget(
+            name: "aloft-test-app", dependencies: ["Aloft", "AloftTestFixtures"], path: "Tests/TestApp",
+            swiftSettings: noWarnings),
         // The scheduler in-process: a fake container runtime and an embedded event loop (milliseconds, no processes).
         .testTarget(
             name: "AloftControlPlaneTests",
@@ -148,7 +161,8 @@ let package = Package(
         .testTarget(
             name: "AloftTests",
             dependencies: [
-                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures", "AloftSQLite", "AloftPostgres", "AloftServer",
+                "Aloft", "AloftCore", "AloftWire", "AloftClient", "AloftControlPlane", "AloftTestFixtures",
+                "AloftSQLite", "AloftPostgres", "AloftServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -15,7 +15,8 @@ func here() -> Where {
 
 let app = App("concurrency")
 
-let blockingSleep = app.function("blocking_sleep", options: FunctionOptions(maxContainers: 1).concurrent(maxInputs: 10)) {
+let blockingSleep = app.function("blocking_sleep", options: FunctionOptions(maxContainers: 1).concurrent(maxInputs: 10))
+{
     (seconds: Double) -> Where in
     Thread.sleep(forTimeInterval: seconds)
     return here()

@@ -1,6 +1,7 @@
 @_exported import AloftClient
-@_exported import AloftCore
 import AloftControlPlane
+@_exported import AloftCore
+import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -51,7 +52,9 @@ public final class EmbeddedControlPlane: ControlPlaneProvider {
         let controlPlane = started.withLock { started in
             if let started { return started.controlPlane }
             var logger = Logger(label: "aloft.control-plane")
-            logger.logLevel = ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            logger.logLevel =
+                ProcessInfo.processInfo.environment[AloftEnvironment.logLevel].flatMap(Logger.Level.init(rawValue:))
+                ?? .warning
             let controlPlane = ControlPlane(configuration: configuration, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [controlPlane], logger: logger))
             started = Started(controlPlane: controlPlane, serviceGroup: group, running: Task { try await group.run() })
@@ -62,13 +65,16 @@ public final class EmbeddedControlPlane: ControlPlaneProvider {
 
     /// Stops every container and the listener, and waits until they are gone. A later call starts it again.
     public func shutdown() async {
-        guard let running = started.withLock({ started in defer { started = nil }; return started }) else { return }
+        guard
+            let running = started.withLock({ started in
+                defer { started = nil }
+                return started
+            })
+        else { return }
         await running.serviceGroup.triggerGracefulShutdown()
         _ = await running.running.result
     }
 }
-
-import Foundation
 
 /// Socket files of embedded control planes, removed when the process exits even if nobody called `shutdown()`
 /// (a test process, a caller that calls `exit`).
@@ -78,7 +84,10 @@ private enum SocketFiles {
 
     static func removeAtExit(_ path: String) {
         paths.withLock { $0.append(path) }
-        let first = registered.withLock { registered in defer { registered = true }; return !registered }
+        let first = registered.withLock { registered in
+            defer { registered = true }
+            return !registered
+        }
         if first { atexit { SocketFiles.removeAll() } }
     }
 

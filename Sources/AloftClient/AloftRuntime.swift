@@ -68,7 +68,10 @@ public final class AloftRuntime: Sendable {
         let address: String
         if let controlPlaneOverride { address = controlPlaneOverride } else { address = try await provider.address() }
         guard !address.isEmpty else {
-            throw AloftError(.invalidConfiguration, "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one")
+            throw AloftError(
+                .invalidConfiguration,
+                "no control plane: set \(AloftEnvironment.controlPlaneAddress)=host:port, or import Aloft for the embedded one"
+            )
         }
         let token = provider.token ?? environmentToken
         // One connection per address and token: two tokens are two identities (workspaces).
@@ -81,11 +84,14 @@ public final class AloftRuntime: Sendable {
                     // Pushed outputs are routed by a key of this connection alone: the close of an old connection must
                     // not fail calls already made on its replacement.
                     let connectionKey = key + " #" + UUID().uuidString
-                    return try await WireConnection.connect(to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey, onPush: { envelope in
-                        PushedOutputRouter.shared.route(envelope)
-                    }, onClose: {
-                        PushedOutputRouter.shared.connectionClosed(connectionKey)
-                    })
+                    return try await WireConnection.connect(
+                        to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey,
+                        onPush: { envelope in
+                            PushedOutputRouter.shared.route(envelope)
+                        },
+                        onClose: {
+                            PushedOutputRouter.shared.connectionClosed(connectionKey)
+                        })
                 }
                 connections[key] = task
                 return task
@@ -94,7 +100,9 @@ public final class AloftRuntime: Sendable {
                 let connection = try await task.value
                 if connection.isOpen { return connection }
                 connections.withLock { if $0[key] == task { $0[key] = nil } }
-                if attempt == 2 { throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed") }
+                if attempt == 2 {
+                    throw AloftError(.connectionFailed, "the connection to the control plane at \(address) closed")
+                }
             } catch {
                 connections.withLock { if $0[key] == task { $0[key] = nil } }
                 throw error
@@ -120,7 +128,9 @@ public final class AloftRuntime: Sendable {
         asyncForm: String, runsUserCode: Bool = false, _ operation: @escaping @Sendable () async throws -> T
     ) throws -> T {
         if isOnRuntimeThread || (runsUserCode && userCodeExecutor.isCurrentThread) {
-            throw AloftError(.blockingCallOnRuntimeThread, """
+            throw AloftError(
+                .blockingCallOnRuntimeThread,
+                """
                 a blocking Aloft call was made on one of the Aloft runtime's own threads, where waiting would deadlock; \
                 use the async form `\(asyncForm)` instead
                 """)
@@ -128,7 +138,8 @@ public final class AloftRuntime: Sendable {
         if withUnsafeCurrentTask(body: { $0 != nil }) {
             asyncUsageWarnings.add(1, ordering: .relaxed)
             if asyncWarningsEnabled {
-                logger.warning("""
+                logger.warning(
+                    """
                     A blocking Aloft call is being used in an async context; it blocks this thread until it finishes. \
                     Suggested rewrite: `\(asyncForm)`. Set \(AloftEnvironment.asyncWarnings)=0 to silence this warning.
                     """)

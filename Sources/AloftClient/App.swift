@@ -1,7 +1,7 @@
 import AloftCore
 import AloftWire
-import SwiftProtobuf
 import Foundation
+import SwiftProtobuf
 import Synchronization
 
 /// Settings of an app that are not per function.
@@ -50,10 +50,13 @@ public final class App: Sendable {
 
     var containerExecutable: String {
         if let executable = configuration.containerExecutable { return executable }
-        if let executable = ProcessInfo.processInfo.environment[AloftEnvironment.containerExecutable], !executable.isEmpty {
+        if let executable = ProcessInfo.processInfo.environment[AloftEnvironment.containerExecutable],
+            !executable.isEmpty
+        {
             return executable
         }
-        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
     }
 
     var containerArguments: [String] {
@@ -136,7 +139,8 @@ public final class App: Sendable {
     /// Asks the control plane to send this app's container output here (`aloft run`), where it is printed as it
     /// arrives. A control plane that cannot be reached now is reported by the first call instead.
     private func followContainerOutput() {
-        let provider = controlPlane, appName = name
+        let provider = controlPlane
+        let appName = name
         _ = try? AloftRuntime.shared.runBlocking(asyncForm: "follow") {
             var follow = Aloft_V1_LogsFollow()
             follow.appName = appName

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import AloftCore
 import AloftWire
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A wire-protocol connection used with plain blocking system calls, for the container's input loop.
 ///
@@ -52,7 +53,9 @@ final class BlockingWireSocket: @unchecked Sendable {
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: socketAddress.sun_path)
-        guard path.utf8.count < capacity else { throw AloftError(.invalidConfiguration, "Unix socket path too long: \(path)") }
+        guard path.utf8.count < capacity else {
+            throw AloftError(.invalidConfiguration, "Unix socket path too long: \(path)")
+        }
         withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
             raw.copyBytes(from: path.utf8)
             raw[path.utf8.count] = 0
@@ -60,7 +63,9 @@ final class BlockingWireSocket: @unchecked Sendable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw AloftError(.connectionFailed, "socket() failed: errno \(errno)") }
         let connected = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             let error = errno
@@ -80,9 +85,13 @@ final class BlockingWireSocket: @unchecked Sendable {
         var offset = 0
         while offset < frame.count {
             // MSG_NOSIGNAL: a control plane that went away is an error here, not a SIGPIPE that kills the container.
-            let written = frame.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL)) }
+            let written = frame.withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress! + offset, frame.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw AloftError(.connectionFailed, "write to the control plane failed: errno \(errno)") }
+            guard written > 0 else {
+                throw AloftError(.connectionFailed, "write to the control plane failed: errno \(errno)")
+            }
             offset += written
         }
     }
@@ -93,11 +102,13 @@ final class BlockingWireSocket: @unchecked Sendable {
             let available = buffer.count - readIndex
             if available >= 4 {
                 let r = readIndex
-                let length = Int(buffer[r]) << 24 | Int(buffer[r + 1]) << 16 | Int(buffer[r + 2]) << 8 | Int(buffer[r + 3])
+                let length =
+                    Int(buffer[r]) << 24 | Int(buffer[r + 1]) << 16 | Int(buffer[r + 2]) << 8 | Int(buffer[r + 3])
                 guard length <= maxFrameBytes else { throw WireError.frameTooLarge(length, limit: maxFrameBytes) }
                 if available >= 4 + length {
                     let envelope = try buffer.withUnsafeBytes { bytes in
-                        try Aloft_V1_Envelope(frameBody: UnsafeRawBufferPointer(rebasing: bytes[(r + 4)..<(r + 4 + length)]))
+                        try Aloft_V1_Envelope(
+                            frameBody: UnsafeRawBufferPointer(rebasing: bytes[(r + 4)..<(r + 4 + length)]))
                     }
                     readIndex += 4 + length
                     return envelope
@@ -129,7 +140,9 @@ final class BlockingWireSocket: @unchecked Sendable {
             while filled < length {
                 let count = read(descriptor, base + filled, length - filled)
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw AloftError(.connectionFailed, "the control plane closed the connection mid-frame") }
+                guard count > 0 else {
+                    throw AloftError(.connectionFailed, "the control plane closed the connection mid-frame")
+                }
                 filled += count
             }
             initialized = length

@@ -37,25 +37,39 @@ protocol ContainerInvocable: Sendable {
     var batching: FunctionOptions.Batching? { get }
     func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch
     /// - Parameter emitItem: sends one item of a generator (its number, its encoding); other functions ignore it.
-    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput
+    func prepare(
+        _ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
+    ) -> PreparedInput
 }
 
 extension Function: ContainerInvocable {
     var batching: FunctionOptions.Batching? { batchBody == nil ? nil : options.batching }
 
     func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch {
-        let all = { (result: Aloft_V1_Result) -> PreparedBatch in .blocking { Array(repeating: result, count: data.count) } }
+        let all = { (result: Aloft_V1_Result) -> PreparedBatch in
+            .blocking { Array(repeating: result, count: data.count) }
+        }
         var decoded: [Input] = []
         for (position, item) in data.enumerated() {
             do { decoded.append(try PayloadCodec.decode(Input.self, from: item)) } catch {
-                return all(failure(AloftError(.invalidArgument, "could not decode input \(position) of a batch of '\(name)' as \(Input.self): \(error)"), context))
+                return all(
+                    failure(
+                        AloftError(
+                            .invalidArgument,
+                            "could not decode input \(position) of a batch of '\(name)' as \(Input.self): \(error)"),
+                        context))
             }
         }
         let inputs = decoded
-        guard let batchBody else { return all(failure(AloftError(.notFound, "'\(name)' is not a batched function here"), context)) }
+        guard let batchBody else {
+            return all(failure(AloftError(.notFound, "'\(name)' is not a batched function here"), context))
+        }
         let check = { @Sendable [name] (outputs: [Output]) throws -> [Output] in
             guard outputs.count == inputs.count else {
-                throw AloftError(.invalidArgument, "batched function '\(name)' returned \(outputs.count) results for a batch of \(inputs.count) inputs")
+                throw AloftError(
+                    .invalidArgument,
+                    "batched function '\(name)' returned \(outputs.count) results for a batch of \(inputs.count) inputs"
+                )
             }
             return outputs
         }
@@ -75,12 +89,16 @@ extension Function: ContainerInvocable {
         }
     }
 
-    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
+    func prepare(
+        _ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
+    ) -> PreparedInput {
         let input: Input
         do {
             input = try PayloadCodec.decode(Input.self, from: data)
         } catch {
-            let result = failure(AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"), context)
+            let result = failure(
+                AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"),
+                context)
             return .blocking { result }
         }
         switch body {
@@ -89,7 +107,8 @@ extension Function: ContainerInvocable {
         case .async(let run):
             return .async { await self.result(asyncBody: { try await run(input) }, context) }
         case nil:
-            let result = failure(AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
+            let result = failure(
+                AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
             return .blocking { result }
         }
     }
@@ -108,7 +127,9 @@ extension Function: ContainerInvocable {
             try PayloadCodec.checkSize(data, limit: context.maxPayloadBytes, what: "result of '\(name)'")
             return .success(Array(data))
         } catch {
-            return failure(error as? AloftError ?? AloftError(.invalidArgument, "could not encode the result of '\(name)': \(error)"), context)
+            return failure(
+                error as? AloftError
+                    ?? AloftError(.invalidArgument, "could not encode the result of '\(name)': \(error)"), context)
         }
     }
 
@@ -143,7 +164,8 @@ enum ContainerFunctions {
     static func register(_ function: some ContainerInvocable) {
         let previous = functions.withLock { $0.updateValue(function, forKey: function.name) }
         if previous != nil {
-            AloftRuntime.shared.logger.warning("function declared twice; the last declaration wins", metadata: ["aloft.function": "\(function.name)"])
+            AloftRuntime.shared.logger.warning(
+                "function declared twice; the last declaration wins", metadata: ["aloft.function": "\(function.name)"])
         }
     }
 
@@ -175,7 +197,8 @@ enum ContainerServer {
                     try await ClassInstances.constructContainerInstance(className: className, parameters: parameters)
                 }
             } catch {
-                FileHandle.standardError.write(Data("aloft container \(containerID): enter of class \(className) failed: \(error)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("aloft container \(containerID): enter of class \(className) failed: \(error)\n".utf8))
                 exit(1)
             }
         }
@@ -255,14 +278,19 @@ enum ContainerServer {
     }
 
     static func prepare(
-        _ input: Aloft_V1_InputDispatch, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
+        _ input: Aloft_V1_InputDispatch, context: InputContext,
+        emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
     ) -> PreparedInput {
         guard let function = function(named: input.functionName) else {
             let executable = CommandLine.arguments.first ?? "this executable"
-            let result = Aloft_V1_Result.failure(.failure, AloftError(.notFound, """
-                function '\(input.functionName)' is not declared in \(executable): declare every function at the top level \
-                of main.swift, before app.main()
-                """))
+            let result = Aloft_V1_Result.failure(
+                .failure,
+                AloftError(
+                    .notFound,
+                    """
+                    function '\(input.functionName)' is not declared in \(executable): declare every function at the top level \
+                    of main.swift, before app.main()
+                    """))
             return .blocking { result }
         }
         return function.prepare(input.data, context: context, emitItem: emitItem)
@@ -384,7 +412,12 @@ final class ContainerInputs: @unchecked Sendable {
             if !batchTimerSet {
                 batchTimerSet = true
                 let delay = batching.wait - waited
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000))) { [self] in
+                DispatchQueue.global().asyncAfter(
+                    deadline: .now()
+                        + .nanoseconds(
+                            Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
+                        )
+                ) { [self] in
                     condition.lock()
                     batchTimerSet = false
                     startWaiting()

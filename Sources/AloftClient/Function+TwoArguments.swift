@@ -29,31 +29,40 @@ extension App {
     public func function<First, Second, Output: Codable & Sendable>(
         _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (First, Second) throws -> Output
     ) -> Function<ArgumentPair<First, Second>, Output> {
-        function(name, options: options) { (pair: ArgumentPair<First, Second>) throws -> Output in try body(pair.first, pair.second) }
+        function(name, options: options) { (pair: ArgumentPair<First, Second>) throws -> Output in
+            try body(pair.first, pair.second)
+        }
     }
 
     /// Declares a function of two arguments with an async body.
     public func function<First, Second, Output: Codable & Sendable>(
-        _ name: String, options: FunctionOptions = .init(), _ body: @escaping @Sendable (First, Second) async throws -> Output
+        _ name: String, options: FunctionOptions = .init(),
+        _ body: @escaping @Sendable (First, Second) async throws -> Output
     ) -> Function<ArgumentPair<First, Second>, Output> {
-        function(name, options: options) { (pair: ArgumentPair<First, Second>) async throws -> Output in try await body(pair.first, pair.second) }
+        function(name, options: options) { (pair: ArgumentPair<First, Second>) async throws -> Output in
+            try await body(pair.first, pair.second)
+        }
     }
 }
 
 extension Function {
-    public func remote<First, Second>(_ first: First, _ second: Second) async throws -> Output where Input == ArgumentPair<First, Second> {
+    public func remote<First, Second>(_ first: First, _ second: Second) async throws -> Output
+    where Input == ArgumentPair<First, Second> {
         try await remote(ArgumentPair(first, second))
     }
 
-    public func remote<First, Second>(_ first: First, _ second: Second) throws -> Output where Input == ArgumentPair<First, Second> {
+    public func remote<First, Second>(_ first: First, _ second: Second) throws -> Output
+    where Input == ArgumentPair<First, Second> {
         try remote(ArgumentPair(first, second))
     }
 
-    public func spawn<First, Second>(_ first: First, _ second: Second) async throws -> FunctionCall<Output> where Input == ArgumentPair<First, Second> {
+    public func spawn<First, Second>(_ first: First, _ second: Second) async throws -> FunctionCall<Output>
+    where Input == ArgumentPair<First, Second> {
         try await spawn(ArgumentPair(first, second))
     }
 
-    public func spawn<First, Second>(_ first: First, _ second: Second) throws -> FunctionCall<Output> where Input == ArgumentPair<First, Second> {
+    public func spawn<First, Second>(_ first: First, _ second: Second) throws -> FunctionCall<Output>
+    where Input == ArgumentPair<First, Second> {
         try spawn(ArgumentPair(first, second))
     }
 
@@ -70,6 +79,8 @@ extension Function {
         _ inputs: Inputs, orderOutputs: Bool = true, returnExceptions: Bool, window: Int = defaultMapWindow
     ) -> MapStream<LazyMapSequence<Inputs, Input>, Input, Output, Result<Output, any Error>>
     where Inputs.Element == (First, Second), Input == ArgumentPair<First, Second> {
-        map(inputs.lazy.map { ArgumentPair($0.0, $0.1) }, orderOutputs: orderOutputs, returnExceptions: returnExceptions, window: window)
+        map(
+            inputs.lazy.map { ArgumentPair($0.0, $0.1) }, orderOutputs: orderOutputs,
+            returnExceptions: returnExceptions, window: window)
     }
 }

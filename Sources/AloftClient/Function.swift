@@ -134,7 +134,8 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     static func decode(_ result: Aloft_V1_Result, functionName: String) throws -> Output {
         guard result.status == .success else {
             if !result.error.encodedError.isEmpty,
-               let error = ErrorRegistry.decode(typeName: result.error.typeName, data: result.error.encodedError) {
+                let error = ErrorRegistry.decode(typeName: result.error.typeName, data: result.error.encodedError)
+            {
                 throw error
             }
             throw result.aloftError
@@ -142,7 +143,8 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         do {
             return try PayloadCodec.decode(Output.self, from: result.data)
         } catch {
-            throw AloftError(.invalidArgument, "could not decode the result of '\(functionName)' as \(Output.self): \(error)")
+            throw AloftError(
+                .invalidArgument, "could not decode the result of '\(functionName)' as \(Output.self): \(error)")
         }
     }
 
@@ -185,7 +187,9 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
 
     /// Runs the body in this process, as a plain function call (for tests).
     public func local(_ input: Input) async throws -> Output {
-        guard let body else { throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined") }
+        guard let body else {
+            throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined")
+        }
         switch body {
         case .blocking(let run): return try run(input)
         case .async(let run): return try await run(input)
@@ -194,11 +198,15 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
 
     /// Blocking form of ``local(_:)-(Input)``.
     public func local(_ input: Input) throws -> Output {
-        guard let body else { throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined") }
+        guard let body else {
+            throw AloftError(.invalidConfiguration, "'\(name)' has no body here: it was looked up, not defined")
+        }
         switch body {
         case .blocking(let run): return try run(input)
         case .async(let run):
-            return try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).local(…)", runsUserCode: true) { try await run(input) }
+            return try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).local(…)", runsUserCode: true) {
+                try await run(input)
+            }
         }
     }
 
@@ -277,7 +285,8 @@ extension App {
     /// A handle on a function of this app defined elsewhere (in the container executable), by name and types.
     /// Nothing is checked until the first call.
     public func lookup<Input: Codable & Sendable, Output: Codable & Sendable>(
-        _ name: String, input: Input.Type = Input.self, output: Output.Type = Output.self, options: FunctionOptions = .init()
+        _ name: String, input: Input.Type = Input.self, output: Output.Type = Output.self,
+        options: FunctionOptions = .init()
     ) -> Function<Input, Output> {
         Function(name: name, app: self, options: options, body: nil)
     }
@@ -309,7 +318,8 @@ extension App {
 
     private static func single<Output>(_ outputs: [Output], _ name: String) throws -> Output {
         guard outputs.count == 1 else {
-            throw AloftError(.invalidArgument, "batched function '\(name)' returned \(outputs.count) results for 1 input")
+            throw AloftError(
+                .invalidArgument, "batched function '\(name)' returned \(outputs.count) results for 1 input")
         }
         return outputs[0]
     }
@@ -327,7 +337,9 @@ extension Function {
     /// live version of the app has the function. The types must match the deployed function's.
     ///
     /// - Parameter controlPlane: the server; default `ALOFT_CONTROL_PLANE` (and `ALOFT_TOKEN` for its token).
-    public static func lookup(app: String, name: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment) -> Self {
+    public static func lookup(
+        app: String, name: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment
+    ) -> Self {
         var function = Self(name: name, app: App(app, controlPlane: controlPlane), options: .init(), body: nil)
         function.isDeployedLookup = true
         return function
@@ -340,8 +352,9 @@ extension Function {
     public func withOptions(_ update: (inout FunctionOptions) -> Void) -> Function {
         var options = self.options
         update(&options)
-        var variant = Function(name: name, app: app, options: options, body: body, isDefinition: isDefinition,
-                               batchBody: batchBody, classBinding: classBinding)
+        var variant = Function(
+            name: name, app: app, options: options, body: body, isDefinition: isDefinition,
+            batchBody: batchBody, classBinding: classBinding)
         variant.variant = options.variantTag
         return variant
     }
@@ -376,7 +389,8 @@ extension Function {
         guard case .functionStats(let stats) = try await connection.request(.functionGetStats(request)) else {
             throw AloftError(.protocolError, "unexpected reply to the stats of '\(name)'")
         }
-        return FunctionStats(backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers))
+        return FunctionStats(
+            backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers))
     }
 
     /// Blocking form of ``stats()-()``.

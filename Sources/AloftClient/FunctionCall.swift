@@ -24,12 +24,15 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
     /// result is kept there (7 days by default), across restarts. Nothing is checked until the first use.
     ///
     /// - Parameter controlPlane: the server; default `ALOFT_CONTROL_PLANE` (and `ALOFT_TOKEN` for its token).
-    public static func lookup(id: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment) -> Self {
+    public static func lookup(
+        id: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment
+    ) -> Self {
         Self(id: id, app: App("", controlPlane: controlPlane), functionName: "call \(id)")
     }
 
     static func newID() -> String {
-        "fc-" + String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
+        "fc-" + String(UInt64.random(in: .min ... .max), radix: 16)
+            + String(UInt64.random(in: .min ... .max), radix: 16)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }
@@ -58,7 +61,9 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
 
     /// Blocking form of ``get(timeout:)-(Duration?)``.
     public func get(timeout: Duration? = nil) throws -> Output {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.get(timeout:)") { try await self.get(timeout: timeout) }
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.get(timeout:)") {
+            try await self.get(timeout: timeout)
+        }
     }
 
     /// Cancels the call: `get` throws a `cancelled` error; it is never retried; inputs not started never run, and a
@@ -91,6 +96,8 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
 
     /// Blocking form of ``gather(_:)-([FunctionCall<Output>])``.
     public static func gather(_ calls: [FunctionCall<Output>]) throws -> [Output] {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await FunctionCall.gather(calls)") { try await gather(calls) }
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await FunctionCall.gather(calls)") {
+            try await gather(calls)
+        }
     }
 }

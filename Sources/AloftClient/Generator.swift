@@ -53,9 +53,11 @@ extension App {
     }
 
     private func defineGenerator<Input, Item>(
-        _ name: String, options: FunctionOptions, _ body: @escaping @Sendable (Input, (Item) throws -> Void) async throws -> Void
+        _ name: String, options: FunctionOptions,
+        _ body: @escaping @Sendable (Input, (Item) throws -> Void) async throws -> Void
     ) -> GeneratorFunction<Input, Item> {
-        let generator = GeneratorFunction(handle: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
+        let generator = GeneratorFunction(
+            handle: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
         ContainerFunctions.register(generator)
         declare { generator.handle.registrationMessage() }
         return generator
@@ -65,19 +67,28 @@ extension App {
 extension GeneratorFunction: ContainerInvocable {
     var batching: FunctionOptions.Batching? { nil }
     func prepareBatch(_ data: [Data], context: InputContext) -> PreparedBatch {
-        .blocking { Array(repeating: .failure(.failure, AloftError(.invalidConfiguration, "generators are not batched")), count: data.count) }
+        .blocking {
+            Array(
+                repeating: .failure(.failure, AloftError(.invalidConfiguration, "generators are not batched")),
+                count: data.count)
+        }
     }
 
-    func prepare(_ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void) -> PreparedInput {
+    func prepare(
+        _ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
+    ) -> PreparedInput {
         let input: Input
         do {
             input = try PayloadCodec.decode(Input.self, from: data)
         } catch {
-            let result = handle.failure(AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"), context)
+            let result = handle.failure(
+                AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"),
+                context)
             return .blocking { result }
         }
         guard let body else {
-            let result = handle.failure(AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
+            let result = handle.failure(
+                AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
             return .blocking { result }
         }
         let name = self.name
@@ -116,7 +127,8 @@ public struct GeneratorStream<Input: Codable & Sendable, Item: Codable & Sendabl
     /// The blocking form: the items as `Result`s, read on the calling thread; a failure ends the sequence.
     public var blocking: BlockingResults<Item> {
         let driver = GeneratorDriver(function: function, input: input)
-        return BlockingResults(asyncForm: "for try await item in \(function.name).remoteStream(…)", runsUserCode: false) {
+        return BlockingResults(asyncForm: "for try await item in \(function.name).remoteStream(…)", runsUserCode: false)
+        {
             try await driver.next().map(UncheckedBox.init)
         }
     }

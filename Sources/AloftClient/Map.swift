@@ -32,14 +32,17 @@ extension Function {
 
     /// Runs the function over every input and waits for all of them, discarding the results
     /// (Modal's `for_each`). Throws the first failure unless `ignoreExceptions`.
-    public func forEach<Inputs: Sequence & SendableMetatype>(_ inputs: Inputs, ignoreExceptions: Bool = false) async throws where Inputs.Element == Input {
+    public func forEach<Inputs: Sequence & SendableMetatype>(
+        _ inputs: Inputs, ignoreExceptions: Bool = false
+    ) async throws where Inputs.Element == Input {
         for try await result in map(inputs, orderOutputs: false, returnExceptions: ignoreExceptions) {
             _ = result
         }
     }
 
     /// Blocking form of ``forEach(_:ignoreExceptions:)``.
-    public func forEach<Inputs: Sequence & Sendable>(_ inputs: Inputs, ignoreExceptions: Bool = false) throws where Inputs.Element == Input {
+    public func forEach<Inputs: Sequence & Sendable>(_ inputs: Inputs, ignoreExceptions: Bool = false) throws
+    where Inputs.Element == Input {
         try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).forEach(…)") {
             try await self.forEach(inputs, ignoreExceptions: ignoreExceptions)
         }
@@ -77,13 +80,17 @@ extension Function {
 
     /// Blocking form of ``spawnMap(_:)``.
     public func spawnMap<Inputs: Sequence & Sendable>(_ inputs: Inputs) throws where Inputs.Element == Input {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).spawnMap(…)") { try await self.spawnMap(inputs) }
+        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).spawnMap(…)") {
+            try await self.spawnMap(inputs)
+        }
     }
 }
 
 /// The results of a map, as an `AsyncSequence` (`for try await`), or through ``blocking`` as a `Sequence` of
 /// `Result`s for synchronous code (a Swift `Sequence` cannot throw).
-public struct MapStream<Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element>: AsyncSequence
+public struct MapStream<
+    Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element
+>: AsyncSequence
 where Inputs.Element == Input {
     let function: Function<Input, Output>
     let inputs: Inputs
@@ -129,7 +136,10 @@ public struct BlockingResults<Element>: Sequence, IteratorProtocol {
     public mutating func next() -> Result<Element, any Error>? {
         guard !failed else { return nil }
         do {
-            guard let element = try AloftRuntime.shared.runBlocking(asyncForm: asyncForm, runsUserCode: runsUserCode, nextElement) else {
+            guard
+                let element = try AloftRuntime.shared.runBlocking(
+                    asyncForm: asyncForm, runsUserCode: runsUserCode, nextElement)
+            else {
                 return nil
             }
             return .success(element.value)
@@ -145,7 +155,9 @@ struct UncheckedBox<T>: @unchecked Sendable {
 }
 
 /// The caller's side of one map: feeds inputs within the window, and hands results out in order.
-final class MapDriver<Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element>: @unchecked Sendable
+final class MapDriver<
+    Inputs: Sequence & SendableMetatype, Input: Codable & Sendable, Output: Codable & Sendable, Element
+>: @unchecked Sendable
 where Inputs.Element == Input {
     // Used by one iterating task at a time, like any iterator; only `results` is shared with the event loop.
     let stream: MapStream<Inputs, Input, Output, Element>
@@ -169,7 +181,8 @@ where Inputs.Element == Input {
     init(stream: MapStream<Inputs, Input, Output, Element>) {
         self.stream = stream
         self.inputIterator = stream.inputs.makeIterator()
-        self.keepsInputsForReconnect = AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane) > .zero
+        self.keepsInputsForReconnect =
+            AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane) > .zero
     }
 
     func next() async throws -> Element? {
@@ -216,7 +229,10 @@ where Inputs.Element == Input {
             return false
         }
         let (connection, functionID) = try await stream.function.resolve()
-        for input in first { try PayloadCodec.checkSize(input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'") }
+        for input in first {
+            try PayloadCodec.checkSize(
+                input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'")
+        }
         self.connection = connection
         lastSent = inputsExhausted
         (callID, results) = try await PushedOutputRouter.shared.createCall(
@@ -268,7 +284,8 @@ where Inputs.Element == Input {
             try await Task.sleep(for: .milliseconds(250))
             do {
                 let (connection, functionID) = try await stream.function.resolve()
-                let resend = unfinished.filter { !results.isBuffered($0.key) }.sorted { $0.key < $1.key }.map { index, data in
+                let resend = unfinished.filter { !results.isBuffered($0.key) }.sorted { $0.key < $1.key }.map {
+                    index, data in
                     var input = Aloft_V1_Input()
                     input.index = index
                     input.data = data
@@ -278,10 +295,13 @@ where Inputs.Element == Input {
                 results.clearFailure()
                 self.connection = connection
                 (callID, _) = try await PushedOutputRouter.shared.createCall(
-                    on: connection, functionID: functionID, kind: .map, inputs: resend, last: lastSent, results: results)
-                AloftRuntime.shared.logger.warning("a map reconnected after its connection closed", metadata: [
-                    "aloft.function": "\(stream.function.name)", "aloft.resent_inputs": "\(resend.count)",
-                ])
+                    on: connection, functionID: functionID, kind: .map, inputs: resend, last: lastSent, results: results
+                )
+                AloftRuntime.shared.logger.warning(
+                    "a map reconnected after its connection closed",
+                    metadata: [
+                        "aloft.function": "\(stream.function.name)", "aloft.resent_inputs": "\(resend.count)",
+                    ])
                 return
             } catch let error as AloftError where error.code == .connectionFailed {
                 lastError = error
@@ -383,7 +403,9 @@ final class PushedOutputs: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.generation != generation || state.failure != nil || state.end != nil || Task.isCancelled { return true }
+                    if state.generation != generation || state.failure != nil || state.end != nil || Task.isCancelled {
+                        return true
+                    }
                     state.waiter = continuation
                     return false
                 }
@@ -411,7 +433,8 @@ final class PushedOutputRouter: Sendable {
     /// Creates a call whose outputs are pushed to this connection (a map or a generator), routing them to the
     /// returned results before the request goes out, so that none is missed.
     func createCall(
-        on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input], last: Bool,
+        on connection: WireConnection, functionID: UInt64, kind: Aloft_V1_CallKind, inputs: [Aloft_V1_Input],
+        last: Bool,
         results: PushedOutputs = PushedOutputs()
     ) async throws -> (callID: String, results: PushedOutputs) {
         let callID = FunctionCall<NoArguments>.newID()
@@ -452,7 +475,8 @@ final class PushedOutputRouter: Sendable {
     func connectionClosed(_ key: String) {
         let affected = maps.withLock { $0.values.filter { $0.connection == key }.map(\.results) }
         for results in affected {
-            results.fail(AloftError(.connectionFailed, "the connection to the control plane closed during a map or generator"))
+            results.fail(
+                AloftError(.connectionFailed, "the connection to the control plane closed during a map or generator"))
         }
     }
 }

@@ -41,7 +41,8 @@ enum PayloadCodec {
         if T.self == NoArguments.self, data.isEmpty { return NoArguments() as! T }
         if data.last == rawBytesMarker {
             guard T.self == Data.self else {
-                throw DecodingError.typeMismatch(T.self, .init(codingPath: [], debugDescription: "got raw bytes (Data), expected \(T.self)"))
+                throw DecodingError.typeMismatch(
+                    T.self, .init(codingPath: [], debugDescription: "got raw bytes (Data), expected \(T.self)"))
             }
             return data.prefix(data.count - 1) as! T
         }
@@ -50,7 +51,10 @@ enum PayloadCodec {
 
     static func checkSize(_ data: Data, limit: Int, what: String) throws {
         guard data.count > limit else { return }
-        throw AloftError(.payloadTooLarge, "\(what) of \(data.count) bytes exceeds the inline payload limit of \(limit) bytes (\(limit / 1024 / 1024) MiB)")
+        throw AloftError(
+            .payloadTooLarge,
+            "\(what) of \(data.count) bytes exceeds the inline payload limit of \(limit) bytes (\(limit / 1024 / 1024) MiB)"
+        )
     }
 }
 

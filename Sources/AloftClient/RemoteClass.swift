@@ -55,9 +55,11 @@ public struct ClassHandle<C: RemoteClass>: Sendable {
     ) -> ClassMethod<C, Input, Output> {
         let qualified = "\(name).\(methodName)"
         // What a container of the class runs: the method on the instance it constructed at start-up.
-        let served = Function<Input, Output>(name: qualified, app: app, options: options, body: .async { input in
-            try await body(try ClassInstances.containerInstance(of: C.self, className: name), input)
-        })
+        let served = Function<Input, Output>(
+            name: qualified, app: app, options: options,
+            body: .async { input in
+                try await body(try ClassInstances.containerInstance(of: C.self, className: name), input)
+            })
         // What the container serves is the same for the class and its variants: declared once, by name.
         if ContainerFunctions.named(qualified) == nil { ContainerFunctions.register(served) }
         return ClassMethod(owner: self, name: qualified, body: body)
@@ -81,13 +83,16 @@ public struct ClassMethod<C: RemoteClass, Input: Codable & Sendable, Output: Cod
     /// other methods with the same parameters) constructs the class with them. `.local` constructs one in this process.
     public func with(_ parameters: C.Parameters) -> Function<Input, Output> {
         let encoded = ClassInstances.encode(parameters)
-        let poolName = "\(owner.name)(\(String(decoding: encoded, as: UTF8.self)))" + (owner.variant.map { "#" + $0 } ?? "")
+        let poolName =
+            "\(owner.name)(\(String(decoding: encoded, as: UTF8.self)))" + (owner.variant.map { "#" + $0 } ?? "")
         let className = owner.name
         let body = self.body
         return Function(
             name: name, app: owner.app, options: owner.options,
             body: .async { input in
-                try await body(try await ClassInstances.localInstance(of: C.self, className: className, parameters: parameters), input)
+                try await body(
+                    try await ClassInstances.localInstance(of: C.self, className: className, parameters: parameters),
+                    input)
             },
             classBinding: .init(poolName: poolName, className: owner.name, parameters: encoded)
         )
@@ -102,7 +107,9 @@ extension ClassMethod where C.Parameters == NoArguments {
 extension App {
     /// Declares a class whose methods run in containers (Modal's `@app.cls`). Declare it at the top level of
     /// `main.swift`, with its methods, before `app.main()`.
-    public func cls<C: RemoteClass>(_ type: C.Type, _ name: String? = nil, options: FunctionOptions = .init()) -> ClassHandle<C> {
+    public func cls<C: RemoteClass>(
+        _ type: C.Type, _ name: String? = nil, options: FunctionOptions = .init()
+    ) -> ClassHandle<C> {
         let name = name ?? String(describing: type)
         ClassInstances.registerFactory(name) { encoded in
             let parameters = try JSONDecoder().decode(C.Parameters.self, from: encoded)
@@ -119,7 +126,8 @@ enum ClassInstances {
     typealias Factory = @Sendable (Data) async throws -> (instance: any RemoteClass, exit: @Sendable () async -> Void)
 
     private static let factories = Mutex<[String: Factory]>([:])
-    private static let container = Mutex<(name: String, instance: any RemoteClass, exit: @Sendable () async -> Void)?>(nil)
+    private static let container = Mutex<(name: String, instance: any RemoteClass, exit: @Sendable () async -> Void)?>(
+        nil)
     private static let local = Mutex<[String: Task<any RemoteClass, any Error>]>([:])
 
     /// Parameters as JSON with sorted keys: equal parameters always name the same pool.
@@ -136,7 +144,9 @@ enum ClassInstances {
     /// In a container of a class: constructs the instance and runs `enter`. Called before the container connects.
     static func constructContainerInstance(className: String, parameters: Data) async throws {
         guard let factory = factories.withLock({ $0[className] }) else {
-            throw AloftError(.notFound, "class '\(className)' is not declared in this executable (declare it with app.cls before app.main())")
+            throw AloftError(
+                .notFound,
+                "class '\(className)' is not declared in this executable (declare it with app.cls before app.main())")
         }
         let made = try await factory(parameters)
         container.withLock { $0 = (className, made.instance, made.exit) }
@@ -152,14 +162,17 @@ enum ClassInstances {
     }
 
     static func containerInstance<C: RemoteClass>(of type: C.Type, className: String) throws -> C {
-        guard let current = container.withLock({ $0 }), current.name == className, let instance = current.instance as? C else {
+        guard let current = container.withLock({ $0 }), current.name == className, let instance = current.instance as? C
+        else {
             throw AloftError(.invalidConfiguration, "this container holds no instance of class '\(className)'")
         }
         return instance
     }
 
     /// For `.local`: one instance per class and parameters in this process, entered on first use.
-    static func localInstance<C: RemoteClass>(of type: C.Type, className: String, parameters: C.Parameters) async throws -> C {
+    static func localInstance<C: RemoteClass>(
+        of type: C.Type, className: String, parameters: C.Parameters
+    ) async throws -> C {
         if let current = container.withLock({ $0 }), current.name == className, let instance = current.instance as? C {
             return instance  // a container calling its own class's method locally
         }

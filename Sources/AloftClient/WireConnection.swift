@@ -16,7 +16,8 @@ enum ControlPlaneEndpoint {
             return
         }
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw AloftError(.invalidConfiguration, "control plane address '\(address)' is neither host:port nor unix:/path")
+            throw AloftError(
+                .invalidConfiguration, "control plane address '\(address)' is neither host:port nor unix:/path")
         }
         self = .tcp(host: String(address[..<colon]), port: port)
     }
@@ -58,14 +59,16 @@ final class WireConnection: Sendable {
             let bootstrap = ClientBootstrap(group: group)
                 .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
                 .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addAloftFraming()
-                    try channel.pipeline.syncOperations.addHandler(ClientHandler(core: core))
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addAloftFraming()
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler(core: core))
+                    }
                 }
-            }
             switch endpoint {
             case .tcp(let host, let port):
-                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port).get()
+                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(
+                    host: host, port: port
+                ).get()
             case .unix(let path):
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             }
@@ -77,7 +80,8 @@ final class WireConnection: Sendable {
         hello.role = role
         hello.containerID = containerID
         hello.token = token ?? ""
-        let provisional = WireConnection(channel: channel, key: key ?? address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
+        let provisional = WireConnection(
+            channel: channel, key: key ?? address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
         let reply: Aloft_V1_HelloReply
         do {
             guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
@@ -88,12 +92,14 @@ final class WireConnection: Sendable {
             channel.close(promise: nil)
             throw error
         }
-        return WireConnection(channel: channel, key: key ?? address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
+        return WireConnection(
+            channel: channel, key: key ?? address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
     }
 
     /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names.
     func request(_ body: Aloft_V1_Envelope.OneOf_Body) async throws -> Aloft_V1_Envelope.OneOf_Body {
-        let reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Aloft_V1_Envelope, any Error>) in
+        let reply = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<Aloft_V1_Envelope, any Error>) in
             let id: UInt64? = core.state.withLock { state in
                 if let error = state.closedError {
                     continuation.resume(throwing: error)

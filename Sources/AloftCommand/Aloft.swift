@@ -16,7 +16,9 @@ struct Aloft: AsyncParsableCommand {
             and add machines with `aloft worker`. A program reaches a server with ALOFT_CONTROL_PLANE=host:port \
             and ALOFT_TOKEN.
             """,
-        subcommands: [Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self]
+        subcommands: [
+            Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self,
+        ]
     )
 }
 
@@ -33,21 +35,32 @@ struct Server: AsyncParsableCommand {
     @Option(help: "Address to listen on [$ALOFT_SERVER_HOST, default 127.0.0.1].")
     var host: String?
 
-    @Option(help: "Port to listen on; 0 picks a free one [$ALOFT_SERVER_PORT, default \(ServerConfiguration.defaultPort)].")
+    @Option(
+        help: "Port to listen on; 0 picks a free one [$ALOFT_SERVER_PORT, default \(ServerConfiguration.defaultPort)].")
     var port: Int?
 
-    @Option(name: .customLong("http-port"), help: "Port of the HTTP/JSON API, or off [$ALOFT_HTTP_PORT, default \(ServerConfiguration.defaultHTTPPort)].")
+    @Option(
+        name: .customLong("http-port"),
+        help: "Port of the HTTP/JSON API, or off [$ALOFT_HTTP_PORT, default \(ServerConfiguration.defaultHTTPPort)].")
     var httpPort: String?
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
     var logLevel: String?
 
-    @Option(name: .customLong("local-worker"), help: "on: this host runs containers too; off: deployed functions run on worker hosts only [$ALOFT_SERVER_LOCAL_WORKER, default on].")
+    @Option(
+        name: .customLong("local-worker"),
+        help:
+            "on: this host runs containers too; off: deployed functions run on worker hosts only [$ALOFT_SERVER_LOCAL_WORKER, default on]."
+    )
     var localWorker: String?
 
-    @Option(name: .customLong("worker-lease"), help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
+    @Option(
+        name: .customLong("worker-lease"),
+        help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
     var workerLease: Double?
 
     func run() async throws {
@@ -68,8 +81,9 @@ struct Server: AsyncParsableCommand {
         var logger = Logger(label: "aloft.server")
         logger.logLevel = configuration.logLevel
         let server = try AloftServer(configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -28,10 +29,13 @@ struct Call: AsyncParsableCommand {
     @OptionGroup var api: APIOptions
 
     func run() async throws {
-        guard let dot = function.firstIndex(of: "."), dot != function.startIndex, dot != function.index(before: function.endIndex) else {
+        guard let dot = function.firstIndex(of: "."), dot != function.startIndex,
+            dot != function.index(before: function.endIndex)
+        else {
             throw ValidationError("name the function as APP.FUNCTION, for example hello.square (got '\(function)')")
         }
-        let app = function[..<dot], name = function[function.index(after: dot)...]
+        let app = function[..<dot]
+        let name = function[function.index(after: dot)...]
         let path = "/v1/apps/\(app)/functions/\(name)/\(spawn ? "spawn" : "call")"
         let reply = try await api.send("POST", path, body: json.map { Data($0.utf8) })
         try printOutcome(reply, field: spawn ? "call_id" : "result")
@@ -71,7 +75,9 @@ struct APIOptions: ParsableArguments {
     var token: String?
 
     var baseURL: String { url ?? ProcessInfo.processInfo.environment["ALOFT_API_URL"] ?? "http://127.0.0.1:7481" }
-    var resolvedToken: String? { (token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 } }
+    var resolvedToken: String? {
+        (token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
+    }
     /// The server's wire address when only its API is known: the same host, the default wire port.
     var defaultServerAddress: String { "\(URLComponents(string: baseURL)?.host ?? "127.0.0.1"):7480" }
 
@@ -89,7 +95,10 @@ struct APIOptions: ParsableArguments {
             let (data, response) = try await URLSession.shared.data(for: request)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
         } catch {
-            FileHandle.standardError.write(Data("aloft: cannot reach the server's HTTP API at \(base): \(error.localizedDescription) (is `aloft server` running? --api or ALOFT_API_URL names another)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "aloft: cannot reach the server's HTTP API at \(base): \(error.localizedDescription) (is `aloft server` running? --api or ALOFT_API_URL names another)\n"
+                        .utf8))
             throw ExitCode(3)
         }
     }
@@ -99,7 +108,9 @@ struct APIOptions: ParsableArguments {
 private func printOutcome(_ reply: (status: Int, body: Data), field: String) throws {
     let object = try? JSONSerialization.jsonObject(with: reply.body, options: [.fragmentsAllowed]) as? [String: Any]
     if (200..<300).contains(reply.status), let value = object?[field] {
-        let text = (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]))
+        let text =
+            (try? JSONSerialization.data(
+                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
         print(text)
         return
@@ -107,7 +118,8 @@ private func printOutcome(_ reply: (status: Int, body: Data), field: String) thr
     if let error = object?["error"] as? [String: Any] {
         FileHandle.standardError.write(Data("aloft: \(error["code"] ?? "error"): \(error["message"] ?? "")\n".utf8))
     } else {
-        FileHandle.standardError.write(Data("aloft: the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))\n".utf8))
+        FileHandle.standardError.write(
+            Data("aloft: the server answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))\n".utf8))
     }
     throw ExitCode.failure
 }

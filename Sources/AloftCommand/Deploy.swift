@@ -2,6 +2,7 @@ import AloftCore
 import ArgumentParser
 import Crypto
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -27,15 +28,18 @@ struct Deploy: AsyncParsableCommand {
         let path = try source.path(release: true)
         let manifestJSON = try readManifest(of: path)
         guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
-              let app = manifest["appName"] as? String, !app.isEmpty else {
-            throw ValidationError("\(path) did not print an app manifest: is it an aloft app whose main.swift ends with app.main()?")
+            let app = manifest["appName"] as? String, !app.isEmpty
+        else {
+            throw ValidationError(
+                "\(path) did not print an app manifest: is it an aloft app whose main.swift ends with app.main()?")
         }
         let functions = (manifest["functions"] as? [[String: Any]] ?? []).compactMap { $0["functionName"] as? String }
         guard !functions.isEmpty else { throw ValidationError("app '\(app)' declares no functions: nothing to deploy") }
 
         let (digest, size, uploaded) = try await upload(path, api: api)
         let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
-        let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/deploy", body: request), doing: "deploying")
+        let reply = try expectSuccess(
+            try await api.send("POST", "/v1/apps/\(pathComponent(app))/deploy", body: request), doing: "deploying")
         let version = reply["version"] as? Int ?? 0
         print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
         print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
@@ -74,41 +78,55 @@ struct AppCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List deployed apps: name, live version (or stopped), versions, last deployed.")
+        static let configuration = CommandConfiguration(
+            abstract: "List deployed apps: name, live version (or stopped), versions, last deployed.")
         @OptionGroup var api: APIOptions
 
         func run() async throws {
             let reply = try expectSuccess(try await api.send("GET", "/v1/apps", body: nil), doing: "listing apps")
             for app in reply["apps"] as? [[String: Any]] ?? [] {
                 let live = (app["live_version"] as? Int).map { "v\($0)" } ?? "stopped"
-                print(["\(app["name"] ?? "")", live, "\(app["versions"] ?? 0) versions", "\(app["deployed_at"] ?? "")"].joined(separator: "\t"))
+                print(
+                    ["\(app["name"] ?? "")", live, "\(app["versions"] ?? 0) versions", "\(app["deployed_at"] ?? "")"]
+                        .joined(separator: "\t"))
             }
         }
     }
 
     struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List an app's versions: version, deployed, executable, functions, live.")
+        static let configuration = CommandConfiguration(
+            abstract: "List an app's versions: version, deployed, executable, functions, live.")
         @Argument(help: "The app's name.") var app: String
         @OptionGroup var api: APIOptions
 
         func run() async throws {
-            let reply = try expectSuccess(try await api.send("GET", "/v1/apps/\(pathComponent(app))/versions", body: nil), doing: "reading the history")
+            let reply = try expectSuccess(
+                try await api.send("GET", "/v1/apps/\(pathComponent(app))/versions", body: nil),
+                doing: "reading the history")
             for version in reply["versions"] as? [[String: Any]] ?? [] {
                 let functions = (version["functions"] as? [String] ?? []).joined(separator: ",")
-                print(["v\(version["version"] ?? "")", "\(version["deployed_at"] ?? "")", String("\(version["artifact"] ?? "")".prefix(12)),
-                       functions, (version["live"] as? Bool ?? false) ? "live" : ""].joined(separator: "\t"))
+                print(
+                    [
+                        "v\(version["version"] ?? "")", "\(version["deployed_at"] ?? "")",
+                        String("\(version["artifact"] ?? "")".prefix(12)),
+                        functions, (version["live"] as? Bool ?? false) ? "live" : "",
+                    ].joined(separator: "\t"))
             }
         }
     }
 
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stop an app: its functions take no more calls and its containers exit (deploy or roll back to start it again).")
+            abstract:
+                "Stop an app: its functions take no more calls and its containers exit (deploy or roll back to start it again)."
+        )
         @Argument(help: "The app's name.") var app: String
         @OptionGroup var api: APIOptions
 
         func run() async throws {
-            try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/stop", body: nil), doing: "stopping '\(app)'")
+            try expectSuccess(
+                try await api.send("POST", "/v1/apps/\(pathComponent(app))/stop", body: nil), doing: "stopping '\(app)'"
+            )
             print("stopped app '\(app)'")
         }
     }
@@ -122,7 +140,9 @@ struct AppCommand: AsyncParsableCommand {
 
         func run() async throws {
             let body = try version.map { try JSONSerialization.data(withJSONObject: ["version": $0]) }
-            let reply = try expectSuccess(try await api.send("POST", "/v1/apps/\(pathComponent(app))/rollback", body: body), doing: "rolling back '\(app)'")
+            let reply = try expectSuccess(
+                try await api.send("POST", "/v1/apps/\(pathComponent(app))/rollback", body: body),
+                doing: "rolling back '\(app)'")
             print("app '\(app)' is live at version \(reply["version"] ?? "?")")
         }
     }
@@ -147,8 +167,12 @@ struct ExecutableSource: ParsableArguments {
 
     /// The executable's path, building the product first when one is named.
     func path(release: Bool) throws -> String {
-        let path = try executable.map { URL(fileURLWithPath: $0).path } ?? buildProduct(product!, release: release, packagePath: packagePath)
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw ValidationError("\(path) is not an executable file") }
+        let path =
+            try executable.map { URL(fileURLWithPath: $0).path }
+            ?? buildProduct(product!, release: release, packagePath: packagePath)
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ValidationError("\(path) is not an executable file")
+        }
         return path
     }
 }
@@ -160,7 +184,9 @@ private func buildProduct(_ product: String, release: Bool, packagePath: String?
     let arguments = ["build"] + configuration + ["--product", product] + package
     FileHandle.standardError.write(Data("building \(product)\(release ? " (release)" : "")…\n".utf8))
     let status = try runSwift(arguments, captureOutput: false).status
-    guard status == 0 else { throw ValidationError("`swift \(arguments.joined(separator: " "))` failed (exit \(status))") }
+    guard status == 0 else {
+        throw ValidationError("`swift \(arguments.joined(separator: " "))` failed (exit \(status))")
+    }
     let binPath = try runSwift(["build"] + configuration + ["--show-bin-path"] + package, captureOutput: true)
     return (String(decoding: binPath.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) as NSString)
         .appendingPathComponent(product)
@@ -185,7 +211,8 @@ func upload(_ path: String, api: APIOptions) async throws -> (digest: String, si
     let digest = Hex.string(SHA256.hash(data: bytes))
     let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
     if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
-    try expectSuccess(try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
+    try expectSuccess(
+        try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
     return (digest, size, true)
 }
 
@@ -200,7 +227,8 @@ func expectSuccess(_ reply: (status: Int, body: Data), doing what: String) throw
     let object = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any]
     if (200..<300).contains(reply.status) { return object ?? [:] }
     if let error = object?["error"] as? [String: Any] {
-        FileHandle.standardError.write(Data("aloft: \(what) failed: \(error["code"] ?? "error"): \(error["message"] ?? "")\n".utf8))
+        FileHandle.standardError.write(
+            Data("aloft: \(what) failed: \(error["code"] ?? "error"): \(error["message"] ?? "")\n".utf8))
     } else {
         FileHandle.standardError.write(Data("aloft: \(what) failed: the server answered \(reply.status)\n".utf8))
     }

@@ -25,7 +25,9 @@ struct Token: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            guard let kind = StoredToken.Kind(rawValue: kind) else { throw ValidationError("--kind is client or worker, not '\(kind)'") }
+            guard let kind = StoredToken.Kind(rawValue: kind) else {
+                throw ValidationError("--kind is client or worker, not '\(kind)'")
+            }
             let (token, record) = try Tokens.issue(workspace: workspace, kind: kind)
             try await store.with { try await $0.apply([.putToken(record)]) }
             print(token)
@@ -41,8 +43,11 @@ struct Token: AsyncParsableCommand {
             let tokens = try await store.with { try await $0.tokens() }
             let formatter = ISO8601DateFormatter()
             for token in tokens {
-                print([token.id, token.workspace, token.kind.rawValue, formatter.string(from: token.createdAt),
-                       token.revoked ? "revoked" : "active"].joined(separator: "\t"))
+                print(
+                    [
+                        token.id, token.workspace, token.kind.rawValue, formatter.string(from: token.createdAt),
+                        token.revoked ? "revoked" : "active",
+                    ].joined(separator: "\t"))
             }
         }
     }
@@ -67,16 +72,27 @@ struct Token: AsyncParsableCommand {
 
 /// Where a server keeps its state: shared by `aloft server` and the commands that work on its store.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The database, the socket and the first token [$ALOFT_DATA_DIR, default ~/.aloft].")
+    @Option(
+        name: .customLong("data-dir"),
+        help: "The database, the socket and the first token [$ALOFT_DATA_DIR, default ~/.aloft].")
     var dataDirectory: String?
 
-    @Option(help: "sqlite (durable, default), postgres (durable, in a PostgreSQL database) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE].")
+    @Option(
+        help:
+            "sqlite (durable, default), postgres (durable, in a PostgreSQL database) or memory (nothing survives a restart) [$ALOFT_SERVER_STORE]."
+    )
     var store: String?
 
-    @Option(name: .customLong("postgres-url"), help: "postgres://user:password@host:port/database, for --store postgres [$ALOFT_POSTGRES_URL; prefer it: flags show in ps].")
+    @Option(
+        name: .customLong("postgres-url"),
+        help:
+            "postgres://user:password@host:port/database, for --store postgres [$ALOFT_POSTGRES_URL; prefer it: flags show in ps]."
+    )
     var postgresURL: String?
 
-    @Option(name: .customLong("postgres-schema"), help: "The PostgreSQL schema for Aloft's tables [$ALOFT_POSTGRES_SCHEMA, default aloft].")
+    @Option(
+        name: .customLong("postgres-schema"),
+        help: "The PostgreSQL schema for Aloft's tables [$ALOFT_POSTGRES_SCHEMA, default aloft].")
     var postgresSchema: String?
 
     /// Sets the environment variables these flags override.
@@ -97,9 +113,13 @@ struct StoreOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
-        guard configuration.store != .memory else { throw ValidationError("a memory store lives inside its server: nothing to manage here") }
+        guard configuration.store != .memory else {
+            throw ValidationError("a memory store lives inside its server: nothing to manage here")
+        }
         if configuration.store == .sqlite && !FileManager.default.fileExists(atPath: configuration.databasePath) {
-            throw ValidationError("no server data at \(configuration.databasePath) (start `aloft server` there first, or pass --data-dir)")
+            throw ValidationError(
+                "no server data at \(configuration.databasePath) (start `aloft server` there first, or pass --data-dir)"
+            )
         }
         var logger = Logger(label: "aloft.token")
         logger.logLevel = .warning

@@ -25,7 +25,9 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "A worker token [$ALOFT_TOKEN].")
     var token: String?
 
-    @Option(name: .customLong("api"), help: "The server's HTTP API, for fetching executables [$ALOFT_API_URL, default http://SERVER-HOST:7481].")
+    @Option(
+        name: .customLong("api"),
+        help: "The server's HTTP API, for fetching executables [$ALOFT_API_URL, default http://SERVER-HOST:7481].")
     var apiURL: String?
 
     @Option(help: "How the server names this host (default: the host name).")
@@ -37,7 +39,9 @@ struct Worker: AsyncParsableCommand {
     @Option(name: .customLong("cache-dir"), help: "Where fetched executables are kept (default ~/.aloft/worker-cache).")
     var cacheDirectory: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical [$ALOFT_LOG_LEVEL, default info].")
     var logLevel: String?
 
     func run() async throws {
@@ -46,10 +50,12 @@ struct Worker: AsyncParsableCommand {
             throw ValidationError("name the server with --server host:port (or ALOFT_CONTROL_PLANE)")
         }
         guard let token = token ?? environment["ALOFT_TOKEN"], !token.isEmpty else {
-            throw ValidationError("a worker needs a worker token: --token (make one on the server with `aloft token new --kind worker`)")
+            throw ValidationError(
+                "a worker needs a worker token: --token (make one on the server with `aloft token new --kind worker`)")
         }
         if let maxContainers, maxContainers < 1 { throw ValidationError("--max-containers must be at least 1") }
-        var configuration = WorkerConfiguration(serverAddress: server, apiURL: apiURL ?? environment["ALOFT_API_URL"], token: token)
+        var configuration = WorkerConfiguration(
+            serverAddress: server, apiURL: apiURL ?? environment["ALOFT_API_URL"], token: token)
         if let name { configuration.name = name }
         if let maxContainers { configuration.maxContainers = maxContainers }
         if let cacheDirectory { configuration.cacheDirectory = cacheDirectory }
@@ -58,7 +64,8 @@ struct Worker: AsyncParsableCommand {
         guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
         logger.logLevel = parsed
         let worker = AloftWorker(configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -34,7 +34,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        state.logger.warning("closing connection after error", metadata: ["aloft.error": "\(error)", "aloft.role": "\(role)"])
+        state.logger.warning(
+            "closing connection after error", metadata: ["aloft.error": "\(error)", "aloft.role": "\(role)"])
         context.close(promise: nil)
     }
 }

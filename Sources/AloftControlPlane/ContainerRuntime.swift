@@ -13,8 +13,10 @@ public struct ContainerSpec: Sendable {
     /// Also gets what the container prints, as whole lines prefixed as they are forwarded, from any thread.
     public var onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)?
 
-    public init(containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
-                environment: [String: String], onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)? = nil) {
+    public init(
+        containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
+        environment: [String: String], onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)? = nil
+    ) {
         self.onOutput = onOutput
         self.containerID = containerID
         self.appName = appName
@@ -46,5 +48,7 @@ public protocol ClientAuthenticator: Sendable {
 /// Starts containers. The control plane calls `start` on its event loop and must not be blocked for long.
 public protocol ContainerRuntime: Sendable {
     /// Starts a container. `onExit` is called once, from any thread, with the exit status when it ends.
-    func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (_ status: Int32) -> Void) throws -> any ContainerHandle
+    func start(
+        _ spec: ContainerSpec, onExit: @escaping @Sendable (_ status: Int32) -> Void
+    ) throws -> any ContainerHandle
 }

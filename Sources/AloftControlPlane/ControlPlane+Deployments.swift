@@ -20,15 +20,19 @@ extension ControlPlane {
     public func deploy(workspace: String = "", manifest: Aloft_V1_AppManifest, artifact: String) async throws -> Int {
         let store = try deploymentStore()
         guard let path = configuration.artifacts?.path(of: artifact, workspace: workspace) else {
-            throw AloftError(.notFound, "no executable with SHA-256 \(artifact) was uploaded to this server (aloft deploy uploads it first)")
+            throw AloftError(
+                .notFound,
+                "no executable with SHA-256 \(artifact) was uploaded to this server (aloft deploy uploads it first)")
         }
         try Self.validate(manifest)
         return try await deployments.run {
             let versions = try await store.appVersions(workspace: workspace).filter { $0.appName == manifest.appName }
             let version = (versions.map(\.version).max() ?? 0) + 1
-            let record = StoredAppVersion(workspace: workspace, appName: manifest.appName, version: version, artifact: artifact,
-                                          manifest: try manifest.serializedBytes(), createdAt: Date())
-            try await activate(workspace: workspace, manifest: manifest, artifact: artifact, path: path, version: version, new: record)
+            let record = StoredAppVersion(
+                workspace: workspace, appName: manifest.appName, version: version, artifact: artifact,
+                manifest: try manifest.serializedBytes(), createdAt: Date())
+            try await activate(
+                workspace: workspace, manifest: manifest, artifact: artifact, path: path, version: version, new: record)
             return version
         }
     }
@@ -49,13 +53,20 @@ extension ControlPlane {
                 target = versions.last
             }
             guard let target else {
-                throw AloftError(.notFound, version.map { "app '\(app)' has no version \($0)" } ?? "app '\(app)' has no version before its live one")
+                throw AloftError(
+                    .notFound,
+                    version.map { "app '\(app)' has no version \($0)" }
+                        ?? "app '\(app)' has no version before its live one")
             }
             guard let path = configuration.artifacts?.path(of: target.artifact, workspace: workspace) else {
-                throw AloftError(.notFound, "the executable of version \(target.version) of '\(app)' is no longer in the artifact store")
+                throw AloftError(
+                    .notFound,
+                    "the executable of version \(target.version) of '\(app)' is no longer in the artifact store")
             }
             let manifest = try Aloft_V1_AppManifest(serializedBytes: target.manifest)
-            try await activate(workspace: workspace, manifest: manifest, artifact: target.artifact, path: path, version: target.version, new: nil)
+            try await activate(
+                workspace: workspace, manifest: manifest, artifact: target.artifact, path: path,
+                version: target.version, new: nil)
             return target.version
         }
     }
@@ -67,7 +78,9 @@ extension ControlPlane {
         try await deployments.run {
             let versions = try await store.appVersions(workspace: workspace).filter { $0.appName == app }
             guard versions.contains(where: \.live) else {
-                throw AloftError(.notFound, versions.isEmpty ? "no app '\(app)' was deployed here" : "app '\(app)' is already stopped")
+                throw AloftError(
+                    .notFound,
+                    versions.isEmpty ? "no app '\(app)' was deployed here" : "app '\(app)' is already stopped")
             }
             let state = try runningScheduler()
             let promise = state.loop.makePromise(of: Void.self)
@@ -83,17 +96,22 @@ extension ControlPlane {
 
     private func deploymentStore() throws -> any ControlPlaneStore {
         guard let store = configuration.store else {
-            throw AloftError(.invalidConfiguration, "apps can be deployed only to a control plane with a store (aloft server)")
+            throw AloftError(
+                .invalidConfiguration, "apps can be deployed only to a control plane with a store (aloft server)")
         }
         return store
     }
 
-    private func activate(workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
-                          new: StoredAppVersion?) async throws {
+    private func activate(
+        workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
+        new: StoredAppVersion?
+    ) async throws {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Void.self)
         state.loop.execute {
-            state.activate(workspace: workspace, manifest: manifest, artifact: artifact, path: path, version: version, new: new, promise: promise)
+            state.activate(
+                workspace: workspace, manifest: manifest, artifact: artifact, path: path, version: version, new: new,
+                promise: promise)
         }
         try await promise.futureResult.get()
     }
@@ -104,7 +122,9 @@ extension ControlPlane {
             throw AloftError(.invalidArgument, "app '\(manifest.appName)' declares no functions: nothing to deploy")
         }
         for function in manifest.functions where function.appName != manifest.appName || function.functionName.isEmpty {
-            throw AloftError(.invalidArgument, "function '\(function.functionName)' of the manifest does not belong to app '\(manifest.appName)'")
+            throw AloftError(
+                .invalidArgument,
+                "function '\(function.functionName)' of the manifest does not belong to app '\(manifest.appName)'")
         }
     }
 }

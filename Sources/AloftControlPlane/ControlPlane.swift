@@ -1,11 +1,11 @@
-public import Logging
-public import ServiceLifecycle
 public import AloftCore
 import AloftWire
+public import Foundation
+public import Logging
 import NIOCore
 import NIOPosix
+public import ServiceLifecycle
 import Synchronization
-public import Foundation
 
 /// The control plane: accepts callers and containers on a TCP socket (and a Unix-domain socket, if configured), queues inputs, starts containers on
 /// demand and routes results back. Run it as a `Service` in a `ServiceGroup`; graceful shutdown closes the
@@ -35,7 +35,9 @@ public final class ControlPlane: Service, Sendable {
         public var tcp: String
     }
 
-    public init(configuration: ControlPlaneConfiguration = .init(), logger: Logger = Logger(label: "aloft.control-plane")) {
+    public init(
+        configuration: ControlPlaneConfiguration = .init(), logger: Logger = Logger(label: "aloft.control-plane")
+    ) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -76,7 +78,8 @@ public final class ControlPlane: Service, Sendable {
     public func run() async throws {
         AllocatorTuning.apply()
         // One event loop: every scheduler decision happens on it, in order, without locks.
-        let ownGroup: MultiThreadedEventLoopGroup? = configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let ownGroup: MultiThreadedEventLoopGroup? =
+            configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
         let state = Scheduler(loop: group.next(), configuration: configuration, logger: logger)
         var stored = StoredState()
@@ -103,7 +106,9 @@ public final class ControlPlane: Service, Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
+                .childChannelOption(
+                    .socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes)
+                )
                 .childChannelInitializer(initializer)
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
@@ -112,7 +117,9 @@ public final class ControlPlane: Service, Sendable {
             if let path = configuration.unixSocketPath {
                 let unix = try await ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 256)
-                    .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes))
+                    .childChannelOption(
+                        .socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes)
+                    )
                     .childChannelInitializer(initializer)
                     .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
                     .get()
@@ -133,7 +140,9 @@ public final class ControlPlane: Service, Sendable {
         }.get()
         runningState.withLock { $0 = state }
         defer { runningState.withLock { $0 = nil } }
-        logger.info("control plane listening", metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
+        logger.info(
+            "control plane listening",
+            metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
         publish(.success(Addresses(local: localAddress, tcp: address)))
 
         let boundListeners = listeners
@@ -171,10 +180,13 @@ extension ControlPlane {
     /// Runs one input of function `function` of app `app` (registered by a run of the app against this control
     /// plane) and returns how it ended. `payload` is the argument as the SDK encodes it (JSON).
     /// `workspace` is the caller's (its token's; empty without an authenticator).
-    public func invoke(workspace: String = "", app: String, function: String, payload: Data) async throws -> CallOutcome {
+    public func invoke(workspace: String = "", app: String, function: String, payload: Data) async throws -> CallOutcome
+    {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Aloft_V1_Result.self)
-        state.loop.execute { state.invokeLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise) }
+        state.loop.execute {
+            state.invokeLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise)
+        }
         return CallOutcome(try await promise.futureResult.get())
     }
 
@@ -182,17 +194,22 @@ extension ControlPlane {
     public func spawn(workspace: String = "", app: String, function: String, payload: Data) async throws -> String {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: String.self)
-        state.loop.execute { state.spawnLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise) }
+        state.loop.execute {
+            state.spawnLocally(workspace: workspace, app: app, function: function, payload: payload, promise: promise)
+        }
         return try await promise.futureResult.get()
     }
 
     /// The outcome of a spawned call, waiting up to `timeout` (`nil`: until it finishes); `nil` if it has not
     /// finished by then. Throws `notFound` for a call this control plane never accepted or whose result expired.
-    public func outcome(workspace: String = "", ofCall callID: String, timeout: Duration?) async throws -> CallOutcome? {
+    public func outcome(workspace: String = "", ofCall callID: String, timeout: Duration?) async throws -> CallOutcome?
+    {
         let state = try runningScheduler()
         let promise = state.loop.makePromise(of: Aloft_V1_Result?.self)
         let timeoutMs = timeout?.wireMilliseconds ?? -1
-        state.loop.execute { state.resultLocally(workspace: workspace, callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise) }
+        state.loop.execute {
+            state.resultLocally(workspace: workspace, callID: callID, index: 0, timeoutMs: timeoutMs, promise: promise)
+        }
         return try await promise.futureResult.get().map(CallOutcome.init)
     }
 

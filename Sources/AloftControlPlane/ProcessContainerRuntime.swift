@@ -11,7 +11,8 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         self.forwardOutput = forwardOutput
     }
 
-    public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle {
+    public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: spec.executable)
         process.arguments = spec.arguments
@@ -20,7 +21,8 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         let prefix = "[\(spec.functionName) \(spec.containerID)] "
         let forwarders: [LineForwarder]
         if forwardOutput {
-            let out = Pipe(), err = Pipe()
+            let out = Pipe()
+            let err = Pipe()
             process.standardOutput = out
             process.standardError = err
             forwarders = [
@@ -121,7 +123,7 @@ extension ProcessContainerRuntime {
     static func inheritedEnvironment() -> [String: String] {
         ProcessInfo.processInfo.environment.filter { key, _ in
             !(key.hasPrefix("ALOFT_SERVER_") || key.hasPrefix("ALOFT_POSTGRES_") || key == "ALOFT_DATA_DIR"
-              || key == "ALOFT_HTTP_PORT" || key == "ALOFT_TOKEN" || key == "ALOFT_TEST_POSTGRES_URL")
+                || key == "ALOFT_HTTP_PORT" || key == "ALOFT_TOKEN" || key == "ALOFT_TEST_POSTGRES_URL")
         }
     }
 }

@@ -63,7 +63,8 @@ public struct StoredCall: Sendable, Hashable {
     public var inputsClosed: Bool
     public var createdAt: Date
 
-    public init(id: String, workspace: String = "", functionID: UInt64, kind: Int, inputsClosed: Bool, createdAt: Date) {
+    public init(id: String, workspace: String = "", functionID: UInt64, kind: Int, inputsClosed: Bool, createdAt: Date)
+    {
         self.id = id
         self.workspace = workspace
         self.functionID = functionID
@@ -135,7 +136,10 @@ public struct StoredAppVersion: Sendable, Hashable {
     /// The version that serves calls; no version of a stopped app is live.
     public var live: Bool
 
-    public init(workspace: String, appName: String, version: Int, artifact: String, manifest: Data, createdAt: Date, live: Bool = false) {
+    public init(
+        workspace: String, appName: String, version: Int, artifact: String, manifest: Data, createdAt: Date,
+        live: Bool = false
+    ) {
         self.workspace = workspace
         self.appName = appName
         self.version = version
@@ -200,11 +204,14 @@ public final class InMemoryStore: ControlPlaneStore {
         contents.withLock { contents in
             StoredState(
                 functions: contents.functions.values.sorted { $0.id < $1.id },
-                unfinishedCalls: contents.calls.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.compactMap { call in
-                    let inputs = contents.inputs[call.id] ?? [:]
-                    guard !inputs.isEmpty || !call.inputsClosed else { return nil }
-                    return (call, inputs.sorted { $0.key < $1.key }.map { StoredInput(index: $0.key, data: $0.value) })
-                }
+                unfinishedCalls: contents.calls.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+                    .compactMap { call in
+                        let inputs = contents.inputs[call.id] ?? [:]
+                        guard !inputs.isEmpty || !call.inputsClosed else { return nil }
+                        return (
+                            call, inputs.sorted { $0.key < $1.key }.map { StoredInput(index: $0.key, data: $0.value) }
+                        )
+                    }
             )
         }
     }
@@ -225,7 +232,9 @@ public final class InMemoryStore: ControlPlaneStore {
                     contents.calls[callID]?.inputsClosed = true
                 case .finishInput(let callID, let index, let result, let expiresAt):
                     contents.inputs[callID]?[index] = nil
-                    if let result, contents.results[callID]?[index] == nil { contents.results[callID, default: [:]][index] = (result, expiresAt) }
+                    if let result, contents.results[callID]?[index] == nil {
+                        contents.results[callID, default: [:]][index] = (result, expiresAt)
+                    }
                 case .deleteCall(let id):
                     contents.calls[id] = nil
                     contents.inputs[id] = nil
@@ -237,7 +246,9 @@ public final class InMemoryStore: ControlPlaneStore {
                     }
                     // As the databases do: a closed call with nothing left to run or read is gone.
                     for (callID, call) in contents.calls
-                    where call.inputsClosed && (contents.inputs[callID]?.isEmpty ?? true) && contents.results[callID] == nil {
+                    where call.inputsClosed && (contents.inputs[callID]?.isEmpty ?? true)
+                        && contents.results[callID] == nil
+                    {
                         contents.calls[callID] = nil
                         contents.inputs[callID] = nil
                     }
@@ -246,14 +257,18 @@ public final class InMemoryStore: ControlPlaneStore {
                 case .revokeToken(let id):
                     contents.tokens[id]?.revoked = true
                 case .putAppVersion(let version):
-                    let key = AppVersionKey(workspace: version.workspace, appName: version.appName, version: version.version)
+                    let key = AppVersionKey(
+                        workspace: version.workspace, appName: version.appName, version: version.version)
                     if contents.appVersions[key] == nil { contents.appVersions[key] = version }
                 case .setLiveVersion(let workspace, let appName, let live):
-                    for (key, version) in contents.appVersions where key.workspace == workspace && key.appName == appName {
+                    for (key, version) in contents.appVersions
+                    where key.workspace == workspace && key.appName == appName {
                         contents.appVersions[key]?.live = version.version == live
                     }
                 case .deleteFunctions(let workspace, let appName):
-                    contents.functions = contents.functions.filter { $0.value.workspace != workspace || $0.value.appName != appName }
+                    contents.functions = contents.functions.filter {
+                        $0.value.workspace != workspace || $0.value.appName != appName
+                    }
                 }
             }
         }
@@ -279,7 +294,9 @@ public final class InMemoryStore: ControlPlaneStore {
 
     public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
         contents.withLock { contents in
-            contents.appVersions.values.filter { $0.workspace == workspace }.sorted { ($0.appName, $0.version) < ($1.appName, $1.version) }
+            contents.appVersions.values.filter { $0.workspace == workspace }.sorted {
+                ($0.appName, $0.version) < ($1.appName, $1.version)
+            }
         }
     }
 

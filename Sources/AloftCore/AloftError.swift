@@ -66,7 +66,8 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         if let remote {
-            return "AloftError.\(code): \(remote.typeName): \(remote.message) (in function '\(remote.functionName)', container \(remote.containerID))"
+            return
+                "AloftError.\(code): \(remote.typeName): \(remote.message) (in function '\(remote.functionName)', container \(remote.containerID))"
         }
         return "AloftError.\(code): \(message)"
     }

@@ -70,7 +70,9 @@ public struct FunctionOptions: Sendable, Hashable {
     /// Checks the limits Modal enforces; throws `invalidConfiguration` naming the offending field.
     public func validate() throws(AloftError) {
         func fail(_ message: String) -> AloftError { AloftError(.invalidConfiguration, message) }
-        if timeout < .seconds(1) || timeout > .seconds(86_400) { throw fail("timeout must be between 1 s and 24 h, got \(timeout)") }
+        if timeout < .seconds(1) || timeout > .seconds(86_400) {
+            throw fail("timeout must be between 1 s and 24 h, got \(timeout)")
+        }
         if let startupTimeout, startupTimeout < .seconds(1) || startupTimeout > .seconds(86_400) {
             throw fail("startupTimeout must be between 1 s and 24 h, got \(startupTimeout)")
         }
@@ -80,13 +82,18 @@ public struct FunctionOptions: Sendable, Hashable {
         }
         if minContainers < 0 { throw fail("minContainers must not be negative") }
         if let maxContainers, maxContainers < 1 || maxContainers < minContainers {
-            throw fail("maxContainers must be at least 1 and at least minContainers (\(minContainers)), got \(maxContainers)")
+            throw fail(
+                "maxContainers must be at least 1 and at least minContainers (\(minContainers)), got \(maxContainers)")
         }
         if bufferContainers < 0 { throw fail("bufferContainers must not be negative") }
         if scaledownWindow <= .zero { throw fail("scaledownWindow must be greater than zero") }
         if let batching {
-            if batching.maxBatchSize < 1 || batching.maxBatchSize > 1000 { throw fail("maxBatchSize must be between 1 and 1000, got \(batching.maxBatchSize)") }
-            if batching.wait < .zero || batching.wait > .seconds(600) { throw fail("batch wait must be between 0 and 10 minutes, got \(batching.wait)") }
+            if batching.maxBatchSize < 1 || batching.maxBatchSize > 1000 {
+                throw fail("maxBatchSize must be between 1 and 1000, got \(batching.maxBatchSize)")
+            }
+            if batching.wait < .zero || batching.wait > .seconds(600) {
+                throw fail("batch wait must be between 0 and 10 minutes, got \(batching.wait)")
+            }
         }
         try retries.validate()
     }
@@ -100,7 +107,10 @@ public struct Retries: Sendable, Hashable {
     public var initialDelay: Duration
     public var maxDelay: Duration
 
-    public init(maxRetries: Int, backoffCoefficient: Double = 2.0, initialDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(60)) {
+    public init(
+        maxRetries: Int, backoffCoefficient: Double = 2.0, initialDelay: Duration = .seconds(1),
+        maxDelay: Duration = .seconds(60)
+    ) {
         self.maxRetries = maxRetries
         self.backoffCoefficient = backoffCoefficient
         self.initialDelay = initialDelay
@@ -108,12 +118,16 @@ public struct Retries: Sendable, Hashable {
     }
 
     public static let none = Retries(maxRetries: 0)
-    public static func count(_ n: Int) -> Retries { Retries(maxRetries: n, backoffCoefficient: 1.0, initialDelay: .seconds(1)) }
+    public static func count(_ n: Int) -> Retries {
+        Retries(maxRetries: n, backoffCoefficient: 1.0, initialDelay: .seconds(1))
+    }
 
     public func validate() throws(AloftError) {
         func fail(_ message: String) -> AloftError { AloftError(.invalidConfiguration, message) }
         if maxRetries < 0 || maxRetries > 10 { throw fail("retries must be between 0 and 10, got \(maxRetries)") }
-        if backoffCoefficient < 1 || backoffCoefficient > 10 { throw fail("backoffCoefficient must be between 1 and 10, got \(backoffCoefficient)") }
+        if backoffCoefficient < 1 || backoffCoefficient > 10 {
+            throw fail("backoffCoefficient must be between 1 and 10, got \(backoffCoefficient)")
+        }
         if initialDelay < .zero || initialDelay > .seconds(60) { throw fail("initialDelay must be between 0 and 60 s") }
         if maxDelay < .seconds(1) || maxDelay > .seconds(60) { throw fail("maxDelay must be between 1 and 60 s") }
     }

@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 public import Foundation
 public import Logging
 public import PostgresNIO
@@ -17,7 +17,10 @@ public final class PostgresStore: ControlPlaneStore {
 
     /// - Parameters:
     ///   - schema: the PostgreSQL schema for the tables (letters, digits and `_`).
-    public init(configuration: PostgresClient.Configuration, schema: String = "aloft", logger: Logger = Logger(label: "aloft.store")) throws {
+    public init(
+        configuration: PostgresClient.Configuration, schema: String = "aloft",
+        logger: Logger = Logger(label: "aloft.store")
+    ) throws {
         guard !schema.isEmpty, schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
             throw AloftError(.invalidConfiguration, "PostgreSQL schema name '\(schema)' must be letters, digits and _")
         }
@@ -28,11 +31,15 @@ public final class PostgresStore: ControlPlaneStore {
 
     /// A store for `postgres://user:password@host:port/database` (TLS off: PostgreSQL on a private network or
     /// loopback; build a `PostgresClient.Configuration` for anything else).
-    public convenience init(url: String, schema: String = "aloft", logger: Logger = Logger(label: "aloft.store")) throws {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, let user = components.user
+    public convenience init(url: String, schema: String = "aloft", logger: Logger = Logger(label: "aloft.store")) throws
+    {
+        guard let components = URLComponents(string: url),
+            ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, let user = components.user
         else {
-            throw AloftError(.invalidConfiguration, "'\(Self.redacted(url))' is not a PostgreSQL URL (postgres://user:password@host:port/database)")
+            throw AloftError(
+                .invalidConfiguration,
+                "'\(Self.redacted(url))' is not a PostgreSQL URL (postgres://user:password@host:port/database)")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         let configuration = PostgresClient.Configuration(
@@ -49,7 +56,9 @@ public final class PostgresStore: ControlPlaneStore {
             return components.string ?? "postgres://…"
         }
         // Unparseable: keep the scheme and what follows the last @, never what could be a password.
-        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards) else { return "postgres://…" }
+        guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards) else {
+            return "postgres://…"
+        }
         return url[..<scheme.upperBound] + "…@" + url[at.upperBound...]
     }
 
@@ -100,7 +109,8 @@ public final class PostgresStore: ControlPlaneStore {
                 }
             }
         } catch {
-            throw AloftError(.storeFailure, "could not open the PostgreSQL store (schema \(schema)): \(String(reflecting: error))")
+            throw AloftError(
+                .storeFailure, "could not open the PostgreSQL store (schema \(schema)): \(String(reflecting: error))")
         }
     }
 
@@ -110,25 +120,37 @@ public final class PostgresStore: ControlPlaneStore {
             try await self.client.withConnection { connection in
                 var state = StoredState()
                 let functions = try await connection.query(
-                    "SELECT id, key, app, registration, workspace FROM \(unescaped: s).functions ORDER BY id", logger: self.logger)
-                for try await (id, key, app, registration, workspace) in functions.decode((Int64, String, String, Data, String).self) {
-                    state.functions.append(StoredFunction(
-                        id: UInt64(bitPattern: id), key: key, workspace: workspace, appName: app, registration: registration))
+                    "SELECT id, key, app, registration, workspace FROM \(unescaped: s).functions ORDER BY id",
+                    logger: self.logger)
+                for try await (id, key, app, registration, workspace) in functions.decode(
+                    (Int64, String, String, Data, String).self)
+                {
+                    state.functions.append(
+                        StoredFunction(
+                            id: UInt64(bitPattern: id), key: key, workspace: workspace, appName: app,
+                            registration: registration))
                 }
                 var calls: [StoredCall] = []
-                let rows = try await connection.query("""
+                let rows = try await connection.query(
+                    """
                     SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM \(unescaped: s).calls c
                     WHERE NOT inputs_closed OR EXISTS (SELECT 1 FROM \(unescaped: s).inputs i WHERE i.call_id = c.id)
                     ORDER BY created_at, id
                     """, logger: self.logger)
-                for try await (id, function, kind, closed, created, workspace) in rows.decode((String, Int64, Int32, Bool, Double, String).self) {
-                    calls.append(StoredCall(id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind), inputsClosed: closed,
-                                            createdAt: Date(timeIntervalSince1970: created)))
+                for try await (id, function, kind, closed, created, workspace) in rows.decode(
+                    (String, Int64, Int32, Bool, Double, String).self)
+                {
+                    calls.append(
+                        StoredCall(
+                            id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind),
+                            inputsClosed: closed,
+                            createdAt: Date(timeIntervalSince1970: created)))
                 }
                 for call in calls {
                     var inputs: [StoredInput] = []
                     let rows = try await connection.query(
-                        "SELECT idx, data FROM \(unescaped: s).inputs WHERE call_id = \(call.id) ORDER BY idx", logger: self.logger)
+                        "SELECT idx, data FROM \(unescaped: s).inputs WHERE call_id = \(call.id) ORDER BY idx",
+                        logger: self.logger)
                     for try await (index, data) in rows.decode((Int64, Data).self) {
                         inputs.append(StoredInput(index: UInt64(bitPattern: index), data: data))
                     }
@@ -151,7 +173,8 @@ public final class PostgresStore: ControlPlaneStore {
     public func result(callID: String, index: UInt64) async throws -> Data? {
         let s = schema
         return try await wrap("read") {
-            let rows = try await self.client.query("""
+            let rows = try await self.client.query(
+                """
                 SELECT result FROM \(unescaped: s).results
                 WHERE call_id = \(callID) AND idx = \(Int64(bitPattern: index)) AND expires_at >= \(Date().timeIntervalSince1970)
                 """, logger: self.logger)
@@ -166,9 +189,12 @@ public final class PostgresStore: ControlPlaneStore {
             let rows = try await self.client.query(
                 "SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM \(unescaped: s).calls WHERE id = \(id)",
                 logger: self.logger)
-            for try await (id, function, kind, closed, created, workspace) in rows.decode((String, Int64, Int32, Bool, Double, String).self) {
-                return StoredCall(id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind),
-                                  inputsClosed: closed, createdAt: Date(timeIntervalSince1970: created))
+            for try await (id, function, kind, closed, created, workspace) in rows.decode(
+                (String, Int64, Int32, Bool, Double, String).self)
+            {
+                return StoredCall(
+                    id: id, workspace: workspace, functionID: UInt64(bitPattern: function), kind: Int(kind),
+                    inputsClosed: closed, createdAt: Date(timeIntervalSince1970: created))
             }
             return nil
         }
@@ -186,14 +212,20 @@ public final class PostgresStore: ControlPlaneStore {
     private func tokens(matching id: String?) async throws -> [StoredToken] {
         let s = schema
         return try await wrap("read") {
-            let query: PostgresQuery = id.map { id in
-                "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens WHERE id = \(id)"
-            } ?? "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens ORDER BY created_at, id"
+            let query: PostgresQuery =
+                id.map { id in
+                    "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens WHERE id = \(id)"
+                }
+                ?? "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens ORDER BY created_at, id"
             var tokens: [StoredToken] = []
             let rows = try await self.client.query(query, logger: self.logger)
-            for try await (id, workspace, kind, hash, created, revoked) in rows.decode((String, String, String, String, Double, Bool).self) {
-                tokens.append(StoredToken(id: id, workspace: workspace, kind: StoredToken.Kind(rawValue: kind) ?? .client,
-                                          secretHash: hash, createdAt: Date(timeIntervalSince1970: created), revoked: revoked))
+            for try await (id, workspace, kind, hash, created, revoked) in rows.decode(
+                (String, String, String, String, Double, Bool).self)
+            {
+                tokens.append(
+                    StoredToken(
+                        id: id, workspace: workspace, kind: StoredToken.Kind(rawValue: kind) ?? .client,
+                        secretHash: hash, createdAt: Date(timeIntervalSince1970: created), revoked: revoked))
             }
             return tokens
         }
@@ -203,20 +235,28 @@ public final class PostgresStore: ControlPlaneStore {
         let s = schema
         return try await wrap("read") {
             var versions: [StoredAppVersion] = []
-            let rows = try await self.client.query("""
+            let rows = try await self.client.query(
+                """
                 SELECT app, version, artifact, manifest, created_at, live FROM \(unescaped: s).app_versions
                 WHERE workspace = \(workspace) ORDER BY app, version
                 """, logger: self.logger)
-            for try await (app, version, artifact, manifest, created, live) in rows.decode((String, Int32, String, Data, Double, Bool).self) {
-                versions.append(StoredAppVersion(workspace: workspace, appName: app, version: Int(version), artifact: artifact,
-                                                 manifest: manifest, createdAt: Date(timeIntervalSince1970: created), live: live))
+            for try await (app, version, artifact, manifest, created, live) in rows.decode(
+                (String, Int32, String, Data, Double, Bool).self)
+            {
+                versions.append(
+                    StoredAppVersion(
+                        workspace: workspace, appName: app, version: Int(version), artifact: artifact,
+                        manifest: manifest, createdAt: Date(timeIntervalSince1970: created), live: live))
             }
             return versions
         }
     }
 
     public func close() async {
-        let task = running.withLock { running in defer { running = nil }; return running }
+        let task = running.withLock { running in
+            defer { running = nil }
+            return running
+        }
         task?.cancel()
         await task?.value
     }
@@ -232,14 +272,16 @@ public final class PostgresStore: ControlPlaneStore {
         let s = schema
         switch change {
         case .putFunction(let function):
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(unescaped: s).functions (id, key, workspace, app, registration)
                 VALUES (\(Int64(bitPattern: function.id)), \(function.key), \(function.workspace), \(function.appName), \(function.registration))
                 ON CONFLICT (id) DO UPDATE SET key = excluded.key, workspace = excluded.workspace, app = excluded.app,
                     registration = excluded.registration
                 """, logger: logger)
         case .putCall(let call):
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(unescaped: s).calls (id, workspace, function_id, kind, inputs_closed, created_at)
                 VALUES (\(call.id), \(call.workspace), \(Int64(bitPattern: call.functionID)), \(Int32(call.kind)), \(call.inputsClosed),
                         \(call.createdAt.timeIntervalSince1970))
@@ -247,18 +289,22 @@ public final class PostgresStore: ControlPlaneStore {
                 """, logger: logger)
         case .putInputs(let callID, let inputs):
             for input in inputs {
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO \(unescaped: s).inputs (call_id, idx, data) VALUES (\(callID), \(Int64(bitPattern: input.index)), \(input.data))
                     ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
         case .closeInputs(let callID):
-            try await connection.query("UPDATE \(unescaped: s).calls SET inputs_closed = TRUE WHERE id = \(callID)", logger: logger)
+            try await connection.query(
+                "UPDATE \(unescaped: s).calls SET inputs_closed = TRUE WHERE id = \(callID)", logger: logger)
         case .finishInput(let callID, let index, let result, let expiresAt):
             try await connection.query(
-                "DELETE FROM \(unescaped: s).inputs WHERE call_id = \(callID) AND idx = \(Int64(bitPattern: index))", logger: logger)
+                "DELETE FROM \(unescaped: s).inputs WHERE call_id = \(callID) AND idx = \(Int64(bitPattern: index))",
+                logger: logger)
             if let result {
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO \(unescaped: s).results (call_id, idx, result, expires_at)
                     VALUES (\(callID), \(Int64(bitPattern: index)), \(result), \(expiresAt.timeIntervalSince1970))
                     ON CONFLICT DO NOTHING
@@ -269,7 +315,8 @@ public final class PostgresStore: ControlPlaneStore {
             try await connection.query("DELETE FROM \(unescaped: s).results WHERE call_id = \(id)", logger: logger)
             try await connection.query("DELETE FROM \(unescaped: s).calls WHERE id = \(id)", logger: logger)
         case .putToken(let token):
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(unescaped: s).tokens (id, workspace, kind, secret_hash, created_at, revoked)
                 VALUES (\(token.id), \(token.workspace), \(token.kind.rawValue), \(token.secretHash),
                         \(token.createdAt.timeIntervalSince1970), \(token.revoked))
@@ -277,26 +324,31 @@ public final class PostgresStore: ControlPlaneStore {
                     secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked = excluded.revoked
                 """, logger: logger)
         case .revokeToken(let id):
-            try await connection.query("UPDATE \(unescaped: s).tokens SET revoked = TRUE WHERE id = \(id)", logger: logger)
+            try await connection.query(
+                "UPDATE \(unescaped: s).tokens SET revoked = TRUE WHERE id = \(id)", logger: logger)
         case .putAppVersion(let version):
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(unescaped: s).app_versions (workspace, app, version, artifact, manifest, created_at, live)
                 VALUES (\(version.workspace), \(version.appName), \(Int32(version.version)), \(version.artifact), \(version.manifest),
                         \(version.createdAt.timeIntervalSince1970), \(version.live))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         case .setLiveVersion(let workspace, let appName, let version):
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE \(unescaped: s).app_versions SET live = (version = \(Int32(version ?? -1)))
                 WHERE workspace = \(workspace) AND app = \(appName)
                 """, logger: logger)
         case .deleteFunctions(let workspace, let appName):
             try await connection.query(
-                "DELETE FROM \(unescaped: s).functions WHERE workspace = \(workspace) AND app = \(appName)", logger: logger)
+                "DELETE FROM \(unescaped: s).functions WHERE workspace = \(workspace) AND app = \(appName)",
+                logger: logger)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 DELETE FROM \(unescaped: s).calls c WHERE inputs_closed
                 AND NOT EXISTS (SELECT 1 FROM \(unescaped: s).inputs i WHERE i.call_id = c.id)
                 AND NOT EXISTS (SELECT 1 FROM \(unescaped: s).results r WHERE r.call_id = c.id)

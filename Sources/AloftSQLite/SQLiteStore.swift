@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 import CSQLite
 public import Foundation
 
@@ -48,7 +48,8 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             }
             self.database = handle
             sqlite3_busy_timeout(handle, 5_000)
-            try self.execute("""
+            try self.execute(
+                """
                 PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = \(self.durability == .power ? "FULL" : "NORMAL");
                 PRAGMA foreign_keys = OFF;
@@ -81,19 +82,25 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         try await onQueue {
             var state = StoredState()
             try self.query("SELECT id, key, app, registration, workspace FROM functions ORDER BY id") { row in
-                state.functions.append(StoredFunction(
-                    id: UInt64(bitPattern: row.int64(0)), key: row.text(1), workspace: row.text(4), appName: row.text(2),
-                    registration: row.blob(3)))
+                state.functions.append(
+                    StoredFunction(
+                        id: UInt64(bitPattern: row.int64(0)), key: row.text(1), workspace: row.text(4),
+                        appName: row.text(2),
+                        registration: row.blob(3)))
             }
             var calls: [StoredCall] = []
-            try self.query("""
+            try self.query(
+                """
                 SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM calls c
                 WHERE inputs_closed = 0 OR EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = c.id)
                 ORDER BY created_at, id
-                """) { row in
-                calls.append(StoredCall(
-                    id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
-                    inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4))))
+                """
+            ) { row in
+                calls.append(
+                    StoredCall(
+                        id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)),
+                        kind: Int(row.int64(2)),
+                        inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4))))
             }
             for call in calls {
                 var inputs: [StoredInput] = []
@@ -123,8 +130,10 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     public func result(callID: String, index: UInt64) async throws -> Data? {
         try await onQueue {
             var result: Data?
-            try self.query("SELECT result FROM results WHERE call_id = ? AND idx = ? AND expires_at >= ?",
-                           [.text(callID), .int(Int64(bitPattern: index)), .double(Date().timeIntervalSince1970)]) { row in
+            try self.query(
+                "SELECT result FROM results WHERE call_id = ? AND idx = ? AND expires_at >= ?",
+                [.text(callID), .int(Int64(bitPattern: index)), .double(Date().timeIntervalSince1970)]
+            ) { row in
                 result = row.blob(0)
             }
             return result
@@ -134,9 +143,13 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     public func call(id: String) async throws -> StoredCall? {
         try await onQueue {
             var call: StoredCall?
-            try self.query("SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM calls WHERE id = ?", [.text(id)]) { row in
+            try self.query(
+                "SELECT id, function_id, kind, inputs_closed, created_at, workspace FROM calls WHERE id = ?",
+                [.text(id)]
+            ) { row in
                 call = StoredCall(
-                    id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)), kind: Int(row.int64(2)),
+                    id: row.text(0), workspace: row.text(5), functionID: UInt64(bitPattern: row.int64(1)),
+                    kind: Int(row.int64(2)),
                     inputsClosed: row.int64(3) != 0, createdAt: Date(timeIntervalSince1970: row.double(4)))
             }
             return call
@@ -154,10 +167,14 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     private func tokens(where clause: String, _ values: [Value]) async throws -> [StoredToken] {
         try await onQueue {
             var tokens: [StoredToken] = []
-            try self.query("SELECT id, workspace, kind, secret_hash, created_at, revoked FROM tokens \(clause)", values) { row in
-                tokens.append(StoredToken(
-                    id: row.text(0), workspace: row.text(1), kind: StoredToken.Kind(rawValue: row.text(2)) ?? .client,
-                    secretHash: row.text(3), createdAt: Date(timeIntervalSince1970: row.double(4)), revoked: row.int64(5) != 0))
+            try self.query("SELECT id, workspace, kind, secret_hash, created_at, revoked FROM tokens \(clause)", values)
+            { row in
+                tokens.append(
+                    StoredToken(
+                        id: row.text(0), workspace: row.text(1),
+                        kind: StoredToken.Kind(rawValue: row.text(2)) ?? .client,
+                        secretHash: row.text(3), createdAt: Date(timeIntervalSince1970: row.double(4)),
+                        revoked: row.int64(5) != 0))
             }
             return tokens
         }
@@ -166,13 +183,17 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
         try await onQueue {
             var versions: [StoredAppVersion] = []
-            try self.query("""
+            try self.query(
+                """
                 SELECT app, version, artifact, manifest, created_at, live FROM app_versions WHERE workspace = ?
                 ORDER BY app, version
-                """, [.text(workspace)]) { row in
-                versions.append(StoredAppVersion(
-                    workspace: workspace, appName: row.text(0), version: Int(row.int64(1)), artifact: row.text(2), manifest: row.blob(3),
-                    createdAt: Date(timeIntervalSince1970: row.double(4)), live: row.int64(5) != 0))
+                """, [.text(workspace)]
+            ) { row in
+                versions.append(
+                    StoredAppVersion(
+                        workspace: workspace, appName: row.text(0), version: Int(row.int64(1)), artifact: row.text(2),
+                        manifest: row.blob(3),
+                        createdAt: Date(timeIntervalSince1970: row.double(4)), live: row.int64(5) != 0))
             }
             return versions
         }
@@ -192,49 +213,74 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     private func apply(_ change: StoreChange) throws {
         switch change {
         case .putFunction(let function):
-            try run("INSERT OR REPLACE INTO functions (id, key, workspace, app, registration) VALUES (?, ?, ?, ?, ?)",
-                    [.int(Int64(bitPattern: function.id)), .text(function.key), .text(function.workspace), .text(function.appName),
-                     .blob(function.registration)])
+            try run(
+                "INSERT OR REPLACE INTO functions (id, key, workspace, app, registration) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .int(Int64(bitPattern: function.id)), .text(function.key), .text(function.workspace),
+                    .text(function.appName),
+                    .blob(function.registration),
+                ])
         case .putCall(let call):
-            try run("INSERT OR IGNORE INTO calls (id, workspace, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(call.id), .text(call.workspace), .int(Int64(bitPattern: call.functionID)), .int(Int64(call.kind)),
-                     .int(call.inputsClosed ? 1 : 0), .double(call.createdAt.timeIntervalSince1970)])
+            try run(
+                "INSERT OR IGNORE INTO calls (id, workspace, function_id, kind, inputs_closed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    .text(call.id), .text(call.workspace), .int(Int64(bitPattern: call.functionID)),
+                    .int(Int64(call.kind)),
+                    .int(call.inputsClosed ? 1 : 0), .double(call.createdAt.timeIntervalSince1970),
+                ])
         case .putInputs(let callID, let inputs):
             for input in inputs {
-                try run("INSERT OR IGNORE INTO inputs (call_id, idx, data) VALUES (?, ?, ?)",
-                        [.text(callID), .int(Int64(bitPattern: input.index)), .blob(input.data)])
+                try run(
+                    "INSERT OR IGNORE INTO inputs (call_id, idx, data) VALUES (?, ?, ?)",
+                    [.text(callID), .int(Int64(bitPattern: input.index)), .blob(input.data)])
             }
         case .closeInputs(let callID):
             try run("UPDATE calls SET inputs_closed = 1 WHERE id = ?", [.text(callID)])
         case .finishInput(let callID, let index, let result, let expiresAt):
-            try run("DELETE FROM inputs WHERE call_id = ? AND idx = ?", [.text(callID), .int(Int64(bitPattern: index))])
+            try run(
+                "DELETE FROM inputs WHERE call_id = ? AND idx = ?", [.text(callID), .int(Int64(bitPattern: index))])
             if let result {
-                try run("INSERT OR IGNORE INTO results (call_id, idx, result, expires_at) VALUES (?, ?, ?, ?)",
-                        [.text(callID), .int(Int64(bitPattern: index)), .blob(result), .double(expiresAt.timeIntervalSince1970)])
+                try run(
+                    "INSERT OR IGNORE INTO results (call_id, idx, result, expires_at) VALUES (?, ?, ?, ?)",
+                    [
+                        .text(callID), .int(Int64(bitPattern: index)), .blob(result),
+                        .double(expiresAt.timeIntervalSince1970),
+                    ])
             }
         case .deleteCall(let id):
             for table in ["inputs", "results"] { try run("DELETE FROM \(table) WHERE call_id = ?", [.text(id)]) }
             try run("DELETE FROM calls WHERE id = ?", [.text(id)])
         case .putToken(let token):
-            try run("INSERT OR REPLACE INTO tokens (id, workspace, kind, secret_hash, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(token.id), .text(token.workspace), .text(token.kind.rawValue), .text(token.secretHash),
-                     .double(token.createdAt.timeIntervalSince1970), .int(token.revoked ? 1 : 0)])
+            try run(
+                "INSERT OR REPLACE INTO tokens (id, workspace, kind, secret_hash, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    .text(token.id), .text(token.workspace), .text(token.kind.rawValue), .text(token.secretHash),
+                    .double(token.createdAt.timeIntervalSince1970), .int(token.revoked ? 1 : 0),
+                ])
         case .revokeToken(let id):
             try run("UPDATE tokens SET revoked = 1 WHERE id = ?", [.text(id)])
         case .putAppVersion(let version):
-            try run("""
+            try run(
+                """
                 INSERT OR IGNORE INTO app_versions (workspace, app, version, artifact, manifest, created_at, live)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [.text(version.workspace), .text(version.appName), .int(Int64(version.version)), .text(version.artifact),
-                      .blob(version.manifest), .double(version.createdAt.timeIntervalSince1970), .int(version.live ? 1 : 0)])
+                """,
+                [
+                    .text(version.workspace), .text(version.appName), .int(Int64(version.version)),
+                    .text(version.artifact),
+                    .blob(version.manifest), .double(version.createdAt.timeIntervalSince1970),
+                    .int(version.live ? 1 : 0),
+                ])
         case .setLiveVersion(let workspace, let appName, let version):
-            try run("UPDATE app_versions SET live = (version = ?) WHERE workspace = ? AND app = ?",
-                    [.int(Int64(version ?? -1)), .text(workspace), .text(appName)])
+            try run(
+                "UPDATE app_versions SET live = (version = ?) WHERE workspace = ? AND app = ?",
+                [.int(Int64(version ?? -1)), .text(workspace), .text(appName)])
         case .deleteFunctions(let workspace, let appName):
             try run("DELETE FROM functions WHERE workspace = ? AND app = ?", [.text(workspace), .text(appName)])
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
-            try run("""
+            try run(
+                """
                 DELETE FROM calls WHERE inputs_closed = 1
                 AND NOT EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = calls.id)
                 AND NOT EXISTS (SELECT 1 FROM results r WHERE r.call_id = calls.id)
@@ -255,7 +301,9 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         let statement: OpaquePointer
         func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
         func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
-        func text(_ column: Int32) -> String { sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "" }
+        func text(_ column: Int32) -> String {
+            sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
+        }
         func blob(_ column: Int32) -> Data {
             let count = Int(sqlite3_column_bytes(statement, column))
             guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return Data() }
@@ -291,7 +339,9 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             statement = cached
         } else {
             var prepared: OpaquePointer?
-            guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil) == SQLITE_OK, let prepared else {
+            guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil) == SQLITE_OK,
+                let prepared
+            else {
                 throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(database)))")
             }
             statements[sql] = prepared
@@ -310,7 +360,9 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             case .blob(let data):
                 _ = data.withUnsafeBytes { bytes in
                     // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
-                    sqlite3_bind_blob(statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), transient)
+                    sqlite3_bind_blob(
+                        statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count),
+                        transient)
                 }
             }
         }
@@ -332,7 +384,9 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         while true {
             let status = sqlite3_step(statement)
             if status == SQLITE_DONE { return }
-            guard status == SQLITE_ROW else { throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))") }
+            guard status == SQLITE_ROW else {
+                throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))")
+            }
             try row(Row(statement: statement))
         }
     }

@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 import AloftPostgres
 import AloftSQLite
 import Foundation
@@ -28,10 +28,13 @@ public final class AloftServer: Service {
         logger.logLevel = configuration.logLevel
         self.logger = logger
         do {
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
-            throw AloftError(.invalidConfiguration, "cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
+            throw AloftError(
+                .invalidConfiguration,
+                "cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
         }
         var controlPlane = configuration.controlPlane
         controlPlane.host = configuration.host
@@ -41,7 +44,8 @@ public final class AloftServer: Service {
         self.authenticator = StoreTokenAuthenticator(store: store)
         controlPlane.store = store
         controlPlane.authenticator = authenticator
-        let artifacts = FileArtifactStore(directory: (configuration.dataDirectory as NSString).appendingPathComponent("artifacts"))
+        let artifacts = FileArtifactStore(
+            directory: (configuration.dataDirectory as NSString).appendingPathComponent("artifacts"))
         self.artifacts = artifacts
         controlPlane.artifacts = artifacts
         controlPlane.runsContainersLocally = configuration.runsContainersLocally
@@ -52,10 +56,13 @@ public final class AloftServer: Service {
     }
 
     public func run() async throws {
-        logger.info("aloft server starting", metadata: [
-            "aloft.listen": "\(configuration.host):\(configuration.port)", "aloft.data_dir": "\(configuration.dataDirectory)",
-            "aloft.store": "\(configuration.store.rawValue)",
-        ])
+        logger.info(
+            "aloft server starting",
+            metadata: [
+                "aloft.listen": "\(configuration.host):\(configuration.port)",
+                "aloft.data_dir": "\(configuration.dataDirectory)",
+                "aloft.store": "\(configuration.store.rawValue)",
+            ])
         let lock = try lockDataDirectory()
         defer { close(lock) }
         try await store.open()
@@ -67,8 +74,9 @@ public final class AloftServer: Service {
             if let httpPort = configuration.httpPort {
                 let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
                 let api = Application(
-                    router: HTTPAPI.router(controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
-                                           maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
+                    router: HTTPAPI.router(
+                        controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
+                        maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
                     configuration: .init(address: .hostname(configuration.host, port: httpPort), serverName: "aloft"),
                     onServerRunning: { channel in
                         portContinuation.yield(channel.localAddress?.port ?? httpPort)
@@ -82,12 +90,15 @@ public final class AloftServer: Service {
                 for await port in ports { http = ", HTTP API on http://\(configuration.host):\(port)" }
                 if http.isEmpty {
                     _ = try await group.next()  // the API's error, if it threw one
-                    throw AloftError(.invalidConfiguration, "the HTTP API could not start on \(configuration.host):\(httpPort)")
+                    throw AloftError(
+                        .invalidConfiguration, "the HTTP API could not start on \(configuration.host):\(httpPort)")
                 }
             }
             // One line on standard output, for people and for scripts (the ports when they were 0).
-            FileHandle.standardOutput.write(Data(
-                "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n".utf8))
+            FileHandle.standardOutput.write(
+                Data(
+                    "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n".utf8)
+            )
             try await group.waitForAll()
         }
         logger.info("aloft server stopped")
@@ -110,9 +121,13 @@ extension AloftServer {
         let bytes = Array((token + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
         close(file)
-        guard written == bytes.count else { throw AloftError(.invalidConfiguration, "cannot write the first token to \(path): errno \(errno)") }
+        guard written == bytes.count else {
+            throw AloftError(.invalidConfiguration, "cannot write the first token to \(path): errno \(errno)")
+        }
         try await store.apply([.putToken(record)])
-        logger.notice("no token existed: made one for workspace main", metadata: ["aloft.token_id": "\(record.id)", "aloft.path": "\(path)"])
+        logger.notice(
+            "no token existed: made one for workspace main",
+            metadata: ["aloft.token_id": "\(record.id)", "aloft.path": "\(path)"])
     }
 }
 
@@ -125,7 +140,9 @@ extension AloftServer {
         guard file >= 0 else { throw AloftError(.invalidConfiguration, "cannot open \(path): errno \(errno)") }
         guard flock(file, LOCK_EX | LOCK_NB) == 0 else {
             close(file)
-            throw AloftError(.invalidConfiguration, "another aloft server is using the data directory \(configuration.dataDirectory)")
+            throw AloftError(
+                .invalidConfiguration, "another aloft server is using the data directory \(configuration.dataDirectory)"
+            )
         }
         return file
     }

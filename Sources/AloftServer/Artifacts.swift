@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 import Crypto
 import Foundation
 import NIOCore
@@ -27,15 +27,20 @@ public struct FileArtifactStore: ArtifactStore {
     /// Stores the bytes of `body` as the artifact `digest`; throws `invalidArgument` if they hash to something else.
     /// Returns their size.
     @discardableResult
-    public func store<Body: AsyncSequence>(digest: String, workspace: String, body: Body) async throws -> Int where Body.Element == ByteBuffer {
+    public func store<Body: AsyncSequence>(digest: String, workspace: String, body: Body) async throws -> Int
+    where Body.Element == ByteBuffer {
         guard Hex.isSHA256(digest) else {
-            throw AloftError(.invalidArgument, "an artifact is named by the SHA-256 of its bytes: 64 lowercase hex digits (got '\(digest)')")
+            throw AloftError(
+                .invalidArgument,
+                "an artifact is named by the SHA-256 of its bytes: 64 lowercase hex digits (got '\(digest)')")
         }
         let folder = folder(workspace)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = (folder as NSString).appendingPathComponent(".upload-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o700]),
-              let file = FileHandle(forWritingAtPath: temporary) else {
+            let file = FileHandle(forWritingAtPath: temporary)
+        else {
             throw AloftError(.storeFailure, "cannot create \(temporary)")
         }
         var hasher = SHA256()
@@ -45,7 +50,8 @@ public struct FileArtifactStore: ArtifactStore {
             for try await chunk in body {
                 size += chunk.readableBytes
                 guard size <= maxBytes else {
-                    throw AloftError(.payloadTooLarge, "the executable exceeds this server's artifact limit of \(maxBytes) bytes")
+                    throw AloftError(
+                        .payloadTooLarge, "the executable exceeds this server's artifact limit of \(maxBytes) bytes")
                 }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 try file.write(contentsOf: chunk.readableBytesView)
@@ -58,7 +64,9 @@ public struct FileArtifactStore: ArtifactStore {
         let actual = Hex.string(hasher.finalize())
         guard actual == digest else {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw AloftError(.invalidArgument, "the uploaded bytes hash to \(actual), not \(digest): the upload was corrupted or misnamed")
+            throw AloftError(
+                .invalidArgument,
+                "the uploaded bytes hash to \(actual), not \(digest): the upload was corrupted or misnamed")
         }
         let final = (folder as NSString).appendingPathComponent(digest)
         guard rename(temporary, final) == 0 else {
@@ -72,6 +80,5 @@ public struct FileArtifactStore: ArtifactStore {
     private func folder(_ workspace: String) -> String {
         (directory as NSString).appendingPathComponent(workspace.isEmpty ? "_" : workspace)
     }
-
 
 }

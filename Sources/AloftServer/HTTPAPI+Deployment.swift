@@ -1,5 +1,5 @@
-import AloftCore
 import AloftControlPlane
+import AloftCore
 import AloftWire
 import Foundation
 import Hummingbird
@@ -10,8 +10,10 @@ import SwiftProtobuf
 extension HTTPAPI {
     typealias WorkspaceCheck = @Sendable (Request, StoredToken.Kind) async throws -> String
 
-    static func addDeployment(to router: Router<BasicRequestContext>, controlPlane: ControlPlane, artifacts: FileArtifactStore,
-                              workspace: @escaping WorkspaceCheck) {
+    static func addDeployment(
+        to router: Router<BasicRequestContext>, controlPlane: ControlPlane, artifacts: FileArtifactStore,
+        workspace: @escaping WorkspaceCheck
+    ) {
         router.put("/v1/artifacts/:digest") { request, context -> Response in
             do {
                 let digest = try context.parameters.require("digest")
@@ -41,7 +43,9 @@ extension HTTPAPI {
                     owner = try await workspace(request, .client)
                 }
                 let digest = try context.parameters.require("digest")
-                guard let path = artifacts.path(of: digest, workspace: owner) else { throw AloftError(.notFound, "no artifact \(digest)") }
+                guard let path = artifacts.path(of: digest, workspace: owner) else {
+                    throw AloftError(.notFound, "no artifact \(digest)")
+                }
                 let body = try await FileIO().loadFile(path: path, context: context)
                 return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: body)
             } catch {
@@ -54,9 +58,12 @@ extension HTTPAPI {
                 let app = try context.parameters.require("app")
                 let workspace = try await workspace(request, .client)
                 let body = try await collect(&request, upTo: 8 << 20, what: "a deployment")
-                guard let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                      let artifact = fields["artifact"] as? String, let manifestObject = fields["manifest"],
-                      let manifestJSON = try? JSONSerialization.data(withJSONObject: manifestObject) else {
+                guard
+                    let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+                        as? [String: Any],
+                    let artifact = fields["artifact"] as? String, let manifestObject = fields["manifest"],
+                    let manifestJSON = try? JSONSerialization.data(withJSONObject: manifestObject)
+                else {
                     throw AloftError(.invalidArgument, #"the body must be {"artifact": "<sha256>", "manifest": {…}}"#)
                 }
                 let manifest: Aloft_V1_AppManifest
@@ -68,7 +75,8 @@ extension HTTPAPI {
                 guard manifest.appName == app else {
                     throw AloftError(.invalidArgument, "the manifest is for app '\(manifest.appName)', not '\(app)'")
                 }
-                let version = try await controlPlane.deploy(workspace: workspace, manifest: manifest, artifact: artifact)
+                let version = try await controlPlane.deploy(
+                    workspace: workspace, manifest: manifest, artifact: artifact)
                 return try object(.created, ["app": app, "version": version])
             } catch {
                 return failure(error)
@@ -77,7 +85,8 @@ extension HTTPAPI {
         router.get("/v1/apps") { request, _ -> Response in
             do {
                 let versions = try await controlPlane.appVersions(workspace: try await workspace(request, .client))
-                let apps = Dictionary(grouping: versions, by: \.appName).sorted { $0.key < $1.key }.map { name, versions -> [String: Any] in
+                let apps = Dictionary(grouping: versions, by: \.appName).sorted { $0.key < $1.key }.map {
+                    name, versions -> [String: Any] in
                     [
                         "name": name,
                         "live_version": versions.first(where: \.live).map { $0.version as Any } ?? NSNull(),
@@ -93,15 +102,21 @@ extension HTTPAPI {
         router.get("/v1/apps/:app/versions") { request, context -> Response in
             do {
                 let app = try context.parameters.require("app")
-                let versions = try await controlPlane.appVersions(workspace: try await workspace(request, .client)).filter { $0.appName == app }
+                let versions = try await controlPlane.appVersions(workspace: try await workspace(request, .client))
+                    .filter { $0.appName == app }
                 guard !versions.isEmpty else { throw AloftError(.notFound, "no app '\(app)' was deployed here") }
-                return try object(.ok, ["versions": versions.map { version -> [String: Any] in
-                    let manifest = try? Aloft_V1_AppManifest(serializedBytes: version.manifest)
-                    return [
-                        "version": version.version, "artifact": version.artifact, "live": version.live,
-                        "deployed_at": iso8601(version.createdAt), "functions": manifest?.functions.map(\.functionName) ?? [],
-                    ]
-                }])
+                return try object(
+                    .ok,
+                    [
+                        "versions": versions.map { version -> [String: Any] in
+                            let manifest = try? Aloft_V1_AppManifest(serializedBytes: version.manifest)
+                            return [
+                                "version": version.version, "artifact": version.artifact, "live": version.live,
+                                "deployed_at": iso8601(version.createdAt),
+                                "functions": manifest?.functions.map(\.functionName) ?? [],
+                            ]
+                        }
+                    ])
             } catch {
                 return failure(error)
             }
@@ -123,8 +138,11 @@ extension HTTPAPI {
                 let body = try await collect(&request, upTo: 64 << 10, what: "a rollback")
                 var target: Int?
                 if body.readableBytes > 0 {
-                    guard let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                          let version = fields["version"] as? Int else {
+                    guard
+                        let fields = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+                            as? [String: Any],
+                        let version = fields["version"] as? Int
+                    else {
                         throw AloftError(.invalidArgument, #"the body must be empty or {"version": N}"#)
                     }
                     target = version
@@ -147,7 +165,9 @@ extension HTTPAPI {
 
     private static func object(_ status: HTTPResponse.Status, _ value: [String: Any]) throws -> Response {
         let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     private static func iso8601(_ date: Date) -> String {

@@ -1,5 +1,5 @@
-import AloftCore
 import AloftControlPlane
+import AloftCore
 import Foundation
 import Hummingbird
 import Logging
@@ -29,12 +29,16 @@ import NIOCore
 ///     POST /v1/apps/{app}/stop                                     ->  200 {"app": …, "stopped": true}
 ///     POST /v1/apps/{app}/rollback       body: {"version": N} or empty (the previous version)  ->  200 {"app": …, "version": N}
 enum HTTPAPI {
-    static func router(controlPlane: ControlPlane, authenticator: any ClientAuthenticator, artifacts: FileArtifactStore,
-                       maxPayloadBytes: Int) -> Router<BasicRequestContext> {
+    static func router(
+        controlPlane: ControlPlane, authenticator: any ClientAuthenticator, artifacts: FileArtifactStore,
+        maxPayloadBytes: Int
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         @Sendable func workspace(of request: Request, kind: StoredToken.Kind = .client) async throws -> String {
             let header = request.headers[.authorization] ?? ""
-            let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+            let token =
+                header.lowercased().hasPrefix("bearer ")
+                ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
             do {
                 return try await authenticator.workspace(forToken: token, kind: kind)
             } catch let error as AloftError where error.code == .unauthenticated {
@@ -46,22 +50,26 @@ enum HTTPAPI {
         addDeployment(to: router, controlPlane: controlPlane, artifacts: artifacts, workspace: workspace)
         router.post("/v1/apps/:app/functions/:function/call") { request, context -> Response in
             var request = request
-            let app = try context.parameters.require("app"), function = try context.parameters.require("function")
+            let app = try context.parameters.require("app")
+            let function = try context.parameters.require("function")
             do {
                 let workspace = try await workspace(of: request)
                 let payload = try await argument(of: &request, limit: maxPayloadBytes)
-                return respond(try await controlPlane.invoke(workspace: workspace, app: app, function: function, payload: payload))
+                return respond(
+                    try await controlPlane.invoke(workspace: workspace, app: app, function: function, payload: payload))
             } catch {
                 return failure(error)
             }
         }
         router.post("/v1/apps/:app/functions/:function/spawn") { request, context -> Response in
             var request = request
-            let app = try context.parameters.require("app"), function = try context.parameters.require("function")
+            let app = try context.parameters.require("app")
+            let function = try context.parameters.require("function")
             do {
                 let workspace = try await workspace(of: request)
                 let payload = try await argument(of: &request, limit: maxPayloadBytes)
-                let callID = try await controlPlane.spawn(workspace: workspace, app: app, function: function, payload: payload)
+                let callID = try await controlPlane.spawn(
+                    workspace: workspace, app: app, function: function, payload: payload)
                 return json(.accepted, #"{"call_id":"\#(callID)"}"#)
             } catch {
                 return failure(error)
@@ -78,7 +86,9 @@ enum HTTPAPI {
                     }
                     timeout = .milliseconds(Int64(min(seconds, 3600) * 1000))
                 }
-                guard let outcome = try await controlPlane.outcome(workspace: workspace, ofCall: callID, timeout: timeout) else {
+                guard
+                    let outcome = try await controlPlane.outcome(workspace: workspace, ofCall: callID, timeout: timeout)
+                else {
                     return json(.accepted, #"{"status":"pending","call_id":"\#(callID)"}"#)
                 }
                 return respond(outcome)
@@ -128,8 +138,9 @@ enum HTTPAPI {
             fields["function"] = remote.functionName
         }
         let body = (try? JSONSerialization.data(withJSONObject: ["error": fields], options: [.sortedKeys])) ?? Data()
-        return Response(status: status(for: aloftError.code), headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: status(for: aloftError.code), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func status(for code: AloftError.Code) -> HTTPResponse.Status {
@@ -146,6 +157,8 @@ enum HTTPAPI {
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

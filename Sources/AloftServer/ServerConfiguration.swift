@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 import Foundation
 public import Logging
 
@@ -55,7 +55,9 @@ public struct ServerConfiguration: Sendable {
 
     /// `$ALOFT_DATA_DIR`, else `~/.aloft`.
     public static var defaultDataDirectory: String {
-        if let directory = ProcessInfo.processInfo.environment[Environment.dataDirectory], !directory.isEmpty { return directory }
+        if let directory = ProcessInfo.processInfo.environment[Environment.dataDirectory], !directory.isEmpty {
+            return directory
+        }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aloft").path
     }
 
@@ -75,7 +77,8 @@ public struct ServerConfiguration: Sendable {
                 self.httpPort = nil
             } else {
                 guard let value = Int(port), (0...65535).contains(value) else {
-                    throw AloftError(.invalidConfiguration, "\(Environment.httpPort)=\(port) is not a port number (0-65535) or off")
+                    throw AloftError(
+                        .invalidConfiguration, "\(Environment.httpPort)=\(port) is not a port number (0-65535) or off")
                 }
                 self.httpPort = value
             }
@@ -83,30 +86,41 @@ public struct ServerConfiguration: Sendable {
         if let directory = environment[Environment.dataDirectory], !directory.isEmpty { self.dataDirectory = directory }
         if let store = environment[Environment.store], !store.isEmpty {
             guard let kind = StoreKind(rawValue: store) else {
-                throw AloftError(.invalidConfiguration, "\(Environment.store)=\(store): expected one of \(StoreKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw AloftError(
+                    .invalidConfiguration,
+                    "\(Environment.store)=\(store): expected one of \(StoreKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             self.store = kind
         }
         if let url = environment[Environment.postgresURL], !url.isEmpty { self.postgresURL = url }
         if let schema = environment[Environment.postgresSchema], !schema.isEmpty { self.postgresSchema = schema }
         if store == .postgres && postgresURL == nil {
-            throw AloftError(.invalidConfiguration, "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
+            throw AloftError(
+                .invalidConfiguration,
+                "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
         }
         if let lease = environment[Environment.workerLease], !lease.isEmpty {
             guard let seconds = Double(lease), seconds > 0, seconds <= 3600 else {
-                throw AloftError(.invalidConfiguration, "\(Environment.workerLease)=\(lease) (--worker-lease): expected seconds, more than 0 and at most 3600")
+                throw AloftError(
+                    .invalidConfiguration,
+                    "\(Environment.workerLease)=\(lease) (--worker-lease): expected seconds, more than 0 and at most 3600"
+                )
             }
             self.controlPlane.workerLease = .milliseconds(Int64(seconds * 1000))
         }
         if let local = environment[Environment.localWorker], !local.isEmpty {
-            guard let value = ["1": true, "true": true, "on": true, "0": false, "false": false, "off": false][local] else {
+            guard let value = ["1": true, "true": true, "on": true, "0": false, "false": false, "off": false][local]
+            else {
                 throw AloftError(.invalidConfiguration, "\(Environment.localWorker)=\(local): expected on or off")
             }
             self.runsContainersLocally = value
         }
         if let level = environment[Environment.logLevel], !level.isEmpty {
             guard let parsed = Logger.Level(rawValue: level) else {
-                throw AloftError(.invalidConfiguration, "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
+                throw AloftError(
+                    .invalidConfiguration,
+                    "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
             }
             self.logLevel = parsed
         }

@@ -1,5 +1,5 @@
-import AloftCore
 public import AloftControlPlane
+import AloftCore
 import Crypto
 import Foundation
 
@@ -8,11 +8,17 @@ import Foundation
 public enum Tokens {
     /// A new token for `workspace`: the text to hand to its user (shown once) and the record to store.
     public static func issue(workspace: String, kind: StoredToken.Kind) throws -> (token: String, record: StoredToken) {
-        guard !workspace.isEmpty, workspace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+        guard !workspace.isEmpty,
+            workspace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) })
+        else {
             throw AloftError(.invalidConfiguration, "a workspace name is letters, digits, - and _ (got '\(workspace)')")
         }
-        let id = randomHex(bytes: 6), secret = randomHex(bytes: 24)
-        return ("aloft_\(id)_\(secret)", StoredToken(id: id, workspace: workspace, kind: kind, secretHash: hash(secret), createdAt: Date()))
+        let id = randomHex(bytes: 6)
+        let secret = randomHex(bytes: 24)
+        return (
+            "aloft_\(id)_\(secret)",
+            StoredToken(id: id, workspace: workspace, kind: kind, secretHash: hash(secret), createdAt: Date())
+        )
     }
 
     /// The id and secret of a token's text, or nil if it is not one.
@@ -42,9 +48,11 @@ public struct StoreTokenAuthenticator: ClientAuthenticator {
 
     public func workspace(forToken token: String, kind: StoredToken.Kind) async throws -> String {
         guard !token.isEmpty else {
-            throw AloftError(.unauthenticated, kind == .worker
-                ? "this server needs a worker token: pass --token (make one with `aloft token new --kind worker`)"
-                : "this server needs a token: set ALOFT_TOKEN (make one with `aloft token new`)")
+            throw AloftError(
+                .unauthenticated,
+                kind == .worker
+                    ? "this server needs a worker token: pass --token (make one with `aloft token new --kind worker`)"
+                    : "this server needs a token: set ALOFT_TOKEN (make one with `aloft token new`)")
         }
         guard let (id, secret) = Tokens.parse(token) else {
             throw AloftError(.unauthenticated, "the token is not an aloft token (aloft_<id>_<secret>)")
@@ -53,7 +61,8 @@ public struct StoreTokenAuthenticator: ClientAuthenticator {
             throw AloftError(.unauthenticated, "token \(id) is not known to this server")
         }
         guard stored.kind == kind else {
-            throw AloftError(.unauthenticated, "token \(id) is a \(stored.kind.rawValue) token; this needs a \(kind.rawValue) token")
+            throw AloftError(
+                .unauthenticated, "token \(id) is a \(stored.kind.rawValue) token; this needs a \(kind.rawValue) token")
         }
         guard !stored.revoked else { throw AloftError(.unauthenticated, "token \(id) was revoked") }
         return stored.workspace

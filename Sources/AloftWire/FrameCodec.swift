@@ -81,6 +81,8 @@ extension Aloft_V1_Envelope {
             try self.init(serializedBytes: [UInt8]())
             return
         }
-        try self.init(serializedBytes: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: frameBody.count, deallocator: .none))
+        try self.init(
+            serializedBytes: Data(
+                bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: frameBody.count, deallocator: .none))
     }
 }

@@ -49,7 +49,8 @@ extension FunctionOptions {
             scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60))
         )
         if wire.maxBatchSize > 0 {
-            batching = Batching(maxBatchSize: Int(wire.maxBatchSize), wait: Duration(wireMilliseconds: wire.batchWaitMs))
+            batching = Batching(
+                maxBatchSize: Int(wire.maxBatchSize), wait: Duration(wireMilliseconds: wire.batchWaitMs))
         }
     }
 

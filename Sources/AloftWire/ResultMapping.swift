@@ -1,4 +1,5 @@
 public import AloftCore
+import Foundation
 
 // The one boundary where AloftError meets the wire.
 extension Aloft_V1_RemoteError {
@@ -43,9 +44,12 @@ extension Aloft_V1_Result {
         case .cancelled: code = .cancelled
         default: code = error.code.isEmpty ? .remoteError : AloftError.Code(rawValue: error.code)
         }
-        let remote: AloftError.RemoteFailure? = error.typeName.isEmpty && error.containerID.isEmpty
+        let remote: AloftError.RemoteFailure? =
+            error.typeName.isEmpty && error.containerID.isEmpty
             ? nil
-            : .init(typeName: error.typeName, message: error.message, functionName: error.functionName, containerID: error.containerID)
+            : .init(
+                typeName: error.typeName, message: error.message, functionName: error.functionName,
+                containerID: error.containerID)
         return AloftError(code, error.message, remote: remote)
     }
 }
@@ -57,5 +61,3 @@ extension Aloft_V1_Envelope {
         self.body = body
     }
 }
-
-public import Foundation

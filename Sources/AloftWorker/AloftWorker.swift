@@ -1,16 +1,17 @@
-import AloftCore
 import AloftControlPlane
+import AloftCore
 import AloftWire
 import Crypto
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 public import Logging
 import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// Settings of `aloft worker`.
 public struct WorkerConfiguration: Sendable {
@@ -30,10 +31,14 @@ public struct WorkerConfiguration: Sendable {
     /// Wait between attempts to reach the server after the connection is lost.
     public var reconnectDelay: Duration
 
-    public init(serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,
-                maxContainers: Int = 2 * ProcessInfo.processInfo.activeProcessorCount,
-                cacheDirectory: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aloft/worker-cache").path,
-                heartbeatInterval: Duration = .seconds(2), reconnectDelay: Duration = .seconds(1)) {
+    public init(
+        serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,
+        maxContainers: Int = 2 * ProcessInfo.processInfo.activeProcessorCount,
+        cacheDirectory: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
+            ".aloft/worker-cache"
+        ).path,
+        heartbeatInterval: Duration = .seconds(2), reconnectDelay: Duration = .seconds(1)
+    ) {
         self.serverAddress = serverAddress
         let host = serverAddress.split(separator: ":").dropLast().joined(separator: ":")
         self.apiURL = apiURL ?? "http://\(host.isEmpty ? "127.0.0.1" : host):7481"
@@ -67,7 +72,8 @@ public final class AloftWorker: Service {
     public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "aloft.worker")) {
         self.configuration = configuration
         self.logger = logger
-        self.cache = ArtifactCache(directory: configuration.cacheDirectory, apiURL: configuration.apiURL, token: configuration.token)
+        self.cache = ArtifactCache(
+            directory: configuration.cacheDirectory, apiURL: configuration.apiURL, token: configuration.token)
     }
 
     public func run() async throws {
@@ -82,9 +88,11 @@ public final class AloftWorker: Service {
                     throw error  // retrying cannot help
                 } catch {
                     if !Task.isCancelled {
-                        self.logger.warning("not connected to the server; retrying", metadata: [
-                            "aloft.server": "\(self.configuration.serverAddress)", "aloft.error": "\(error)",
-                        ])
+                        self.logger.warning(
+                            "not connected to the server; retrying",
+                            metadata: [
+                                "aloft.server": "\(self.configuration.serverAddress)", "aloft.error": "\(error)",
+                            ])
                     }
                 }
                 self.stopContainers()
@@ -102,7 +110,8 @@ public final class AloftWorker: Service {
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addAloftFraming()
-                    return try NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         try await channel.executeThenClose { inbound, outbound in
@@ -120,7 +129,8 @@ public final class AloftWorker: Service {
             register.memoryBytes = ProcessInfo.processInfo.physicalMemory
             try await outbound.write(Aloft_V1_Envelope(requestID: 2, body: .workerRegister(register)))
             try Self.expect(try await replies.next(), "registering")
-            let message = "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
+            let message =
+                "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
             if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
             logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
 
@@ -163,7 +173,9 @@ public final class AloftWorker: Service {
     }
 
     /// Fetches the executable, starts the container, and reports its exit (or why it could not start).
-    private func start(_ start: Aloft_V1_ContainerStart, queue: AsyncStream<Aloft_V1_Envelope.OneOf_Body>.Continuation) async {
+    private func start(
+        _ start: Aloft_V1_ContainerStart, queue: AsyncStream<Aloft_V1_Envelope.OneOf_Body>.Continuation
+    ) async {
         let report: @Sendable (Int32, String) -> Void = { [self] status, reason in
             running.withLock { $0[start.containerID] = nil }
             var exited = Aloft_V1_ContainerExited()
@@ -177,8 +189,10 @@ public final class AloftWorker: Service {
             var environment = start.environment
             environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
             environment[AloftEnvironment.workerName] = configuration.name
-            let spec = ContainerSpec(containerID: start.containerID, appName: start.appName, functionName: start.functionName,
-                                     executable: executable, arguments: start.arguments, environment: environment) { lines, standardError in
+            let spec = ContainerSpec(
+                containerID: start.containerID, appName: start.appName, functionName: start.functionName,
+                executable: executable, arguments: start.arguments, environment: environment
+            ) { lines, standardError in
                 var output = Aloft_V1_ContainerOutput()
                 output.containerID = start.containerID
                 output.data = lines
@@ -191,13 +205,16 @@ public final class AloftWorker: Service {
             }
             let handle = try runtime.start(spec) { status in report(status, "") }
             let stopNow = running.withLock { running -> Bool in
-                guard case .starting(let stopRequested) = running[start.containerID] else { return true }  // exited, or session over
+                // exited, or session over
+                guard case .starting(let stopRequested) = running[start.containerID] else { return true }
                 running[start.containerID] = .running(handle)
                 return stopRequested
             }
             if stopNow { handle.kill() }
         } catch {
-            logger.error("could not start a container", metadata: ["aloft.container_id": "\(start.containerID)", "aloft.error": "\(error)"])
+            logger.error(
+                "could not start a container",
+                metadata: ["aloft.container_id": "\(start.containerID)", "aloft.error": "\(error)"])
             report(-1, "could not be started on worker host \(configuration.name): \(error)")
         }
     }
@@ -216,7 +233,8 @@ public final class AloftWorker: Service {
         switch reply?.body {
         case .helloReply, .ack: return
         case .error(let error):
-            throw AloftError(AloftError.Code(rawValue: error.code), "the server refused this worker (\(what)): \(error.message)")
+            throw AloftError(
+                AloftError.Code(rawValue: error.code), "the server refused this worker (\(what)): \(error.message)")
         case nil: throw AloftError(.connectionFailed, "the server closed the connection while \(what)")
         default: throw AloftError(.protocolError, "unexpected reply from the server while \(what)")
         }
@@ -255,27 +273,42 @@ actor ArtifactCache {
         downloads[digest] = download
         defer { downloads[digest] = nil }
         // A session that ends (the server went away) cancels its starts, and with them the download.
-        return try await withTaskCancellationHandler { try await download.value } onCancel: { download.cancel() }
+        return try await withTaskCancellationHandler {
+            try await download.value
+        } onCancel: {
+            download.cancel()
+        }
     }
 
     private func fetch(_ digest: String, to path: String) async throws -> String {
-        guard let url = URL(string: "\(apiURL)/v1/artifacts/\(digest)") else { throw AloftError(.invalidConfiguration, "bad API URL \(apiURL)") }
+        guard let url = URL(string: "\(apiURL)/v1/artifacts/\(digest)") else {
+            throw AloftError(.invalidConfiguration, "bad API URL \(apiURL)")
+        }
         var request = URLRequest(url: url)
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.timeoutInterval = 600
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else {
-            throw AloftError(.connectionFailed, "fetching executable \(digest.prefix(12)) from \(apiURL) failed: HTTP \(status) \(String(decoding: data.prefix(300), as: UTF8.self))")
+            throw AloftError(
+                .connectionFailed,
+                "fetching executable \(digest.prefix(12)) from \(apiURL) failed: HTTP \(status) \(String(decoding: data.prefix(300), as: UTF8.self))"
+            )
         }
         let actual = Hex.string(SHA256.hash(data: data))
-        guard actual == digest else { throw AloftError(.internalFailure, "executable \(digest.prefix(12)) arrived corrupted (hash \(actual.prefix(12)))") }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard actual == digest else {
+            throw AloftError(
+                .internalFailure, "executable \(digest.prefix(12)) arrived corrupted (hash \(actual.prefix(12)))")
+        }
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = path + ".partial-\(UUID().uuidString)"
         do {
             try data.write(to: URL(fileURLWithPath: temporary))
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: temporary)
-            guard rename(temporary, path) == 0 else { throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)") }
+            guard rename(temporary, path) == 0 else {
+                throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)")
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error

@@ -1,11 +1,12 @@
 import AloftCore
-@testable import AloftControlPlane
 import AloftWire
 import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
 import Synchronization
+
+@testable import AloftControlPlane
 
 /// The scheduler in-process: an `EmbeddedEventLoop` whose clock moves only when a test advances it, a fake
 /// container runtime that records what it is asked to start, and peers whose connections are `EmbeddedChannel`s
@@ -52,7 +53,9 @@ final class Harness {
     }
 
     /// Registers function `name` of app `app` and returns its id.
-    func register(_ name: String, app: String = "app", options: FunctionOptions = .init(), on client: Peer) throws -> UInt64 {
+    func register(
+        _ name: String, app: String = "app", options: FunctionOptions = .init(), on client: Peer
+    ) throws -> UInt64 {
         var register = Aloft_V1_FunctionRegister()
         register.appName = app
         register.functionName = name
@@ -60,7 +63,9 @@ final class Harness {
         register.options = Aloft_V1_FunctionOptions(options)
         register.isDefinition = true
         try client.send(.functionRegister(register), requestID: 2)
-        guard case .functionRegistered(let reply) = try client.next()?.body else { throw HarnessError("not registered") }
+        guard case .functionRegistered(let reply) = try client.next()?.body else {
+            throw HarnessError("not registered")
+        }
         return reply.functionID
     }
 
@@ -192,4 +197,3 @@ extension Aloft_V1_Envelope {
         if case .invokeResult(let reply) = body { reply.result } else { nil }
     }
 }
-

@@ -1,8 +1,9 @@
 import AloftCore
-@testable import AloftControlPlane
 import AloftWire
 import NIOCore
 import Testing
+
+@testable import AloftControlPlane
 
 @Suite("Autoscaler")
 struct AutoscalerTests {
@@ -37,7 +38,9 @@ struct AutoscalerTests {
 
     @Test("only containers idle for the whole window are stopped, and only the surplus")
     func idle() {
-        let idle: [(container: String, idleFor: TimeAmount)] = [("a", .seconds(90)), ("b", .seconds(30)), ("c", .seconds(61))]
+        let idle: [(container: String, idleFor: TimeAmount)] = [
+            ("a", .seconds(90)), ("b", .seconds(30)), ("c", .seconds(61)),
+        ]
         #expect(Autoscaler.idleToStop(idle, active: 3, desired: 0, window: .seconds(60)) == ["a", "c"])
         #expect(Autoscaler.idleToStop(idle, active: 3, desired: 2, window: .seconds(60)) == ["a"])
         #expect(Autoscaler.idleToStop(idle, active: 1, desired: 1, window: .seconds(60)).isEmpty)
@@ -81,9 +84,11 @@ struct StoreBatchTests {
 struct OptionsWireTests {
     @Test("options survive the wire; zeros read as the defaults")
     func roundTrip() {
-        var options = FunctionOptions(timeout: .seconds(30), startupTimeout: .seconds(5), retries: .count(2), minContainers: 1,
-                                      maxContainers: 7, bufferContainers: 1, scaledownWindow: .seconds(9))
-            .concurrent(maxInputs: 8, targetInputs: 3)
+        var options = FunctionOptions(
+            timeout: .seconds(30), startupTimeout: .seconds(5), retries: .count(2), minContainers: 1,
+            maxContainers: 7, bufferContainers: 1, scaledownWindow: .seconds(9)
+        )
+        .concurrent(maxInputs: 8, targetInputs: 3)
         options.batching = .init(maxBatchSize: 4, wait: .milliseconds(250))
         #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
         var zeros = FunctionOptions(wire: Aloft_V1_FunctionOptions())

@@ -1,10 +1,11 @@
 import AloftCore
-@testable import AloftControlPlane
 import AloftWire
 import Foundation
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import AloftControlPlane
 
 /// The scheduler driven in-process (`Harness`): no sockets, no processes, and a clock that moves only by hand, so
 /// that retries, timeouts, grace periods and scaledown windows are tested in milliseconds. The same behaviours are
@@ -43,7 +44,8 @@ struct SchedulerTests {
         for i in 0..<5 { try client.invoke(capped, "\(i)", requestID: UInt64(10 + i)) }
         #expect(harness.containers(of: "capped").count == 3)
 
-        let concurrent = try harness.register("concurrent", options: FunctionOptions().concurrent(maxInputs: 4, targetInputs: 2), on: client)
+        let concurrent = try harness.register(
+            "concurrent", options: FunctionOptions().concurrent(maxInputs: 4, targetInputs: 2), on: client)
         for i in 0..<5 { try client.invoke(concurrent, "\(i)", requestID: UInt64(20 + i)) }
         #expect(harness.containers(of: "concurrent").count == 3)  // ceil(5 / 2)
 

@@ -10,7 +10,8 @@ struct AutoscalingTests {
 
     @Test("minContainers keeps that many containers warm")
     func minContainers() async throws {
-        let function: Function<NoArguments, Int32> = app("scale-min").lookup("process_id", options: FunctionOptions(minContainers: 2))
+        let function: Function<NoArguments, Int32> = app("scale-min").lookup(
+            "process_id", options: FunctionOptions(minContainers: 2))
         _ = try await function.remote()
         #expect(try await eventuallyAsync { (try? await function.stats().containers) == 2 })
         try await Task.sleep(for: .milliseconds(500))
@@ -19,9 +20,12 @@ struct AutoscalingTests {
 
     @Test("maxContainers bounds the containers of a burst")
     func maxContainers() async throws {
-        let function: Function<Double, Where> = app("scale-max").lookup("sleep_and_report", options: FunctionOptions(maxContainers: 2))
+        let function: Function<Double, Where> = app("scale-max").lookup(
+            "sleep_and_report", options: FunctionOptions(maxContainers: 2))
         var places: [Where] = []
-        for try await place in function.map(Array(repeating: 0.2, count: 12), orderOutputs: false) { places.append(place) }
+        for try await place in function.map(Array(repeating: 0.2, count: 12), orderOutputs: false) {
+            places.append(place)
+        }
         #expect(places.count == 12)
         #expect(Set(places.map(\.process)).count <= 2)
         #expect(try await function.stats().containers <= 2)
@@ -29,10 +33,14 @@ struct AutoscalingTests {
 
     @Test("bufferContainers adds idle containers while the function is busy")
     func bufferContainers() async throws {
-        let function: Function<Double, Int> = app("scale-buffer").lookup("sleepy", options: FunctionOptions(bufferContainers: 1))
+        let function: Function<Double, Int> = app("scale-buffer").lookup(
+            "sleepy", options: FunctionOptions(bufferContainers: 1))
         let call = try await function.spawn(3)
         // One container for the input, one idle buffer container.
-        #expect(try await eventuallyAsync { (try? await function.stats()) == FunctionStats(backlog: 0, runningInputs: 1, containers: 2) })
+        #expect(
+            try await eventuallyAsync {
+                (try? await function.stats()) == FunctionStats(backlog: 0, runningInputs: 1, containers: 2)
+            })
         try await call.cancel()
     }
 
@@ -41,7 +49,9 @@ struct AutoscalingTests {
         let options = FunctionOptions(maxContainers: 5).concurrent(maxInputs: 10, targetInputs: 2)
         let function: Function<Double, Where> = app("scale-target").lookup("sleep_and_report", options: options)
         var places: [Where] = []
-        for try await place in function.map(Array(repeating: 1.0, count: 10), orderOutputs: false) { places.append(place) }
+        for try await place in function.map(Array(repeating: 1.0, count: 10), orderOutputs: false) {
+            places.append(place)
+        }
         let perProcess = Dictionary(grouping: places, by: \.process).mapValues(\.count)
         #expect(perProcess.count == 5, "inputs per container: \(perProcess)")
         #expect(perProcess.values.allSatisfy { $0 == 2 })
@@ -49,9 +59,13 @@ struct AutoscalingTests {
 
     @Test("stats reports backlog, running inputs and containers")
     func stats() async throws {
-        let function: Function<Double, Int> = app("scale-stats").lookup("sleepy", options: FunctionOptions(maxContainers: 1))
+        let function: Function<Double, Int> = app("scale-stats").lookup(
+            "sleepy", options: FunctionOptions(maxContainers: 1))
         let calls = try await (0..<3).asyncMap { _ in try await function.spawn(1.5) }
-        #expect(try await eventuallyAsync { (try? await function.stats()) == FunctionStats(backlog: 2, runningInputs: 1, containers: 1) })
+        #expect(
+            try await eventuallyAsync {
+                (try? await function.stats()) == FunctionStats(backlog: 2, runningInputs: 1, containers: 1)
+            })
         for call in calls { _ = try await call.get() }
         #expect(try await function.stats() == FunctionStats(backlog: 0, runningInputs: 0, containers: 1))
     }

@@ -21,7 +21,8 @@ struct BatchingTests {
 
     @Test("a partial batch runs when its first input has waited")
     func partialBatchAfterWait() async throws {
-        let function: Function<Int, BatchReport> = handle("batched_double", app: "batch-partial", wait: .milliseconds(200))
+        let function: Function<Int, BatchReport> = handle(
+            "batched_double", app: "batch-partial", wait: .milliseconds(200))
         _ = try await function.remote(0)  // a warm container
         let start = ContinuousClock.now
         #expect(try await function.remote(21) == BatchReport(batchSize: 1, value: 42))
@@ -50,7 +51,10 @@ struct BatchingTests {
         var results: [Result<Int, any Error>] = []
         for try await result in function.map([1, 13, 2, 3], returnExceptions: true) { results.append(result) }
         #expect(results.count == 4)
-        #expect(results.allSatisfy { if case .failure(let error as AloftError) = $0 { error.code == .remoteError } else { false } })
+        #expect(
+            results.allSatisfy {
+                if case .failure(let error as AloftError) = $0 { error.code == .remoteError } else { false }
+            })
     }
 
     @Test("batch limits are validated")

@@ -10,7 +10,10 @@ struct CancellationTests {
     func paths(_ count: Int) -> [String] { (0..<count).map { _ in temporaryPath("aloft-cancel") } }
 
     func remove(_ paths: [String]) {
-        for path in paths { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".cancelled") }
+        for path in paths {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".cancelled")
+        }
     }
 
     @Test("cancelling a spawned call cancels its async input as a task")
@@ -71,10 +74,11 @@ struct CancellationTests {
         defer { remove([path]) }
         let call = try await writePIDAndSleep.spawn(path)
         var pid: Int32 = 0
-        #expect(try await eventually {
-            pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
-            return pid > 0
-        })
+        #expect(
+            try await eventually {
+                pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0) } ?? 0
+                return pid > 0
+            })
         try await call.cancel()
         #expect(await aloftError { try await call.get() }?.code == .cancelled)
         #expect(kill(pid, 0) == 0)  // still running right after the cancel

@@ -44,10 +44,13 @@ struct ClassTests {
         defer { try? FileManager.default.removeItem(atPath: parameters.path) }
         let pid = recorder.method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
         let base = try await pid.with(parameters).remote()
-        let concurrent = recorder.withConcurrency(maxInputs: 2).method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
+        let concurrent = recorder.withConcurrency(maxInputs: 2).method("pid") { (_: Recorder) in
+            ProcessInfo.processInfo.processIdentifier
+        }
         #expect(try await concurrent.with(parameters).remote() != base)
 
-        let plain: Function<NoArguments, Int32> = App("variants", configuration: fixtures.configuration).lookup("process_id")
+        let plain: Function<NoArguments, Int32> = App("variants", configuration: fixtures.configuration).lookup(
+            "process_id")
         let stacked = plain.withOptions { $0.timeout = .seconds(10) }.withOptions { $0.maxContainers = 1 }
         #expect(stacked.options.timeout == .seconds(10) && stacked.options.maxContainers == 1)
         #expect(try await plain.remote() != stacked.remote())
@@ -77,7 +80,9 @@ struct ClassTests {
 
     @Test("a class whose enter fails fails its calls instead of hanging")
     func failingEnter() async throws {
-        let run = App("failing-enter", configuration: fixtures.configuration).cls(FailingEnter.self).method("run") { (_: FailingEnter) in 0 }
+        let run = App("failing-enter", configuration: fixtures.configuration).cls(FailingEnter.self).method("run") {
+            (_: FailingEnter) in 0
+        }
         let error = await aloftError { try await run.function.remote() }
         #expect(error?.code == .internalFailure)
         #expect(error?.message.contains("failed to start") == true)

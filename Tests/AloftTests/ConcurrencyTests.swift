@@ -6,9 +6,12 @@ import Testing
 @Suite("Concurrent inputs", .serialized, .timeLimit(.minutes(3)))
 struct ConcurrencyTests {
     /// Runs `count` inputs of `seconds` on one warm container; returns where they ran and how long it took.
-    func measure(_ name: String, maxInputs: Int, count: Int, seconds: Double) async throws -> (places: [Where], elapsed: Duration) {
+    func measure(
+        _ name: String, maxInputs: Int, count: Int, seconds: Double
+    ) async throws -> (places: [Where], elapsed: Duration) {
         let app = App("concurrency-\(name)-\(maxInputs)", configuration: fixtures.configuration)
-        let function: Function<Double, Where> = app.lookup(name, options: FunctionOptions(maxContainers: 1).concurrent(maxInputs: maxInputs))
+        let function: Function<Double, Where> = app.lookup(
+            name, options: FunctionOptions(maxContainers: 1).concurrent(maxInputs: maxInputs))
         _ = try await function.remote(0)  // the container is warm before timing starts
         let start = ContinuousClock.now
         var places: [Where] = []
@@ -46,7 +49,11 @@ struct ConcurrencyTests {
         let run = try await runProduct("concurrency-example")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.contains { $0.hasPrefix("sync: 10 inputs, 10 threads, ") && $0.hasSuffix(" s") }, "stdout: \(run.stdout)")
-        #expect(lines.contains { $0.hasPrefix("async: 100 inputs, 1 threads, ") && $0.hasSuffix(" s") }, "stdout: \(run.stdout)")
+        #expect(
+            lines.contains { $0.hasPrefix("sync: 10 inputs, 10 threads, ") && $0.hasSuffix(" s") },
+            "stdout: \(run.stdout)")
+        #expect(
+            lines.contains { $0.hasPrefix("async: 100 inputs, 1 threads, ") && $0.hasSuffix(" s") },
+            "stdout: \(run.stdout)")
     }
 }

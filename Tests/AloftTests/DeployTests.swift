@@ -1,9 +1,10 @@
 import Aloft
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// `aloft deploy` and `aloft app …` against a real server: the test app's executable is uploaded to the server's
 /// artifact store and its containers run that copy.
@@ -12,12 +13,16 @@ struct DeployTests {
     let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
 
     /// Runs `aloft ARGUMENTS` against `server`'s HTTP API with its token.
-    func aloft(_ arguments: [String], _ server: ServerProcess) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await runProduct("aloft", arguments: arguments, environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+    func aloft(
+        _ arguments: [String], _ server: ServerProcess
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await runProduct(
+            "aloft", arguments: arguments, environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
     }
 
     func lookup<I, O>(_ name: String, on server: ServerProcess, app: String = "fixtures") -> Function<I, O> {
-        Function<I, O>.lookup(app: app, name: name, controlPlane: RemoteControlPlane(server.address, token: server.token))
+        Function<I, O>.lookup(
+            app: app, name: name, controlPlane: RemoteControlPlane(server.address, token: server.token))
     }
 
     @Test("deploy uploads the executable once, serves calls by name from Swift, HTTP and the CLI, and survives kill -9")
@@ -38,7 +43,9 @@ struct DeployTests {
         #expect(path.hasPrefix(directory + "/artifacts/"), "\(path)")
         #expect(URL(fileURLWithPath: path).lastPathComponent.count == 64)
         // A container's own token lets its body call functions, never join as a worker host.
-        #expect(try await (lookup("hello_as_worker", on: server) as Function<NoArguments, String>).remote() == "unauthenticated")
+        #expect(
+            try await (lookup("hello_as_worker", on: server) as Function<NoArguments, String>).remote()
+                == "unauthenticated")
         // A deployed function that calls another one of its app.
         #expect(try await (lookup("blocking_caller", on: server) as Function<Int, Int>).remote(3) == 10)
         // Over HTTP and from the CLI, by name.
@@ -54,8 +61,9 @@ struct DeployTests {
 
         // A run of the app against the server (a definition from another executable) does not redefine a deployed
         // function: the deployed one answers.
-        let impostor = App("fixtures", controlPlane: RemoteControlPlane(server.address, token: server.token),
-                           configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
+        let impostor = App(
+            "fixtures", controlPlane: RemoteControlPlane(server.address, token: server.token),
+            configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
         let redefined = impostor.function("square") { (x: Int) -> Int in -x }
         #expect(try await redefined.remote(3) == 9)
 
@@ -70,7 +78,8 @@ struct DeployTests {
         server.kill()
         server = try ServerProcess(dataDirectory: directory)
         let control = RemoteControlPlane(server.address, token: server.token)
-        #expect(try await FunctionCall<Int>.lookup(id: spawned.id, controlPlane: control).get(timeout: .seconds(10)) == 81)
+        #expect(
+            try await FunctionCall<Int>.lookup(id: spawned.id, controlPlane: control).get(timeout: .seconds(10)) == 81)
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(4) == 16)
         let history = try await aloft(["app", "history", "fixtures"], server)
         let lines = history.stdout.split(separator: "\n")
@@ -103,10 +112,14 @@ struct DeployTests {
         #expect(await aloftError { try await afterRestart.remote(2) }?.code == .notFound)
 
         // A stopped app rolls back to its last version; then to an explicit one.
-        #expect(try await aloft(["app", "rollback", "fixtures"], server).stdout == "app 'fixtures' is live at version 2\n")
+        #expect(
+            try await aloft(["app", "rollback", "fixtures"], server).stdout == "app 'fixtures' is live at version 2\n")
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(3) == 9)
-        #expect(try await aloft(["app", "rollback", "fixtures", "1"], server).stdout == "app 'fixtures' is live at version 1\n")
-        #expect(try await aloft(["app", "rollback", "fixtures"], server).stderr.contains("no version before its live one"))
+        #expect(
+            try await aloft(["app", "rollback", "fixtures", "1"], server).stdout
+                == "app 'fixtures' is live at version 1\n")
+        #expect(
+            try await aloft(["app", "rollback", "fixtures"], server).stderr.contains("no version before its live one"))
         #expect(try await aloft(["app", "rollback", "fixtures", "7"], server).stderr.contains("has no version 7"))
         server.kill()
         server = try ServerProcess(dataDirectory: directory)
@@ -120,7 +133,9 @@ struct DeployTests {
         let directory = temporaryPath("aloft-deploy")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try ServerProcess(dataDirectory: directory)
-        func code(_ reply: ServerProcess.Reply) -> String? { (reply.json["error"] as? [String: Any])?["code"] as? String }
+        func code(_ reply: ServerProcess.Reply) -> String? {
+            (reply.json["error"] as? [String: Any])?["code"] as? String
+        }
 
         let zeros = String(repeating: "0", count: 64)
         let mislabelled = try await server.http("PUT", "/v1/artifacts/\(zeros)", body: "not the bytes of that hash")
@@ -130,8 +145,11 @@ struct DeployTests {
         #expect(try await server.http("PUT", "/v1/artifacts/not-a-hash", body: "x").status == 400)
         #expect(try await server.http("PUT", "/v1/artifacts/\(zeros)", body: "x", anonymous: true).status == 401)
 
-        let unknown = try await server.http("POST", "/v1/apps/demo/deploy",
-                                            body: #"{"artifact": "\#(zeros)", "manifest": {"appName": "demo", "functions": [{"appName": "demo", "functionName": "f"}]}}"#)
+        let unknown = try await server.http(
+            "POST", "/v1/apps/demo/deploy",
+            body:
+                #"{"artifact": "\#(zeros)", "manifest": {"appName": "demo", "functions": [{"appName": "demo", "functionName": "f"}]}}"#
+        )
         #expect(unknown.status == 404)
         #expect(code(unknown) == "notFound")
         let malformed = try await server.http("POST", "/v1/apps/demo/deploy", body: #"{"manifest": 3}"#)

@@ -1,9 +1,10 @@
 import Aloft
-@testable import AloftClient
 import Foundation
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import AloftClient
 
 /// Everything here runs on the real path: this test process is the caller with an embedded control plane on a
 /// loopback socket, and each function body runs in an `aloft-test-app` container process.
@@ -26,9 +27,13 @@ struct EndToEndTests {
         let run = try await runProduct("hello")
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(run.stdout.contains("square(7) = 49"))
-        let forwarded = run.stdout.split(separator: "\n").filter { $0.hasPrefix("[square ctr-") && $0.contains("squaring 7 in process") }
+        let forwarded = run.stdout.split(separator: "\n").filter {
+            $0.hasPrefix("[square ctr-") && $0.contains("squaring 7 in process")
+        }
         #expect(forwarded.count == 1, "stdout: \(run.stdout)")
-        let callerPID = run.stdout.split(separator: "\n").first { $0.hasPrefix("caller process ") }?.split(separator: " ").last
+        let callerPID = run.stdout.split(separator: "\n").first { $0.hasPrefix("caller process ") }?.split(
+            separator: " "
+        ).last
         #expect(callerPID != nil && !forwarded[0].hasSuffix(" \(callerPID!)"))
     }
 
@@ -126,7 +131,8 @@ struct EndToEndTests {
     func gatherKeepsOrder() async throws {
         let calls = try await withThrowingTaskGroup(of: (Int, FunctionCall<Int>).self) { group in
             for x in 0..<20 { group.addTask { (x, try await square.spawn(x)) } }
-            return try await group.reduce(into: [(Int, FunctionCall<Int>)]()) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
+            return try await group.reduce(into: [(Int, FunctionCall<Int>)]()) { $0.append($1) }.sorted { $0.0 < $1.0 }
+                .map(\.1)
         }
         #expect(try await FunctionCall.gather(calls) == (0..<20).map { $0 * $0 })
     }
@@ -280,10 +286,12 @@ struct EndToEndTests {
         let result = await aloftError { try await bigResult.remote(threeMiB) }
         #expect(result?.code == .payloadTooLarge)
         #expect(result?.message.contains("2097152") == true)
-        #expect(try await byteCount.remote(String(repeating: "a", count: 1024 * 1024)) == 1024 * 1024)  // under the limit
+        // under the limit
+        #expect(try await byteCount.remote(String(repeating: "a", count: 1024 * 1024)) == 1024 * 1024)
     }
 
-    @Test("Data travels as raw bytes both ways; a Data parameter also takes JSON (base64); a mismatch is invalidArgument")
+    @Test(
+        "Data travels as raw bytes both ways; a Data parameter also takes JSON (base64); a mismatch is invalidArgument")
     func rawBytePayloads() async throws {
         let bytes = Data([0, 1, 2, 255, 0x7B, 0x22] + (0..<100_000).map { UInt8(truncatingIfNeeded: $0) })
         #expect(try await reverseBytes.remote(bytes) == Data(bytes.reversed()))
@@ -357,7 +365,9 @@ struct EndToEndTests {
         _ = try await killEveryWriter(of: path, until: { done.load(ordering: .relaxed) })
         let outcome = try await results.value
         #expect(outcome.count == 4)
-        if case .failure(let error as AloftError) = outcome.first { #expect(error.code == .internalFailure) } else {
+        if case .failure(let error as AloftError) = outcome.first {
+            #expect(error.code == .internalFailure)
+        } else {
             Issue.record("the hanging input should fail with internalFailure, got \(String(describing: outcome.first))")
         }
         #expect(outcome.dropFirst().map { try? $0.get() } == [4, 9, 16])
@@ -365,7 +375,8 @@ struct EndToEndTests {
 
     @Test("containers that cannot start fail the call instead of hanging")
     func containerThatCannotStart() async throws {
-        let broken = App("broken", configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
+        let broken = App(
+            "broken", configuration: AppConfiguration(containerExecutable: "/bin/false", containerArguments: []))
         let function: Function<Int, Int> = broken.lookup("anything")
         let error = await aloftError { try await function.remote(1) }
         #expect(error?.code == .internalFailure)

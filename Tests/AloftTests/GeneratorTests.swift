@@ -22,7 +22,8 @@ struct GeneratorTests {
     @Test("a throw mid-stream reaches the caller after the items before it, and is not retried")
     func throwMidStream() async throws {
         let retrying: GeneratorFunction<Int, Int> = App("generator-retries", configuration: fixtures.configuration)
-            .lookupGenerator("count_then_fail", options: FunctionOptions(retries: Retries(maxRetries: 3, initialDelay: .zero)))
+            .lookupGenerator(
+                "count_then_fail", options: FunctionOptions(retries: Retries(maxRetries: 3, initialDelay: .zero)))
         for generator in [countThenFail, retrying] {
             var items: [Int] = []
             let error = await aloftError {

@@ -1,14 +1,17 @@
 import Aloft
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// The HTTP/JSON API of a real `aloft server`, called over HTTP as a program in another language would.
 @Suite("HTTP API", .serialized, .timeLimit(.minutes(5)))
 struct HTTPAPITests {
-    func errorCode(_ reply: ServerProcess.Reply) -> String? { (reply.json["error"] as? [String: Any])?["code"] as? String }
+    func errorCode(_ reply: ServerProcess.Reply) -> String? {
+        (reply.json["error"] as? [String: Any])?["code"] as? String
+    }
 
     @Test("call, spawn and fetch a registered function over HTTP/JSON; failures carry a code and a fitting status")
     func callSpawnAndFetch() async throws {
@@ -27,7 +30,8 @@ struct HTTPAPITests {
         #expect(squared.status == 200)
         #expect(squared.json["result"] as? Int == 49)
 
-        let reversed = try await server.http("POST", base + "/reverse_bytes/call", body: #""AQID""#)  // base64 of 1, 2, 3
+        // base64 of 1, 2, 3
+        let reversed = try await server.http("POST", base + "/reverse_bytes/call", body: #""AQID""#)
         #expect(reversed.json["result"] as? String == "AwIB")
 
         let thrown = try await server.http("POST", base + "/fail_plain/call", body: #""boom""#)
@@ -42,7 +46,8 @@ struct HTTPAPITests {
         #expect(missing.status == 404)
         #expect(errorCode(missing) == "notFound")
 
-        let oversized = try await server.http("POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024))
+        let oversized = try await server.http(
+            "POST", base + "/square/call", body: String(repeating: "1", count: 3 * 1024 * 1024))
         #expect(oversized.status == 413)
         #expect(errorCode(oversized) == "payloadTooLarge")
 
@@ -66,8 +71,10 @@ struct HTTPAPITests {
         let called = try await runProduct("aloft", arguments: ["call", "web.square", "--json", "6"] + api)
         #expect(called.status == 0, "stderr: \(called.stderr)")
         #expect(called.stdout == "36\n")
-        let spawnedByCLI = try await runProduct("aloft", arguments: ["call", "web.sleepy", "--json", "0.1", "--spawn"] + api)
-        let cliCallID = spawnedByCLI.stdout.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\"", with: "")
+        let spawnedByCLI = try await runProduct(
+            "aloft", arguments: ["call", "web.sleepy", "--json", "0.1", "--spawn"] + api)
+        let cliCallID = spawnedByCLI.stdout.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(
+            of: "\"", with: "")
         #expect(cliCallID.hasPrefix("fc-"), "stdout: \(spawnedByCLI.stdout) stderr: \(spawnedByCLI.stderr)")
         let fetched = try await runProduct("aloft", arguments: ["result", cliCallID, "--timeout", "30"] + api)
         #expect(fetched.stdout == "0\n", "stderr: \(fetched.stderr)")

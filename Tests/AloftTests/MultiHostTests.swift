@@ -8,14 +8,18 @@ import Testing
 /// reach it only over the bridge. Needs root (`ip netns`); skipped elsewhere.
 @Suite("Multi-host (network namespaces)", .serialized, .timeLimit(.minutes(8)), .enabled(if: NetworkHosts.available))
 struct MultiHostTests {
-    @Test("the seed example and a 10,000-input map across two worker hosts; a worker killed and the server restarted mid-map lose nothing")
+    @Test(
+        "the seed example and a 10,000-input map across two worker hosts; a worker killed and the server restarted mid-map lose nothing"
+    )
     func acrossHosts() async throws {
         let hosts = try NetworkHosts(workers: 2)
         defer { hosts.remove() }
         let directory = temporaryPath("aloft-multihost")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
-        var serverArguments = ["--host", hosts.serverIP, "--port", String(port), "--local-worker", "off", "--worker-lease", "3"]
+        var serverArguments = [
+            "--host", hosts.serverIP, "--port", String(port), "--local-worker", "off", "--worker-lease", "3",
+        ]
         var schema: String?
         if let url = testPostgresURL {
             schema = "aloft_multihost_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -23,26 +27,38 @@ struct MultiHostTests {
         }
         var server = try ServerProcess(dataDirectory: directory, arguments: serverArguments)
         let address = "\(hosts.serverIP):\(port)"
-        let token = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory] + storeArguments(serverArguments))
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await runProduct(
+            "aloft",
+            arguments: ["token", "new", "--kind", "worker", "--data-dir", directory] + storeArguments(serverArguments)
+        )
+        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let workers = try (0..<2).map { index in
-            try WorkerProcess(server: server, token: token, name: "host\(index + 1)", cacheDirectory: "\(directory)/cache-\(index + 1)",
-                              namespace: hosts.namespaces[index], serverAddress: address, maxContainers: 3)
+            try WorkerProcess(
+                server: server, token: token, name: "host\(index + 1)",
+                cacheDirectory: "\(directory)/cache-\(index + 1)",
+                namespace: hosts.namespaces[index], serverAddress: address, maxContainers: 3)
         }
         let cli = ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token]
 
         // The seed example, its functions running on the worker hosts from the uploaded executable.
-        let seed = try await runProduct("aloft", arguments: ["run", "--executable", productsDirectory.appendingPathComponent("seed-example").path,
-                                                       "--server", address], environment: cli)
+        let seed = try await runProduct(
+            "aloft",
+            arguments: [
+                "run", "--executable", productsDirectory.appendingPathComponent("seed-example").path,
+                "--server", address,
+            ], environment: cli)
         #expect(seed.status == 0, "\(seed.stderr)")
         #expect(seed.stdout.contains("420\n"))
         #expect(seed.stdout.contains("gathered 100 results"))
 
-        let deployed = try await runProduct("aloft", arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
-                                      environment: cli)
+        let deployed = try await runProduct(
+            "aloft",
+            arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
+            environment: cli)
         #expect(deployed.status == 0, "\(deployed.stderr)")
-        let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",
-                                                        controlPlane: RemoteControlPlane(address, token: server.token))
+        let squareWhere = Function<Int, String>.lookup(
+            app: "fixtures", name: "square_where",
+            controlPlane: RemoteControlPlane(address, token: server.token))
         var index = 0
         var hostsSeen: Set<String> = []
         for try await result in squareWhere.map(0..<10_000) {
@@ -59,7 +75,9 @@ struct MultiHostTests {
         #expect(index == 10_000)
         #expect(hostsSeen == ["host1", "host2"])
         // Each worker fetched the executables it ran once, by hash, into its cache.
-        let cached = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/cache-2").filter { !$0.contains(".partial") }
+        let cached = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/cache-2").filter {
+            !$0.contains(".partial")
+        }
         #expect(cached.count == 2 && cached.allSatisfy { $0.count == 64 }, "\(cached)")
         #expect(server.terminate() == 0)
         if let url = testPostgresURL, let schema {
@@ -107,7 +125,8 @@ final class NetworkHosts: @unchecked Sendable {
             try Self.ip(["addr", "add", "\(serverIP)/24", "dev", bridge])
             try Self.ip(["link", "set", bridge, "up"])
             for (offset, namespace) in namespaces.enumerated() {
-                let outside = "alv\(offset)h\(tag)", inside = "alv\(offset)n\(tag)"
+                let outside = "alv\(offset)h\(tag)"
+                let inside = "alv\(offset)n\(tag)"
                 try Self.ip(["netns", "add", namespace])
                 try Self.ip(["link", "add", outside, "type", "veth", "peer", "name", inside])
                 try Self.ip(["link", "set", inside, "netns", namespace])

@@ -10,14 +10,16 @@ struct RetryAndTimeoutTests {
     }
 
     func countAttempts(_ app: String, retries: Retries) -> Function<Attempt, Int> {
-        App(app, configuration: fixtures.configuration).lookup("count_attempts", options: FunctionOptions(retries: retries))
+        App(app, configuration: fixtures.configuration).lookup(
+            "count_attempts", options: FunctionOptions(retries: retries))
     }
 
     @Test("a user error uses up the retries, then reaches the caller")
     func retriesExhausted() async throws {
         let path = temporaryPath("aloft-attempts")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let function = countAttempts("retries-exhausted", retries: Retries(maxRetries: 2, backoffCoefficient: 1, initialDelay: .zero))
+        let function = countAttempts(
+            "retries-exhausted", retries: Retries(maxRetries: 2, backoffCoefficient: 1, initialDelay: .zero))
         let error = await aloftError { try await function.remote(Attempt(path: path, succeedOn: 100)) }
         #expect(error?.code == .remoteError)
         #expect(attempts(in: path) == 3)  // the first attempt and 2 retries
@@ -27,7 +29,8 @@ struct RetryAndTimeoutTests {
     func failuresThenSuccess() async throws {
         let path = temporaryPath("aloft-attempts")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let function = countAttempts("retries-succeed", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
+        let function = countAttempts(
+            "retries-succeed", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
         #expect(try await function.remote(Attempt(path: path, succeedOn: 3)) == 3)
     }
 
@@ -44,7 +47,8 @@ struct RetryAndTimeoutTests {
     func backoffDelay() async throws {
         let path = temporaryPath("aloft-attempts")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let function = countAttempts("retries-backoff", retries: Retries(maxRetries: 2, backoffCoefficient: 2, initialDelay: .milliseconds(500)))
+        let function = countAttempts(
+            "retries-backoff", retries: Retries(maxRetries: 2, backoffCoefficient: 2, initialDelay: .milliseconds(500)))
         let start = ContinuousClock.now
         #expect(try await function.remote(Attempt(path: path, succeedOn: 3)) == 3)
         #expect(ContinuousClock.now - start >= .milliseconds(1500))  // 0.5 s, then 1 s
@@ -54,9 +58,12 @@ struct RetryAndTimeoutTests {
     func mapRetriesEachInput() async throws {
         let paths = (0..<5).map { _ in temporaryPath("aloft-attempts") }
         defer { for path in paths { try? FileManager.default.removeItem(atPath: path) } }
-        let function = countAttempts("retries-map", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
+        let function = countAttempts(
+            "retries-map", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .zero))
         var results: [Int] = []
-        for try await attempt in function.map(paths.enumerated().map { Attempt(path: $1, succeedOn: $0 % 3 + 1) }) { results.append(attempt) }
+        for try await attempt in function.map(paths.enumerated().map { Attempt(path: $1, succeedOn: $0 % 3 + 1) }) {
+            results.append(attempt)
+        }
         #expect(results == [1, 2, 3, 1, 2])
     }
 
@@ -64,7 +71,8 @@ struct RetryAndTimeoutTests {
     func cancelledNotRetried() async throws {
         let path = temporaryPath("aloft-attempts")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let function = countAttempts("retries-cancel", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .seconds(1)))
+        let function = countAttempts(
+            "retries-cancel", retries: Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .seconds(1)))
         let call = try await function.spawn(Attempt(path: path, succeedOn: 100))
         #expect(try await eventually { attempts(in: path) == 1 })
         try await call.cancel()
@@ -91,7 +99,10 @@ struct RetryAndTimeoutTests {
     @Test("timeouts use retries")
     func timeoutsAreRetried() async throws {
         let sleeper: Function<Double, Int> = App("timeout-retries", configuration: fixtures.configuration)
-            .lookup("sleepy", options: FunctionOptions(timeout: .seconds(1), retries: Retries(maxRetries: 1, backoffCoefficient: 1, initialDelay: .zero)))
+            .lookup(
+                "sleepy",
+                options: FunctionOptions(
+                    timeout: .seconds(1), retries: Retries(maxRetries: 1, backoffCoefficient: 1, initialDelay: .zero)))
         let start = ContinuousClock.now
         #expect(await aloftError { try await sleeper.remote(30) }?.code == .timeout)
         #expect(ContinuousClock.now - start >= .seconds(2))  // two attempts of 1 s

@@ -1,17 +1,19 @@
 import Aloft
 import AloftPostgres
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 /// `aloft server` as a user runs it: the real executable, a real SQLite file, callers and containers over its
 /// sockets, and `kill -9` for a crash.
 @Suite("Server", .serialized, .timeLimit(.minutes(5)))
 struct ServerTests {
-    @Test("a spawned call accepted before kill -9 completes after the restart; results are fetched by id",
-          arguments: StoreConformanceTests.Kind.available.filter { $0 != .memory })
+    @Test(
+        "a spawned call accepted before kill -9 completes after the restart; results are fetched by id",
+        arguments: StoreConformanceTests.Kind.available.filter { $0 != .memory })
     func spawnSurvivesKill(store: StoreConformanceTests.Kind) async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -32,7 +34,9 @@ struct ServerTests {
         #expect(try await FunctionCall<Int>(id: finished.id, app: restarted).get(timeout: .seconds(30)) == 49)
         #expect(try await FunctionCall<Int>(id: unfinished.id, app: restarted).get(timeout: .seconds(60)) == 0)
 
-        let unknown = await aloftError { try await FunctionCall<Int>(id: "fc-nosuchcall", app: restarted).get(timeout: .seconds(5)) }
+        let unknown = await aloftError {
+            try await FunctionCall<Int>(id: "fc-nosuchcall", app: restarted).get(timeout: .seconds(5))
+        }
         #expect(unknown?.code == .notFound)
         #expect(unknown?.message.contains("kept for") == true)
         #expect(second.terminate() == 0)
@@ -44,20 +48,29 @@ struct ServerTests {
         }
     }
 
-    @Test("one server per data directory; a port in use is an error, not a hang; containers never see the server's settings")
+    @Test(
+        "one server per data directory; a port in use is an error, not a hang; containers never see the server's settings"
+    )
     func exclusiveAndIsolated() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory, environment: ["ALOFT_POSTGRES_URL": "postgres://u:secretpw@localhost/db"])
-        let second = try await runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory], timeout: .seconds(60))
+        let server = try ServerProcess(
+            dataDirectory: directory, environment: ["ALOFT_POSTGRES_URL": "postgres://u:secretpw@localhost/db"])
+        let second = try await runProduct(
+            "aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory],
+            timeout: .seconds(60))
         #expect(second.status != 0)
         #expect(second.stderr.contains("another aloft server is using the data directory"), "stderr: \(second.stderr)")
 
         let httpPort = try #require(server.httpURL.split(separator: ":").last.map(String.init))
-        let busy = try await runProduct("aloft", arguments: ["server", "--port", "0", "--http-port", httpPort, "--data-dir", temporaryPath("aloft-server")],
-                                  timeout: .seconds(60))
+        let busy = try await runProduct(
+            "aloft",
+            arguments: ["server", "--port", "0", "--http-port", httpPort, "--data-dir", temporaryPath("aloft-server")],
+            timeout: .seconds(60))
         #expect(busy.status != 0, "stdout: \(busy.stdout)")
-        #expect(busy.stderr.contains("HTTP API could not start") || busy.stderr.contains("in use"), "stderr: \(busy.stderr)")
+        #expect(
+            busy.stderr.contains("HTTP API could not start") || busy.stderr.contains("in use"), "stderr: \(busy.stderr)"
+        )
 
         let app = server.app("isolated")
         let names = try await (app.lookup("environment_names") as Function<String, [String]>).remote("ALOFT_")
@@ -80,13 +93,16 @@ struct ServerTests {
 
     @Test("bad flags and settings are refused with a message that says what was expected")
     func badConfiguration() async throws {
-        let store = try await runProduct("aloft", arguments: ["server", "--store", "nosuch", "--data-dir", temporaryPath("aloft-server")])
+        let store = try await runProduct(
+            "aloft", arguments: ["server", "--store", "nosuch", "--data-dir", temporaryPath("aloft-server")])
         #expect(store.status != 0)
         #expect(store.stderr.contains("sqlite, postgres, memory"), "stderr: \(store.stderr)")
-        let noURL = try await runProduct("aloft", arguments: ["server", "--store", "postgres", "--data-dir", temporaryPath("aloft-server")])
+        let noURL = try await runProduct(
+            "aloft", arguments: ["server", "--store", "postgres", "--data-dir", temporaryPath("aloft-server")])
         #expect(noURL.status != 0)
         #expect(noURL.stderr.contains("ALOFT_POSTGRES_URL"), "stderr: \(noURL.stderr)")
-        let port = try await runProduct("aloft", arguments: ["server", "--port", "99999", "--data-dir", temporaryPath("aloft-server")])
+        let port = try await runProduct(
+            "aloft", arguments: ["server", "--port", "99999", "--data-dir", temporaryPath("aloft-server")])
         #expect(port.status != 0)
         #expect(port.stderr.contains("ALOFT_SERVER_PORT=99999 is not a port number"), "stderr: \(port.stderr)")
         let help = try await runProduct("aloft", arguments: ["--help"])
@@ -103,10 +119,13 @@ struct TokenTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--log-level", "debug"], standardError: log)
+        let server = try ServerProcess(
+            dataDirectory: directory, arguments: ["--log-level", "debug"], standardError: log)
         let secret = String(server.token.split(separator: "_").last ?? "")
 
-        for (token, expected) in [("", "needs a token"), ("aloft_nosuch_secret", "not known"), ("garbage", "not an aloft token")] {
+        for (token, expected) in [
+            ("", "needs a token"), ("aloft_nosuch_secret", "not known"), ("garbage", "not an aloft token"),
+        ] {
             let app = server.app("refused", token: token)
             let error = await aloftError { try await (app.lookup("square") as Function<Int, Int>).remote(2) }
             #expect(error?.code == .unauthenticated, "token '\(token)'")
@@ -123,10 +142,15 @@ struct TokenTests {
         #expect(listed.stdout.contains(extraID) && !listed.stdout.contains(secret), "stdout: \(listed.stdout)")
         let revoked = try await runProduct("aloft", arguments: ["token", "revoke", extraID, "--data-dir", directory])
         #expect(revoked.status == 0, "stderr: \(revoked.stderr)")
-        #expect(try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains("revoked"))
+        #expect(
+            try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains(
+                "revoked"))
         // A new connection with the revoked token is refused (the one already open was let in before).
-        let again = App("revoked", controlPlane: RemoteControlPlane(server.address.replacingOccurrences(of: "127.0.0.1", with: "localhost"), token: extra),
-                        configuration: fixtures.configuration)
+        let again = App(
+            "revoked",
+            controlPlane: RemoteControlPlane(
+                server.address.replacingOccurrences(of: "127.0.0.1", with: "localhost"), token: extra),
+            configuration: fixtures.configuration)
         let error = await aloftError { try await (again.lookup("square") as Function<Int, Int>).remote(3) }
         #expect(error?.code == .unauthenticated)
         #expect(error?.message.contains("revoked") == true)
@@ -150,13 +174,18 @@ struct TokenTests {
         // async_function calls blocking_function from inside its container: with the container's own token.
         #expect(try await (main.lookup("async_function") as Function<NoArguments, Int>).remote() == 420)
 
-        let made = try await runProduct("aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
+        let made = try await runProduct(
+            "aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory])
         let otherToken = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let other = server.app("shared-name", token: otherToken)
-        let unseen = await aloftError { try await FunctionCall<Int>(id: spawned.id, app: other).get(timeout: .seconds(5)) }
+        let unseen = await aloftError {
+            try await FunctionCall<Int>(id: spawned.id, app: other).get(timeout: .seconds(5))
+        }
         #expect(unseen?.code == .notFound)
 
-        #expect(try await server.http("POST", "/v1/apps/shared-name/functions/square/call", body: "4", token: otherToken).status == 404)
+        #expect(
+            try await server.http("POST", "/v1/apps/shared-name/functions/square/call", body: "4", token: otherToken)
+                .status == 404)
         #expect(try await server.http("GET", "/v1/calls/\(spawned.id)", token: otherToken).status == 404)
 
         // The other workspace's own app of the same name is its own.
@@ -176,12 +205,19 @@ final class ServerProcess: @unchecked Sendable {
     let token: String
 
     /// - Parameter standardError: a file for its logs (default: this process's standard error).
-    init(dataDirectory: String, arguments: [String] = [], standardError: String? = nil, environment: [String: String] = [:]) throws {
+    init(
+        dataDirectory: String, arguments: [String] = [], standardError: String? = nil,
+        environment: [String: String] = [:]
+    ) throws {
         process.executableURL = productsDirectory.appendingPathComponent("aloft")
-        process.arguments = ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"] + arguments
+        process.arguments =
+            ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"]
+            + arguments
         let output = Pipe()
         process.standardOutput = output
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         if let standardError {
             _ = FileManager.default.createFile(atPath: standardError, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: standardError)
@@ -198,7 +234,9 @@ final class ServerProcess: @unchecked Sendable {
         output.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
         let text = String(decoding: firstLine, as: UTF8.self)
         func word(after marker: String) throws -> String {
-            guard let range = text.range(of: marker) else { throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)") }
+            guard let range = text.range(of: marker) else {
+                throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)")
+            }
             return String(text[range.upperBound...].prefix { $0 != "," && $0 != " " })
         }
         address = try word(after: "listening on ")
@@ -210,7 +248,9 @@ final class ServerProcess: @unchecked Sendable {
     /// An app that reaches this server with `token` (default: the server's first token); its containers run
     /// `aloft-test-app`.
     func app(_ name: String, token: String? = nil) -> App {
-        App(name, controlPlane: RemoteControlPlane(address, token: token ?? self.token), configuration: fixtures.configuration)
+        App(
+            name, controlPlane: RemoteControlPlane(address, token: token ?? self.token),
+            configuration: fixtures.configuration)
     }
 
     struct Reply {
@@ -220,7 +260,9 @@ final class ServerProcess: @unchecked Sendable {
 
     /// An HTTP request to its API at `path`, with `token` (default: the server's first) as a bearer token, or none
     /// when `anonymous`.
-    func http(_ method: String, _ path: String, body: String? = nil, token: String? = nil, anonymous: Bool = false) async throws -> Reply {
+    func http(
+        _ method: String, _ path: String, body: String? = nil, token: String? = nil, anonymous: Bool = false
+    ) async throws -> Reply {
         var request = URLRequest(url: try #require(URL(string: httpURL + path)))
         request.httpMethod = method
         request.httpBody = body.map { Data($0.utf8) }

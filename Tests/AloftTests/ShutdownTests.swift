@@ -41,7 +41,8 @@ struct ShutdownTests {
         // Every container of that caller was started with its control plane's address, which names the caller's pid.
         let marker = "aloft-\(caller.processIdentifier)-"
         let leftovers = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).filter { entry in
-            guard Int32(entry) != nil, let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { return false }
+            guard Int32(entry) != nil, let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ")
+            else { return false }
             return String(decoding: environment, as: UTF8.self).contains(marker)
         }
         #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")

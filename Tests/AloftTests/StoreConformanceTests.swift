@@ -1,5 +1,5 @@
-import AloftCore
 import AloftControlPlane
+import AloftCore
 import AloftPostgres
 import AloftSQLite
 import Foundation
@@ -41,12 +41,15 @@ struct StoreConformanceTests {
             let path = directory + "/aloft.sqlite"
             let store = SQLiteStore(path: path)
             try await store.open()
-            try await body(Subject(store: store, reopen: {
-                await store.close()
-                let reopened = SQLiteStore(path: path)
-                try await reopened.open()
-                return reopened
-            }))
+            try await body(
+                Subject(
+                    store: store,
+                    reopen: {
+                        await store.close()
+                        let reopened = SQLiteStore(path: path)
+                        try await reopened.open()
+                        return reopened
+                    }))
         case .postgres:
             let url = try #require(testPostgresURL)
             let schema = "aloft_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -54,13 +57,16 @@ struct StoreConformanceTests {
             try await store.open()
             let reopened = Mutex<PostgresStore?>(nil)
             do {
-                try await body(Subject(store: store, reopen: {
-                    await store.close()
-                    let next = try PostgresStore(url: url, schema: schema)
-                    try await next.open()
-                    reopened.withLock { $0 = next }
-                    return next
-                }))
+                try await body(
+                    Subject(
+                        store: store,
+                        reopen: {
+                            await store.close()
+                            let next = try PostgresStore(url: url, schema: schema)
+                            try await next.open()
+                            reopened.withLock { $0 = next }
+                            return next
+                        }))
             } catch {
                 try? await (reopened.withLock { $0 } ?? store).dropSchema()
                 throw error
@@ -72,11 +78,15 @@ struct StoreConformanceTests {
     }
 
     func function(_ id: UInt64, _ name: String) -> StoredFunction {
-        StoredFunction(id: id, key: "ws/app/\(name)#\(name)", workspace: "ws", appName: "app", registration: Data("registration of \(name)".utf8))
+        StoredFunction(
+            id: id, key: "ws/app/\(name)#\(name)", workspace: "ws", appName: "app",
+            registration: Data("registration of \(name)".utf8))
     }
 
     func call(_ id: String, function: UInt64 = 1, closed: Bool = true, at seconds: TimeInterval = 0) -> StoredCall {
-        StoredCall(id: id, workspace: "ws-\(id)", functionID: function, kind: 2, inputsClosed: closed, createdAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
+        StoredCall(
+            id: id, workspace: "ws-\(id)", functionID: function, kind: 2, inputsClosed: closed,
+            createdAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
     }
 
     func input(_ index: UInt64, _ text: String) -> StoredInput { StoredInput(index: index, data: Data(text.utf8)) }
@@ -93,11 +103,14 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("unfinished calls come back with the inputs that did not finish; finished ones do not", arguments: Kind.available)
+    @Test(
+        "unfinished calls come back with the inputs that did not finish; finished ones do not",
+        arguments: Kind.available)
     func unfinishedCalls(kind: Kind) async throws {
         try await withStore(kind) { subject in
             try await subject.store.apply([
-                .putCall(call("fc-a", at: 1)), .putInputs(callID: "fc-a", [input(0, "a0"), input(1, "a1"), input(2, "a2")]),
+                .putCall(call("fc-a", at: 1)),
+                .putInputs(callID: "fc-a", [input(0, "a0"), input(1, "a1"), input(2, "a2")]),
                 .putCall(call("fc-b", at: 2)), .putInputs(callID: "fc-b", [input(0, "b0")]),
                 .putCall(call("fc-open", closed: false, at: 3)),
             ])
@@ -122,7 +135,8 @@ struct StoreConformanceTests {
     @Test("results are read by call and index until they expire", arguments: Kind.available)
     func results(kind: Kind) async throws {
         try await withStore(kind) { subject in
-            let past = Date().addingTimeInterval(-60), future = Date().addingTimeInterval(3600)
+            let past = Date().addingTimeInterval(-60)
+            let future = Date().addingTimeInterval(3600)
             try await subject.store.apply([
                 .putCall(call("fc-r")), .putInputs(callID: "fc-r", [input(0, "x"), input(1, "y"), input(2, "z")]),
                 .finishInput(callID: "fc-r", index: 0, result: Data("kept".utf8), expiresAt: future),
@@ -165,8 +179,12 @@ struct StoreConformanceTests {
     @Test("tokens are stored, listed oldest first, looked up by id and revoked", arguments: Kind.available)
     func tokens(kind: Kind) async throws {
         try await withStore(kind) { subject in
-            let first = StoredToken(id: "t1", workspace: "alpha", kind: .client, secretHash: "h1", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
-            let second = StoredToken(id: "t2", workspace: "beta", kind: .worker, secretHash: "h2", createdAt: Date(timeIntervalSince1970: 1_800_000_100))
+            let first = StoredToken(
+                id: "t1", workspace: "alpha", kind: .client, secretHash: "h1",
+                createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+            let second = StoredToken(
+                id: "t2", workspace: "beta", kind: .worker, secretHash: "h2",
+                createdAt: Date(timeIntervalSince1970: 1_800_000_100))
             try await subject.store.apply([.putToken(second), .putToken(first)])
             try await subject.store.apply([.revokeToken(id: "t2"), .revokeToken(id: "no-such-token")])
             let store = try await subject.reopen()
@@ -179,12 +197,17 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("app versions are kept per workspace, one live at a time; stopping an app forgets its functions", arguments: Kind.available)
+    @Test(
+        "app versions are kept per workspace, one live at a time; stopping an app forgets its functions",
+        arguments: Kind.available)
     func appVersions(kind: Kind) async throws {
         try await withStore(kind) { subject in
             func version(_ number: Int, app: String = "app", workspace: String = "ws") -> StoredAppVersion {
-                StoredAppVersion(workspace: workspace, appName: app, version: number, artifact: String(repeating: "\(number)", count: 64),
-                                 manifest: Data([0, UInt8(number), 0xff]), createdAt: Date(timeIntervalSince1970: 1_800_000_000 + Double(number)))
+                StoredAppVersion(
+                    workspace: workspace, appName: app, version: number,
+                    artifact: String(repeating: "\(number)", count: 64),
+                    manifest: Data([0, UInt8(number), 0xff]),
+                    createdAt: Date(timeIntervalSince1970: 1_800_000_000 + Double(number)))
             }
             try await subject.store.apply([
                 .putFunction(function(1, "f")), .putFunction(function(2, "g")),
@@ -198,14 +221,17 @@ struct StoreConformanceTests {
             changed.artifact = "ignored"
             try await subject.store.apply([.putAppVersion(changed)])  // a stored version is never replaced
             var store = try await subject.reopen()
-            var live2 = version(2), liveOther = version(1, app: "other")
+            var live2 = version(2)
+            var liveOther = version(1, app: "other")
             live2.live = true
             liveOther.live = true
             #expect(try await store.appVersions(workspace: "ws") == [version(1), live2, liveOther])
             #expect(try await store.appVersions(workspace: "nobody").isEmpty)
 
-            try await store.apply([.setLiveVersion(workspace: "ws", appName: "app", version: nil),
-                                   .deleteFunctions(workspace: "ws", appName: "app")])
+            try await store.apply([
+                .setLiveVersion(workspace: "ws", appName: "app", version: nil),
+                .deleteFunctions(workspace: "ws", appName: "app"),
+            ])
             store = try await subject.reopen()
             #expect(try await store.appVersions(workspace: "ws") == [version(1), version(2), liveOther])
             #expect(try await store.load().functions.isEmpty)
@@ -218,7 +244,8 @@ struct StoreConformanceTests {
             let bytes = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
             try await subject.store.apply([
                 .putCall(call("fc-bin")),
-                .putInputs(callID: "fc-bin", [StoredInput(index: 0, data: bytes), StoredInput(index: 1, data: Data())]),
+                .putInputs(
+                    callID: "fc-bin", [StoredInput(index: 0, data: bytes), StoredInput(index: 1, data: Data())]),
             ])
             let loaded = try await subject.reopen().load()
             #expect(loaded.unfinishedCalls.first?.inputs.map(\.data) == [bytes, Data()])
@@ -240,7 +267,9 @@ struct SQLiteStoreTests {
 /// `.ci/run` sets `ALOFT_REQUIRE_POSTGRES=1`, so that a CI run cannot pass without testing the PostgreSQL store.
 @Suite("PostgreSQL availability")
 struct PostgresAvailabilityTests {
-    @Test("a PostgreSQL server is configured for this run", .enabled(if: ProcessInfo.processInfo.environment["ALOFT_REQUIRE_POSTGRES"] == "1"))
+    @Test(
+        "a PostgreSQL server is configured for this run",
+        .enabled(if: ProcessInfo.processInfo.environment["ALOFT_REQUIRE_POSTGRES"] == "1"))
     func configured() async throws {
         let url = try #require(testPostgresURL, "ALOFT_TEST_POSTGRES_URL is not set")
         let store = try PostgresStore(url: url, schema: "aloft_availability_check")

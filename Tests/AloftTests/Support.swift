@@ -4,14 +4,19 @@ import Foundation
 import Testing
 
 /// Where SwiftPM put the products: the test binary's own folder.
-let productsDirectory = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-    .deletingLastPathComponent()
+let productsDirectory = URL(
+    fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]
+)
+.deletingLastPathComponent()
 
 /// The app whose containers run `aloft-test-app` (Tests/TestApp/main.swift), on this process's embedded control plane.
-let fixtures = App("fixtures", configuration: AppConfiguration(
-    containerExecutable: productsDirectory.appendingPathComponent("aloft-test-app").path,
-    containerArguments: []
-))
+let fixtures = App(
+    "fixtures",
+    configuration: AppConfiguration(
+        containerExecutable: productsDirectory.appendingPathComponent("aloft-test-app").path,
+        containerArguments: []
+    ))
 
 // Handles on the functions that Tests/TestApp/main.swift defines, with the same types.
 let square: Function<Int, Int> = fixtures.lookup("square")
@@ -31,22 +36,32 @@ let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
 
 /// Runs an executable to completion and returns its exit status and output.
 /// Waits on a thread of its own, not on one of the few threads that run every test's tasks.
-func runProduct(_ name: String, arguments: [String] = [], environment: [String: String] = [:],
-                timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
+func runProduct(
+    _ name: String, arguments: [String] = [], environment: [String: String] = [:],
+    timeout: Duration = .seconds(120)
+) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
-            continuation.resume(with: Result { try runProductBlocking(name, arguments: arguments, environment: environment, timeout: timeout) })
+            continuation.resume(
+                with: Result {
+                    try runProductBlocking(name, arguments: arguments, environment: environment, timeout: timeout)
+                })
         }
     }
 }
 
-private func runProductBlocking(_ name: String, arguments: [String], environment: [String: String],
-                                timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runProductBlocking(
+    _ name: String, arguments: [String], environment: [String: String],
+    timeout: Duration
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = productsDirectory.appendingPathComponent(name)
     process.arguments = arguments
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
-    let out = Pipe(), err = Pipe()
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
@@ -63,7 +78,10 @@ private func runProductBlocking(_ name: String, arguments: [String], environment
     errorRead.wait()
     process.waitUntilExit()
     killer.cancel()
-    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+        String(decoding: errorData, as: UTF8.self)
+    )
 }
 
 /// Polls `condition` until it holds or `timeout` passes; for effects in other processes that nothing signals.
@@ -93,11 +111,15 @@ func temporaryPath(_ prefix: String) -> String {
 
 /// Kills, with SIGKILL, every process whose pid appears in `pidFile`, until `isDone` says the work finished.
 /// Returns how many it killed.
-func killEveryWriter(of pidFile: String, until isDone: @Sendable () -> Bool, timeout: Duration = .seconds(60)) async throws -> Int {
+func killEveryWriter(
+    of pidFile: String, until isDone: @Sendable () -> Bool, timeout: Duration = .seconds(60)
+) async throws -> Int {
     var killed: Set<Int32> = []
     let deadline = ContinuousClock.now + timeout
     while !isDone() && ContinuousClock.now < deadline {
-        if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0) }), pid > 0, !killed.contains(pid) {
+        if let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ Int32($0) }), pid > 0,
+            !killed.contains(pid)
+        {
             kill(pid, SIGKILL)
             killed.insert(pid)
         }
@@ -109,14 +131,15 @@ func killEveryWriter(of pidFile: String, until isDone: @Sendable () -> Bool, tim
 /// Resident memory of this process, in bytes.
 func residentMemory() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
     else { return 0 }
     return kib * 1024
 }
 
 /// The AloftError a throwing expression threw, failing the test if it threw something else or nothing.
-func aloftError<T>(_ body: () async throws -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> AloftError? {
+func aloftError<T>(_ body: () async throws -> T, sourceLocation: SourceLocation = #_sourceLocation) async -> AloftError?
+{
     do {
         _ = try await body()
         Issue.record("expected an AloftError, got a value", sourceLocation: sourceLocation)

@@ -9,43 +9,57 @@ struct WorkerTests {
     let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
 
     func deploy(_ server: ServerProcess) async throws {
-        let deployed = try await runProduct("aloft", arguments: ["deploy", "--executable", testApp],
-                                      environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+        let deployed = try await runProduct(
+            "aloft", arguments: ["deploy", "--executable", testApp],
+            environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
         #expect(deployed.status == 0, "\(deployed.stderr)")
     }
 
     func workerToken(_ directory: String) async throws -> String {
-        let made = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
+        let made = try await runProduct(
+            "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
         return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("deployed functions run on worker hosts; a killed worker's and a stalled worker's inputs run again, each result arrives once")
+    @Test(
+        "deployed functions run on worker hosts; a killed worker's and a stalled worker's inputs run again, each result arrives once"
+    )
     func workersLoseNothing() async throws {
         let directory = temporaryPath("aloft-workers")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
-                                       standardError: log)
+        let server = try ServerProcess(
+            dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
+            standardError: log)
         let token = try await workerToken(directory)
         // A worker token opens no client door.
         let refused: Function<Int, Int> = server.app("fixtures", token: token).lookup("square")
         #expect(await aloftError { try await refused.remote(1) }?.code == .unauthenticated)
 
         // A worker host of another workspace never gets this workspace's containers.
-        let otherToken = try await runProduct("aloft", arguments: ["token", "new", "--kind", "worker", "--workspace", "other", "--data-dir", directory])
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let other = try WorkerProcess(server: server, token: otherToken, name: "elsewhere", cacheDirectory: directory + "/cache-other")
+        let otherToken = try await runProduct(
+            "aloft", arguments: ["token", "new", "--kind", "worker", "--workspace", "other", "--data-dir", directory]
+        )
+        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = try WorkerProcess(
+            server: server, token: otherToken, name: "elsewhere", cacheDirectory: directory + "/cache-other")
         let first = try WorkerProcess(server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
-        let second = try WorkerProcess(server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
+        let second = try WorkerProcess(
+            server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
         try await deploy(server)
-        let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where",
-                                                        controlPlane: RemoteControlPlane(server.address, token: server.token))
+        let squareWhere = Function<Int, String>.lookup(
+            app: "fixtures", name: "square_where",
+            controlPlane: RemoteControlPlane(server.address, token: server.token))
 
         // `aloft run`: the entrypoint runs here, its containers on the worker hosts, and their output comes back here.
-        let run = try await runProduct("aloft", arguments: ["run", "--executable", productsDirectory.appendingPathComponent("hello").path,
-                                                            "--server", server.address],
-                                       environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+        let run = try await runProduct(
+            "aloft",
+            arguments: [
+                "run", "--executable", productsDirectory.appendingPathComponent("hello").path,
+                "--server", server.address,
+            ],
+            environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("square(7) = 49"))
         #expect(run.stdout.contains("] squaring 7 in process"), "\(run.stdout)")
@@ -69,7 +83,10 @@ struct WorkerTests {
         #expect(!hosts.contains("elsewhere"))
         #expect(!other.printed.contains("ctr-"))
         #expect(killedAt.map { $0 < 5000 } == true, "w1 was killed after \(String(describing: killedAt)) results")
-        #expect(try await eventually { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("worker host lost") ?? false })
+        #expect(
+            try await eventually {
+                (try? String(contentsOfFile: log, encoding: .utf8))?.contains("worker host lost") ?? false
+            })
 
         // A worker that stops heartbeating (SIGSTOP) is lost when its lease expires; its containers are cut off.
         let third = try WorkerProcess(server: server, token: token, name: "w3", cacheDirectory: directory + "/cache-w3")
@@ -128,10 +145,15 @@ final class WorkerProcess: @unchecked Sendable {
     }
     private let output = Output()
 
-    init(server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
-         serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2) throws {
-        let arguments = ["worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
-                         "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level", "warning"]
+    init(
+        server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
+        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2
+    ) throws {
+        let arguments = [
+            "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
+            "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
+            "warning",
+        ]
         let aloft = productsDirectory.appendingPathComponent("aloft").path
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
@@ -144,13 +166,18 @@ final class WorkerProcess: @unchecked Sendable {
         process.standardOutput = pipe
         pipe.fileHandleForReading.readabilityHandler = { [output] handle in
             let chunk = handle.availableData
-            if chunk.isEmpty { handle.readabilityHandler = nil } else { output.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) } }
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                output.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+            }
         }
         try process.run()
         let deadline = Date().addingTimeInterval(30)
         while !output.text.withLock({ $0.contains("connected to") }) {
             guard process.isRunning, Date() < deadline else {
-                throw AloftError(.connectionFailed, "aloft worker \(name) did not connect: \(output.text.withLock { $0 })")
+                throw AloftError(
+                    .connectionFailed, "aloft worker \(name) did not connect: \(output.text.withLock { $0 })")
             }
             usleep(20_000)
         }
@@ -185,7 +212,9 @@ func freePort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+        }
     }
     guard bound else { throw AloftError(.connectionFailed, "no free port: errno \(errno)") }
     return Int(UInt16(bigEndian: address.sin_port))

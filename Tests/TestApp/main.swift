@@ -60,7 +60,8 @@ let asyncSleepAndReport = app.function("async_sleep_and_report") { (seconds: Dou
 /// Appends a line to `path` per attempt; throws until attempt `succeedOn`, then returns the attempt number.
 let countAttempts = app.function("count_attempts") { (attempt: Attempt) throws -> Int in
     let previous = (try? String(contentsOfFile: attempt.path, encoding: .utf8))?.split(separator: "\n").count ?? 0
-    try String(repeating: "attempt\n", count: previous + 1).write(toFile: attempt.path, atomically: true, encoding: .utf8)
+    try String(repeating: "attempt\n", count: previous + 1).write(
+        toFile: attempt.path, atomically: true, encoding: .utf8)
     if previous + 1 < attempt.succeedOn { throw PlainError() }
     return previous + 1
 }
@@ -75,7 +76,8 @@ let hangOnce = app.function("hang_once") { (path: String) throws -> String in
 
 /// Writes `path` when it starts, then waits to be cancelled as a task; writes `path.cancelled` when it is.
 let asyncWaitForCancel = app.function("async_wait_for_cancel") { (path: String) async throws -> Int in
-    _ = FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
+    _ = FileManager.default.createFile(
+        atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
     do {
         try await Task.sleep(for: .seconds(60))
     } catch {
@@ -87,7 +89,8 @@ let asyncWaitForCancel = app.function("async_wait_for_cancel") { (path: String) 
 
 /// Writes `path` when it starts, then polls `AloftInput.isCancelled`; writes `path.cancelled` when it sees it.
 let blockingWaitForCancel = app.function("blocking_wait_for_cancel") { (path: String) throws -> Int in
-    _ = FileManager.default.createFile(atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
+    _ = FileManager.default.createFile(
+        atPath: path, contents: Data(String(ProcessInfo.processInfo.processIdentifier).utf8))
     for _ in 0..<6000 {
         if AloftInput.isCancelled {
             _ = FileManager.default.createFile(atPath: path + ".cancelled", contents: Data())
@@ -132,22 +135,27 @@ let waitBetweenItems = app.generator("wait_between_items") { (path: String) -> A
     AsyncThrowingStream { continuation in
         continuation.yield("first")
         Task {
-            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: path) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             continuation.yield("second")
             continuation.finish()
         }
     }
 }
 
-let batchedDouble = app.batchedFunction("batched_double", maxBatchSize: 4, wait: .milliseconds(200)) { (xs: [Int]) -> [BatchReport] in
+let batchedDouble = app.batchedFunction("batched_double", maxBatchSize: 4, wait: .milliseconds(200)) {
+    (xs: [Int]) -> [BatchReport] in
     xs.map { BatchReport(batchSize: xs.count, value: $0 * 2) }
 }
 
-let batchedWrongLength = app.batchedFunction("batched_wrong_length", maxBatchSize: 4, wait: .milliseconds(100)) { (xs: [Int]) -> [Int] in
+let batchedWrongLength = app.batchedFunction("batched_wrong_length", maxBatchSize: 4, wait: .milliseconds(100)) {
+    (xs: [Int]) -> [Int] in
     Array(xs.dropFirst())
 }
 
-let batchedThrows = app.batchedFunction("batched_throws", maxBatchSize: 4, wait: .milliseconds(100)) { (xs: [Int]) async throws -> [Int] in
+let batchedThrows = app.batchedFunction("batched_throws", maxBatchSize: 4, wait: .milliseconds(100)) {
+    (xs: [Int]) async throws -> [Int] in
     if xs.contains(13) { throw PlainError() }
     return xs
 }
@@ -183,7 +191,9 @@ let helloAsWorker = app.function("hello_as_worker") { () throws -> String in
         let path = Array(address.dropFirst(5).utf8)
         withUnsafeMutableBytes(of: &target.sun_path) { bytes in for (i, byte) in path.enumerated() { bytes[i] = byte } }
         let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else { return "cannot connect" }
     } else {

@@ -11,7 +11,8 @@ let transport = ProcessInfo.processInfo.environment["ALOFT_BENCH_TRANSPORT"] ?? 
 // W7 sends arguments up to 16 MiB (21 MiB as JSON): over the 2 MiB default inline limit, so the bench raises it.
 let benchPayloadLimit = 24 * 1024 * 1024
 let controlPlane = EmbeddedControlPlane(
-    configuration: ControlPlaneConfiguration(unixSocketPath: transport == "tcp" ? "" : nil, maxPayloadBytes: benchPayloadLimit))
+    configuration: ControlPlaneConfiguration(
+        unixSocketPath: transport == "tcp" ? "" : nil, maxPayloadBytes: benchPayloadLimit))
 let app = App("bench", controlPlane: controlPlane)
 
 let square = app.function("square") { (x: Int) -> Int in x * x }
@@ -134,14 +135,18 @@ func w5(processStart: ContinuousClock.Instant) async throws {
     }
     try await Task.sleep(for: .seconds(1))  // let them settle into waiting for input
     let memory = childMemoryMiB()
-    func mean(_ values: [Double]) -> String { String(format: "%.1f", values.reduce(0, +) / Double(max(1, values.count))) }
-    report("W5-cold-start", [
-        ("runtime_start_ms", String(format: "%.1f", runtimeStart)),
-        ("scale_from_zero_ms", String(format: "%.1f", percentile(scaleFromZero.sorted(), 0.5))),
-        ("idle_container_rss_mib", mean(memory.map(\.resident))),
-        ("idle_container_private_mib", mean(memory.map(\.unshared))),
-        ("containers", "\(memory.count)"),
-    ])
+    func mean(_ values: [Double]) -> String {
+        String(format: "%.1f", values.reduce(0, +) / Double(max(1, values.count)))
+    }
+    report(
+        "W5-cold-start",
+        [
+            ("runtime_start_ms", String(format: "%.1f", runtimeStart)),
+            ("scale_from_zero_ms", String(format: "%.1f", percentile(scaleFromZero.sorted(), 0.5))),
+            ("idle_container_rss_mib", mean(memory.map(\.resident))),
+            ("idle_container_private_mib", mean(memory.map(\.unshared))),
+            ("containers", "\(memory.count)"),
+        ])
 }
 
 /// Memory (MiB) of each child process, the containers the embedded control plane started: resident, and the part
@@ -151,11 +156,12 @@ func childMemoryMiB() -> [(resident: Double, unshared: Double)] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry in
         guard let pid = Int32(entry), pid != me,
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let parent = kibField("PPid:", in: status), Int32(parent) == me,
-              let resident = kibField("VmRSS:", in: status),
-              let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
-              let privateClean = kibField("Private_Clean:", in: rollup), let privateDirty = kibField("Private_Dirty:", in: rollup)
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let parent = kibField("PPid:", in: status), Int32(parent) == me,
+            let resident = kibField("VmRSS:", in: status),
+            let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
+            let privateClean = kibField("Private_Clean:", in: rollup),
+            let privateDirty = kibField("Private_Dirty:", in: rollup)
         else { return nil }
         return (resident / 1024, (privateClean + privateDirty) / 1024)
     }
@@ -206,7 +212,9 @@ func peakResidentMiB() -> Int {
 let selected = Set(CommandLine.arguments.dropFirst())
 let quick = selected.contains("quick")
 let defaultWorkloads: Set = ["w1", "w2", "w3", "w4", "w6", "w7"]
-func wants(_ name: String) -> Bool { selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name) }
+func wants(_ name: String) -> Bool {
+    selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name)
+}
 let processStart = clock.now
 
 app.localEntrypoint("bench") { () async throws in
@@ -230,16 +238,31 @@ app.localEntrypoint("bench") { () async throws in
     }
     if wants("w1") || wants("w6") {
         let samples = try await w1Async()
-        report("W1-async", [("p50_us", String(format: "%.1f", percentile(samples, 0.5))), ("p99_us", String(format: "%.1f", percentile(samples, 0.99)))])
+        report(
+            "W1-async",
+            [
+                ("p50_us", String(format: "%.1f", percentile(samples, 0.5))),
+                ("p99_us", String(format: "%.1f", percentile(samples, 0.99))),
+            ])
     }
     if wants("w2") || wants("w6") {
         let samples = try await w2Async()
-        report("W2-async", [("median_ms", String(format: "%.2f", percentile(samples, 0.5))), ("p90_ms", String(format: "%.2f", percentile(samples, 0.9)))])
+        report(
+            "W2-async",
+            [
+                ("median_ms", String(format: "%.2f", percentile(samples, 0.5))),
+                ("p90_ms", String(format: "%.2f", percentile(samples, 0.9))),
+            ])
     }
     if wants("w3") {
         for n in quick ? [10_000] : [10_000, 100_000] {
             let rate = try await w3(n)
-            report("W3-map", [("n", "\(n)"), ("calls_per_s", String(format: "%.0f", rate)), ("caller_peak_rss_mib", "\(peakResidentMiB())")])
+            report(
+                "W3-map",
+                [
+                    ("n", "\(n)"), ("calls_per_s", String(format: "%.0f", rate)),
+                    ("caller_peak_rss_mib", "\(peakResidentMiB())"),
+                ])
         }
     }
     if wants("w4") {
@@ -247,10 +270,18 @@ app.localEntrypoint("bench") { () async throws in
         report("W4-sleepy", [("body", "async"), ("wall_s", String(format: "%.3f", try await w4(sleepyAsync)))])
     }
     if wants("w7") {
-        let sizes = [(1024, "1KiB", 1000), (100 * 1024, "100KiB", 300), (2 * 1024 * 1024, "2MiB", 30), (16 * 1024 * 1024, "16MiB", 8)]
+        let sizes = [
+            (1024, "1KiB", 1000), (100 * 1024, "100KiB", 300), (2 * 1024 * 1024, "2MiB", 30),
+            (16 * 1024 * 1024, "16MiB", 8),
+        ]
         for (bytes, label, calls) in sizes {
             let p50 = try await w7(bytes: bytes, calls: quick ? max(3, calls / 5) : calls)
-            report("W7-payload", [("size", label), ("p50_us", String(format: "%.1f", p50)), ("mb_per_s", String(format: "%.1f", Double(bytes) / p50))])
+            report(
+                "W7-payload",
+                [
+                    ("size", label), ("p50_us", String(format: "%.1f", p50)),
+                    ("mb_per_s", String(format: "%.1f", Double(bytes) / p50)),
+                ])
         }
     }
 }
@@ -258,10 +289,20 @@ app.localEntrypoint("bench") { () async throws in
 app.localEntrypoint("bench-blocking") {
     guard wants("w6") else { return }
     let w1 = try w1Blocking()
-    report("W1-blocking", [("p50_us", String(format: "%.1f", percentile(w1, 0.5))), ("p99_us", String(format: "%.1f", percentile(w1, 0.99)))])
+    report(
+        "W1-blocking",
+        [
+            ("p50_us", String(format: "%.1f", percentile(w1, 0.5))),
+            ("p99_us", String(format: "%.1f", percentile(w1, 0.99))),
+        ])
     for (form, spawnEach) in [("map", false), ("spawn-gather", true)] {
         let w2 = try w2Blocking(spawnEach: spawnEach)
-        report("W2-blocking", [("form", form), ("median_ms", String(format: "%.2f", percentile(w2, 0.5))), ("p90_ms", String(format: "%.2f", percentile(w2, 0.9)))])
+        report(
+            "W2-blocking",
+            [
+                ("form", form), ("median_ms", String(format: "%.2f", percentile(w2, 0.5))),
+                ("p90_ms", String(format: "%.2f", percentile(w2, 0.9))),
+            ])
     }
 }
 

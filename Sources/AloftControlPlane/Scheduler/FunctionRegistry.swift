@@ -22,17 +22,25 @@ struct FunctionRegistry {
 
     /// A registered function, if `workspace` may use it (and its app is not stopped).
     func function(_ id: UInt64, in workspace: String) -> (pool: FunctionPool, name: String)? {
-        guard let function = functions[id], function.pool.workspace == workspace, !function.pool.isStopped else { return nil }
+        guard let function = functions[id], function.pool.workspace == workspace, !function.pool.isStopped else {
+            return nil
+        }
         return function
     }
 
     /// Function `name` of app `appName` in `workspace`, deployed (or registered by a run of the app) and not
     /// stopped: for `Function.lookup` on the wire and for the HTTP API.
-    func named(workspace: String, app appName: String, function name: String) throws(AloftError)
-        -> (id: UInt64, pool: FunctionPool, name: String) {
-        let key = Self.functionKey(poolKey: Self.poolKey(workspace: workspace, app: appName, pool: name), function: name)
+    func named(
+        workspace: String, app appName: String, function name: String
+    ) throws(AloftError)
+        -> (id: UInt64, pool: FunctionPool, name: String)
+    {
+        let key = Self.functionKey(
+            poolKey: Self.poolKey(workspace: workspace, app: appName, pool: name), function: name)
         guard let id = ids[key], let (pool, functionName) = function(id, in: workspace) else {
-            throw AloftError(.notFound, "no function '\(name)' in app '\(appName)' is deployed here: deploy the app with `aloft deploy`")
+            throw AloftError(
+                .notFound,
+                "no function '\(name)' in app '\(appName)' is deployed here: deploy the app with `aloft deploy`")
         }
         return (id, pool, functionName)
     }

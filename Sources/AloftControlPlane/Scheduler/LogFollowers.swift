@@ -38,6 +38,8 @@ extension Scheduler {
     func containerPrinted(_ output: Aloft_V1_ContainerOutput) {
         guard let container = containers[output.containerID] else { return }
         let key = FunctionRegistry.poolKey(workspace: container.pool.workspace, app: container.pool.appName, pool: "")
-        for channel in logFollowers.channels(following: key) ?? [:].values { send(.containerOutput(output), on: channel) }
+        for channel in logFollowers.channels(following: key) ?? [:].values {
+            send(.containerOutput(output), on: channel)
+        }
     }
 }

@@ -22,7 +22,8 @@ extension Scheduler {
         }
         if let error = payloadError(invoke.data.count) { return replier.fail(error) }
         let owner = InputOwner.invoke(channel: replier.channel, requestID: replier.requestID, callID: invoke.callID)
-        let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner)
+        let input = InputRecord(
+            id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner)
         if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
         enqueue(input)
         schedule(pool)
@@ -40,23 +41,29 @@ extension Scheduler {
             return replier.fail(AloftError(.protocolError, "call id '\(create.callID)' is malformed or already in use"))
         }
         let subscriber = create.kind == .map || create.kind == .generator ? replier.channel : nil
-        createCall(id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool, functionName: functionName,
-                   inputs: create.inputs, last: create.last, subscriber: subscriber, accepted: replier.acknowledge)
+        createCall(
+            id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool, functionName: functionName,
+            inputs: create.inputs, last: create.last, subscriber: subscriber, accepted: replier.acknowledge)
     }
 
     /// Creates a call with its first inputs (from a caller on the wire or in this process); `accepted` runs once it
     /// is accepted: at once, or for a stored kind once the batch that holds it is stored.
-    func createCall(id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
-                    inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
-                    accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void) {
+    func createCall(
+        id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
+        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
+        accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
+    ) {
         let call = CallRecord(id: id, kind: kind, pool: pool, functionName: functionName)
         call.subscriber = subscriber
         calls[call.id] = call
         for input in inputs { addInput(input, to: call) }
         if last || kind == .spawn { call.closeInputs() }  // a spawn sends its one input here
         if isStored(call.kind) {
-            record(.putCall(StoredCall(id: call.id, workspace: call.workspace, functionID: functionID, kind: call.kind.rawValue,
-                                       inputsClosed: !isOpen(call), createdAt: Date())))
+            record(
+                .putCall(
+                    StoredCall(
+                        id: call.id, workspace: call.workspace, functionID: functionID, kind: call.kind.rawValue,
+                        inputsClosed: !isOpen(call), createdAt: Date())))
             record(.putInputs(callID: call.id, inputs.map { StoredInput(index: $0.index, data: $0.data) }))
         }
         whenAccepted(call, accepted)
@@ -136,7 +143,8 @@ extension Scheduler {
         case .spawn:
             guard isStored(.spawn) else { return }
             whenStored { [self] stored in
-                guard case .success = stored, calls[call.id] === call, call.waiters.isEmpty, call.liveInputs.isEmpty else { return }
+                guard case .success = stored, calls[call.id] === call, call.waiters.isEmpty, call.liveInputs.isEmpty
+                else { return }
                 calls[call.id] = nil
             }
         case .detached:
@@ -152,7 +160,9 @@ extension Scheduler {
     func deliver(_ result: Aloft_V1_Result, index: UInt64, to call: CallRecord) {
         switch call.kind {
         case .detached:
-            if isStored(.detached) { record(.finishInput(callID: call.id, index: index, result: nil, expiresAt: Date())) }
+            if isStored(.detached) {
+                record(.finishInput(callID: call.id, index: index, result: nil, expiresAt: Date()))
+            }
         case .map, .generator:
             guard call.subscriber != nil else { return }
             var output = Aloft_V1_Output()
@@ -172,8 +182,9 @@ extension Scheduler {
     /// The error for an argument of `size` bytes, if it is over the inline limit.
     func payloadError(_ size: Int) -> AloftError? {
         guard size > configuration.maxPayloadBytes else { return nil }
-        return AloftError(.payloadTooLarge,
-                          "argument of \(size) bytes exceeds the inline payload limit of \(configuration.maxPayloadBytes) bytes")
+        return AloftError(
+            .payloadTooLarge,
+            "argument of \(size) bytes exceeds the inline payload limit of \(configuration.maxPayloadBytes) bytes")
     }
 
     /// Function `id`'s backlog, running inputs and containers.
@@ -182,7 +193,8 @@ extension Scheduler {
             return replier.fail(AloftError(.notFound, "no function with id \(id) is registered"))
         }
         var stats = Aloft_V1_FunctionStats()
-        stats.backlog = UInt64(pool.pending.count { inputs[$0].map { !$0.isAnswered } ?? false })
+        stats.backlog =
+            UInt64(pool.pending.count { inputs[$0].map { !$0.isAnswered } ?? false })
             + UInt64(pool.containers.values.reduce(0) { $0 + max(0, $1.assigned.count - $1.slots) })
         stats.runningInputs = UInt64(pool.containers.values.reduce(0) { $0 + min($1.assigned.count, $1.slots) })
         stats.containers = UInt64(pool.activeContainers)

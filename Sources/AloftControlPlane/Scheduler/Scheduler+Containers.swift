@@ -20,7 +20,8 @@ extension Scheduler {
         let spec = containerSpec(for: container)
         containers[container.id] = container
         pool.containers[container.id] = container
-        logger.debug("starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
+        logger.debug(
+            "starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
         switch placement {
         case .worker(let worker):
             startRemotely(container, spec: spec, on: worker)
@@ -37,7 +38,9 @@ extension Scheduler {
         }
         container.startupTimer = loop.scheduleTask(in: pool.startupTimeout) { [self] in
             guard container.isStarting else { return }
-            logger.warning("container did not connect within its startup timeout", metadata: ["aloft.container_id": "\(container.id)"])
+            logger.warning(
+                "container did not connect within its startup timeout",
+                metadata: ["aloft.container_id": "\(container.id)"])
             container.handle?.kill()
         }
         return true
@@ -54,9 +57,10 @@ extension Scheduler {
             environment[AloftEnvironment.className] = pool.className
             environment[AloftEnvironment.classParameters] = pool.classParameters.base64EncodedString()
         }
-        var spec = ContainerSpec(containerID: container.id, appName: pool.appName, functionName: pool.name,
-                                 executable: pool.definition.executable, arguments: pool.definition.arguments,
-                                 environment: environment)
+        var spec = ContainerSpec(
+            containerID: container.id, appName: pool.appName, functionName: pool.name,
+            executable: pool.definition.executable, arguments: pool.definition.arguments,
+            environment: environment)
         spec.onOutput = { [self, id = container.id] lines, standardError in
             guard logFollowers.hasFollowers, !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
             var output = Aloft_V1_ContainerOutput()
@@ -71,7 +75,8 @@ extension Scheduler {
     /// False (and the connection closed) for an unknown container id or one that is already connected.
     func isExpectedContainer(_ containerID: String, channel: any Channel) -> Bool {
         guard let container = containers[containerID], container.channel == nil else {
-            logger.warning("unknown or duplicate container connected", metadata: ["aloft.container_id": "\(containerID)"])
+            logger.warning(
+                "unknown or duplicate container connected", metadata: ["aloft.container_id": "\(containerID)"])
             channel.close(promise: nil)
             return false
         }
@@ -99,7 +104,11 @@ extension Scheduler {
         guard !container.isStopping else { return }
         // A container that has not connected yet has nothing to finish (and may still ignore SIGTERM, inherited from
         // a caller that handles it): it is killed.
-        if let channel = container.channel { send(.containerStop(.init()), on: channel) } else { container.handle?.kill() }
+        if let channel = container.channel {
+            send(.containerStop(.init()), on: channel)
+        } else {
+            container.handle?.kill()
+        }
         container.state = .stopping(connection: container.channel)
         loop.scheduleTask(in: grace ?? TimeAmount(configuration.containerStopGrace)) {
             container.handle?.kill()
@@ -123,7 +132,8 @@ extension Scheduler {
         pool.containers[containerID] = nil
         container.startupTimer?.cancel()
         container.handle?.kill()  // the connection may close before the process exits
-        container.channel?.close(promise: nil)  // a container declared gone (its worker host was lost) can no longer report
+        // a container declared gone (its worker host was lost) can no longer report
+        container.channel?.close(promise: nil)
         if let worker = container.worker {
             worker.containers.remove(containerID)
             scheduleWaitingForRoom()  // a slot on a worker host is free
@@ -131,9 +141,12 @@ extension Scheduler {
         if container.isStarting {
             pool.consecutiveStartFailures += 1
             pool.lastStartFailure = reason
-            logger.warning("container exited before connecting", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
+            logger.warning(
+                "container exited before connecting",
+                metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
         } else {
-            logger.debug("container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
+            logger.debug(
+                "container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
         }
         putBack(inputsOf: container, reason: reason)
         if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {
@@ -164,7 +177,8 @@ extension Scheduler {
                 input.internalRetries += 1
                 requeue(input)
             } else {
-                let message = "container \(container.id) of function '\(pool.name)' \(reason) while running this input "
+                let message =
+                    "container \(container.id) of function '\(pool.name)' \(reason) while running this input "
                     + "(it had already been re-run \(input.internalRetries) times after lost containers)"
                 answer(input, with: .failure(.internalFailure, AloftError(.internalFailure, message)))
             }
@@ -173,7 +187,9 @@ extension Scheduler {
     }
 
     private func failPending(of pool: FunctionPool) {
-        let error = AloftError(.internalFailure, """
+        let error = AloftError(
+            .internalFailure,
+            """
             containers of function '\(pool.name)' failed to start \(pool.consecutiveStartFailures) times in a row \
             (last: \(pool.lastStartFailure)); see the container output above
             """)

@@ -8,16 +8,22 @@ import NIOCore
 extension Scheduler {
     /// Registers a version's functions with the uploaded executable and makes it live; the app's functions that
     /// the version does not declare stop. Completes `promise` once the store has it all.
-    func activate(workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
-                  new: StoredAppVersion?, promise: EventLoopPromise<Void>) {
+    func activate(
+        workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
+        new: StoredAppVersion?, promise: EventLoopPromise<Void>
+    ) {
         loop.assertInEventLoop()
-        let declared = Set(manifest.functions.map {
-            FunctionRegistry.poolKey(workspace: workspace, app: manifest.appName, pool: $0.poolName.isEmpty ? $0.functionName : $0.poolName)
-        })
+        let declared = Set(
+            manifest.functions.map {
+                FunctionRegistry.poolKey(
+                    workspace: workspace, app: manifest.appName,
+                    pool: $0.poolName.isEmpty ? $0.functionName : $0.poolName)
+            })
         // Functions the new version dropped stop; class and variant pools (never in a manifest) are left alone.
         for (key, pool) in registry.pools
         where pool.workspace == workspace && pool.appName == manifest.appName && !declared.contains(key)
-            && pool.className.isEmpty && !pool.name.contains("#") {
+            && pool.className.isEmpty && !pool.name.contains("#")
+        {
             stopPool(pool, reason: "function '\(pool.name)' is not in version \(version) of app '\(manifest.appName)'")
         }
         record(.deleteFunctions(workspace: workspace, appName: manifest.appName))
@@ -30,9 +36,12 @@ extension Scheduler {
         }
         if let new { record(.putAppVersion(new)) }
         record(.setLiveVersion(workspace: workspace, appName: manifest.appName, version: version))
-        logger.notice("deployed app", metadata: [
-            "aloft.app": "\(manifest.appName)", "aloft.version": "\(version)", "aloft.functions": "\(manifest.functions.count)",
-        ])
+        logger.notice(
+            "deployed app",
+            metadata: [
+                "aloft.app": "\(manifest.appName)", "aloft.version": "\(version)",
+                "aloft.functions": "\(manifest.functions.count)",
+            ])
         whenStored { promise.completeWith($0) }
     }
 

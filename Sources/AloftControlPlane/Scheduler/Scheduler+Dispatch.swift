@@ -15,9 +15,10 @@ extension Scheduler {
         var active = pool.activeContainers
         if isRunning {
             let desired = desiredContainers(pool)
-            let mayStart = Autoscaler.mayStart(consecutiveStartFailures: pool.consecutiveStartFailures,
-                                               cap: configuration.maxConsecutiveStartFailures,
-                                               hasBacklog: !pool.pending.isEmpty)
+            let mayStart = Autoscaler.mayStart(
+                consecutiveStartFailures: pool.consecutiveStartFailures,
+                cap: configuration.maxConsecutiveStartFailures,
+                hasBacklog: !pool.pending.isEmpty)
             while active < desired && mayStart {
                 guard startContainer(for: pool) else { break }
                 active += 1
@@ -47,7 +48,8 @@ extension Scheduler {
             var channel: (any Channel)?
             for candidate in pool.containers.values {
                 guard case .serving(let connection) = candidate.state,
-                    candidate.assigned.count < Autoscaler.inputLimit(slots: candidate.slots, knobs: knobs, atLimit: atLimit, extra: extra),
+                    candidate.assigned.count
+                        < Autoscaler.inputLimit(slots: candidate.slots, knobs: knobs, atLimit: atLimit, extra: extra),
                     candidate.assigned.count < leastLoaded?.assigned.count ?? .max
                 else { continue }
                 leastLoaded = candidate

@@ -7,16 +7,19 @@ import NIOCore
 // token, which decides the workspace the connection works in.
 
 extension Scheduler {
-    func receivedHello(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel) {
+    func receivedHello(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel)
+    {
         guard hello.protocolVersion == AloftLimits.protocolVersion else {
-            let message = "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)"
+            let message =
+                "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)"
             sendError(.protocolError, message, requestID: requestID, on: channel)
             channel.flush()  // the error must go out before the close
             channel.close(promise: nil)
             return
         }
         guard !connection.saidHello else {
-            return sendError(.protocolError, "hello was already sent on this connection", requestID: requestID, on: channel)
+            return sendError(
+                .protocolError, "hello was already sent on this connection", requestID: requestID, on: channel)
         }
         connection.saidHello = true
         if hello.role == .container {
@@ -31,7 +34,9 @@ extension Scheduler {
 
     /// Checks a client's token (a container's own, or one the authenticator knows), then welcomes it in the token's
     /// workspace; a missing or wrong token gets `unauthenticated` and the connection is closed.
-    private func authenticate(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel) {
+    private func authenticate(
+        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel
+    ) {
         let refuse: @Sendable (String) -> Void = { [self] message in
             logger.info("refused a client", metadata: ["aloft.reason": "\(message)"])
             sendError(.unauthenticated, message, requestID: requestID, on: channel)
@@ -77,7 +82,9 @@ extension Scheduler {
         return container
     }
 
-    private func welcome(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel) {
+    private func welcome(
+        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel
+    ) {
         connection.role = hello.role
         var reply = Aloft_V1_HelloReply()
         reply.protocolVersion = AloftLimits.protocolVersion

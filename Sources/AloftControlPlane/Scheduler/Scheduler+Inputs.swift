@@ -8,8 +8,9 @@ import NIOCore
 
 extension Scheduler {
     func addInput(_ input: Aloft_V1_Input, to call: CallRecord) {
-        let record = InputRecord(id: makeID(), pool: call.pool, functionName: call.functionName, index: input.index,
-                                 data: input.data, owner: .call(call))
+        let record = InputRecord(
+            id: makeID(), pool: call.pool, functionName: call.functionName, index: input.index,
+            data: input.data, owner: .call(call))
         call.liveInputs[ObjectIdentifier(record)] = record
         enqueue(record)
     }
@@ -23,7 +24,9 @@ extension Scheduler {
     /// cancelled): dropped.
     func outputArrived(_ output: Aloft_V1_OutputPut, from containerID: String) {
         if let container = containers[containerID] {
-            if let position = container.assigned.firstIndex(of: output.inputID) { container.assigned.remove(at: position) }
+            if let position = container.assigned.firstIndex(of: output.inputID) {
+                container.assigned.remove(at: position)
+            }
             if container.assigned.isEmpty { container.idleSince = loop.now }
             startTimeouts(on: container)
         }
@@ -51,8 +54,10 @@ extension Scheduler {
     /// Retries a failed attempt if its function allows it, else gives the owner the result.
     func attemptEnded(_ input: InputRecord, with result: Aloft_V1_Result) {
         let pool = input.pool
-        let retryable = result.status == .timeout
-            || (result.status == .failure && (result.error.code.isEmpty || result.error.code == AloftError.Code.remoteError.rawValue))
+        let retryable =
+            result.status == .timeout
+            || (result.status == .failure
+                && (result.error.code.isEmpty || result.error.code == AloftError.Code.remoteError.rawValue))
         guard retryable, input.retries < pool.options.retries.maxRetries, !input.isGenerator else {
             return answer(input, with: result)
         }
@@ -93,14 +98,18 @@ extension Scheduler {
 
     /// An attempt ran past its timeout: it ends as a timeout (retried if the function allows), and its container
     /// is stopped, since the input may still be running there.
-    private func timedOut(_ input: InputRecord, attemptID: UInt64, after timeout: TimeAmount, on container: ContainerRecord) {
+    private func timedOut(
+        _ input: InputRecord, attemptID: UInt64, after timeout: TimeAmount, on container: ContainerRecord
+    ) {
         guard inputs[attemptID] === input, !input.isAnswered else { return }
         inputs[attemptID] = nil  // it keeps its place in `container.assigned`, so the teardown below counts right
         input.state = .waiting
-        logger.info("input timed out; stopping its container",
-                    metadata: ["aloft.function": "\(input.pool.name)", "aloft.container_id": "\(container.id)"])
+        logger.info(
+            "input timed out; stopping its container",
+            metadata: ["aloft.function": "\(input.pool.name)", "aloft.container_id": "\(container.id)"])
         let seconds = Double(timeout.nanoseconds) / 1e9
-        let message = "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
+        let message =
+            "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
         attemptEnded(input, with: .failure(.timeout, AloftError(.timeout, message)))
         container.handle?.kill()
         containerEnded(container.id, reason: "was stopped after an input timed out")
@@ -123,8 +132,9 @@ extension Scheduler {
         let attemptID = input.id
         loop.scheduleTask(in: TimeAmount(configuration.cancellationGrace)) { [self] in
             guard containers[container.id] === container, container.assigned.contains(attemptID) else { return }
-            logger.info("cancelled input still running after the grace period; stopping its container",
-                        metadata: ["aloft.container_id": "\(container.id)"])
+            logger.info(
+                "cancelled input still running after the grace period; stopping its container",
+                metadata: ["aloft.container_id": "\(container.id)"])
             container.handle?.kill()
             containerEnded(container.id, reason: "was stopped because a cancelled input did not stop")
         }

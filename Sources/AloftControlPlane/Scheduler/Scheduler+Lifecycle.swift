@@ -9,7 +9,9 @@ extension Scheduler {
     func startReaper() {
         loop.assertInEventLoop()
         guard case .running = lifecycle else { return }
-        let reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in reap() }
+        let reaper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .milliseconds(500)) { [self] _ in
+            reap()
+        }
         lifecycle = .running(reaper: reaper)
     }
 
@@ -25,8 +27,9 @@ extension Scheduler {
             let idle = pool.containers.values
                 .filter { $0.isServing && $0.assigned.isEmpty }
                 .map { (container: $0, idleFor: now - $0.idleSince) }
-            let toStop = Autoscaler.idleToStop(idle, active: pool.activeContainers, desired: desiredContainers(pool),
-                                               window: pool.scaledownWindow)
+            let toStop = Autoscaler.idleToStop(
+                idle, active: pool.activeContainers, desired: desiredContainers(pool),
+                window: pool.scaledownWindow)
             for container in toStop {
                 logger.debug("stopping idle container", metadata: ["aloft.container_id": "\(container.id)"])
                 stop(container)
@@ -51,7 +54,8 @@ extension Scheduler {
             switch input.owner {
             case .invoke(let owner, _, _) where ObjectIdentifier(owner) == key:
                 cancelInput(input, message: "the caller went away")
-            case .call(let call) where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key:
+            case .call(let call)
+            where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key:
                 call.subscriber = nil
                 cancelCall(call)
             default:
@@ -91,7 +95,9 @@ extension Scheduler {
         // control plane from stopping.
         loop.scheduleTask(in: TimeAmount(configuration.containerStopGrace) + .seconds(5)) { [self] in
             guard !containers.isEmpty else { return }
-            logger.warning("containers not seen to exit; stopping anyway", metadata: ["aloft.containers": "\(containers.keys.sorted())"])
+            logger.warning(
+                "containers not seen to exit; stopping anyway",
+                metadata: ["aloft.containers": "\(containers.keys.sorted())"])
             for container in containers.values { container.handle?.kill() }
             finishShutdown()
         }

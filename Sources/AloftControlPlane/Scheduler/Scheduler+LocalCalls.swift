@@ -7,12 +7,15 @@ import NIOCore
 
 extension Scheduler {
     /// Runs one input, as `.remote` does, and completes `promise` with its result.
-    func invokeLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>) {
+    func invokeLocally(
+        workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<Aloft_V1_Result>
+    ) {
         loop.assertInEventLoop()
         do {
             let (_, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
             if let error = payloadError(payload.count) { throw error }
-            let input = InputRecord(id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
+            let input = InputRecord(
+                id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
             enqueue(input)
             schedule(pool)
         } catch {
@@ -21,7 +24,9 @@ extension Scheduler {
     }
 
     /// Spawns a call with one input, as `.spawn` does; succeeds with its id once it is accepted (stored, with a store).
-    func spawnLocally(workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<String>) {
+    func spawnLocally(
+        workspace: String, app: String, function name: String, payload: Data, promise: EventLoopPromise<String>
+    ) {
         loop.assertInEventLoop()
         do {
             let (id, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
@@ -29,8 +34,10 @@ extension Scheduler {
             let callID = "fc-" + randomHex() + randomHex()
             var input = Aloft_V1_Input()
             input.data = payload
-            createCall(id: callID, kind: .spawn, functionID: id, pool: pool, functionName: functionName, inputs: [input],
-                       last: true, subscriber: nil) { accepted in
+            createCall(
+                id: callID, kind: .spawn, functionID: id, pool: pool, functionName: functionName, inputs: [input],
+                last: true, subscriber: nil
+            ) { accepted in
                 promise.completeWith(accepted.map { callID }.mapError { $0 as any Error })
             }
         } catch {
@@ -39,9 +46,12 @@ extension Scheduler {
     }
 
     /// Result `index` of a spawned call, waiting up to `timeoutMs` (< 0: no limit); nil if it is not ready by then.
-    func resultLocally(workspace: String, callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>) {
+    func resultLocally(
+        workspace: String, callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>
+    ) {
         loop.assertInEventLoop()
-        answerGet(callID: callID, index: index, workspace: workspace, timeoutMs: timeoutMs, waiting: nil,
-                  respond: { promise.succeed($0) }, fail: { promise.fail($0) })
+        answerGet(
+            callID: callID, index: index, workspace: workspace, timeoutMs: timeoutMs, waiting: nil,
+            respond: { promise.succeed($0) }, fail: { promise.fail($0) })
     }
 }

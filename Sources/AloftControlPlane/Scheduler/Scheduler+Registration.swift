@@ -11,8 +11,10 @@ import SwiftProtobuf
 extension Scheduler {
     /// Registers a function and returns its id: `functionID` when restoring one from the store, else the id it
     /// already has, or a new one. `replacing`: a deployment, which stores the function even when nothing changed.
-    func register(_ registration: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool,
-                  replacing: Bool = false) -> UInt64 {
+    func register(
+        _ registration: Aloft_V1_FunctionRegister, workspace: String, functionID: UInt64?, persist: Bool,
+        replacing: Bool = false
+    ) -> UInt64 {
         var register = registration
         // An executable uploaded to the artifact store (`aloft run`, `aloft deploy`) runs from there, here or on a
         // worker host; an unknown hash falls back to the path the registration names.
@@ -31,20 +33,28 @@ extension Scheduler {
         let known = registry.id(ofFunction: functionKey)
         let id = functionID ?? known ?? makeID()
         registry.bind(function: functionKey, name: register.functionName, id: id, to: pool)
-        if persist && (changed || known == nil || replacing), let registration = try? register.serializedBytes() as Data {
-            record(.putFunction(StoredFunction(id: id, key: functionKey, workspace: workspace, appName: register.appName,
-                                               registration: registration)))
+        if persist && (changed || known == nil || replacing), let registration = try? register.serializedBytes() as Data
+        {
+            record(
+                .putFunction(
+                    StoredFunction(
+                        id: id, key: functionKey, workspace: workspace, appName: register.appName,
+                        registration: registration)))
         }
         return id
     }
 
     /// The pool for `key`, made or redefined by `register`, and whether that changed what is stored of it.
-    private func pool(forKey key: String, workspace: String, register: Aloft_V1_FunctionRegister) -> (FunctionPool, Bool) {
+    private func pool(
+        forKey key: String, workspace: String, register: Aloft_V1_FunctionRegister
+    ) -> (FunctionPool, Bool) {
         guard let existing = registry.pool(forKey: key) else {
-            let pool = FunctionPool(id: makeID(), workspace: workspace, register: register,
-                                    defaultMaxContainers: configuration.defaultMaxContainers)
+            let pool = FunctionPool(
+                id: makeID(), workspace: workspace, register: register,
+                defaultMaxContainers: configuration.defaultMaxContainers)
             registry.add(pool, forKey: key)
-            logger.debug("registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
+            logger.debug(
+                "registered function", metadata: ["aloft.function": "\(key)", "aloft.function_id": "\(pool.id)"])
             return (pool, true)
         }
         // A look-up handle (no body) uses the pool as it is; only a definition may change its options, and only a
@@ -56,7 +66,8 @@ extension Scheduler {
             // finish what they were sent and exit.
             for container in existing.containers.values { stop(container, grace: existing.timeout) }
         }
-        let changed = !existing.definition.runsLike(definition) || existing.definition.arguments != definition.arguments
+        let changed =
+            !existing.definition.runsLike(definition) || existing.definition.arguments != definition.arguments
             || existing.isStopped || existing.deployed != register.deployed
         existing.deployed = register.deployed
         existing.definition = definition
@@ -71,7 +82,8 @@ extension Scheduler {
         reserveIDs(upTo: stored.functions.map(\.id).max() ?? 0)
         for function in stored.functions {
             guard let registration = try? Aloft_V1_FunctionRegister(serializedBytes: function.registration) else {
-                logger.error("a stored function could not be decoded; skipped", metadata: ["aloft.function": "\(function.key)"])
+                logger.error(
+                    "a stored function could not be decoded; skipped", metadata: ["aloft.function": "\(function.key)"])
                 continue
             }
             _ = register(registration, workspace: function.workspace, functionID: function.id, persist: false)
@@ -94,10 +106,12 @@ extension Scheduler {
             resumed += storedInputs.count
             retireIfDone(call)
         }
-        logger.info("resumed from the store", metadata: [
-            "aloft.functions": "\(stored.functions.count)", "aloft.calls": "\(stored.unfinishedCalls.count)",
-            "aloft.inputs": "\(resumed)",
-        ])
+        logger.info(
+            "resumed from the store",
+            metadata: [
+                "aloft.functions": "\(stored.functions.count)", "aloft.calls": "\(stored.unfinishedCalls.count)",
+                "aloft.inputs": "\(resumed)",
+            ])
         for pool in registry.pools.values { schedule(pool) }
     }
 }

@@ -9,8 +9,10 @@ import SwiftProtobuf
 extension Scheduler {
     /// Answers a request for result `index` of a call in `workspace`: from memory (waiting up to `timeoutMs`), else
     /// from the store; another workspace's call is as unknown as one that never was.
-    func answerGet(callID: String, index: UInt64, workspace: String, timeoutMs: Int64, waiting: ObjectIdentifier?,
-                   respond: @escaping @Sendable (Aloft_V1_Result?) -> Void, fail: @escaping @Sendable (AloftError) -> Void) {
+    func answerGet(
+        callID: String, index: UInt64, workspace: String, timeoutMs: Int64, waiting: ObjectIdentifier?,
+        respond: @escaping @Sendable (Aloft_V1_Result?) -> Void, fail: @escaping @Sendable (AloftError) -> Void
+    ) {
         if let call = calls[callID] {
             guard call.workspace == workspace else { return fail(AloftError(.notFound, "no call with id \(callID)")) }
             getResult(of: call, index: index, timeoutMs: timeoutMs, waiting: waiting, respond: respond)
@@ -26,8 +28,10 @@ extension Scheduler {
 
     /// Answers with result `index` of `call` when it is there, or when it arrives within `timeoutMs` (< 0: no
     /// limit), else with nil.
-    private func getResult(of call: CallRecord, index: UInt64, timeoutMs: Int64, waiting channel: ObjectIdentifier?,
-                           respond: @escaping @Sendable (Aloft_V1_Result?) -> Void) {
+    private func getResult(
+        of call: CallRecord, index: UInt64, timeoutMs: Int64, waiting channel: ObjectIdentifier?,
+        respond: @escaping @Sendable (Aloft_V1_Result?) -> Void
+    ) {
         if let result = call.results[index] { return respond(result) }
         if timeoutMs == 0 { return respond(nil) }
         var waiter = CallRecord.Waiter(id: makeID(), index: index, channel: channel, respond: respond)
@@ -43,8 +47,10 @@ extension Scheduler {
 
     /// The result of a call that is not in memory: finished before a restart, or forgotten once its result was
     /// stored. `notFound` when there is none (never accepted, or expired).
-    private func storedResult(callID: String, index: UInt64, workspace: String,
-                              _ done: @escaping @Sendable (Result<Aloft_V1_Result, AloftError>) -> Void) {
+    private func storedResult(
+        callID: String, index: UInt64, workspace: String,
+        _ done: @escaping @Sendable (Result<Aloft_V1_Result, AloftError>) -> Void
+    ) {
         let notFound = "no call with id \(callID)"
         guard let store = configuration.store else {
             let why = " (without a store, results live as long as the control plane that ran them)"
@@ -61,7 +67,8 @@ extension Scheduler {
             switch result {
             case .success(let data?):
                 guard let stored = try? Aloft_V1_Result(serializedBytes: data) else {
-                    return done(.failure(AloftError(.storeFailure, "the stored result of call \(callID) could not be decoded")))
+                    return done(
+                        .failure(AloftError(.storeFailure, "the stored result of call \(callID) could not be decoded")))
                 }
                 done(.success(stored))
             case .success(nil):

@@ -28,13 +28,15 @@ extension Scheduler {
             generatorItemArrived(item)
         case .logsFollow(let follow):
             guard connection.role == .client else {
-                return sendError(.protocolError, "only a client follows container output", requestID: requestID, on: channel)
+                return sendError(
+                    .protocolError, "only a client follows container output", requestID: requestID, on: channel)
             }
             let key = FunctionRegistry.poolKey(workspace: connection.workspace, app: follow.appName, pool: "")
             logFollowers.follow(key, channel: channel)
             send(.ack(.init()), requestID: requestID, on: channel)
         case .workerRegister:
-            sendError(.protocolError, "only a worker host (role worker) registers as one", requestID: requestID, on: channel)
+            sendError(
+                .protocolError, "only a worker host (role worker) registers as one", requestID: requestID, on: channel)
         case .workerHeartbeat, .containerExited, .containerOutput:
             break  // a worker host's messages mean nothing from anyone else
         case .some(let body):
@@ -45,7 +47,9 @@ extension Scheduler {
     }
 
     /// A worker host's messages; any of them counts as a heartbeat (output may queue ahead of a heartbeat).
-    private func routeWorkerMessage(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel) {
+    private func routeWorkerMessage(
+        _ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel
+    ) {
         workerHeartbeat(from: channel)
         switch envelope.body {
         case .workerRegister(let register):
@@ -60,13 +64,16 @@ extension Scheduler {
             containerPrinted(output)
         default:
             // A worker token admits a host to run containers, not to call functions or read calls.
-            sendError(.protocolError, "a worker host sends only worker messages", requestID: envelope.requestID, on: channel)
+            sendError(
+                .protocolError, "a worker host sends only worker messages", requestID: envelope.requestID, on: channel)
         }
     }
 
     /// A client's requests: functions, calls and their results. Every reply names `requestID`.
-    private func routeClientRequest(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64, workspace: String,
-                                    channel: any Channel) {
+    private func routeClientRequest(
+        _ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64, workspace: String,
+        channel: any Channel
+    ) {
         let replier = Replier(scheduler: self, requestID: requestID, channel: channel)
         switch body {
         case .functionRegister(let register):
@@ -76,7 +83,9 @@ extension Scheduler {
         case .functionLookup(let lookup):
             do {
                 var reply = Aloft_V1_FunctionRegistered()
-                reply.functionID = try registry.named(workspace: workspace, app: lookup.appName, function: lookup.functionName).id
+                reply.functionID = try registry.named(
+                    workspace: workspace, app: lookup.appName, function: lookup.functionName
+                ).id
                 replier.send(.functionRegistered(reply))
             } catch {
                 replier.fail(error)
@@ -93,8 +102,9 @@ extension Scheduler {
             }
             putInputs(put, into: call, replier: replier)
         case .callGet(let get):
-            answerGet(callID: get.callID, index: get.index, workspace: workspace, timeoutMs: get.timeoutMs,
-                      waiting: ObjectIdentifier(channel), respond: replier.sendResult, fail: replier.fail)
+            answerGet(
+                callID: get.callID, index: get.index, workspace: workspace, timeoutMs: get.timeoutMs,
+                waiting: ObjectIdentifier(channel), respond: replier.sendResult, fail: replier.fail)
         case .callCancel(let cancel):
             cancelRequested(callID: cancel.callID, workspace: workspace, replier: replier)
         default:

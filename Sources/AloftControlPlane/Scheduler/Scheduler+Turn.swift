@@ -75,7 +75,9 @@ extension Scheduler {
         written.futureResult.whenComplete { [self] result in
             let more = storeBatch.batchEnded()
             if case .failure(let error) = result {
-                logger.error("the store failed to apply a batch", metadata: ["aloft.changes": "\(batch.count)", "aloft.error": "\(error)"])
+                logger.error(
+                    "the store failed to apply a batch",
+                    metadata: ["aloft.changes": "\(batch.count)", "aloft.error": "\(error)"])
             }
             for action in waiting { action(result) }
             if more || storeBatch.hasPending { scheduleTurnEnd() }

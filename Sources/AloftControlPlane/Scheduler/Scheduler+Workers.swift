@@ -20,17 +20,24 @@ struct WorkerHosts {
 // their exits; one that is lost takes its containers with it.
 
 extension Scheduler {
-    func workerRegistered(_ register: Aloft_V1_WorkerRegister, workspace: String, channel: any Channel, requestID: UInt64) {
+    func workerRegistered(
+        _ register: Aloft_V1_WorkerRegister, workspace: String, channel: any Channel, requestID: UInt64
+    ) {
         guard workers.byChannel[ObjectIdentifier(channel)] == nil else {
-            return sendError(.protocolError, "this worker host is already registered", requestID: requestID, on: channel)
+            return sendError(
+                .protocolError, "this worker host is already registered", requestID: requestID, on: channel)
         }
         let name = register.name.isEmpty ? "worker-\(randomHex())" : register.name
-        let worker = WorkerRecord(channel: channel, name: name, workspace: workspace,
-                                  maxContainers: max(1, Int(register.maxContainers)), now: loop.now)
+        let worker = WorkerRecord(
+            channel: channel, name: name, workspace: workspace,
+            maxContainers: max(1, Int(register.maxContainers)), now: loop.now)
         workers.byChannel[ObjectIdentifier(channel)] = worker
-        logger.notice("worker host joined", metadata: [
-            "aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)", "aloft.workspace": "\(worker.workspace)",
-        ])
+        logger.notice(
+            "worker host joined",
+            metadata: [
+                "aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)",
+                "aloft.workspace": "\(worker.workspace)",
+            ])
         send(.ack(.init()), requestID: requestID, on: channel)
         scheduleWaitingForRoom()
     }
@@ -50,7 +57,9 @@ extension Scheduler {
         let ownWorkers = workers.inWorkspace(pool.workspace)
         if workers.waitingForRoom.updateValue(pool, forKey: ObjectIdentifier(pool)) == nil {
             if ownWorkers.isEmpty {
-                logger.warning("no host has room for a container: waiting for a worker host", metadata: ["aloft.function": "\(pool.name)"])
+                logger.warning(
+                    "no host has room for a container: waiting for a worker host",
+                    metadata: ["aloft.function": "\(pool.name)"])
             } else {
                 logger.debug("worker hosts are full: waiting for room", metadata: ["aloft.function": "\(pool.name)"])
             }
@@ -59,10 +68,14 @@ extension Scheduler {
         let stopping = containers.values.count { $0.worker != nil && $0.isStopping }
         guard stopping < workers.waitingForRoom.count else { return }  // room is already on its way
         let idle = containers.values
-            .filter { $0.worker?.workspace == pool.workspace && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty }
+            .filter {
+                $0.worker?.workspace == pool.workspace && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty
+            }
             .min { $0.idleSince < $1.idleSince }
         if let idle {
-            logger.debug("stopping an idle container to make room", metadata: ["aloft.container_id": "\(idle.id)", "aloft.for": "\(pool.name)"])
+            logger.debug(
+                "stopping an idle container to make room",
+                metadata: ["aloft.container_id": "\(idle.id)", "aloft.for": "\(pool.name)"])
             stop(idle)
         }
     }
@@ -72,17 +85,22 @@ extension Scheduler {
     }
 
     func workerReportedExit(_ exited: Aloft_V1_ContainerExited, from channel: any Channel) {
-        guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID) else { return }
-        containerProcessExited(exited.containerID, reason: exited.reason.isEmpty ? "exited with status \(exited.status)" : exited.reason)
+        guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID)
+        else { return }
+        containerProcessExited(
+            exited.containerID, reason: exited.reason.isEmpty ? "exited with status \(exited.status)" : exited.reason)
     }
 
     /// A worker host closed its connection or missed its heartbeats: its containers are gone (their connections are
     /// closed, so a container that still runs there can no longer report), and their inputs run again elsewhere.
     func workerLost(_ channel: any Channel, reason: String) {
         guard let worker = workers.byChannel.removeValue(forKey: ObjectIdentifier(channel)) else { return }
-        logger.warning("worker host lost", metadata: [
-            "aloft.worker": "\(worker.name)", "aloft.reason": "\(reason)", "aloft.containers": "\(worker.containers.count)",
-        ])
+        logger.warning(
+            "worker host lost",
+            metadata: [
+                "aloft.worker": "\(worker.name)", "aloft.reason": "\(reason)",
+                "aloft.containers": "\(worker.containers.count)",
+            ])
         channel.close(promise: nil)
         for containerID in worker.containers {
             containerEnded(containerID, reason: "was on worker host \(worker.name), which was lost (\(reason))")
@@ -127,6 +145,8 @@ extension Scheduler {
         worker.containers.insert(container.id)
         container.handle = RemoteContainerHandle(containerID: container.id, worker: worker.channel)
         send(.containerStart(start), on: worker.channel)
-        logger.debug("starting container on a worker host", metadata: ["aloft.container_id": "\(container.id)", "aloft.worker": "\(worker.name)"])
+        logger.debug(
+            "starting container on a worker host",
+            metadata: ["aloft.container_id": "\(container.id)", "aloft.worker": "\(worker.name)"])
     }
 }
