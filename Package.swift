@@ -14,6 +14,7 @@ let upcoming: [SwiftSetting] =
     [
         .enableUpcomingFeature("ExistentialAny"),
         .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
     ] + noWarnings
 
 let package = Package(

@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 plugin=${PROTOC_GEN_SWIFT:-$(command -v protoc-gen-swift)}
 protoc --plugin=protoc-gen-swift="$plugin" --proto_path=proto \
-  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath \
+  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath --swift_opt=UseAccessLevelOnImports=true \
   --swift_out=Sources/AloftWire/Generated aloft/v1/aloft.proto

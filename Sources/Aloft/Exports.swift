@@ -1,5 +1,5 @@
 @_exported import AloftClient
-import AloftControlPlane
+public import AloftControlPlane
 @_exported import AloftCore
 import Foundation
 import Logging

@@ -3,7 +3,7 @@ import AloftWire
 import Foundation
 import Logging
 import NIOCore
-import NIOPosix
+package import NIOPosix
 import Synchronization
 
 /// Runs tasks' jobs on a NIO event loop. Only Aloft's own async code runs here, never a user's body.
@@ -19,8 +19,8 @@ final class EventLoopTaskExecutor: TaskExecutor {
 
 /// The process-wide runtime: the event loop that carries the wire protocol, the thread on which blocking calls
 /// run their async implementation, and the connections to control planes.
-public final class AloftRuntime: Sendable {
-    public static let shared = AloftRuntime()
+package final class AloftRuntime: Sendable {
+    package static let shared = AloftRuntime()
     /// This process was started by a control plane as a container.
     static let isContainer = !(ProcessInfo.processInfo.environment[AloftEnvironment.containerID] ?? "").isEmpty
     /// `ALOFT_ARTIFACT`: this executable's hash on the server, when `aloft run` uploaded it.
@@ -117,14 +117,14 @@ public final class AloftRuntime: Sendable {
     }
 
     /// Number of blocking calls made from async code so far (each logged the warning unless it was turned off).
-    public var asyncUsageWarningCount: Int { asyncUsageWarnings.load(ordering: .relaxed) }
+    package var asyncUsageWarningCount: Int { asyncUsageWarnings.load(ordering: .relaxed) }
 
     /// Runs `operation` on the runtime's thread and waits for it: the blocking form of every async call.
     ///
     /// - Parameter asyncForm: how the async form of this call is spelled, for the error and the warning.
     ///   - runsUserCode: the operation runs a user's code (a body, an input sequence): it goes to a dedicated thread
     ///     instead of the event loop.
-    public func runBlocking<T: Sendable>(
+    package func runBlocking<T: Sendable>(
         asyncForm: String, runsUserCode: Bool = false, _ operation: @escaping @Sendable () async throws -> T
     ) throws -> T {
         if isOnRuntimeThread || (runsUserCode && userCodeExecutor.isCurrentThread) {

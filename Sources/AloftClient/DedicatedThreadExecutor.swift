@@ -4,13 +4,13 @@ import Foundation
 ///
 /// Blocking calls that run a user's code use one; containers use another for async function bodies, so that
 /// everything in a container's async inputs runs on one thread, as Modal runs coroutines on one loop.
-public final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
+package final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var head = 0
     private var threadID: pthread_t?
 
-    public init(name: String) {
+    package init(name: String) {
         let started = DispatchSemaphore(value: 0)
         let thread = Thread { [unowned self] in
             condition.lock()
@@ -26,7 +26,7 @@ public final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unche
     }
 
     /// True when called on this executor's thread.
-    public var isCurrentThread: Bool {
+    package var isCurrentThread: Bool {
         condition.lock()
         defer { condition.unlock() }
         guard let threadID else { return false }

@@ -1,4 +1,4 @@
-import AloftCore
+public import AloftCore
 import Foundation
 
 /// The arguments of a two-argument function, sent as a JSON array `[first, second]`.

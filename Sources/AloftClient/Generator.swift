@@ -1,4 +1,4 @@
-import AloftCore
+public import AloftCore
 import AloftWire
 import Foundation
 

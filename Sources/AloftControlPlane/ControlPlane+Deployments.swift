@@ -1,5 +1,5 @@
 import AloftCore
-public import AloftWire
+import AloftWire
 import Foundation
 import NIOCore
 import SwiftProtobuf
@@ -17,20 +17,20 @@ extension ControlPlane {
     /// Registers `manifest`'s functions as a new version of its app, running the uploaded executable `artifact`,
     /// and makes it the live version: the app's running containers of an older version finish what they were sent
     /// and are replaced. Returns the version number (1, 2, ...).
-    public func deploy(workspace: String = "", manifest: Aloft_V1_AppManifest, artifact: String) async throws -> Int {
+    public func deploy(workspace: String = "", manifest: AppManifest, artifact: String) async throws -> Int {
         let store = try deploymentStore()
         guard let path = configuration.artifacts?.path(of: artifact, workspace: workspace) else {
             throw AloftError(
                 .notFound,
                 "no executable with SHA-256 \(artifact) was uploaded to this server (aloft deploy uploads it first)")
         }
-        try Self.validate(manifest)
+        try manifest.validate()
         return try await deployments.run {
             let versions = try await store.appVersions(workspace: workspace).filter { $0.appName == manifest.appName }
             let version = (versions.map(\.version).max() ?? 0) + 1
             let record = StoredAppVersion(
                 workspace: workspace, appName: manifest.appName, version: version, artifact: artifact,
-                manifest: try manifest.serializedBytes(), createdAt: Date())
+                manifest: try manifest.stored, createdAt: Date())
             try await activate(
                 workspace: workspace, manifest: manifest, artifact: artifact, path: path, version: version, new: record)
             return version
@@ -63,7 +63,7 @@ extension ControlPlane {
                     .notFound,
                     "the executable of version \(target.version) of '\(app)' is no longer in the artifact store")
             }
-            let manifest = try Aloft_V1_AppManifest(serializedBytes: target.manifest)
+            let manifest = try AppManifest(stored: target.manifest)
             try await activate(
                 workspace: workspace, manifest: manifest, artifact: target.artifact, path: path,
                 version: target.version, new: nil)
@@ -103,7 +103,7 @@ extension ControlPlane {
     }
 
     private func activate(
-        workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
+        workspace: String, manifest: AppManifest, artifact: String, path: String, version: Int,
         new: StoredAppVersion?
     ) async throws {
         let state = try runningScheduler()
@@ -114,17 +114,5 @@ extension ControlPlane {
                 promise: promise)
         }
         try await promise.futureResult.get()
-    }
-
-    static func validate(_ manifest: Aloft_V1_AppManifest) throws {
-        guard !manifest.appName.isEmpty else { throw AloftError(.invalidArgument, "the manifest names no app") }
-        guard !manifest.functions.isEmpty else {
-            throw AloftError(.invalidArgument, "app '\(manifest.appName)' declares no functions: nothing to deploy")
-        }
-        for function in manifest.functions where function.appName != manifest.appName || function.functionName.isEmpty {
-            throw AloftError(
-                .invalidArgument,
-                "function '\(function.functionName)' of the manifest does not belong to app '\(manifest.appName)'")
-        }
     }
 }

@@ -1,5 +1,5 @@
-import AloftCore
-import Foundation
+public import AloftCore
+public import Foundation
 public import NIOCore
 
 /// Settings of a control plane. Every field has a default that suits the embedded control plane.

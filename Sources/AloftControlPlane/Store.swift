@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Where a control plane keeps what must outlive its process: registered functions, accepted spawned calls with

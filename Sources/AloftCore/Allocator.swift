@@ -12,10 +12,10 @@ import Glibc
 /// a page fault per 4 KiB page (285,000 faults, two thirds of the CPU time, in W7 of bench/README.md). Keeping up to
 /// 64 MiB of freed memory for reuse cut a 16 MiB call from ~70 ms to ~30 ms. `MALLOC_MMAP_THRESHOLD_` or
 /// `MALLOC_TRIM_THRESHOLD_` in the environment (glibc's own switches) leave the allocator as the user set it.
-public enum AllocatorTuning {
+package enum AllocatorTuning {
     private static let done = Atomic(false)
 
-    public static func apply() {
+    package static func apply() {
         guard done.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         #if canImport(Glibc)
         let environment = ProcessInfo.processInfo.environment

@@ -1,41 +1,41 @@
 /// The environment variables through which the control plane tells a process it is a container, and the
 /// user's switches. Documented in README ("Configuration").
-public enum AloftEnvironment {
+package enum AloftEnvironment {
     /// The control plane's address, `host:port` or `unix:/path`. Set in containers; set it yourself to use a running
     /// control plane.
-    public static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
+    package static let controlPlaneAddress = "ALOFT_CONTROL_PLANE"
     /// Set by the control plane when it starts a process as a container.
-    public static let containerID = "ALOFT_CONTAINER_ID"
+    package static let containerID = "ALOFT_CONTAINER_ID"
     /// Set by the control plane for a container of a class: the class to construct (and `enter`) before serving,
     /// and its parameters (base64 of their JSON).
-    public static let className = "ALOFT_CLASS_NAME"
-    public static let classParameters = "ALOFT_CLASS_PARAMETERS"
+    package static let className = "ALOFT_CLASS_NAME"
+    package static let classParameters = "ALOFT_CLASS_PARAMETERS"
     /// Executable that containers run (default: the running executable); the SDK sends it with each function.
-    public static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
+    package static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
     /// `0` turns off the warning logged when a blocking call is made from async code.
-    public static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
+    package static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
     /// The token a client presents to a server that requires one (`aloft token new` makes one). Never logged.
-    public static let token = "ALOFT_TOKEN"
+    package static let token = "ALOFT_TOKEN"
     /// Set by `aloft run`: the SHA-256 of this executable, uploaded to the server, so that the functions it registers
     /// run from the server's copy (on worker hosts too) rather than from a path on this host.
-    public static let artifact = "ALOFT_ARTIFACT"
+    package static let artifact = "ALOFT_ARTIFACT"
     /// `1` (set by `aloft run`): the app prints what its containers print, wherever they run.
-    public static let followLogs = "ALOFT_FOLLOW_LOGS"
+    package static let followLogs = "ALOFT_FOLLOW_LOGS"
     /// Set by a worker host in the containers it starts: its name (`aloft worker --name`).
-    public static let workerName = "ALOFT_WORKER_NAME"
+    package static let workerName = "ALOFT_WORKER_NAME"
     /// `1`: the executable prints its app's manifest (functions and options, JSON) and exits; `aloft deploy` uses it.
-    public static let printManifest = "ALOFT_PRINT_MANIFEST"
+    package static let printManifest = "ALOFT_PRINT_MANIFEST"
     /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.
-    public static let logLevel = "ALOFT_LOG_LEVEL"
+    package static let logLevel = "ALOFT_LOG_LEVEL"
 }
 
 /// Protocol constants shared by both sides.
-public enum AloftLimits {
+@usableFromInline package enum AloftLimits {
     /// The wire protocol version this build speaks.
-    public static let protocolVersion: UInt32 = 1
+    package static let protocolVersion: UInt32 = 1
     /// Modal's inline payload limit: 2 MiB.
-    public static let defaultMaxPayloadBytes = 2 * 1024 * 1024
+    @usableFromInline package static let defaultMaxPayloadBytes = 2 * 1024 * 1024
     /// Send buffer asked for on every connection (the kernel caps it at `net.core.wmem_max`): a large argument then
     /// crosses a Unix socket in a few writes instead of hundreds of 200 KiB ones (W7 in bench/README.md).
-    public static let socketSendBufferBytes: Int32 = 4 * 1024 * 1024
+    package static let socketSendBufferBytes: Int32 = 4 * 1024 * 1024
 }

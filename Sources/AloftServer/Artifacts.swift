@@ -2,7 +2,7 @@ public import AloftControlPlane
 import AloftCore
 import Crypto
 import Foundation
-import NIOCore
+public import NIOCore
 
 /// Deployed executables as files named by their SHA-256, in `<data-dir>/artifacts/<workspace>`: a workspace sees only
 /// what its own tokens uploaded. An upload is written to a

@@ -66,12 +66,7 @@ extension HTTPAPI {
                 else {
                     throw AloftError(.invalidArgument, #"the body must be {"artifact": "<sha256>", "manifest": {…}}"#)
                 }
-                let manifest: Aloft_V1_AppManifest
-                do {
-                    manifest = try Aloft_V1_AppManifest(jsonUTF8Data: manifestJSON)
-                } catch {
-                    throw AloftError(.invalidArgument, "the manifest is not an aloft.v1.AppManifest: \(error)")
-                }
+                let manifest = try AppManifest(json: manifestJSON)
                 guard manifest.appName == app else {
                     throw AloftError(.invalidArgument, "the manifest is for app '\(manifest.appName)', not '\(app)'")
                 }
@@ -109,11 +104,11 @@ extension HTTPAPI {
                     .ok,
                     [
                         "versions": versions.map { version -> [String: Any] in
-                            let manifest = try? Aloft_V1_AppManifest(serializedBytes: version.manifest)
+                            let manifest = try? AppManifest(stored: version.manifest)
                             return [
                                 "version": version.version, "artifact": version.artifact, "live": version.live,
                                 "deployed_at": iso8601(version.createdAt),
-                                "functions": manifest?.functions.map(\.functionName) ?? [],
+                                "functions": manifest?.functionNames ?? [],
                             ]
                         }
                     ])

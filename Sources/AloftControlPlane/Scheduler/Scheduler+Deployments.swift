@@ -9,10 +9,11 @@ extension Scheduler {
     /// Registers a version's functions with the uploaded executable and makes it live; the app's functions that
     /// the version does not declare stop. Completes `promise` once the store has it all.
     func activate(
-        workspace: String, manifest: Aloft_V1_AppManifest, artifact: String, path: String, version: Int,
+        workspace: String, manifest manifestValue: AppManifest, artifact: String, path: String, version: Int,
         new: StoredAppVersion?, promise: EventLoopPromise<Void>
     ) {
         loop.assertInEventLoop()
+        let manifest = manifestValue.wire
         let declared = Set(
             manifest.functions.map {
                 FunctionRegistry.poolKey(

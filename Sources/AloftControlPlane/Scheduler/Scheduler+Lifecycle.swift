@@ -27,6 +27,7 @@ extension Scheduler {
             let idle = pool.containers.values
                 .filter { $0.isServing && $0.assigned.isEmpty }
                 .map { (container: $0, idleFor: now - $0.idleSince) }
+                .sorted { $0.idleFor > $1.idleFor }
             let toStop = Autoscaler.idleToStop(
                 idle, active: pool.activeContainers, desired: desiredContainers(pool),
                 window: pool.scaledownWindow)
