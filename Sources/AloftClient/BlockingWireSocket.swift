@@ -20,7 +20,7 @@ final class BlockingWireSocket: @unchecked Sendable {
     private let maxFrameBytes = WireFraming.defaultMaxFrameBytes
 
     init(address: String) throws {
-        switch try ControlPlaneEndpoint(address) {
+        switch try WireEndpoint(address) {
         case .tcp(let host, let port): descriptor = try Self.connectTCP(host: host, port: port, address: address)
         case .unix(let path): descriptor = try Self.connectUnix(path: path, address: address)
         }

@@ -207,16 +207,12 @@ enum ContainerServer {
         let maxInputs: Int
         do {
             socket = try BlockingWireSocket(address: address)
-            var hello = Aloft_V1_Hello()
-            hello.protocolVersion = AloftLimits.protocolVersion
-            hello.role = .container
-            hello.containerID = containerID
+            let hello = Aloft_V1_Hello(role: .container, containerID: containerID)
             try socket.send(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
-            switch try socket.receive()?.body {
+            switch try socket.receive()?.replyBody() {
             case .helloReply(let reply):
                 context = InputContext(containerID: containerID, maxPayloadBytes: Int(reply.maxPayloadBytes))
                 maxInputs = max(1, Int(reply.maxInputs))
-            case .error(let error): throw AloftError(AloftError.Code(rawValue: error.code), error.message)
             default: throw AloftError(.protocolError, "the control plane at \(address) did not answer hello")
             }
         } catch {
@@ -354,7 +350,7 @@ final class ContainerInputs: @unchecked Sendable {
     /// Waits until the running inputs have finished (and the waiting ones too, if `startingWaiting`), or until
     /// `within` has passed.
     func drain(startingWaiting: Bool, within limit: Duration?) {
-        let deadline = limit.map { Date().addingTimeInterval(Double($0.components.seconds)) }
+        let deadline = limit.map { Date().addingTimeInterval($0.seconds) }
         condition.lock()
         accepting = accepting && startingWaiting  // a stop during a SIGTERM drain does not start queued inputs again
         while !running.isEmpty || (startingWaiting && !waiting.isEmpty) {
@@ -413,10 +409,7 @@ final class ContainerInputs: @unchecked Sendable {
                 batchTimerSet = true
                 let delay = batching.wait - waited
                 DispatchQueue.global().asyncAfter(
-                    deadline: .now()
-                        + .nanoseconds(
-                            Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
-                        )
+                    deadline: .now() + .nanoseconds(Int(delay.wholeNanoseconds))
                 ) { [self] in
                     condition.lock()
                     batchTimerSet = false

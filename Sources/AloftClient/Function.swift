@@ -51,7 +51,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     }
 
     /// The connection and function id to call, registering the function (or looking up a deployed one) on first use.
-    func resolve() async throws -> (WireConnection, UInt64) {
+    func connectAndRegister() async throws -> (WireConnection, UInt64) {
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
         if let cached = registration.state.withLock({ $0 }), cached.connection == ObjectIdentifier(connection) {
             return (connection, cached.id)
@@ -88,7 +88,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         while true {
             var started = ContinuousClock.now
             do {
-                let (connection, functionID) = try await resolve()
+                let (connection, functionID) = try await connectAndRegister()
                 connected = true
                 started = .now
                 return try await attempt(connection, functionID)
@@ -160,7 +160,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
             var invoke = Aloft_V1_FunctionInvoke()
             invoke.functionID = functionID
             invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
-            let callID = FunctionCall<Output>.newID()
+            let callID = CallID.make()
             invoke.callID = callID
             let request = invoke
             return try await withTaskCancellationHandler {
@@ -214,11 +214,11 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
 
     /// Starts the function without waiting: the result is fetched later with ``FunctionCall/get(timeout:)-(Duration?)``.
     public func spawn(_ input: Input) async throws -> FunctionCall<Output> {
-        let (connection, functionID) = try await resolve()
+        let (connection, functionID) = try await connectAndRegister()
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID
         create.kind = .spawn
-        create.callID = FunctionCall<Output>.newID()
+        create.callID = CallID.make()
         var wireInput = Aloft_V1_Input()
         wireInput.data = try encodeInput(input, limit: connection.maxPayloadBytes)
         create.inputs = [wireInput]
@@ -383,7 +383,7 @@ public struct FunctionStats: Sendable, Hashable {
 extension Function {
     /// The function's backlog, running inputs and containers (Modal's `get_current_stats`).
     public func stats() async throws -> FunctionStats {
-        let (connection, functionID) = try await resolve()
+        let (connection, functionID) = try await connectAndRegister()
         var request = Aloft_V1_FunctionGetStats()
         request.functionID = functionID
         guard case .functionStats(let stats) = try await connection.request(.functionGetStats(request)) else {

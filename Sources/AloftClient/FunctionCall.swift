@@ -30,11 +30,6 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         Self(id: id, app: App("", controlPlane: controlPlane), functionName: "call \(id)")
     }
 
-    static func newID() -> String {
-        "fc-" + String(UInt64.random(in: .min ... .max), radix: 16)
-            + String(UInt64.random(in: .min ... .max), radix: 16)
-    }
-
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 
@@ -44,12 +39,7 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
         var get = Aloft_V1_CallGet()
         get.callID = id
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            get.timeoutMs = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-        } else {
-            get.timeoutMs = -1
-        }
+        get.timeoutMs = timeout.map { max(0, $0.wireMilliseconds) } ?? -1
         guard case .callGetResult(let reply) = try await connection.request(.callGet(get)) else {
             throw AloftError(.protocolError, "unexpected reply to getting the result of \(id)")
         }

@@ -7,11 +7,11 @@ import Foundation
 /// Generators have no `remote`, `spawn` or `map`, and are never retried or re-run: items may already have
 /// reached the caller. A throw in the body reaches the caller after the items yielded before it.
 public struct GeneratorFunction<Input: Codable & Sendable, Item: Codable & Sendable>: Sendable {
-    public var name: String { handle.name }
-    public var app: App { handle.app }
-    public var options: FunctionOptions { handle.options }
+    public var name: String { function.name }
+    public var app: App { function.app }
+    public var options: FunctionOptions { function.options }
     /// Registration and the call path shared with plain functions.
-    let handle: Function<Input, Item>
+    let function: Function<Input, Item>
     /// Runs the body, handing each item to `emit`.
     let body: (@Sendable (Input, _ emit: (Item) throws -> Void) async throws -> Void)?
 
@@ -49,7 +49,7 @@ extension App {
     public func lookupGenerator<Input: Codable & Sendable, Item: Codable & Sendable>(
         _ name: String, input: Input.Type = Input.self, item: Item.Type = Item.self, options: FunctionOptions = .init()
     ) -> GeneratorFunction<Input, Item> {
-        GeneratorFunction(handle: Function(name: name, app: self, options: options, body: nil), body: nil)
+        GeneratorFunction(function: Function(name: name, app: self, options: options, body: nil), body: nil)
     }
 
     private func defineGenerator<Input, Item>(
@@ -57,9 +57,9 @@ extension App {
         _ body: @escaping @Sendable (Input, (Item) throws -> Void) async throws -> Void
     ) -> GeneratorFunction<Input, Item> {
         let generator = GeneratorFunction(
-            handle: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
+            function: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
         ContainerFunctions.register(generator)
-        declare { generator.handle.registrationMessage() }
+        declare { generator.function.registrationMessage() }
         return generator
     }
 }
@@ -81,18 +81,18 @@ extension GeneratorFunction: ContainerInvocable {
         do {
             input = try PayloadCodec.decode(Input.self, from: data)
         } catch {
-            let result = handle.failure(
+            let result = function.failure(
                 AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"),
                 context)
             return .blocking { result }
         }
         guard let body else {
-            let result = handle.failure(
+            let result = function.failure(
                 AloftError(.notFound, "'\(name)' is only looked up in this executable, not defined"), context)
             return .blocking { result }
         }
         let name = self.name
-        let handle = self.handle
+        let function = self.function
         return .async {
             var count: UInt64 = 0
             do {
@@ -104,7 +104,7 @@ extension GeneratorFunction: ContainerInvocable {
                 }
                 return .success([])
             } catch {
-                return handle.failure(error, context)
+                return function.failure(error, context)
             }
         }
     }
@@ -175,9 +175,9 @@ final class GeneratorDriver<Input: Codable & Sendable, Item: Codable & Sendable>
     }
 
     private func start() async throws {
-        let (connection, functionID) = try await function.handle.resolve()
+        let (connection, functionID) = try await function.function.connectAndRegister()
         var wireInput = Aloft_V1_Input()
-        wireInput.data = try function.handle.encodeInput(input, limit: connection.maxPayloadBytes)
+        wireInput.data = try function.function.encodeInput(input, limit: connection.maxPayloadBytes)
         self.connection = connection
         (callID, results) = try await PushedOutputRouter.shared.createCall(
             on: connection, functionID: functionID, kind: .generator, inputs: [wireInput], last: true)

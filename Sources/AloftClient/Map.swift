@@ -51,11 +51,11 @@ extension Function {
     /// Queues the function for every input and returns once they are accepted, without waiting for results,
     /// which are dropped (Modal's `spawn_map`).
     public func spawnMap<Inputs: Sequence>(_ inputs: Inputs) async throws where Inputs.Element == Input {
-        let (connection, functionID) = try await resolve()
+        let (connection, functionID) = try await connectAndRegister()
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID
         create.kind = .detached
-        create.callID = FunctionCall<Output>.newID()
+        create.callID = CallID.make()
         _ = try await connection.request(.callCreate(create))
         var chunk: [Aloft_V1_Input] = []
         var index: UInt64 = 0
@@ -228,7 +228,7 @@ where Inputs.Element == Input {
             finished = true
             return false
         }
-        let (connection, functionID) = try await stream.function.resolve()
+        let (connection, functionID) = try await stream.function.connectAndRegister()
         for input in first {
             try PayloadCodec.checkSize(
                 input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'")
@@ -283,7 +283,7 @@ where Inputs.Element == Input {
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
             do {
-                let (connection, functionID) = try await stream.function.resolve()
+                let (connection, functionID) = try await stream.function.connectAndRegister()
                 let resend = unfinished.filter { !results.isBuffered($0.key) }.sorted { $0.key < $1.key }.map {
                     index, data in
                     var input = Aloft_V1_Input()
@@ -437,7 +437,7 @@ final class PushedOutputRouter: Sendable {
         last: Bool,
         results: PushedOutputs = PushedOutputs()
     ) async throws -> (callID: String, results: PushedOutputs) {
-        let callID = FunctionCall<NoArguments>.newID()
+        let callID = CallID.make()
         maps.withLock { $0[callID] = (connection.key, results) }
         var create = Aloft_V1_CallCreate()
         create.functionID = functionID

@@ -5,24 +5,6 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A control plane address: `host:port`, or `unix:/path` for a Unix-domain socket on this host.
-enum ControlPlaneEndpoint {
-    case tcp(host: String, port: Int)
-    case unix(path: String)
-
-    init(_ address: String) throws {
-        if address.hasPrefix("unix:") {
-            self = .unix(path: String(address.dropFirst(5)))
-            return
-        }
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw AloftError(
-                .invalidConfiguration, "control plane address '\(address)' is neither host:port nor unix:/path")
-        }
-        self = .tcp(host: String(address[..<colon]), port: port)
-    }
-}
-
 /// One connection to the control plane: requests matched to replies by id, and pushes handed to `onPush`.
 final class WireConnection: Sendable {
     let channel: any Channel
@@ -52,7 +34,7 @@ final class WireConnection: Sendable {
         onPush: @escaping @Sendable (Aloft_V1_Envelope) -> Void,
         onClose: @escaping @Sendable () -> Void = {}
     ) async throws -> WireConnection {
-        let endpoint = try ControlPlaneEndpoint(address)
+        let endpoint = try WireEndpoint(address)
         let core = Core(onPush: onPush, onClose: onClose)
         let channel: any Channel
         do {
@@ -75,11 +57,7 @@ final class WireConnection: Sendable {
         } catch {
             throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): \(error)")
         }
-        var hello = Aloft_V1_Hello()
-        hello.protocolVersion = AloftLimits.protocolVersion
-        hello.role = role
-        hello.containerID = containerID
-        hello.token = token ?? ""
+        let hello = Aloft_V1_Hello(role: role, containerID: containerID, token: token ?? "")
         let provisional = WireConnection(
             channel: channel, key: key ?? address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
         let reply: Aloft_V1_HelloReply
@@ -96,28 +74,29 @@ final class WireConnection: Sendable {
             channel: channel, key: key ?? address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
     }
 
-    /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names.
+    /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names; a cancelled
+    /// task stops waiting at once (with `CancellationError`; a late reply is dropped).
     func request(_ body: Aloft_V1_Envelope.OneOf_Body) async throws -> Aloft_V1_Envelope.OneOf_Body {
-        let reply = try await withCheckedThrowingContinuation {
-            (continuation: CheckedContinuation<Aloft_V1_Envelope, any Error>) in
-            let id: UInt64? = core.state.withLock { state in
-                if let error = state.closedError {
-                    continuation.resume(throwing: error)
+        let id = core.state.withLock { state in
+            defer { state.nextRequestID += 1 }
+            return state.nextRequestID
+        }
+        let reply = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<Aloft_V1_Envelope, any Error>) in
+                let failure: (any Error)? = core.state.withLock { state in
+                    if let error = state.closedError { return error }
+                    if Task.isCancelled { return CancellationError() }
+                    state.pending[id] = continuation
                     return nil
                 }
-                let id = state.nextRequestID
-                state.nextRequestID += 1
-                state.pending[id] = continuation
-                return id
+                if let failure { return continuation.resume(throwing: failure) }
+                channel.writeAndFlush(Aloft_V1_Envelope(requestID: id, body: body), promise: nil)
             }
-            guard let id else { return }
-            channel.writeAndFlush(Aloft_V1_Envelope(requestID: id, body: body), promise: nil)
+        } onCancel: {
+            core.state.withLock { $0.pending.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
-        if case .error(let error) = reply.body {
-            throw AloftError(AloftError.Code(rawValue: error.code), error.message)
-        }
-        guard let body = reply.body else { throw AloftError(.protocolError, "empty reply from the control plane") }
-        return body
+        return try reply.replyBody()
     }
 
     /// Sends a message that has no reply.

@@ -1,3 +1,4 @@
+import AloftCore
 import AloftServer
 import ArgumentParser
 import Foundation
@@ -64,17 +65,16 @@ struct Server: AsyncParsableCommand {
     var workerLease: Double?
 
     func run() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        if let workerLease { environment[ServerConfiguration.Environment.workerLease] = String(workerLease) }
-        if let localWorker { environment[ServerConfiguration.Environment.localWorker] = localWorker }
-        if let host { environment[ServerConfiguration.Environment.host] = host }
-        if let port { environment[ServerConfiguration.Environment.port] = String(port) }
-        if let httpPort { environment[ServerConfiguration.Environment.httpPort] = httpPort }
-        storeOptions.apply(to: &environment)
-        if let logLevel { environment[ServerConfiguration.Environment.logLevel] = logLevel }
+        let flags: [String: String?] = [
+            AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
+            AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
+            AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
+        ]
+        let settings = Settings(
+            flags: flags.merging(storeOptions.flags) { $1 }, environment: ProcessInfo.processInfo.environment)
         let configuration: ServerConfiguration
         do {
-            configuration = try ServerConfiguration(environment: environment)
+            configuration = try ServerConfiguration(settings: settings)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -1,3 +1,4 @@
+import AloftCore
 import ArgumentParser
 import Foundation
 
@@ -68,18 +69,23 @@ struct CallResult: AsyncParsableCommand {
 }
 
 struct APIOptions: ParsableArguments {
-    @Option(name: .customLong("api"), help: "The server's HTTP API [$ALOFT_API_URL, default http://127.0.0.1:7481].")
+    @Option(
+        name: .customLong("api"),
+        help: "The server's HTTP API [$ALOFT_API_URL, default http://127.0.0.1:\(AloftPorts.http)].")
     var url: String?
 
     @Option(help: "The client token to present [$ALOFT_TOKEN].")
     var token: String?
 
-    var baseURL: String { url ?? ProcessInfo.processInfo.environment["ALOFT_API_URL"] ?? "http://127.0.0.1:7481" }
-    var resolvedToken: String? {
-        (token ?? ProcessInfo.processInfo.environment["ALOFT_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
+    private var settings: Settings {
+        Settings(
+            flags: [AloftEnvironment.apiURL: url, AloftEnvironment.token: token],
+            environment: ProcessInfo.processInfo.environment)
     }
+    var baseURL: String { settings.value(AloftEnvironment.apiURL) ?? "http://127.0.0.1:\(AloftPorts.http)" }
+    var resolvedToken: String? { settings.value(AloftEnvironment.token) }
     /// The server's wire address when only its API is known: the same host, the default wire port.
-    var defaultServerAddress: String { "\(URLComponents(string: baseURL)?.host ?? "127.0.0.1"):7480" }
+    var defaultServerAddress: String { "\(URLComponents(string: baseURL)?.host ?? "127.0.0.1"):\(AloftPorts.wire)" }
 
     func send(_ method: String, _ path: String, body: Data?) async throws -> (status: Int, body: Data) {
         let base = baseURL

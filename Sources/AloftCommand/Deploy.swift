@@ -51,8 +51,8 @@ struct Deploy: AsyncParsableCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         var environment = ProcessInfo.processInfo.environment
-        environment["ALOFT_PRINT_MANIFEST"] = "1"
-        environment["ALOFT_CONTAINER_ID"] = nil
+        environment[AloftEnvironment.printManifest] = "1"
+        environment[AloftEnvironment.containerID] = nil
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe

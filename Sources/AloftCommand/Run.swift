@@ -1,3 +1,4 @@
+import AloftCore
 import ArgumentParser
 import Foundation
 
@@ -31,10 +32,12 @@ struct Run: AsyncParsableCommand {
         let path = try source.path(release: release)
         let (digest, _, _) = try await upload(path, api: api)
         var environment = ProcessInfo.processInfo.environment
-        environment["ALOFT_CONTROL_PLANE"] = server ?? environment["ALOFT_CONTROL_PLANE"] ?? api.defaultServerAddress
-        environment["ALOFT_ARTIFACT"] = digest
-        environment["ALOFT_FOLLOW_LOGS"] = "1"
-        if let token = api.resolvedToken { environment["ALOFT_TOKEN"] = token }
+        let settings = Settings(flags: [AloftEnvironment.controlPlaneAddress: server], environment: environment)
+        environment[AloftEnvironment.controlPlaneAddress] =
+            settings.value(AloftEnvironment.controlPlaneAddress) ?? api.defaultServerAddress
+        environment[AloftEnvironment.artifact] = digest
+        environment[AloftEnvironment.followLogs] = "1"
+        if let token = api.resolvedToken { environment[AloftEnvironment.token] = token }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

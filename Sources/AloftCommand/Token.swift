@@ -1,4 +1,5 @@
 import AloftControlPlane
+import AloftCore
 import AloftServer
 import ArgumentParser
 import Foundation
@@ -95,21 +96,20 @@ struct StoreOptions: ParsableArguments {
         help: "The PostgreSQL schema for Aloft's tables [$ALOFT_POSTGRES_SCHEMA, default aloft].")
     var postgresSchema: String?
 
-    /// Sets the environment variables these flags override.
-    func apply(to environment: inout [String: String]) {
-        if let dataDirectory { environment[ServerConfiguration.Environment.dataDirectory] = dataDirectory }
-        if let store { environment[ServerConfiguration.Environment.store] = store }
-        if let postgresURL { environment[ServerConfiguration.Environment.postgresURL] = postgresURL }
-        if let postgresSchema { environment[ServerConfiguration.Environment.postgresSchema] = postgresSchema }
+    /// These flags, by the variables they override.
+    var flags: [String: String?] {
+        [
+            AloftEnvironment.dataDirectory: dataDirectory, AloftEnvironment.store: store,
+            AloftEnvironment.postgresURL: postgresURL, AloftEnvironment.postgresSchema: postgresSchema,
+        ]
     }
 
     /// Opens the store, runs `body` with it, and closes it.
     func with<T: Sendable>(_ body: (any ControlPlaneStore) async throws -> T) async throws -> T {
-        var environment = ProcessInfo.processInfo.environment
-        apply(to: &environment)
         let configuration: ServerConfiguration
         do {
-            configuration = try ServerConfiguration(environment: environment)
+            configuration = try ServerConfiguration(
+                settings: Settings(flags: flags, environment: ProcessInfo.processInfo.environment))
         } catch {
             throw ValidationError("\(error)")
         }

@@ -1,3 +1,4 @@
+import AloftCore
 import AloftWorker
 import ArgumentParser
 import Foundation
@@ -27,7 +28,9 @@ struct Worker: AsyncParsableCommand {
 
     @Option(
         name: .customLong("api"),
-        help: "The server's HTTP API, for fetching executables [$ALOFT_API_URL, default http://SERVER-HOST:7481].")
+        help:
+            "The server's HTTP API, for fetching executables [$ALOFT_API_URL, default http://SERVER-HOST:\(AloftPorts.http)]."
+    )
     var apiURL: String?
 
     @Option(help: "How the server names this host (default: the host name).")
@@ -46,23 +49,30 @@ struct Worker: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let server = server ?? environment["ALOFT_CONTROL_PLANE"], !server.isEmpty else {
-            throw ValidationError("name the server with --server host:port (or ALOFT_CONTROL_PLANE)")
-        }
-        guard let token = token ?? environment["ALOFT_TOKEN"], !token.isEmpty else {
-            throw ValidationError(
-                "a worker needs a worker token: --token (make one on the server with `aloft token new --kind worker`)")
-        }
         if let maxContainers, maxContainers < 1 { throw ValidationError("--max-containers must be at least 1") }
-        var configuration = WorkerConfiguration(
-            serverAddress: server, apiURL: apiURL ?? environment["ALOFT_API_URL"], token: token)
+        let settings = Settings(
+            flags: [
+                AloftEnvironment.controlPlaneAddress: server, AloftEnvironment.token: token,
+                AloftEnvironment.apiURL: apiURL, AloftEnvironment.logLevel: logLevel,
+            ], environment: environment)
+        var configuration: WorkerConfiguration
+        let level: Logger.Level
+        do {
+            configuration = try WorkerConfiguration(settings: settings)
+            level =
+                try settings.parse(
+                    AloftEnvironment.logLevel, flag: "--log-level",
+                    expected: "one of trace, debug, info, notice, warning, error, critical",
+                    Logger.Level.init(rawValue:))
+                ?? .info
+        } catch {
+            throw ValidationError(error.message)
+        }
         if let name { configuration.name = name }
         if let maxContainers { configuration.maxContainers = maxContainers }
         if let cacheDirectory { configuration.cacheDirectory = cacheDirectory }
         var logger = Logger(label: "aloft.worker")
-        let level = logLevel ?? environment["ALOFT_LOG_LEVEL"] ?? "info"
-        guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
-        logger.logLevel = parsed
+        logger.logLevel = level
         let worker = AloftWorker(configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,3 +1,4 @@
+import AloftCore
 import Foundation
 import Logging
 
@@ -121,9 +122,6 @@ extension ProcessContainerRuntime {
     /// The environment a container inherits: the control plane's, without the server's own settings and secrets
     /// (a database URL with its password, the data directory, the server's token), which function code must not see.
     static func inheritedEnvironment() -> [String: String] {
-        ProcessInfo.processInfo.environment.filter { key, _ in
-            !(key.hasPrefix("ALOFT_SERVER_") || key.hasPrefix("ALOFT_POSTGRES_") || key == "ALOFT_DATA_DIR"
-                || key == "ALOFT_HTTP_PORT" || key == "ALOFT_TOKEN" || key == "ALOFT_TEST_POSTGRES_URL")
-        }
+        ProcessInfo.processInfo.environment.filter { key, _ in AloftEnvironment.isInheritedByContainers(key) }
     }
 }

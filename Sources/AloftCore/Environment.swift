@@ -25,8 +25,35 @@ package enum AloftEnvironment {
     package static let workerName = "ALOFT_WORKER_NAME"
     /// `1`: the executable prints its app's manifest (functions and options, JSON) and exits; `aloft deploy` uses it.
     package static let printManifest = "ALOFT_PRINT_MANIFEST"
-    /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning.
+    /// Log level for Aloft's own logs (trace, debug, info, notice, warning, error, critical). Default: warning
+    /// in an app, info in `aloft server` and `aloft worker`.
     package static let logLevel = "ALOFT_LOG_LEVEL"
+    /// The server's HTTP/JSON API, for the CLI and worker hosts (default `http://<server host>:7481`).
+    package static let apiURL = "ALOFT_API_URL"
+
+    // `aloft server`'s settings (flags override them; see ServerConfiguration). Containers never inherit them.
+    package static let serverHost = "ALOFT_SERVER_HOST"
+    package static let serverPort = "ALOFT_SERVER_PORT"
+    package static let httpPort = "ALOFT_HTTP_PORT"
+    package static let dataDirectory = "ALOFT_DATA_DIR"
+    package static let store = "ALOFT_SERVER_STORE"
+    package static let postgresURL = "ALOFT_POSTGRES_URL"
+    package static let postgresSchema = "ALOFT_POSTGRES_SCHEMA"
+    package static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
+    package static let workerLease = "ALOFT_SERVER_WORKER_LEASE"
+
+    /// Whether a container may inherit variable `name` from the process that starts it: not the server's settings
+    /// and secrets (a database URL with its password, the data directory, the server's or a caller's token).
+    package static func isInheritedByContainers(_ name: String) -> Bool {
+        !(name.hasPrefix("ALOFT_SERVER_") || name.hasPrefix("ALOFT_POSTGRES_") || name == dataDirectory
+            || name == httpPort || name == token || name == "ALOFT_TEST_POSTGRES_URL")
+    }
+}
+
+/// The ports `aloft server` listens on unless told otherwise: the wire protocol's, and the HTTP/JSON API's.
+package enum AloftPorts {
+    package static let wire = 7480
+    package static let http = 7481
 }
 
 /// Protocol constants shared by both sides.

@@ -1,5 +1,5 @@
 public import AloftControlPlane
-import AloftCore
+package import AloftCore
 import Foundation
 public import Logging
 
@@ -34,8 +34,8 @@ public struct ServerConfiguration: Sendable {
     /// The control plane's own settings (payload limit, container limits, result retention ...).
     public var controlPlane: ControlPlaneConfiguration
 
-    public static let defaultPort = 7480
-    public static let defaultHTTPPort = 7481
+    public static let defaultPort = AloftPorts.wire
+    public static let defaultHTTPPort = AloftPorts.http
 
     public init(
         host: String = "127.0.0.1",
@@ -55,88 +55,56 @@ public struct ServerConfiguration: Sendable {
 
     /// `$ALOFT_DATA_DIR`, else `~/.aloft`.
     public static var defaultDataDirectory: String {
-        if let directory = ProcessInfo.processInfo.environment[Environment.dataDirectory], !directory.isEmpty {
+        if let directory = ProcessInfo.processInfo.environment[AloftEnvironment.dataDirectory], !directory.isEmpty {
             return directory
         }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".aloft").path
     }
 
-    /// The defaults, overridden by `ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`
-    /// and `ALOFT_LOG_LEVEL`. Throws for a value that does not parse, naming the variable.
+    /// The defaults, overridden by the environment (`ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_HTTP_PORT`,
+    /// `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`, `ALOFT_POSTGRES_URL`, `ALOFT_POSTGRES_SCHEMA`,
+    /// `ALOFT_SERVER_WORKER_LEASE`, `ALOFT_SERVER_LOCAL_WORKER`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
+    /// parse, naming the variable.
     public init(environment: [String: String]) throws {
-        self.init()
-        if let host = environment[Environment.host], !host.isEmpty { self.host = host }
-        if let port = environment[Environment.port], !port.isEmpty {
-            guard let value = Int(port), (0...65535).contains(value) else {
-                throw AloftError(.invalidConfiguration, "\(Environment.port)=\(port) is not a port number (0-65535)")
-            }
-            self.port = value
-        }
-        if let port = environment[Environment.httpPort], !port.isEmpty {
-            if port == "off" {
-                self.httpPort = nil
-            } else {
-                guard let value = Int(port), (0...65535).contains(value) else {
-                    throw AloftError(
-                        .invalidConfiguration, "\(Environment.httpPort)=\(port) is not a port number (0-65535) or off")
-                }
-                self.httpPort = value
-            }
-        }
-        if let directory = environment[Environment.dataDirectory], !directory.isEmpty { self.dataDirectory = directory }
-        if let store = environment[Environment.store], !store.isEmpty {
-            guard let kind = StoreKind(rawValue: store) else {
-                throw AloftError(
-                    .invalidConfiguration,
-                    "\(Environment.store)=\(store): expected one of \(StoreKind.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
-            }
-            self.store = kind
-        }
-        if let url = environment[Environment.postgresURL], !url.isEmpty { self.postgresURL = url }
-        if let schema = environment[Environment.postgresSchema], !schema.isEmpty { self.postgresSchema = schema }
-        if store == .postgres && postgresURL == nil {
-            throw AloftError(
-                .invalidConfiguration,
-                "the postgres store needs a URL: set \(Environment.postgresURL) (or --postgres-url)")
-        }
-        if let lease = environment[Environment.workerLease], !lease.isEmpty {
-            guard let seconds = Double(lease), seconds > 0, seconds <= 3600 else {
-                throw AloftError(
-                    .invalidConfiguration,
-                    "\(Environment.workerLease)=\(lease) (--worker-lease): expected seconds, more than 0 and at most 3600"
-                )
-            }
-            self.controlPlane.workerLease = .milliseconds(Int64(seconds * 1000))
-        }
-        if let local = environment[Environment.localWorker], !local.isEmpty {
-            guard let value = ["1": true, "true": true, "on": true, "0": false, "false": false, "off": false][local]
-            else {
-                throw AloftError(.invalidConfiguration, "\(Environment.localWorker)=\(local): expected on or off")
-            }
-            self.runsContainersLocally = value
-        }
-        if let level = environment[Environment.logLevel], !level.isEmpty {
-            guard let parsed = Logger.Level(rawValue: level) else {
-                throw AloftError(
-                    .invalidConfiguration,
-                    "\(Environment.logLevel)=\(level): expected trace, debug, info, notice, warning, error or critical")
-            }
-            self.logLevel = parsed
-        }
+        try self.init(settings: Settings(environment: environment))
     }
 
-    /// The environment variables the server reads.
-    public enum Environment {
-        public static let host = "ALOFT_SERVER_HOST"
-        public static let port = "ALOFT_SERVER_PORT"
-        public static let httpPort = "ALOFT_HTTP_PORT"
-        public static let dataDirectory = "ALOFT_DATA_DIR"
-        public static let store = "ALOFT_SERVER_STORE"
-        public static let logLevel = "ALOFT_LOG_LEVEL"
-        public static let postgresURL = "ALOFT_POSTGRES_URL"
-        public static let postgresSchema = "ALOFT_POSTGRES_SCHEMA"
-        public static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
-        public static let workerLease = "ALOFT_SERVER_WORKER_LEASE"
+    /// The defaults, overridden by the environment, overridden by `aloft server`'s flags: the one place the
+    /// server's settings are read.
+    package init(settings: Settings) throws(AloftError) {
+        self.init()
+        typealias Variable = AloftEnvironment
+        if let host = settings.value(Variable.serverHost) { self.host = host }
+        if let port = try settings.port(Variable.serverPort, flag: "--port") { self.port = port }
+        if settings.value(Variable.httpPort) == "off" {
+            httpPort = nil
+        } else if let port = try settings.port(Variable.httpPort, flag: "--http-port") {
+            httpPort = port
+        }
+        if let directory = settings.value(Variable.dataDirectory) { dataDirectory = directory }
+        let kinds = StoreKind.allCases.map(\.rawValue).joined(separator: ", ")
+        if let kind = try settings.parse(Variable.store, flag: "--store", expected: "one of \(kinds)", StoreKind.init) {
+            store = kind
+        }
+        postgresURL = settings.value(Variable.postgresURL)
+        if let schema = settings.value(Variable.postgresSchema) { postgresSchema = schema }
+        if store == .postgres && postgresURL == nil {
+            throw AloftError(
+                .invalidConfiguration, "the postgres store needs a URL: set \(Variable.postgresURL) (or --postgres-url)"
+            )
+        }
+        let lease = try settings.parse(
+            Variable.workerLease, flag: "--worker-lease", expected: "a number of seconds, more than 0 and at most 3600"
+        ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
+        if let lease { controlPlane.workerLease = .milliseconds(Int64(lease * 1000)) }
+        if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
+            runsContainersLocally = local
+        }
+        if let level = try settings.parse(
+            Variable.logLevel, flag: "--log-level",
+            expected: "one of trace, debug, info, notice, warning, error, critical", Logger.Level.init(rawValue:))
+        {
+            logLevel = level
+        }
     }
 }

@@ -2,7 +2,7 @@ import AloftControlPlane
 import AloftCore
 import AloftWire
 import Crypto
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
@@ -12,44 +12,6 @@ import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-
-/// Settings of `aloft worker`.
-public struct WorkerConfiguration: Sendable {
-    /// The server's wire address, `host:port`; containers started here dial it too.
-    public var serverAddress: String
-    /// The server's HTTP API, where executables are fetched by hash.
-    public var apiURL: String
-    /// A worker token (`aloft token new --kind worker`).
-    public var token: String
-    /// How the server's logs name this host.
-    public var name: String
-    /// Containers this host runs at once.
-    public var maxContainers: Int
-    /// Where fetched executables are kept, by hash.
-    public var cacheDirectory: String
-    public var heartbeatInterval: Duration
-    /// Wait between attempts to reach the server after the connection is lost.
-    public var reconnectDelay: Duration
-
-    public init(
-        serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,
-        maxContainers: Int = 2 * ProcessInfo.processInfo.activeProcessorCount,
-        cacheDirectory: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
-            ".aloft/worker-cache"
-        ).path,
-        heartbeatInterval: Duration = .seconds(2), reconnectDelay: Duration = .seconds(1)
-    ) {
-        self.serverAddress = serverAddress
-        let host = serverAddress.split(separator: ":").dropLast().joined(separator: ":")
-        self.apiURL = apiURL ?? "http://\(host.isEmpty ? "127.0.0.1" : host):7481"
-        self.token = token
-        self.name = name
-        self.maxContainers = maxContainers
-        self.cacheDirectory = cacheDirectory
-        self.heartbeatInterval = heartbeatInterval
-        self.reconnectDelay = reconnectDelay
-    }
-}
 
 /// `aloft worker`: a host that runs containers for a server. It registers its capacity, heartbeats, starts the
 /// containers the server assigns (fetching each deployed executable once, by hash) and reports their exits. When the
@@ -104,22 +66,26 @@ public final class AloftWorker: Service {
 
     /// One connection: hello, register, then serve assignments and heartbeat until the server goes away.
     private func session(announce: Bool) async throws {
-        let (host, port) = try Self.hostAndPort(configuration.serverAddress)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connect(host: host, port: port) { channel in
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let initializer:
+            @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>> = {
+                channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addAloftFraming()
-                    return try NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>(
-                        wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
                 }
+            }
+        let channel =
+            switch try WireEndpoint(configuration.serverAddress) {
+            case .tcp(let host, let port):
+                try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connect(host: host, port: port, channelInitializer: initializer)
+            case .unix(let path):
+                try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
             }
         try await channel.executeThenClose { inbound, outbound in
             var replies = inbound.makeAsyncIterator()
-            var hello = Aloft_V1_Hello()
-            hello.protocolVersion = AloftLimits.protocolVersion
-            hello.role = .worker
-            hello.token = configuration.token
+            let hello = Aloft_V1_Hello(role: .worker, token: configuration.token)
             try await outbound.write(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
             try Self.expect(try await replies.next(), "hello")
             var register = Aloft_V1_WorkerRegister()
@@ -233,18 +199,11 @@ public final class AloftWorker: Service {
         switch reply?.body {
         case .helloReply, .ack: return
         case .error(let error):
-            throw AloftError(
-                AloftError.Code(rawValue: error.code), "the server refused this worker (\(what)): \(error.message)")
+            let refusal = error.aloftError
+            throw AloftError(refusal.code, "the server refused this worker (\(what)): \(refusal.message)")
         case nil: throw AloftError(.connectionFailed, "the server closed the connection while \(what)")
         default: throw AloftError(.protocolError, "unexpected reply from the server while \(what)")
         }
-    }
-
-    static func hostAndPort(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw AloftError(.invalidConfiguration, "the server address is host:port (got '\(address)')")
-        }
-        return (String(address[..<colon]), port)
     }
 }
 

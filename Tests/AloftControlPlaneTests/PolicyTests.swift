@@ -106,3 +106,25 @@ struct OptionsWireTests {
         #expect(FunctionOptions().variantTag == "d97d7d70b14ddc10")
     }
 }
+
+@Suite("Settings")
+struct SettingsTests {
+    @Test("a flag overrides its variable, which overrides the default; errors name where the value came from")
+    func layers() throws {
+        let environment = ["ALOFT_SERVER_PORT": "9000", "ALOFT_HTTP_PORT": "", "ALOFT_SERVER_STORE": "nosuch"]
+        let fromEnvironment = Settings(environment: environment)
+        #expect(try fromEnvironment.port("ALOFT_SERVER_PORT", flag: "--port") == 9000)
+        #expect(try fromEnvironment.port("ALOFT_HTTP_PORT", flag: "--http-port") == nil)  // empty is unset
+        let flagged = Settings(flags: ["ALOFT_SERVER_PORT": "9001", "ALOFT_HTTP_PORT": nil], environment: environment)
+        #expect(try flagged.port("ALOFT_SERVER_PORT", flag: "--port") == 9001)
+
+        let badFlag = Settings(flags: ["ALOFT_SERVER_PORT": "99999"], environment: environment)
+        let flagError = #expect(throws: AloftError.self) { try badFlag.port("ALOFT_SERVER_PORT", flag: "--port") }
+        #expect(flagError?.code == .invalidConfiguration)
+        #expect(flagError?.message == "--port 99999 is not a port number (0-65535)")
+        let variableError = #expect(throws: AloftError.self) {
+            try fromEnvironment.toggle("ALOFT_SERVER_STORE", flag: "--store")
+        }
+        #expect(variableError?.message == "ALOFT_SERVER_STORE=nosuch (or --store) is not on or off")
+    }
+}

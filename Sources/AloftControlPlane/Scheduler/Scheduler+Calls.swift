@@ -37,7 +37,7 @@ extension Scheduler {
         for input in create.inputs {
             if let error = payloadError(input.data.count) { return replier.fail(error) }
         }
-        guard create.callID.hasPrefix("fc-"), calls[create.callID] == nil else {
+        guard CallID.isWellFormed(create.callID), calls[create.callID] == nil else {
             return replier.fail(AloftError(.protocolError, "call id '\(create.callID)' is malformed or already in use"))
         }
         let subscriber = create.kind == .map || create.kind == .generator ? replier.channel : nil

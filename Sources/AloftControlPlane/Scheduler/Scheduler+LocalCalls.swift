@@ -31,7 +31,7 @@ extension Scheduler {
         do {
             let (id, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
             if let error = payloadError(payload.count) { throw error }
-            let callID = "fc-" + randomHex() + randomHex()
+            let callID = CallID.make()
             var input = Aloft_V1_Input()
             input.data = payload
             createCall(

@@ -62,7 +62,7 @@ extension Scheduler {
             guard try await store.call(id: callID)?.workspace == workspace else { return nil }
             return try await store.result(callID: callID, index: index)
         }
-        let retentionHours = configuration.resultRetention.components.seconds / 3600
+        let retentionHours = Int(configuration.resultRetention.seconds / 3600)
         lookup.futureResult.whenComplete { result in
             switch result {
             case .success(let data?):

@@ -90,5 +90,5 @@ extension Scheduler {
         configuration.store != nil && (kind == .spawn || kind == .detached)
     }
 
-    var resultExpiry: Date { Date().addingTimeInterval(Double(configuration.resultRetention.components.seconds)) }
+    var resultExpiry: Date { Date().addingTimeInterval(configuration.resultRetention.seconds) }
 }
