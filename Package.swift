@@ -159,6 +159,18 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The HTTP API's routes, in-process (HummingbirdTesting's router) and live.
+        .testTarget(
+            name: "AloftServerTests",
+            dependencies: [
+                "AloftCore", "AloftControlPlane", "AloftServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "AloftTests",
             dependencies: [
