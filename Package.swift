@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Aloft", targets: ["Aloft"]),
         .library(name: "AloftClient", targets: ["AloftClient"]),
         .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
+        .library(name: "AloftTesting", targets: ["AloftTesting"]),
         .executable(name: "aloft", targets: ["AloftCommand"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "seed-example", targets: ["seed-example"]),
@@ -76,6 +77,10 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "Aloft", dependencies: ["AloftClient", "AloftControlPlane"], swiftSettings: upcoming),
+        // The test kit: an app's containers as threads of the test process (the real scheduler and wire).
+        .target(
+            name: "AloftTesting", dependencies: ["Aloft", "AloftClient", "AloftControlPlane", "AloftCore"],
+            swiftSettings: upcoming),
 
         // Server mode: the store in SQLite (the system's libsqlite3), the server, and the `aloft` command.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -159,6 +164,15 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // AloftTesting's test: an example app (a library and its executable), one test body in both container modes.
+        .target(
+            name: "AloftTestingExample", dependencies: ["Aloft"], path: "Tests/TestingExample", swiftSettings: upcoming),
+        .executableTarget(
+            name: "aloft-testing-example", dependencies: ["AloftTestingExample"], path: "Tests/TestingExampleApp",
+            swiftSettings: noWarnings),
+        .testTarget(
+            name: "AloftTestingTests", dependencies: ["Aloft", "AloftTesting", "AloftTestingExample"],
+            swiftSettings: upcoming),
         // The HTTP API's routes, in-process (HummingbirdTesting's router) and live.
         .testTarget(
             name: "AloftServerTests",

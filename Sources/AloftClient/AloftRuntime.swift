@@ -39,6 +39,9 @@ package final class AloftRuntime: Sendable {
     private let asyncUsageWarnings = Atomic<Int>(0)
     /// `ALOFT_CONTROL_PLANE`, read once: the environment is not read on the call path.
     private let controlPlaneOverride: String?
+    /// The control plane that calls made in this task (and the tasks it starts) go to, whatever their app's
+    /// provider and `ALOFT_CONTROL_PLANE` say: AloftTesting's control plane of one test.
+    @TaskLocal package static var providerOverride: (any ControlPlaneProvider)?
     private let asyncWarningsEnabled: Bool
     /// `ALOFT_TOKEN`, read once: this runs on every call.
     private let environmentToken: String?
@@ -59,14 +62,20 @@ package final class AloftRuntime: Sendable {
     /// How long calls through `provider` try to reconnect after their connection closed: a server is worth waiting
     /// for; an embedded control plane that went away is not coming back.
     func reconnectWindow(for provider: any ControlPlaneProvider) -> Duration {
-        controlPlaneOverride != nil ? .seconds(60) : provider.reconnectWindow
+        if let override = Self.providerOverride { return override.reconnectWindow }
+        return controlPlaneOverride != nil ? .seconds(60) : provider.reconnectWindow
     }
 
     /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
 
-    func connection(for provider: any ControlPlaneProvider) async throws -> WireConnection {
+    func connection(for appProvider: any ControlPlaneProvider) async throws -> WireConnection {
         let address: String
-        if let controlPlaneOverride { address = controlPlaneOverride } else { address = try await provider.address() }
+        let provider = Self.providerOverride ?? appProvider
+        if Self.providerOverride == nil, let controlPlaneOverride {
+            address = controlPlaneOverride
+        } else {
+            address = try await provider.address()
+        }
         guard !address.isEmpty else {
             throw AloftError(
                 .invalidConfiguration,

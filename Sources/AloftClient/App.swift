@@ -110,6 +110,8 @@ public final class App: Sendable {
                 }
             }
         } catch {
+            // Its calls ended because it was interrupted: the signal handler stops the containers and exits.
+            if App.interruption.load(ordering: .sequentiallyConsistent) != 0 { while true { sleep(3600) } }
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             status = 1
         }
@@ -155,6 +157,9 @@ public final class App: Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in
+                // Set first: the calls that stopping ends make the entrypoint fail, and `main()` then exits as
+                // interrupted too.
+                App.interruption.store(128 + signalNumber, ordering: .sequentiallyConsistent)
                 FileHandle.standardError.write(Data("\naloft: interrupted; stopping the app's containers\n".utf8))
                 stop()
                 exit(128 + signalNumber)
@@ -163,6 +168,9 @@ public final class App: Sendable {
             App.signalSources.append(source)
         }
     }
+
+    /// The exit status of an interrupted `main()` (128 + the signal), or 0.
+    private static let interruption = Atomic<Int32>(0)
 
     /// Kept alive for the life of the process; written only by `main()`, on the main thread.
     nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []

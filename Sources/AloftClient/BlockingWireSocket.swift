@@ -77,6 +77,12 @@ final class BlockingWireSocket: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
+    /// Ends the connection both ways: a blocked `receive` returns, later sends fail. The descriptor stays open until
+    /// the socket is released.
+    func shutdown() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
     /// Writes one frame; safe from any thread.
     func send(_ envelope: Aloft_V1_Envelope) throws {
         let frame = try envelope.frameBytes()

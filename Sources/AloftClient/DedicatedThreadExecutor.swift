@@ -12,7 +12,8 @@ package final class DedicatedThreadExecutor: TaskExecutor, SerialExecutor, @unch
 
     package init(name: String) {
         let started = DispatchSemaphore(value: 0)
-        let thread = Thread { [unowned self] in
+        // The thread keeps its executor alive: an in-process container (AloftTesting) may end while jobs remain.
+        let thread = Thread { [self] in
             condition.lock()
             threadID = pthread_self()
             condition.unlock()

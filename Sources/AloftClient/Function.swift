@@ -47,13 +47,13 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
 
     /// Caches the function's id on the control plane it was registered with.
     final class Registration: Sendable {
-        let state = Mutex<(connection: ObjectIdentifier, id: UInt64)?>(nil)
+        let state = Mutex<(connection: UInt64, id: UInt64)?>(nil)
     }
 
     /// The connection and function id to call, registering the function (or looking up a deployed one) on first use.
     func connectAndRegister() async throws -> (WireConnection, UInt64) {
         let connection = try await AloftRuntime.shared.connection(for: app.controlPlane)
-        if let cached = registration.state.withLock({ $0 }), cached.connection == ObjectIdentifier(connection) {
+        if let cached = registration.state.withLock({ $0 }), cached.connection == connection.serial {
             return (connection, cached.id)
         }
         let request: Aloft_V1_Envelope.OneOf_Body
@@ -73,7 +73,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         guard case .functionRegistered(let registered) = try await connection.request(request) else {
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }
-        registration.state.withLock { $0 = (ObjectIdentifier(connection), registered.functionID) }
+        registration.state.withLock { $0 = (connection.serial, registered.functionID) }
         return (connection, registered.functionID)
     }
 

@@ -78,13 +78,9 @@ extension GeneratorFunction: ContainerInvocable {
         _ data: Data, context: InputContext, emitItem: @escaping @Sendable (UInt64, Data) throws -> Void
     ) -> PreparedInput {
         let input: Input
-        do {
-            input = try PayloadCodec.decode(Input.self, from: data)
-        } catch {
-            let result = function.failure(
-                AloftError(.invalidArgument, "could not decode the argument of '\(name)' as \(Input.self): \(error)"),
-                context)
-            return .blocking { result }
+        switch function.argument(from: data, context: context) {
+        case .success(let argument): input = argument
+        case .failure(let undecodable): return undecodable.prepared
         }
         guard let body else {
             let result = function.failure(

@@ -14,6 +14,10 @@ final class WireConnection: Sendable {
     private let core: Core
     /// The control plane's inline payload limit, from its hello reply.
     let maxPayloadBytes: Int
+    /// Unique in this process (an object's address may be reused once it is freed): what ids learned on this
+    /// connection, such as a function's, are cached under.
+    let serial = WireConnection.nextSerial.add(1, ordering: .relaxed).newValue
+    private static let nextSerial = Atomic<UInt64>(0)
 
     private init(channel: any Channel, key: String, core: Core, maxPayloadBytes: Int) {
         self.channel = channel

@@ -18,6 +18,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.state = state
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        state.connectionOpened(context.channel)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard !state.requiresHello(envelope, from: self) else {

@@ -160,6 +160,7 @@ public final class ControlPlane: Service, Sendable {
             try? await state.loop.flatSubmit { state.storeDrained() }.get()
             await store.close()
         }
+        try? await state.loop.submit { state.closeConnections() }.get()
         if let ownGroup {
             state.loopClosing.store(true, ordering: .sequentiallyConsistent)
             try? await ownGroup.shutdownGracefully()

@@ -40,8 +40,14 @@ extension Scheduler {
 
     /// A connection closed: a container's ends it, a worker host's loses the host; a client's drops what only it
     /// was waiting for (spawned calls live on).
+    func connectionOpened(_ channel: any Channel) {
+        loop.assertInEventLoop()
+        connections[ObjectIdentifier(channel)] = channel
+    }
+
     func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {
         loop.assertInEventLoop()
+        connections[ObjectIdentifier(channel)] = nil
         logFollowers.remove(channel)
         switch connection.role {
         case .container: containerEnded(connection.containerID, reason: "closed its connection")
@@ -102,6 +108,13 @@ extension Scheduler {
             for container in containers.values { container.handle?.kill() }
             finishShutdown()
         }
+    }
+
+    /// Closes every connection still open, once the control plane has stopped: a caller's connection then fails
+    /// instead of talking to a scheduler that starts nothing.
+    func closeConnections() {
+        loop.assertInEventLoop()
+        for channel in connections.values { channel.close(promise: nil) }
     }
 
     /// Completes a shutdown in progress, once.

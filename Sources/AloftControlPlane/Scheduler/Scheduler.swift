@@ -34,6 +34,8 @@ final class Scheduler: @unchecked Sendable {
     /// `.remote` calls that named a call id, so that they can be cancelled.
     var invocations: [String: InputRecord] = [:]
     var workers = WorkerHosts()
+    /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).
+    var connections: [ObjectIdentifier: any Channel] = [:]
     let logFollowers = LogFollowers()
 
     let outbound = OutboundFrames()

@@ -1,0 +1,5 @@
+// The example app's executable: its containers, when a test runs them as processes.
+import AloftTestingExample
+
+declareExampleFunctions()
+exampleApp.main()
