@@ -178,11 +178,6 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         return try Self.decode(result.result, functionName: name)
     }
 
-    /// Blocking form of ``remote(_:)-(Input)``.
-    public func remote(_ input: Input) throws -> Output {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).remote(…)") { try await self.remote(input) }
-    }
-
     // MARK: local
 
     /// Runs the body in this process, as a plain function call (for tests).
@@ -224,11 +219,6 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         create.inputs = [wireInput]
         _ = try await connection.request(.callCreate(create))
         return FunctionCall(id: create.callID, app: app, functionName: name)
-    }
-
-    /// Blocking form of ``spawn(_:)-(Input)``.
-    public func spawn(_ input: Input) throws -> FunctionCall<Output> {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).spawn(…)") { try await self.spawn(input) }
     }
 }
 
@@ -391,10 +381,5 @@ extension Function {
         }
         return FunctionStats(
             backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers))
-    }
-
-    /// Blocking form of ``stats()-()``.
-    public func stats() throws -> FunctionStats {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await \(name).stats()") { try await self.stats() }
     }
 }

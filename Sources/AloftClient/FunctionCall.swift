@@ -49,13 +49,6 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         return try Function<NoArguments, Output>.decode(reply.result, functionName: functionName)
     }
 
-    /// Blocking form of ``get(timeout:)-(Duration?)``.
-    public func get(timeout: Duration? = nil) throws -> Output {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.get(timeout:)") {
-            try await self.get(timeout: timeout)
-        }
-    }
-
     /// Cancels the call: `get` throws a `cancelled` error; it is never retried; inputs not started never run, and a
     /// running one is stopped in its container (an async body's task is cancelled, a blocking body sees
     /// `AloftInput.isCancelled`; one that does not stop has its container stopped after a grace period).
@@ -64,11 +57,6 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
         var cancel = Aloft_V1_CallCancel()
         cancel.callID = id
         _ = try await connection.request(.callCancel(cancel))
-    }
-
-    /// Blocking form of ``cancel()-()``.
-    public func cancel() throws {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await call.cancel()") { try await self.cancel() }
     }
 
     /// Waits for every call and returns their results in argument order; throws the first failure (the other
@@ -81,13 +69,6 @@ public struct FunctionCall<Output: Codable & Sendable>: Sendable, Hashable {
             var results = [Output?](repeating: nil, count: calls.count)
             for try await (position, output) in group { results[position] = output }
             return results.map { $0! }
-        }
-    }
-
-    /// Blocking form of ``gather(_:)-([FunctionCall<Output>])``.
-    public static func gather(_ calls: [FunctionCall<Output>]) throws -> [Output] {
-        try AloftRuntime.shared.runBlocking(asyncForm: "try await FunctionCall.gather(calls)") {
-            try await gather(calls)
         }
     }
 }
