@@ -70,8 +70,9 @@ package final class AloftRuntime: Sendable {
 
     func connection(for appProvider: any ControlPlaneProvider) async throws -> WireConnection {
         let address: String
-        let provider = Self.providerOverride ?? appProvider
-        if Self.providerOverride == nil, let controlPlaneOverride {
+        let override = Self.providerOverride
+        let provider = override ?? appProvider
+        if override == nil, let controlPlaneOverride {
             address = controlPlaneOverride
         } else {
             address = try await provider.address()

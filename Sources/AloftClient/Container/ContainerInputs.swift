@@ -159,13 +159,16 @@ final class ContainerInputs: @unchecked Sendable {
         return true
     }
 
-    /// Runs a body with its own calls going to `callerProvider`, if there is one.
+    /// Runs a body with its own calls going to `callerProvider`, if there is one (a container process has none,
+    /// and pays nothing for it).
     private func asCaller<T>(_ body: () -> T) -> T {
-        AloftRuntime.$providerOverride.withValue(callerProvider ?? AloftRuntime.providerOverride) { body() }
+        guard let callerProvider else { return body() }
+        return AloftRuntime.$providerOverride.withValue(callerProvider) { body() }
     }
 
     private func asCallerAsync<T>(_ body: () async -> T) async -> T {
-        await AloftRuntime.$providerOverride.withValue(callerProvider ?? AloftRuntime.providerOverride) { await body() }
+        guard let callerProvider else { return await body() }
+        return await AloftRuntime.$providerOverride.withValue(callerProvider) { await body() }
     }
 
     /// One body finished: send each input's result and free its slot.

@@ -22,7 +22,11 @@ final class FunctionPool: @unchecked Sendable {
     let appName: String
     let name: String
     /// What its containers run, as the last definition of the function said.
-    var definition: Definition
+    var definition: Definition {
+        didSet { sizes = Sizes(definition.options, defaultMaxContainers: defaultMaxContainers) }
+    }
+    /// What the options say about sizes, worked out once per definition (the call path reads them per event).
+    private var sizes: Sizes
     var state = State.active
     /// Defined by a deployment (`aloft deploy`, a rollback): a run of the app against the server uses it as it is.
     var deployed: Bool
@@ -71,26 +75,37 @@ final class FunctionPool: @unchecked Sendable {
         self.definition = Definition(register)
         self.deployed = register.deployed
         self.defaultMaxContainers = defaultMaxContainers
+        self.sizes = Sizes(definition.options, defaultMaxContainers: defaultMaxContainers)
+    }
+
+    private struct Sizes {
+        let bodiesPerContainer: Int
+        let slotsPerContainer: Int
+        let scaling: Autoscaler.Knobs
+
+        init(_ options: FunctionOptions, defaultMaxContainers: Int) {
+            let bodies = max(1, options.maxInputs)
+            let batchSize = max(1, options.batching?.maxBatchSize ?? 1)
+            bodiesPerContainer = bodies
+            slotsPerContainer = bodies * batchSize
+            scaling = Autoscaler.Knobs(
+                targetPerContainer: min(options.targetInputs ?? bodies, bodies) * batchSize,
+                minContainers: options.minContainers,
+                maxContainers: options.maxContainers ?? defaultMaxContainers,
+                bufferContainers: options.bufferContainers
+            )
+        }
     }
 
     var options: FunctionOptions { definition.options }
     var isStopped: Bool { if case .stopped = state { true } else { false } }
 
     /// Bodies a container runs at once (`maxInputs`).
-    var bodiesPerContainer: Int { max(1, options.maxInputs) }
-    private var batchSize: Int { max(1, options.batching?.maxBatchSize ?? 1) }
+    var bodiesPerContainer: Int { sizes.bodiesPerContainer }
     /// Inputs a container takes at once: a batched function's container gets a full batch for each body.
-    var slotsPerContainer: Int { bodiesPerContainer * batchSize }
+    var slotsPerContainer: Int { sizes.slotsPerContainer }
     /// The autoscaling knobs of this pool, for `Autoscaler`.
-    var scaling: Autoscaler.Knobs {
-        let target = min(options.targetInputs ?? bodiesPerContainer, bodiesPerContainer)
-        return Autoscaler.Knobs(
-            targetPerContainer: target * batchSize,
-            minContainers: options.minContainers,
-            maxContainers: options.maxContainers ?? defaultMaxContainers,
-            bufferContainers: options.bufferContainers
-        )
-    }
+    var scaling: Autoscaler.Knobs { sizes.scaling }
     var maxContainers: Int { scaling.maxContainers }
     var scaledownWindow: TimeAmount { TimeAmount(options.scaledownWindow) }
     var timeout: TimeAmount { TimeAmount(options.timeout) }
