@@ -151,7 +151,8 @@ let package = Package(
         // The executable the end-to-end tests start as containers.
         .target(name: "AloftTestFixtures", dependencies: ["Aloft"], path: "Tests/Fixtures", swiftSettings: upcoming),
         .executableTarget(
-            name: "aloft-test-app", dependencies: ["Aloft", "AloftTestFixtures"], path: "Tests/TestApp",
+            name: "aloft-test-app", dependencies: ["Aloft", "AloftControlPlane", "AloftTestFixtures"],
+            path: "Tests/TestApp",
             swiftSettings: noWarnings),
         // The scheduler in-process: a fake container runtime and an embedded event loop (milliseconds, no processes).
         .testTarget(

@@ -83,58 +83,21 @@ public final class ControlPlane: Service, Sendable {
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
         let state = Scheduler(loop: group.next(), configuration: configuration, logger: logger)
         var stored = StoredState()
-        if let store = configuration.store {
-            do {
+        let listeners: Listeners
+        do {
+            if let store = configuration.store {
                 try await store.open()
                 stored = try await store.load()
-            } catch {
-                publish(.failure(error))
-                try? await ownGroup?.shutdownGracefully()
-                throw error
             }
-        }
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addAloftFraming()
-                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
-            }
-        }
-        var listeners: [any Channel] = []
-        let address: String
-        do {
-            let tcp = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(
-                    .socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes)
-                )
-                .childChannelInitializer(initializer)
-                .bind(host: configuration.host, port: configuration.port)
-                .get()
-            listeners.append(tcp)
-            address = "\(configuration.host):\(tcp.localAddress?.port ?? configuration.port)"
-            if let path = configuration.unixSocketPath {
-                let unix = try await ServerBootstrap(group: group)
-                    .serverChannelOption(.backlog, value: 256)
-                    .childChannelOption(
-                        .socketOption(.so_sndbuf), value: SocketOptionValue(AloftLimits.socketSendBufferBytes)
-                    )
-                    .childChannelInitializer(initializer)
-                    .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
-                    .get()
-                listeners.append(unix)
-            }
+            listeners = try await listen(on: group, for: state)
         } catch {
-            for listener in listeners { try? await listener.close() }
             publish(.failure(error))
             try? await ownGroup?.shutdownGracefully()
             throw error
         }
-        // Containers on this host, and an embedded SDK, use the Unix socket when there is one: it is cheaper.
-        let localAddress = configuration.unixSocketPath.map { "unix:" + $0 } ?? address
+        let addresses = listeners.addresses
         try await state.loop.submit { [stored] in
-            state.address = localAddress
+            state.address = addresses.local
             state.restore(stored)
             state.startReaper()
         }.get()
@@ -142,18 +105,68 @@ public final class ControlPlane: Service, Sendable {
         defer { runningState.withLock { $0 = nil } }
         logger.info(
             "control plane listening",
-            metadata: ["aloft.address": "\(address)", "aloft.local_address": "\(localAddress)"])
-        publish(.success(Addresses(local: localAddress, tcp: address)))
+            metadata: ["aloft.address": "\(addresses.tcp)", "aloft.local_address": "\(addresses.local)"])
+        publish(.success(addresses))
 
-        let boundListeners = listeners
+        let channels = listeners.channels
         await withTaskCancellationOrGracefulShutdownHandler {
-            for listener in boundListeners { try? await listener.closeFuture.get() }
+            for listener in channels { try? await listener.closeFuture.get() }
         } onCancelOrGracefulShutdown: {
             // Containers first: while they stop, the listeners still answer the ones that are starting.
             state.loop.flatSubmit { state.shutdown() }.whenComplete { _ in
-                for listener in boundListeners { listener.close(promise: nil) }
+                for listener in channels { listener.close(promise: nil) }
             }
         }
+        await stop(state, ownGroup: ownGroup)
+    }
+
+    private struct Listeners {
+        var channels: [any Channel]
+        var addresses: Addresses
+    }
+
+    /// Binds the TCP listener and, if configured, the Unix socket; both hand connections to `state`.
+    private func listen(on group: any EventLoopGroup, for state: Scheduler) async throws -> Listeners {
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addAloftFraming()
+                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
+            }
+        }
+        let sendBuffer = SocketOptionValue(AloftLimits.socketSendBufferBytes)
+        var listeners: [any Channel] = []
+        do {
+            let tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_sndbuf), value: sendBuffer)
+                .childChannelInitializer(initializer)
+                .bind(host: configuration.host, port: configuration.port)
+                .get()
+            listeners.append(tcp)
+            let address = "\(configuration.host):\(tcp.localAddress?.port ?? configuration.port)"
+            if let path = configuration.unixSocketPath {
+                let unix = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 256)
+                    .childChannelOption(.socketOption(.so_sndbuf), value: sendBuffer)
+                    .childChannelInitializer(initializer)
+                    .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                    .get()
+                listeners.append(unix)
+            }
+            // Containers on this host, and an embedded SDK, use the Unix socket when there is one: it is cheaper.
+            let local = configuration.unixSocketPath.map { "unix:" + $0 } ?? address
+            return Listeners(channels: listeners, addresses: Addresses(local: local, tcp: address))
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            throw error
+        }
+    }
+
+    /// After the listeners closed: the containers are stopped, the store drained and closed, the connections still
+    /// open closed, and the event loop group (if it is this control plane's own) shut down.
+    private func stop(_ state: Scheduler, ownGroup: MultiThreadedEventLoopGroup?) async {
         if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         try? await state.loop.flatSubmit { state.shutdown() }.get()
         if let store = configuration.store {

@@ -20,26 +20,35 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         process.environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         let prefix = "[\(spec.functionName) \(spec.containerID)] "
-        let forwarders: [LineForwarder]
+        var forwarders: [LineForwarder] = []
+        var childEnds: [FileHandle] = []
         if forwardOutput {
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
+            // Made here rather than with `Pipe()`, which traps later when the descriptors ran out.
+            let out = try OutputPipe()
+            let err = try OutputPipe()
+            process.standardOutput = out.writeEnd
+            process.standardError = err.writeEnd
+            childEnds = [out.writeEnd, err.writeEnd]
             forwarders = [
-                LineForwarder(pipe: out, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
-                LineForwarder(pipe: err, prefix: prefix, destination: .standardError, sink: spec.onOutput),
+                LineForwarder(readEnd: out.readEnd, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
+                LineForwarder(readEnd: err.readEnd, prefix: prefix, destination: .standardError, sink: spec.onOutput),
             ]
         } else {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            forwarders = []
         }
-        process.terminationHandler = { process in
+        process.terminationHandler = { [forwarders] process in
             for forwarder in forwarders { forwarder.finish() }
             onExit(process.terminationStatus)
         }
-        try process.run()
+        do {
+            try process.run()
+        } catch {
+            for forwarder in forwarders { forwarder.close() }
+            throw AloftError(.internalFailure, "could not start \(spec.executable): \(error)")
+        }
+        // The child has its copies; the control plane's would keep the pipes open after the child exits.
+        for end in childEnds { try? end.close() }
         return ProcessHandle(process: process)
     }
 }
@@ -55,21 +64,38 @@ private struct ProcessHandle: ContainerHandle, @unchecked Sendable {
 /// Output lines of every container go through one lock, so lines of different containers never interleave.
 private let outputLock = NSLock()
 
+/// A pipe for a container's output: the child writes, the control plane reads.
+private struct OutputPipe {
+    let readEnd: FileHandle
+    let writeEnd: FileHandle
+
+    /// Throws `internalFailure`, naming the cause, when the process is out of file descriptors.
+    init() throws {
+        var descriptors: [Int32] = [-1, -1]
+        guard pipe(&descriptors) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw AloftError(.internalFailure, "could not make a pipe for a container's output: \(reason)")
+        }
+        readEnd = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true)
+        writeEnd = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
+    }
+}
+
 /// Reads a pipe and writes each complete line, prefixed, to the parent's stdout or stderr.
 private final class LineForwarder: @unchecked Sendable {
     enum Destination { case standardOutput, standardError }
-    private let pipe: Pipe
+    private let readEnd: FileHandle
     private let prefix: Data
     private let destination: Destination
     private let sink: (@Sendable (Data, Bool) -> Void)?
     private var partial = Data()  // guarded by outputLock
 
-    init(pipe: Pipe, prefix: String, destination: Destination, sink: (@Sendable (Data, Bool) -> Void)?) {
-        self.pipe = pipe
+    init(readEnd: FileHandle, prefix: String, destination: Destination, sink: (@Sendable (Data, Bool) -> Void)?) {
+        self.readEnd = readEnd
         self.prefix = Data(prefix.utf8)
         self.destination = destination
         self.sink = sink
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+        readEnd.readabilityHandler = { [weak self] handle in
             let chunk = handle.availableData
             if chunk.isEmpty {
                 handle.readabilityHandler = nil
@@ -92,10 +118,17 @@ private final class LineForwarder: @unchecked Sendable {
         write(out)
     }
 
-    /// Flushes what is left once the process has ended.
+    /// Stops reading and closes the read end (a container that never started).
+    func close() {
+        readEnd.readabilityHandler = nil
+        try? readEnd.close()
+    }
+
+    /// Flushes what is left once the process has ended, and closes the read end.
     func finish() {
-        let rest = (try? pipe.fileHandleForReading.readToEnd()) ?? nil
-        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = (try? readEnd.readToEnd()) ?? nil
+        readEnd.readabilityHandler = nil
+        defer { try? readEnd.close() }
         outputLock.lock()
         defer { outputLock.unlock() }
         if let rest { partial.append(rest) }

@@ -66,40 +66,10 @@ public final class AloftWorker: Service {
 
     /// One connection: hello, register, then serve assignments and heartbeat until the server goes away.
     private func session(announce: Bool) async throws {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        let initializer:
-            @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>> = {
-                channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addAloftFraming()
-                    return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
-                }
-            }
-        let channel =
-            switch try WireEndpoint(configuration.serverAddress) {
-            case .tcp(let host, let port):
-                try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .connect(host: host, port: port, channelInitializer: initializer)
-            case .unix(let path):
-                try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
-            }
+        let channel = try await connect()
         try await channel.executeThenClose { inbound, outbound in
             var replies = inbound.makeAsyncIterator()
-            let hello = Aloft_V1_Hello(role: .worker, token: configuration.token)
-            try await outbound.write(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
-            try Self.expect(try await replies.next(), "hello")
-            var register = Aloft_V1_WorkerRegister()
-            register.name = configuration.name
-            register.maxContainers = UInt32(configuration.maxContainers)
-            register.cpus = UInt32(ProcessInfo.processInfo.activeProcessorCount)
-            register.memoryBytes = ProcessInfo.processInfo.physicalMemory
-            try await outbound.write(Aloft_V1_Envelope(requestID: 2, body: .workerRegister(register)))
-            try Self.expect(try await replies.next(), "registering")
-            let message =
-                "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
-            if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
-            logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
-
+            try await register(replies: &replies, outbound: outbound, announce: announce)
             // Everything this host sends goes through one queue, so a container's last lines precede its exit.
             let (messages, queue) = AsyncStream.makeStream(of: Aloft_V1_Envelope.OneOf_Body.self)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -118,15 +88,7 @@ public final class AloftWorker: Service {
                         running.withLock { $0[start.containerID] = .starting(stopRequested: false) }
                         group.addTask { await self.start(start, queue: queue) }
                     case .containerSignal(let signal):
-                        let handle = running.withLock { running -> (any ContainerHandle)? in
-                            switch running[signal.containerID] {
-                            case .running(let handle): return handle
-                            case .starting: running[signal.containerID] = .starting(stopRequested: true)
-                            case nil: break
-                            }
-                            return nil
-                        }
-                        if signal.kill { handle?.kill() } else { handle?.terminate() }
+                        self.signal(signal)
                     default:
                         logger.debug("ignored a message from the server")
                     }
@@ -136,6 +98,59 @@ public final class AloftWorker: Service {
             }
         }
         throw AloftError(.connectionFailed, "the server closed the connection")
+    }
+
+    private typealias ServerChannel = NIOAsyncChannel<Aloft_V1_Envelope, Aloft_V1_Envelope>
+
+    private func connect() async throws -> ServerChannel {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<ServerChannel> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addAloftFraming()
+                return try NIOAsyncChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+        switch try WireEndpoint(configuration.serverAddress) {
+        case .tcp(let host, let port):
+            return try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port, channelInitializer: initializer)
+        case .unix(let path):
+            return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+        }
+    }
+
+    /// Says hello with the worker token and registers this host's capacity.
+    private func register(
+        replies: inout NIOAsyncChannelInboundStream<Aloft_V1_Envelope>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<Aloft_V1_Envelope>, announce: Bool
+    ) async throws {
+        let hello = Aloft_V1_Hello(role: .worker, token: configuration.token)
+        try await outbound.write(Aloft_V1_Envelope(requestID: 1, body: .hello(hello)))
+        try Self.expect(try await replies.next(), "hello")
+        var register = Aloft_V1_WorkerRegister()
+        register.name = configuration.name
+        register.maxContainers = UInt32(configuration.maxContainers)
+        register.cpus = UInt32(ProcessInfo.processInfo.activeProcessorCount)
+        register.memoryBytes = ProcessInfo.processInfo.physicalMemory
+        try await outbound.write(Aloft_V1_Envelope(requestID: 2, body: .workerRegister(register)))
+        try Self.expect(try await replies.next(), "registering")
+        let message =
+            "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
+        if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
+        logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
+    }
+
+    /// A signal for one of this host's containers; one still starting is stopped as soon as it has started.
+    private func signal(_ signal: Aloft_V1_ContainerSignal) {
+        let handle = running.withLock { running -> (any ContainerHandle)? in
+            switch running[signal.containerID] {
+            case .running(let handle): return handle
+            case .starting: running[signal.containerID] = .starting(stopRequested: true)
+            case nil: break
+            }
+            return nil
+        }
+        if signal.kill { handle?.kill() } else { handle?.terminate() }
     }
 
     /// Fetches the executable, starts the container, and reports its exit (or why it could not start).

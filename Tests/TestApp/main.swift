@@ -1,6 +1,7 @@
 // The executable that the end-to-end tests start as containers. Each function here is called from the tests
 // through `app.lookup(name, ...)` handles with the same types.
 import Aloft
+import AloftControlPlane
 import AloftTestFixtures
 import AloftWire
 import Foundation
@@ -112,6 +113,47 @@ let writePIDThenSleep = app.function("write_pid_then_sleep") { (job: PIDJob) thr
 app.localEntrypoint("hang") {
     let path = CommandLine.arguments[2]
     _ = try writePIDThenSleep.remote(PIDJob(path: path, seconds: 300))
+}
+
+// `aloft-test-app descriptors`: container lifetimes leave no descriptor open, and running out of descriptors fails
+// the start that needed one instead of crashing. Prints `leaked N`, `refused N of 5` and `recovered`.
+app.localEntrypoint("descriptors") {
+    let runtime = ProcessContainerRuntime()
+    func openDescriptors() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+    }
+    func lifetime() throws {
+        let exited = DispatchSemaphore(value: 0)
+        let spec = ContainerSpec(
+            containerID: "ctr-fd", appName: "fd", functionName: "fd", executable: "/bin/echo", arguments: ["line"],
+            environment: [:])
+        _ = try runtime.start(spec) { _ in exited.signal() }
+        exited.wait()
+    }
+    try lifetime()  // Foundation's own descriptors open on first use
+    let before = openDescriptors()
+    for _ in 0..<200 { try lifetime() }
+    print("leaked \(openDescriptors() - before)")
+    var limit = rlimit()
+    getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    let original = limit
+    limit.rlim_cur = rlim_t(openDescriptors() + 8)
+    setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    var held: [Int32] = []
+    while case let descriptor = dup(0), descriptor >= 0 { held.append(descriptor) }
+    var refused = 0
+    for _ in 0..<5 {
+        do { try lifetime() } catch {
+            refused += 1
+            if refused == 1 { print("error: \(error)") }
+        }
+    }
+    print("refused \(refused) of 5")
+    for descriptor in held { close(descriptor) }
+    var restored = original
+    setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &restored)
+    try lifetime()
+    print("recovered")
 }
 
 let countUp = app.generator("count_up") { (n: Int) -> AsyncThrowingStream<Int, any Error> in
