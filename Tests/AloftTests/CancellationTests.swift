@@ -16,6 +16,21 @@ struct CancellationTests {
         }
     }
 
+    @Test("a wait for a result ends when its task is cancelled; gather throws its first failure at once")
+    func waitsEndOnCancellation() async throws {
+        let slow = try await sleepy.spawn(120)
+        defer { Task { try? await slow.cancel() } }
+        let waiting = Task { try await slow.get() }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+
+        let failing = try await failPlain.spawn("boom")
+        let started = ContinuousClock.now
+        let failure = await aloftError { try await FunctionCall.gather([slow, failing]) }
+        #expect(failure?.code == .remoteError)
+        #expect(ContinuousClock.now - started < .seconds(60), "the slow call takes 120 s")  // generous bound
+    }
+
     @Test("cancelling a spawned call cancels its async input as a task")
     func asyncInputCancelled() async throws {
         let path = paths(1)[0]
