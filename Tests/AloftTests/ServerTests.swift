@@ -1,4 +1,6 @@
 import Aloft
+@testable import AloftClient
+import AloftWire
 import AloftPostgres
 import Foundation
 import Testing
@@ -190,6 +192,34 @@ struct TokenTests {
 
         // The other workspace's own app of the same name is its own.
         #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test("a finished call's id stays its own: another workspace's call with that id is refused")
+    func callIDsCannotBeTakenOver() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let owner = server.app("takeover")
+        let spawned = try await (owner.lookup("square") as Function<Int, Int>).spawn(5)
+        #expect(try await spawned.get(timeout: .seconds(30)) == 25)
+
+        let made = try await runProduct(
+            "aloft", arguments: ["token", "new", "--workspace", "intruder", "--data-dir", directory])
+        let intruder = server.app("takeover", token: made.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (connection, functionID) = try await (intruder.lookup("square") as Function<Int, Int>).connectAndRegister()
+        var create = Aloft_V1_CallCreate()
+        create.callID = spawned.id
+        create.functionID = functionID
+        create.kind = .spawn
+        var input = Aloft_V1_Input()
+        input.data = Data("7".utf8)
+        create.inputs = [input]
+        create.last = true
+        let refused = await aloftError { try await connection.request(.callCreate(create)) }
+        #expect(refused?.code == .protocolError)
+        #expect(refused?.message == "call id '\(spawned.id)' is already in use")
+        #expect(try await spawned.get(timeout: .seconds(5)) == 25)  // the owner's result is still its own
         #expect(server.terminate() == 0)
     }
 }

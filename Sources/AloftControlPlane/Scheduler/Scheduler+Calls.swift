@@ -41,9 +41,28 @@ extension Scheduler {
             return replier.fail(AloftError(.protocolError, "call id '\(create.callID)' is malformed or already in use"))
         }
         let subscriber = create.kind == .map || create.kind == .generator ? replier.channel : nil
-        createCall(
-            id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool, functionName: functionName,
-            inputs: create.inputs, last: create.last, subscriber: subscriber, accepted: replier.acknowledge)
+        let accept: @Sendable () -> Void = { [self] in
+            createCall(
+                id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool,
+                functionName: functionName, inputs: create.inputs, last: create.last, subscriber: subscriber,
+                accepted: replier.acknowledge)
+        }
+        // A finished call leaves memory once the store has it: its id stays taken as long as the store keeps it,
+        // in every workspace.
+        guard let store = configuration.store else { return accept() }
+        let callID = create.callID
+        let stored = loop.makePromise(of: Bool.self)
+        stored.completeWithTask { try await store.call(id: callID) != nil }
+        stored.futureResult.whenComplete { [self] result in
+            switch result {
+            case .success(false) where calls[callID] == nil:
+                accept()
+            case .success:
+                replier.fail(AloftError(.protocolError, "call id '\(callID)' is already in use"))
+            case .failure(let error):
+                replier.fail(AloftError(.storeFailure, "the store failed to check call id \(callID): \(error)"))
+            }
+        }
     }
 
     /// Creates a call with its first inputs (from a caller on the wire or in this process); `accepted` runs once it
