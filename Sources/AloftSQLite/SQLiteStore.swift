@@ -39,6 +39,12 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     public func open() async throws {
         try await onQueue {
             guard self.database == nil else { return }
+            // Readable by its owner only (SQLite's journal and WAL files take the database file's mode).
+            if !FileManager.default.fileExists(atPath: self.path) {
+                _ = FileManager.default.createFile(
+                    atPath: self.path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: self.path)
             var handle: OpaquePointer?
             let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
             guard sqlite3_open_v2(self.path, &handle, flags, nil) == SQLITE_OK, let handle else {

@@ -31,6 +31,8 @@ public final class AloftServer: Service {
             try FileManager.default.createDirectory(
                 atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
+            // One that existed is tightened too: it holds the database, the first token and the executables.
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: configuration.dataDirectory)
         } catch {
             throw AloftError(
                 .invalidConfiguration,

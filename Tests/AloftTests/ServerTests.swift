@@ -195,6 +195,22 @@ struct TokenTests {
         #expect(server.terminate() == 0)
     }
 
+    @Test("the data directory and the database are its owner's only, even when the directory existed")
+    func privateDataDirectory() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let server = try ServerProcess(dataDirectory: directory)
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) & 0o777
+        }
+        #expect(try mode(directory) == 0o700)
+        #expect(try mode(directory + "/aloft.sqlite") == 0o600)
+        #expect(try mode(directory + "/client-token") == 0o600)
+        #expect(server.terminate() == 0)
+    }
+
     @Test("a finished call's id stays its own: another workspace's call with that id is refused")
     func callIDsCannotBeTakenOver() async throws {
         let directory = temporaryPath("aloft-server")

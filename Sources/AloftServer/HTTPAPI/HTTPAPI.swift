@@ -21,7 +21,7 @@ import Hummingbird
 ///     POST /v1/apps/{app}/rollback       body: {"version": N} or empty (the previous version)  ->  200 {"app": …, "version": N}
 ///
 /// The argument is what the Swift SDK would encode: a function of one `Codable` argument takes that argument's JSON,
-/// one of two takes `{"first": …, "second": …}`, one of none takes an empty body; a `Data` argument or result is a
+/// one of two takes the array `[first, second]`, one of none takes an empty body; a `Data` argument or result is a
 /// base64 string. Every request needs `Authorization: Bearer <token>` (`Authentication`) and works in the token's
 /// workspace. Routes throw; `ErrorResponses` turns every error into `{"error": {"code", "message"}}` with the status
 /// its code maps to (`HTTPAPI.status(for:)`).
