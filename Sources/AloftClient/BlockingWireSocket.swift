@@ -85,7 +85,17 @@ final class BlockingWireSocket: @unchecked Sendable {
 
     /// Writes one frame; safe from any thread.
     func send(_ envelope: Aloft_V1_Envelope) throws {
-        let frame = try envelope.frameBytes()
+        try write(try envelope.frameBytes())
+    }
+
+    /// Writes frames in one write (as far as the kernel takes it); safe from any thread.
+    func send(_ envelopes: [Aloft_V1_Envelope]) throws {
+        var frames: [UInt8] = []
+        for envelope in envelopes { frames += try envelope.frameBytes() }
+        try write(frames)
+    }
+
+    private func write(_ frame: [UInt8]) throws {
         writeLock.lock()
         defer { writeLock.unlock() }
         var offset = 0

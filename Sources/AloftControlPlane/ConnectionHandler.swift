@@ -11,8 +11,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     var containerID = ""
     /// The workspace its token belongs to (empty without an authenticator).
     var workspace = ""
-    /// Its hello is being checked: nothing else is accepted until it is answered.
+    /// It sent its hello (which may still be being checked).
     var saidHello = false
+    /// Frames that arrived while its hello was being checked (a client may send its first request in the same
+    /// write): routed once it is welcomed, dropped if it is refused.
+    private var heldUntilWelcome: [Aloft_V1_Envelope] = []
+    /// More than this many frames before the hello is answered closes the connection.
+    private static let maxHeldFrames = 16
 
     init(state: Scheduler) {
         self.state = state
@@ -24,12 +29,27 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        if saidHello && role == .unspecified {
+            guard heldUntilWelcome.count < Self.maxHeldFrames else {
+                state.logger.warning("closing connection that sent too much before its hello was answered")
+                context.close(promise: nil)
+                return
+            }
+            heldUntilWelcome.append(envelope)
+            return
+        }
         guard !state.requiresHello(envelope, from: self) else {
             state.logger.warning("closing connection that did not start with hello")
             context.close(promise: nil)
             return
         }
         state.route(envelope, from: self, channel: context.channel)
+    }
+
+    /// The frames held while the hello was checked, to route now that it is welcomed.
+    func takeHeldFrames() -> [Aloft_V1_Envelope] {
+        defer { heldUntilWelcome = [] }
+        return heldUntilWelcome
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -195,6 +195,28 @@ struct TokenTests {
         #expect(server.terminate() == 0)
     }
 
+    @Test("a hello and a first request in one write both get their answers while the token is checked")
+    func helloAndRequestInOneWrite() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let socket = try BlockingWireSocket(address: server.address)
+        var lookup = Aloft_V1_FunctionLookup()
+        lookup.appName = "nosuch"
+        lookup.functionName = "f"
+        try socket.send([
+            Aloft_V1_Envelope(requestID: 1, body: .hello(Aloft_V1_Hello(role: .client, token: server.token))),
+            Aloft_V1_Envelope(requestID: 2, body: .functionLookup(lookup)),
+        ])
+        let welcome = try #require(try socket.receive())
+        guard case .helloReply = welcome.body else { throw AloftError(.protocolError, "got \(welcome)") }
+        let answer = try #require(try socket.receive())
+        #expect(answer.requestID == 2)
+        guard case .error(let error) = answer.body else { throw AloftError(.protocolError, "got \(answer)") }
+        #expect(error.code == AloftError.Code.notFound.rawValue)
+        #expect(server.terminate() == 0)
+    }
+
     @Test("the data directory and the database are its owner's only, even when the directory existed")
     func privateDataDirectory() async throws {
         let directory = temporaryPath("aloft-server")

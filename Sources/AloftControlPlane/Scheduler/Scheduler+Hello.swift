@@ -95,5 +95,6 @@ extension Scheduler {
         send(.helloReply(reply), requestID: requestID, on: channel)
         // After the reply: the container may be sent inputs at once.
         if hello.role == .container { containerConnected(hello.containerID, channel: channel) }
+        for envelope in connection.takeHeldFrames() { route(envelope, from: connection, channel: channel) }
     }
 }
