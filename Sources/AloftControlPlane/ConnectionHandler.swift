@@ -19,12 +19,30 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// More than this many frames before the hello is answered closes the connection.
     private static let maxHeldFrames = 16
 
-    init(state: Scheduler) {
+    /// The decoder's frame limit: small until the peer is welcomed.
+    private let frameLimit: FrameLimit?
+
+    init(state: Scheduler, frameLimit: FrameLimit? = nil) {
         self.state = state
+        self.frameLimit = frameLimit
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        state.connectionOpened(context.channel)
+    func channelActive(context: ChannelHandlerContext) {
+        defer { context.fireChannelActive() }
+        guard state.connectionOpened(context.channel) else { return }
+        // A peer that is not welcomed within the hello timeout (silent, or its token never checked) is closed.
+        let channel = context.channel
+        let timeout = TimeAmount(state.configuration.helloTimeout)
+        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard role == .unspecified else { return }
+            state.logger.info("closing connection that was not welcomed within the hello timeout")
+            channel.close(promise: nil)
+        }
+    }
+
+    /// The peer is welcomed: frames up to the full limit from now on.
+    func welcomed() {
+        frameLimit?.bytes = WireFraming.defaultMaxFrameBytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -129,8 +129,10 @@ public final class ControlPlane: Service, Sendable {
     private func listen(on group: any EventLoopGroup, for state: Scheduler) async throws -> Listeners {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addAloftFraming()
-                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state))
+                // Until the peer is welcomed, only small frames (a hello is a few hundred bytes).
+                let limit = FrameLimit(bytes: state.configuration.preWelcomeFrameBytes)
+                try channel.pipeline.syncOperations.addAloftFraming(limit: limit)
+                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state, frameLimit: limit))
             }
         }
         let sendBuffer = SocketOptionValue(AloftLimits.socketSendBufferBytes)

@@ -9,16 +9,31 @@ public enum WireFraming {
     public static let defaultMaxFrameBytes = 64 * 1024 * 1024
 }
 
+/// The largest frame a connection's decoder accepts now; a control plane raises it once the peer is welcomed.
+/// Used on the connection's event loop only.
+public final class FrameLimit {
+    public var bytes: Int
+
+    public init(bytes: Int) {
+        self.bytes = bytes
+    }
+}
+
 public struct EnvelopeDecoder: ByteToMessageDecoder {
     public typealias InboundOut = Aloft_V1_Envelope
-    let maxFrameBytes: Int
+    let limit: FrameLimit
 
     public init(maxFrameBytes: Int = WireFraming.defaultMaxFrameBytes) {
-        self.maxFrameBytes = maxFrameBytes
+        self.limit = FrameLimit(bytes: maxFrameBytes)
+    }
+
+    public init(limit: FrameLimit) {
+        self.limit = limit
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
+        let maxFrameBytes = limit.bytes
         guard length <= maxFrameBytes else { throw WireError.frameTooLarge(Int(length), limit: maxFrameBytes) }
         guard buffer.readableBytes >= 4 + Int(length) else {
             // A large frame: make room for all of it now, instead of growing (and copying) the buffer as it arrives.
@@ -58,7 +73,12 @@ public enum WireError: Error, CustomStringConvertible {
 extension ChannelPipeline.SynchronousOperations {
     /// Adds the length-prefixed protobuf framing to a channel.
     public func addAloftFraming(maxFrameBytes: Int = WireFraming.defaultMaxFrameBytes) throws {
-        try addHandler(ByteToMessageHandler(EnvelopeDecoder(maxFrameBytes: maxFrameBytes)))
+        try addAloftFraming(limit: FrameLimit(bytes: maxFrameBytes))
+    }
+
+    /// Adds the framing with a frame limit that can change while the connection lives.
+    public func addAloftFraming(limit: FrameLimit) throws {
+        try addHandler(ByteToMessageHandler(EnvelopeDecoder(limit: limit)))
         try addHandler(MessageToByteHandler(EnvelopeEncoder()))
     }
 }

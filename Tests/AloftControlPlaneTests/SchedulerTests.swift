@@ -270,3 +270,30 @@ struct SchedulerTests {
         #expect(error.message == "a worker host sends only worker messages")
     }
 }
+
+@Suite("Scheduler connections in-process")
+struct ConnectionLimitTests {
+    @Test("a connection not welcomed within the hello timeout is closed; a welcomed one stays")
+    func helloDeadline() throws {
+        let harness = Harness { $0.helloTimeout = .seconds(10) }
+        let silent = try Peer(harness: harness)
+        let client = try harness.client()
+        harness.advance(by: .seconds(9))
+        #expect(silent.channel.isActive)
+        harness.advance(by: .seconds(1))
+        #expect(!silent.channel.isActive)
+        #expect(client.channel.isActive)
+    }
+
+    @Test("connections past maxConnections are closed as they arrive; a closed one makes room")
+    func connectionCap() throws {
+        let harness = Harness { $0.maxConnections = 2 }
+        let first = try harness.client()
+        _ = try harness.client()
+        let third = try Peer(harness: harness)
+        #expect(!third.channel.isActive)
+        try first.close()
+        let fourth = try harness.client()
+        #expect(fourth.channel.isActive)
+    }
+}

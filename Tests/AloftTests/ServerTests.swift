@@ -3,6 +3,8 @@ import Aloft
 import AloftWire
 import AloftPostgres
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -192,6 +194,25 @@ struct TokenTests {
 
         // The other workspace's own app of the same name is its own.
         #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test("before its hello is answered, a connection announcing a large frame is closed at once")
+    func largeFrameBeforeHello() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let port = try #require(Int(server.address.split(separator: ":").last ?? ""))
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        var buffer = channel.allocator.buffer(capacity: 4 + 4096)
+        buffer.writeInteger(UInt32(60 << 20))  // 60 MiB announced: the server must not wait to buffer it
+        buffer.writeBytes([UInt8](repeating: 0, count: 4096))
+        try await channel.writeAndFlush(buffer)
+        try await channel.closeFuture.get()
+        #expect(!channel.isActive)
+        // The server is fine: a well-behaved client still gets in.
+        #expect(try await (server.app("after").lookup("square") as Function<Int, Int>).remote(3) == 9)
         #expect(server.terminate() == 0)
     }
 

@@ -86,6 +86,7 @@ extension Scheduler {
         _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel
     ) {
         connection.role = hello.role
+        connection.welcomed()
         var reply = Aloft_V1_HelloReply()
         reply.protocolVersion = AloftLimits.protocolVersion
         reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)

@@ -40,9 +40,25 @@ extension Scheduler {
 
     /// A connection closed: a container's ends it, a worker host's loses the host; a client's drops what only it
     /// was waiting for (spawned calls live on).
-    func connectionOpened(_ channel: any Channel) {
+    /// Counts a new connection in; false (and the connection closed) when the control plane has as many as it
+    /// takes.
+    func connectionOpened(_ channel: any Channel) -> Bool {
         loop.assertInEventLoop()
+        guard connections.count < configuration.maxConnections else {
+            refusedConnections += 1
+            if refusedConnections == 1 || refusedConnections.isMultiple(of: 1000) {  // logged, but not per connection
+                logger.warning(
+                    "refused a connection: at the connection limit",
+                    metadata: [
+                        "aloft.max_connections": "\(configuration.maxConnections)",
+                        "aloft.refused": "\(refusedConnections)",
+                    ])
+            }
+            channel.close(promise: nil)
+            return false
+        }
         connections[ObjectIdentifier(channel)] = channel
+        return true
     }
 
     func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {

@@ -36,6 +36,8 @@ final class Scheduler: @unchecked Sendable {
     var workers = WorkerHosts()
     /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).
     var connections: [ObjectIdentifier: any Channel] = [:]
+    /// Connections refused at `maxConnections`, for rate-limited logging.
+    var refusedConnections = 0
     let logFollowers = LogFollowers()
 
     let outbound = OutboundFrames()
