@@ -81,9 +81,11 @@ struct Server: AsyncParsableCommand {
         var logger = Logger(label: "aloft.server")
         logger.logLevel = configuration.logLevel
         let server = try AloftServer(configuration: configuration, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Graceful shutdown drains (containers get their stop grace), then cancels: a stop never hangs.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
 }

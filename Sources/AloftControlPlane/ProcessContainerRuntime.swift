@@ -72,10 +72,13 @@ private struct OutputPipe {
     /// Throws `internalFailure`, naming the cause, when the process is out of file descriptors.
     init() throws {
         var descriptors: [Int32] = [-1, -1]
+        // Close-on-exec, as Foundation's own pipes: no other process started meanwhile (another container, a
+        // worker's parallel starts) inherits an end; the child gets its end as its stdout or stderr.
         guard pipe(&descriptors) == 0 else {
             let reason = String(cString: strerror(errno))
             throw AloftError(.internalFailure, "could not make a pipe for a container's output: \(reason)")
         }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         readEnd = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true)
         writeEnd = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
     }

@@ -87,7 +87,11 @@ public final class AloftServer: Service {
                     logger: logger)
                 group.addTask {
                     defer { portContinuation.finish() }  // also when it cannot start: nobody waits for a port then
-                    try await api.run()
+                    do {
+                        try await api.run()
+                    } catch is CancellationError {
+                        // A graceful shutdown that took too long was escalated to cancellation: still a stop.
+                    }
                 }
                 for await port in ports { http = ", HTTP API on http://\(configuration.host):\(port)" }
                 if http.isEmpty {

@@ -130,10 +130,11 @@ app.localEntrypoint("descriptors") {
         _ = try runtime.start(spec) { _ in exited.signal() }
         exited.wait()
     }
-    try lifetime()  // Foundation's own descriptors open on first use
+    for _ in 0..<5 { try lifetime() }  // Foundation's and Dispatch's own descriptors open on first use
     let before = openDescriptors()
     for _ in 0..<200 { try lifetime() }
-    print("leaked \(openDescriptors() - before)")
+    // Fewer than before is no leak: descriptors the runtime opened lazily may have closed meanwhile.
+    print("leaked \(max(0, openDescriptors() - before))")
     var limit = rlimit()
     getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     let original = limit
