@@ -66,7 +66,8 @@ private let outputLock = NSLock()
 
 /// A pipe for a container's output: the child writes, the control plane reads.
 private struct OutputPipe {
-    let readEnd: FileHandle
+    /// Owned by the `LineForwarder` that reads it, which closes it once its read source is cancelled.
+    let readEnd: Int32
     let writeEnd: FileHandle
 
     /// Throws `internalFailure`, naming the cause, when the process is out of file descriptors.
@@ -79,33 +80,45 @@ private struct OutputPipe {
             throw AloftError(.internalFailure, "could not make a pipe for a container's output: \(reason)")
         }
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        readEnd = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true)
+        readEnd = descriptors[0]
         writeEnd = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
     }
 }
 
 /// Reads a pipe and writes each complete line, prefixed, to the parent's stdout or stderr.
+///
+/// A thread of its own reads the pipe with blocking reads until its end, then closes it (no Dispatch source: a
+/// descriptor closed while its source is still registered can be reused by another file and crash Dispatch).
 private final class LineForwarder: @unchecked Sendable {
     enum Destination { case standardOutput, standardError }
-    private let readEnd: FileHandle
     private let prefix: Data
     private let destination: Destination
     private let sink: (@Sendable (Data, Bool) -> Void)?
     private var partial = Data()  // guarded by outputLock
+    /// Signalled once the pipe reached its end and was closed.
+    private let closed = DispatchSemaphore(value: 0)
 
-    init(readEnd: FileHandle, prefix: String, destination: Destination, sink: (@Sendable (Data, Bool) -> Void)?) {
-        self.readEnd = readEnd
+    init(readEnd: Int32, prefix: String, destination: Destination, sink: (@Sendable (Data, Bool) -> Void)?) {
         self.prefix = Data(prefix.utf8)
         self.destination = destination
         self.sink = sink
-        readEnd.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            if chunk.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                self?.consume(chunk)
+        let reader = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count > 0 {
+                    consume(Data(buffer[0..<count]))
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break  // the end of the pipe: every writer has closed it
+                }
             }
+            _ = Foundation.close(readEnd)
+            closed.signal()
         }
+        reader.name = "aloft-output"
+        reader.start()
     }
 
     private func consume(_ chunk: Data) {
@@ -121,20 +134,15 @@ private final class LineForwarder: @unchecked Sendable {
         write(out)
     }
 
-    /// Stops reading and closes the read end (a container that never started).
-    func close() {
-        readEnd.readabilityHandler = nil
-        try? readEnd.close()
-    }
+    /// For a container that never started: its reader ends once the pipe's write end is closed.
+    func close() {}
 
-    /// Flushes what is left once the process has ended, and closes the read end.
+    /// Once the process has ended: waits for the rest of its output (the pipe's end), then flushes a last
+    /// unfinished line.
     func finish() {
-        let rest = (try? readEnd.readToEnd()) ?? nil
-        readEnd.readabilityHandler = nil
-        defer { try? readEnd.close() }
+        closed.wait()
         outputLock.lock()
         defer { outputLock.unlock() }
-        if let rest { partial.append(rest) }
         guard !partial.isEmpty else { return }
         var out = Data()
         for line in partial.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) where !line.isEmpty {
