@@ -44,7 +44,7 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         do {
             try process.run()
         } catch {
-            for forwarder in forwarders { forwarder.close() }
+            // The write ends close as they are released, and the readers then end and close the read ends.
             throw AloftError(.internalFailure, "could not start \(spec.executable): \(error)")
         }
         // The child has its copies; the control plane's would keep the pipes open after the child exits.
@@ -73,8 +73,8 @@ private struct OutputPipe {
     /// Throws `internalFailure`, naming the cause, when the process is out of file descriptors.
     init() throws {
         var descriptors: [Int32] = [-1, -1]
-        // Close-on-exec, as Foundation's own pipes: no other process started meanwhile (another container, a
-        // worker's parallel starts) inherits an end; the child gets its end as its stdout or stderr.
+        // Close-on-exec: no other process started meanwhile (another container, a worker's parallel starts)
+        // inherits an end; the child gets its end as its stdout or stderr (dup2 clears the flag there).
         guard pipe(&descriptors) == 0 else {
             let reason = String(cString: strerror(errno))
             throw AloftError(.internalFailure, "could not make a pipe for a container's output: \(reason)")
@@ -133,9 +133,6 @@ private final class LineForwarder: @unchecked Sendable {
         }
         write(out)
     }
-
-    /// For a container that never started: its reader ends once the pipe's write end is closed.
-    func close() {}
 
     /// Once the process has ended: waits for the rest of its output (the pipe's end), then flushes a last
     /// unfinished line.

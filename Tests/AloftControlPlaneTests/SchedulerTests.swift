@@ -84,7 +84,7 @@ struct SchedulerTests {
         let id = try harness.register("f", options: FunctionOptions(timeout: .seconds(2)), on: client)
         try client.invoke(id, "x")
         let container = try harness.connectContainer(0)
-        let attempt = try #require(try container.dispatched().first)
+        #expect(try container.dispatched().count == 1)
         harness.advance(by: .milliseconds(1999))
         #expect(try client.next() == nil)
         harness.advance(by: .milliseconds(1))
@@ -94,7 +94,6 @@ struct SchedulerTests {
         #expect(harness.runtime.started[0].handle.wasKilled)
         #expect(harness.containers(of: "f").isEmpty)
         #expect(!container.channel.isActive)
-        _ = attempt
     }
 
     @Test("cancelling a running input tells its container, and stops the container after the grace period")
