@@ -10,8 +10,16 @@ public struct ContainerSpec: Sendable {
     public var arguments: [String]
     /// Added to the inherited environment.
     public var environment: [String: String]
-    /// Also gets what the container prints, as whole lines prefixed as they are forwarded, from any thread.
+    /// Also gets what the container prints, as whole lines prefixed (`outputPrefix`) as they are forwarded,
+    /// from any thread.
     public var onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)?
+
+    /// What each forwarded line of its output starts with (as `modal run` prints it).
+    public var outputPrefix: String { Self.outputPrefix(functionName: functionName, containerID: containerID) }
+
+    public static func outputPrefix(functionName: String, containerID: String) -> String {
+        "[\(functionName) \(containerID)] "
+    }
 
     public init(
         containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
@@ -47,7 +55,8 @@ public protocol ClientAuthenticator: Sendable {
 
 /// Starts containers. The control plane calls `start` on its event loop and must not be blocked for long.
 public protocol ContainerRuntime: Sendable {
-    /// Starts a container. `onExit` is called once, from any thread, with the exit status when it ends.
+    /// Starts a container. `onExit` is called once, from any thread, with the exit status when it ends: 128 + n
+    /// when a signal n killed it, as a shell reports it (the scheduler names the signal in a crash's error).
     func start(
         _ spec: ContainerSpec, onExit: @escaping @Sendable (_ status: Int32) -> Void
     ) throws -> any ContainerHandle

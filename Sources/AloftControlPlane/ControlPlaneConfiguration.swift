@@ -18,9 +18,15 @@ public struct ControlPlaneConfiguration: Sendable {
     /// How long a container may take to stop a cancelled input before it is stopped itself (its other inputs are
     /// then run again elsewhere).
     public var cancellationGrace: Duration
-    /// How many times an input whose container died or was lost is run again, without using its retries
-    /// (Modal caps these at 8), before it fails with `internalFailure`.
+    /// How many times an input is run again after its container's worker host was lost or the scheduler stopped
+    /// its container under it, without using its retries (Modal caps these at 8), before it fails with
+    /// `internalFailure`. These re-runs go to the front of the backlog.
     public var maxInternalFailureRetries: Int
+    /// How many times an input is run again after the container running it crashed (its process died while its
+    /// host was fine), without using its retries, before it fails with `containerCrashed`. Such an input then runs
+    /// alone in a container, waits `Autoscaler.crashRerunDelay` at the back of the backlog, and its pool backs off
+    /// starting containers while they keep crashing.
+    public var maxCrashRetries: Int
     /// Also listen on this Unix-domain socket; containers (and an embedded SDK) connect through it, which costs
     /// less than loopback TCP. `nil`: TCP only.
     public var unixSocketPath: String?
@@ -69,6 +75,7 @@ public struct ControlPlaneConfiguration: Sendable {
         maxConsecutiveStartFailures: Int = 3,
         prefetchPerContainer: Int = 16,
         maxInternalFailureRetries: Int = 8,
+        maxCrashRetries: Int = 2,
         cancellationGrace: Duration = .seconds(5),
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         store: (any ControlPlaneStore)? = nil,
@@ -97,6 +104,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.maxConsecutiveStartFailures = maxConsecutiveStartFailures
         self.prefetchPerContainer = prefetchPerContainer
         self.maxInternalFailureRetries = maxInternalFailureRetries
+        self.maxCrashRetries = maxCrashRetries
         self.cancellationGrace = cancellationGrace
         self.containerRuntime = containerRuntime
         self.store = store

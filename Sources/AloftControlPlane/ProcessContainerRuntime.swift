@@ -19,7 +19,7 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         process.arguments = spec.arguments
         process.environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
         process.standardInput = FileHandle.nullDevice
-        let prefix = "[\(spec.functionName) \(spec.containerID)] "
+        let prefix = spec.outputPrefix
         var forwarders: [LineForwarder] = []
         var childEnds: [FileHandle] = []
         if forwardOutput {
@@ -39,7 +39,9 @@ public struct ProcessContainerRuntime: ContainerRuntime {
         }
         process.terminationHandler = { [forwarders] process in
             for forwarder in forwarders { forwarder.finish() }
-            onExit(process.terminationStatus)
+            // As a shell reports it: 128 + n for a process killed by signal n.
+            let signaled = process.terminationReason == .uncaughtSignal
+            onExit(signaled ? 128 + process.terminationStatus : process.terminationStatus)
         }
         do {
             try process.run()

@@ -13,8 +13,12 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let remoteError = Code(rawValue: "remoteError")
         /// An attempt ran past its timeout, or `FunctionCall.get(timeout:)` ran out before the result was ready.
         public static let timeout = Code(rawValue: "timeout")
-        /// The container running the input died or was lost.
+        /// The container running the input was lost with its host (or stopped) too many times, or the function's
+        /// containers could not start.
         public static let internalFailure = Code(rawValue: "internalFailure")
+        /// The container running the input crashed (its process died while the input ran, its host being fine)
+        /// each time it ran; the message names the exit status or signal and quotes the container's last lines.
+        public static let containerCrashed = Code(rawValue: "containerCrashed")
         /// The call was cancelled.
         public static let cancelled = Code(rawValue: "cancelled")
         /// No such function, call or app.

@@ -120,23 +120,6 @@ struct SchedulerTests {
         #expect(harness.containers(of: "f").isEmpty)
     }
 
-    @Test("an input whose container is lost runs again elsewhere without using a retry")
-    func lostContainer() throws {
-        let harness = Harness()
-        let client = try harness.client()
-        let id = try harness.register("f", on: client)  // no retries
-        try client.invoke(id, "x")
-        let first = try harness.connectContainer(0)
-        let lost = try #require(try first.dispatched().first)
-        try first.close()
-        #expect(harness.runtime.started.count == 2)
-        let second = try harness.connectContainer(1)
-        let rerun = try #require(try second.dispatched().first)
-        #expect(rerun.inputID != lost.inputID && rerun.data == lost.data)
-        try second.answer(rerun.inputID, success)
-        #expect(try client.next()?.invokeResult == success)
-    }
-
     @Test("containers that keep exiting before they connect fail the backlog, naming the cause")
     func startFailureCap() throws {
         let harness = Harness { $0.maxConsecutiveStartFailures = 3 }

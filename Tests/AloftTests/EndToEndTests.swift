@@ -306,7 +306,7 @@ struct EndToEndTests {
         #expect(error?.code == .invalidArgument)
     }
 
-    @Test("an input whose containers keep dying fails with internalFailure after 8 re-runs, not a hang")
+    @Test("an input whose containers keep being killed fails with containerCrashed after 2 re-runs, not a hang")
     func killedContainer() async throws {
         let path = temporaryPath("aloft-pid")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -317,9 +317,10 @@ struct EndToEndTests {
         }
         let kills = try await killEveryWriter(of: path, until: { done.load(ordering: .relaxed) })
         let error = await aloftError { try await call.value }
-        #expect(error?.code == .internalFailure)
-        #expect(error?.message.contains("re-run 8 times") == true)
-        #expect(kills == 9)  // the first run and 8 re-runs, which use no retries
+        #expect(error?.code == .containerCrashed)
+        #expect(error?.message.contains("was killed by signal 9 (Killed)") == true)
+        #expect(error?.message.contains("the input ran 3 times") == true)
+        #expect(kills == 3)  // the first run and 2 re-runs, which use no retries
         #expect(try await square.remote(3) == 9)  // the pool recovers
     }
 
@@ -332,7 +333,7 @@ struct EndToEndTests {
         #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })
     }
 
-    @Test("a lost input is re-run at once, without using a retry")
+    @Test("an input whose container is killed runs again, without using a retry")
     func lostInputIsRerun() async throws {
         let path = temporaryPath("aloft-marker")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -347,7 +348,7 @@ struct EndToEndTests {
         #expect(kills == 1)
     }
 
-    @Test("inputs queued on a container that dies run elsewhere; only the lost running one fails in the end")
+    @Test("inputs queued on a container that dies run elsewhere; only the running one that keeps crashing fails")
     func queuedInputsSurviveContainerDeath() async throws {
         let path = temporaryPath("aloft-pid")
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -366,9 +367,10 @@ struct EndToEndTests {
         let outcome = try await results.value
         #expect(outcome.count == 4)
         if case .failure(let error as AloftError) = outcome.first {
-            #expect(error.code == .internalFailure)
+            #expect(error.code == .containerCrashed)
         } else {
-            Issue.record("the hanging input should fail with internalFailure, got \(String(describing: outcome.first))")
+            Issue.record(
+                "the hanging input should fail with containerCrashed, got \(String(describing: outcome.first))")
         }
         #expect(outcome.dropFirst().map { try? $0.get() } == [4, 9, 16])
     }

@@ -40,6 +40,14 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
+/// Appends a line to `path` per run, says so on stderr, and crashes its container (a Swift trap).
+let crashAfterPrinting = app.function("crash_after_printing") { (path: String) throws -> Int in
+    let previous = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
+    try String(repeating: "run\n", count: previous + 1).write(toFile: path, atomically: true, encoding: .utf8)
+    FileHandle.standardError.write(Data("run \(previous + 1) is about to crash\n".utf8))
+    fatalError("crashing on purpose")
+}
+
 /// Squares `x`; for a negative `x`, writes its pid to `pidFile` and sleeps (the test kills it).
 let squareOrHang = app.function("square_or_hang") { (job: Job) throws -> Int in
     if job.x >= 0 { return job.x * job.x }

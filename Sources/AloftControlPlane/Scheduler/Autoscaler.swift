@@ -34,6 +34,19 @@ enum Autoscaler {
         consecutiveStartFailures < cap || hasBacklog
     }
 
+    /// How long a pool waits before it starts a container after `consecutiveCrashes` crashed in a row (none
+    /// answered an input in between): nothing after none, then 250 ms, doubling up to 8 s.
+    static func crashBackoff(consecutiveCrashes: Int) -> TimeAmount {
+        guard consecutiveCrashes > 0 else { return .zero }
+        return .milliseconds(min(8_000, 250 << min(consecutiveCrashes - 1, 16)))
+    }
+
+    /// How long an input waits before it runs again after the container running it crashed for the
+    /// `crashes`-th time: 1 s, doubling up to 30 s. It then waits at the back of the backlog.
+    static func crashRerunDelay(crashes: Int) -> TimeAmount {
+        .milliseconds(min(30_000, 1000 << min(max(crashes, 1) - 1, 16)))
+    }
+
     /// Inputs one container may hold at once: its slots at the pool's container limit (`atLimit`), else no more
     /// than the target; plus `extra` queued behind them.
     static func inputLimit(slots: Int, knobs: Knobs, atLimit: Bool, extra: Int) -> Int {

@@ -5,8 +5,8 @@ import Logging
 import NIOCore
 import Synchronization
 
-// Containers from start to end: started here or on a worker host, connected, stopped, and ended (its process
-// exited, its connection closed, or its worker host was lost), with their inputs put back or failed.
+// Containers from start to serving: started here or on a worker host, connected, and stopped. How they end is in
+// Scheduler+ContainerEnds.
 
 extension Scheduler {
     /// Starts a container where there is room; false when there is none (see `placement(for:)`).
@@ -29,10 +29,10 @@ extension Scheduler {
             do {
                 container.handle = try configuration.containerRuntime.start(spec) { [self] status in
                     guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-                    loop.execute { self.containerProcessExited(container.id, reason: "exited with status \(status)") }
+                    loop.execute { self.containerProcessExited(container.id, status: status) }
                 }
             } catch {
-                containerEnded(container.id, reason: "could not be started: \(error)")
+                containerEnded(container.id, .died, reason: "could not be started: \(error)")
                 return true
             }
         }
@@ -61,7 +61,8 @@ extension Scheduler {
             containerID: container.id, appName: pool.appName, functionName: pool.name,
             executable: pool.definition.executable, arguments: pool.definition.arguments,
             environment: environment)
-        spec.onOutput = { [self, id = container.id] lines, standardError in
+        spec.onOutput = { [self, id = container.id, tail = container.outputTail] lines, standardError in
+            tail.append(lines)
             guard logFollowers.hasFollowers, !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
             var output = Aloft_V1_ContainerOutput()
             output.containerID = id
@@ -113,91 +114,5 @@ extension Scheduler {
         loop.scheduleTask(in: grace ?? TimeAmount(configuration.containerStopGrace)) {
             container.handle?.kill()
         }
-    }
-
-    /// A container's process ended. A connected container's last outputs may still be in its connection, unread:
-    /// the close that follows them ends it (or, at the latest, a moment later).
-    func containerProcessExited(_ containerID: String, reason: String) {
-        loop.assertInEventLoop()
-        guard let container = containers[containerID] else { return }
-        guard container.channel != nil else { return containerEnded(containerID, reason: reason) }
-        loop.scheduleTask(in: .seconds(2)) { [self] in containerEnded(containerID, reason: reason) }
-    }
-
-    /// A container's process ended or its connection closed; whichever comes first ends it. Its inputs go back to
-    /// the backlog or fail; a pool whose containers keep failing to start fails its backlog.
-    func containerEnded(_ containerID: String, reason: String) {
-        guard let container = containers.removeValue(forKey: containerID) else { return }
-        let pool = container.pool
-        pool.containers[containerID] = nil
-        container.startupTimer?.cancel()
-        container.handle?.kill()  // the connection may close before the process exits
-        // a container declared gone (its worker host was lost) can no longer report
-        container.channel?.close(promise: nil)
-        if let worker = container.worker {
-            worker.containers.remove(containerID)
-            scheduleWaitingForRoom()  // a slot on a worker host is free
-        }
-        if container.isStarting {
-            pool.consecutiveStartFailures += 1
-            pool.lastStartFailure = reason
-            logger.warning(
-                "container exited before connecting",
-                metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
-        } else {
-            logger.debug(
-                "container gone", metadata: ["aloft.container_id": "\(containerID)", "aloft.reason": "\(reason)"])
-        }
-        putBack(inputsOf: container, reason: reason)
-        if pool.consecutiveStartFailures >= configuration.maxConsecutiveStartFailures {
-            failPending(of: pool)
-        }
-        if containers.isEmpty { finishShutdown() }
-        schedule(pool)
-    }
-
-    /// A container runs its inputs in the order they were sent: the first `slots` were running, the rest only
-    /// queued on it. Both go back to the front of the backlog, the running ones first; a lost running input is run
-    /// again at once without using a retry (Modal's internal-failure rule), up to a cap.
-    private func putBack(inputsOf container: ContainerRecord, reason: String) {
-        let pool = container.pool
-        for inputID in container.assigned.dropFirst(container.slots).reversed() {
-            guard let input = inputs[inputID] else { continue }
-            if input.isAnswered {
-                inputs[inputID] = nil  // its owner already has an answer (cancelled, or the caller left)
-            } else {
-                input.move(to: .waiting)
-                pool.pending.prepend(inputID)
-            }
-        }
-        for inputID in container.assigned.prefix(container.slots).reversed() {
-            guard let input = inputs.removeValue(forKey: inputID), !input.isAnswered else { continue }
-            input.move(to: .waiting)
-            if input.internalRetries < configuration.maxInternalFailureRetries && !input.isGenerator {
-                input.internalRetries += 1
-                requeue(input)
-            } else {
-                let message =
-                    "container \(container.id) of function '\(pool.name)' \(reason) while running this input "
-                    + "(it had already been re-run \(input.internalRetries) times after lost containers)"
-                answer(input, with: .failure(.internalFailure, AloftError(.internalFailure, message)))
-            }
-        }
-        container.assigned.removeAll()
-    }
-
-    private func failPending(of pool: FunctionPool) {
-        let error = AloftError(
-            .internalFailure,
-            """
-            containers of function '\(pool.name)' failed to start \(pool.consecutiveStartFailures) times in a row \
-            (last: \(pool.lastStartFailure)); see the container output above
-            """)
-        while let inputID = pool.pending.popFirst() {
-            guard let input = inputs.removeValue(forKey: inputID), !input.isAnswered else { continue }
-            answer(input, with: .failure(.internalFailure, error))
-        }
-        // The count stays: only a container that connects resets it, so a broken executable is not restarted
-        // just to keep the warm floor, and each later input gets one more try.
     }
 }

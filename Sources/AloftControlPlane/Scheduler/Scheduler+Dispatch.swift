@@ -13,7 +13,7 @@ extension Scheduler {
             pool.cancelledInBacklog = 0
         }
         var active = pool.activeContainers
-        if isRunning {
+        if isRunning, crashBackoffIsOver(pool) {
             let desired = desiredContainers(pool)
             let mayStart = Autoscaler.mayStart(
                 consecutiveStartFailures: pool.consecutiveStartFailures,
@@ -32,6 +32,23 @@ extension Scheduler {
         }
     }
 
+    /// False while a pool backs off starting containers after crashes; it is scheduled again when the backoff
+    /// ends.
+    private func crashBackoffIsOver(_ pool: FunctionPool) -> Bool {
+        guard let notBefore = pool.restartNotBefore else { return true }
+        guard loop.now < notBefore else {
+            pool.restartNotBefore = nil
+            return true
+        }
+        if pool.restartTimer == nil {
+            pool.restartTimer = loop.scheduleTask(deadline: notBefore) { [self] in
+                pool.restartTimer = nil
+                schedule(pool)
+            }
+        }
+        return false
+    }
+
     func desiredContainers(_ pool: FunctionPool) -> Int {
         Autoscaler.desiredContainers(load: pool.load, knobs: pool.scaling, stopped: pool.isStopped)
     }
@@ -47,9 +64,12 @@ extension Scheduler {
             var leastLoaded: ContainerRecord?
             var channel: (any Channel)?
             for candidate in pool.containers.values {
-                guard case .serving(let connection) = candidate.state,
-                    candidate.assigned.count
-                        < Autoscaler.inputLimit(slots: candidate.slots, knobs: knobs, atLimit: atLimit, extra: extra),
+                guard case .serving(let connection) = candidate.state, !candidate.runsSuspect,
+                    input.isSuspect
+                        ? candidate.assigned.isEmpty
+                        : candidate.assigned.count
+                            < Autoscaler.inputLimit(
+                                slots: candidate.slots, knobs: knobs, atLimit: atLimit, extra: extra),
                     candidate.assigned.count < leastLoaded?.assigned.count ?? .max
                 else { continue }
                 leastLoaded = candidate
@@ -59,6 +79,7 @@ extension Scheduler {
             pool.pending.removeFirst()
             input.state = .queued(on: container)
             container.assigned.append(input.id)
+            if input.isSuspect { container.runsSuspect = true }
             var dispatch = Aloft_V1_InputDispatch()
             dispatch.inputID = input.id
             dispatch.functionName = input.functionName

@@ -27,7 +27,11 @@ extension Scheduler {
             if let position = container.assigned.firstIndex(of: output.inputID) {
                 container.assigned.remove(at: position)
             }
-            if container.assigned.isEmpty { container.idleSince = loop.now }
+            if container.assigned.isEmpty {
+                container.idleSince = loop.now
+                container.runsSuspect = false
+            }
+            container.pool.consecutiveCrashes = 0  // it serves: a crash loop, if there was one, is over
             startTimeouts(on: container)
         }
         guard let input = inputs.removeValue(forKey: output.inputID) else { return }
@@ -112,7 +116,7 @@ extension Scheduler {
             "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
         attemptEnded(input, with: .failure(.timeout, AloftError(.timeout, message)))
         container.handle?.kill()
-        containerEnded(container.id, reason: "was stopped after an input timed out")
+        containerEnded(container.id, .killed, reason: "was stopped after an input timed out")
     }
 
     /// Ends an input as cancelled: its owner is told now; it is never retried; if a container has it, the
@@ -136,7 +140,7 @@ extension Scheduler {
                 "cancelled input still running after the grace period; stopping its container",
                 metadata: ["aloft.container_id": "\(container.id)"])
             container.handle?.kill()
-            containerEnded(container.id, reason: "was stopped because a cancelled input did not stop")
+            containerEnded(container.id, .killed, reason: "was stopped because a cancelled input did not stop")
         }
     }
 

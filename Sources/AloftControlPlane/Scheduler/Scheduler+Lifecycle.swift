@@ -66,7 +66,7 @@ extension Scheduler {
         connections[ObjectIdentifier(channel)] = nil
         logFollowers.remove(channel)
         switch connection.role {
-        case .container: containerEnded(connection.containerID, reason: "closed its connection")
+        case .container: containerConnectionClosed(connection.containerID)
         case .worker: workerLost(channel, reason: "its connection closed")
         default: clientLeft(ObjectIdentifier(channel))
         }

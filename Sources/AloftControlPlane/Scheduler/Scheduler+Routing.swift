@@ -61,6 +61,7 @@ extension Scheduler {
         case .containerOutput(let output):
             // Only for a container on this worker host: one host cannot speak for another's containers.
             guard let container = containers[output.containerID], container.worker?.channel === channel else { return }
+            container.outputTail.append(output.data)
             containerPrinted(output)
         default:
             // A worker token admits a host to run containers, not to call functions or read calls.

@@ -88,7 +88,7 @@ extension Scheduler {
         guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID)
         else { return }
         containerProcessExited(
-            exited.containerID, reason: exited.reason.isEmpty ? "exited with status \(exited.status)" : exited.reason)
+            exited.containerID, status: exited.status, reason: exited.reason.isEmpty ? nil : exited.reason)
     }
 
     /// A worker host closed its connection or missed its heartbeats: its containers are gone (their connections are
@@ -103,7 +103,8 @@ extension Scheduler {
             ])
         channel.close(promise: nil)
         for containerID in worker.containers {
-            containerEnded(containerID, reason: "was on worker host \(worker.name), which was lost (\(reason))")
+            containerEnded(
+                containerID, .hostLost, reason: "was on worker host \(worker.name), which was lost (\(reason))")
         }
         worker.containers.removeAll()
     }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// One container of a pool, from the moment the scheduler asks for it until it is gone.
@@ -11,6 +12,20 @@ final class ContainerRecord: @unchecked Sendable {
         /// Asked to finish what it was sent and exit; `connection` is nil if it was stopped before it connected
         /// (it may still connect, and is then told to stop again).
         case stopping(connection: (any Channel)?)
+        /// Its connection closed while it ran inputs, before its process was seen to exit: it takes nothing more,
+        /// and ends when the exit is reported (whose status says whether it crashed), or a moment later.
+        case disconnected
+    }
+
+    /// How a container's end came about, which decides what happens to the inputs it was running.
+    enum End {
+        /// Its process exited or its connection closed: a crash of the function's code if it was running inputs
+        /// and the scheduler had not stopped it.
+        case died
+        /// Its worker host was lost: not the inputs' fault.
+        case hostLost
+        /// The scheduler killed it (an input timed out, or a cancelled one did not stop).
+        case killed
     }
 
     let id: String
@@ -25,6 +40,12 @@ final class ContainerRecord: @unchecked Sendable {
     /// The token its body's own calls present (`ctr:<id>:<secret>`), in its pool's workspace.
     let clientSecret = randomHex() + randomHex()
     var startupTimer: Scheduled<Void>?
+    /// Its process's exit status once reported (128 + n: killed by signal n; -1: it could not start).
+    var exitStatus: Int32?
+    /// The last lines it printed.
+    let outputTail: OutputTail
+    /// Whether an input that crashed a container before runs on it: it then takes no other input.
+    var runsSuspect = false
 
     /// Inputs it takes at once, and bodies it runs at once, as its function's options were when it started.
     let slots: Int
@@ -36,6 +57,8 @@ final class ContainerRecord: @unchecked Sendable {
         self.slots = pool.slotsPerContainer
         self.bodies = pool.bodiesPerContainer
         self.idleSince = now
+        self.outputTail = OutputTail(
+            linePrefix: ContainerSpec.outputPrefix(functionName: pool.name, containerID: id))
     }
 
     /// Its connection, once it has one.
@@ -44,12 +67,23 @@ final class ContainerRecord: @unchecked Sendable {
         case .starting: nil
         case .serving(let channel): channel
         case .stopping(let connection): connection
+        case .disconnected: nil
         }
     }
 
     var isStarting: Bool { if case .starting = state { true } else { false } }
     var isServing: Bool { if case .serving = state { true } else { false } }
     var isStopping: Bool { if case .stopping = state { true } else { false } }
+    var isDisconnected: Bool { if case .disconnected = state { true } else { false } }
+
+    /// What its exit status says, as an error message puts it.
+    var exitDescription: String? {
+        guard let status = exitStatus, status >= 0 else { return nil }
+        guard status > 128 else { return "exited with status \(status)" }
+        let signal = status - 128
+        let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
+        return "was killed by signal \(signal) (\(name))"
+    }
 
     /// It connected: serving, or (stopped while it started) stopping with its connection.
     func connected(_ channel: any Channel) {

@@ -42,6 +42,12 @@ final class FunctionPool: @unchecked Sendable {
     /// Containers that exited before connecting, in a row, and why the last one did.
     var consecutiveStartFailures = 0
     var lastStartFailure = ""
+    /// Containers that crashed while running inputs since one last answered one; while it is not 0, new
+    /// containers start no earlier than `restartNotBefore` (`Autoscaler.crashBackoff`).
+    var consecutiveCrashes = 0
+    var restartNotBefore: NIODeadline?
+    /// Schedules the pool again once a crash backoff ends (one timer at a time).
+    var restartTimer: Scheduled<Void>?
 
     /// The part of a registration that a redefinition may change.
     struct Definition: Equatable {
@@ -123,6 +129,6 @@ final class FunctionPool: @unchecked Sendable {
 
     /// Inputs waiting or sent to containers and not finished.
     var load: Int { pending.count + containers.values.reduce(0) { $0 + $1.assigned.count } }
-    /// Containers started or serving, not being stopped.
-    var activeContainers: Int { containers.values.count { !$0.isStopping } }
+    /// Containers started or serving, not being stopped or ending.
+    var activeContainers: Int { containers.values.count { !$0.isStopping && !$0.isDisconnected } }
 }

@@ -36,9 +36,11 @@ final class InputRecord: @unchecked Sendable {
     let data: Data
     let owner: InputOwner
     var state = State.waiting
-    /// Retries used (user errors and timeouts), and re-runs after lost containers (which use none).
+    /// Retries used (user errors and timeouts), re-runs after lost hosts and stopped containers, and crashes of
+    /// the containers that ran it (neither of the last two uses a retry).
     var retries = 0
     var internalRetries = 0
+    var crashes = 0
 
     init(id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner) {
         self.id = id
@@ -50,6 +52,10 @@ final class InputRecord: @unchecked Sendable {
     }
 
     var isAnswered: Bool { if case .answered = state { true } else { false } }
+
+    /// It was running when a container crashed: it runs alone in a container from now on, so that its next crash
+    /// is its own and does not count against inputs next to it.
+    var isSuspect: Bool { crashes > 0 }
 
     /// The container it was sent to, while an attempt is there.
     var container: ContainerRecord? {
