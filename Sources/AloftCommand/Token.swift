@@ -23,20 +23,40 @@ struct Token: AsyncParsableCommand {
         @Option(help: "client (calls functions) or worker (a worker host).")
         var kind = "client"
 
+        @Option(help: "How long it works: 30d, 12h, 45m or 90s from now (default: until revoked).")
+        var expires: String?
+
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
             guard let kind = StoredToken.Kind(rawValue: kind) else {
                 throw ValidationError("--kind is client or worker, not '\(kind)'")
             }
-            let (token, record) = try Tokens.issue(workspace: workspace, kind: kind)
+            let expiresAt = try expires.map { Date().addingTimeInterval(try Self.seconds(in: $0)) }
+            let (token, record) = try Tokens.issue(workspace: workspace, kind: kind, expiresAt: expiresAt)
             try await store.with { try await $0.apply([.putToken(record)]) }
             print(token)
+            if let expiresAt {
+                FileHandle.standardError.write(
+                    Data("expires at \(ISO8601DateFormatter().string(from: expiresAt))\n".utf8))
+            }
+        }
+
+        /// The seconds in a lifetime such as `30d`, `12h`, `45m` or `90s`.
+        static func seconds(in lifetime: String) throws -> TimeInterval {
+            let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+            guard let unit = lifetime.last.flatMap({ units[$0] }), let count = Int(lifetime.dropLast()), count > 0
+            else {
+                throw ValidationError(
+                    "--expires is a positive number and a unit: 30d, 12h, 45m or 90s (got '\(lifetime)')")
+            }
+            return TimeInterval(count) * unit
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens: id, workspace, kind, created, state.")
+        static let configuration = CommandConfiguration(
+            abstract: "List tokens: id, workspace, kind, created, state (active, revoked or expired), expiry.")
 
         @OptionGroup var store: StoreOptions
 
@@ -47,7 +67,8 @@ struct Token: AsyncParsableCommand {
                 print(
                     [
                         token.id, token.workspace, token.kind.rawValue, formatter.string(from: token.createdAt),
-                        token.revoked ? "revoked" : "active",
+                        token.revoked ? "revoked" : token.hasExpired() ? "expired" : "active",
+                        token.expiresAt.map { formatter.string(from: $0) } ?? "never",
                     ].joined(separator: "\t"))
             }
         }

@@ -43,6 +43,9 @@ public struct ControlPlaneConfiguration: Sendable {
     /// its token's workspace and sees only that workspace's functions and calls; containers get a token of their
     /// own for the calls their bodies make.
     public var authenticator: (any ClientAuthenticator)?
+    /// How often the tokens of open connections are checked again with the authenticator: a connection whose token
+    /// was revoked or expired is closed within about this long.
+    public var tokenRecheckInterval: Duration
     /// How long a spawned call's results can be fetched after it finished (Modal: 7 days). With a store only.
     public var resultRetention: Duration
     /// Where deployed executables are (`aloft deploy` uploads them); `nil`: nothing can be deployed.
@@ -80,6 +83,7 @@ public struct ControlPlaneConfiguration: Sendable {
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         store: (any ControlPlaneStore)? = nil,
         authenticator: (any ClientAuthenticator)? = nil,
+        tokenRecheckInterval: Duration = .seconds(2),
         resultRetention: Duration = .seconds(7 * 24 * 3600),
         eventLoopGroup: (any EventLoopGroup)? = nil,
         artifacts: (any ArtifactStore)? = nil,
@@ -109,6 +113,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.containerRuntime = containerRuntime
         self.store = store
         self.authenticator = authenticator
+        self.tokenRecheckInterval = tokenRecheckInterval
         self.resultRetention = resultRetention
         self.eventLoopGroup = eventLoopGroup
     }

@@ -111,14 +111,24 @@ public struct StoredToken: Sendable, Hashable {
     public var secretHash: String
     public var createdAt: Date
     public var revoked: Bool
+    /// When it stops working; `nil`: never.
+    public var expiresAt: Date?
 
-    public init(id: String, workspace: String, kind: Kind, secretHash: String, createdAt: Date, revoked: Bool = false) {
+    public init(
+        id: String, workspace: String, kind: Kind, secretHash: String, createdAt: Date, revoked: Bool = false,
+        expiresAt: Date? = nil
+    ) {
         self.id = id
         self.workspace = workspace
         self.kind = kind
         self.secretHash = secretHash
         self.createdAt = createdAt
         self.revoked = revoked
+        self.expiresAt = expiresAt
+    }
+
+    public func hasExpired(at now: Date = Date()) -> Bool {
+        expiresAt.map { $0 <= now } ?? false
     }
 }
 

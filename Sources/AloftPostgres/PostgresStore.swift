@@ -98,6 +98,8 @@ public final class PostgresStore: ControlPlaneStore {
                         id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
                         created_at DOUBLE PRECISION NOT NULL, revoked BOOLEAN NOT NULL)
                     """,
+                    // Added after the first version (NULL: never expires).
+                    "ALTER TABLE \(unescaped: s).tokens ADD COLUMN IF NOT EXISTS expires_at DOUBLE PRECISION",
                     """
                     CREATE TABLE IF NOT EXISTS \(unescaped: s).app_versions (
                         workspace TEXT NOT NULL, app TEXT NOT NULL, version INTEGER NOT NULL, artifact TEXT NOT NULL,
@@ -214,18 +216,25 @@ public final class PostgresStore: ControlPlaneStore {
         return try await wrap("read") {
             let query: PostgresQuery =
                 id.map { id in
-                    "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens WHERE id = \(id)"
+                    """
+                    SELECT id, workspace, kind, secret_hash, created_at, revoked, expires_at
+                    FROM \(unescaped: s).tokens WHERE id = \(id)
+                    """
                 }
-                ?? "SELECT id, workspace, kind, secret_hash, created_at, revoked FROM \(unescaped: s).tokens ORDER BY created_at, id"
+                    ?? """
+                    SELECT id, workspace, kind, secret_hash, created_at, revoked, expires_at
+                    FROM \(unescaped: s).tokens ORDER BY created_at, id
+                    """
             var tokens: [StoredToken] = []
             let rows = try await self.client.query(query, logger: self.logger)
-            for try await (id, workspace, kind, hash, created, revoked) in rows.decode(
-                (String, String, String, String, Double, Bool).self)
+            for try await (id, workspace, kind, hash, created, revoked, expires) in rows.decode(
+                (String, String, String, String, Double, Bool, Double?).self)
             {
                 tokens.append(
                     StoredToken(
                         id: id, workspace: workspace, kind: StoredToken.Kind(rawValue: kind) ?? .client,
-                        secretHash: hash, createdAt: Date(timeIntervalSince1970: created), revoked: revoked))
+                        secretHash: hash, createdAt: Date(timeIntervalSince1970: created), revoked: revoked,
+                        expiresAt: expires.map { Date(timeIntervalSince1970: $0) }))
             }
             return tokens
         }
@@ -317,11 +326,13 @@ public final class PostgresStore: ControlPlaneStore {
         case .putToken(let token):
             try await connection.query(
                 """
-                INSERT INTO \(unescaped: s).tokens (id, workspace, kind, secret_hash, created_at, revoked)
+                INSERT INTO \(unescaped: s).tokens (id, workspace, kind, secret_hash, created_at, revoked, expires_at)
                 VALUES (\(token.id), \(token.workspace), \(token.kind.rawValue), \(token.secretHash),
-                        \(token.createdAt.timeIntervalSince1970), \(token.revoked))
+                        \(token.createdAt.timeIntervalSince1970), \(token.revoked),
+                        \(token.expiresAt?.timeIntervalSince1970))
                 ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, kind = excluded.kind,
-                    secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked = excluded.revoked
+                    secret_hash = excluded.secret_hash, created_at = excluded.created_at, revoked = excluded.revoked,
+                    expires_at = excluded.expires_at
                 """, logger: logger)
         case .revokeToken(let id):
             try await connection.query(

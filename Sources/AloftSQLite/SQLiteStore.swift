@@ -18,10 +18,10 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
 
     public let path: String
     private let durability: Durability
-    private let queue = DispatchQueue(label: "aloft.sqlite-store")
-    // Touched only on `queue`.
-    private var database: OpaquePointer?
-    private var statements: [String: OpaquePointer] = [:]
+    let queue = DispatchQueue(label: "aloft.sqlite-store")
+    // Touched only on `queue` (SQLiteStore+Statements).
+    var database: OpaquePointer?
+    var statements: [String: OpaquePointer] = [:]
 
     /// - Parameter path: the database file; its directory must exist.
     public init(path: String, durability: Durability = .process) {
@@ -74,13 +74,19 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 CREATE INDEX IF NOT EXISTS results_by_expiry ON results (expires_at);
                 CREATE TABLE IF NOT EXISTS tokens (
                     id TEXT PRIMARY KEY, workspace TEXT NOT NULL, kind TEXT NOT NULL, secret_hash TEXT NOT NULL,
-                    created_at REAL NOT NULL, revoked INTEGER NOT NULL);
+                    created_at REAL NOT NULL, revoked INTEGER NOT NULL, expires_at REAL);
                 CREATE TABLE IF NOT EXISTS app_versions (
                     workspace TEXT NOT NULL, app TEXT NOT NULL, version INTEGER NOT NULL, artifact TEXT NOT NULL,
                     manifest BLOB NOT NULL, created_at REAL NOT NULL, live INTEGER NOT NULL,
                     PRIMARY KEY (workspace, app, version)) WITHOUT ROWID;
-                PRAGMA user_version = 1;
                 """)
+            // Version 2 added tokens.expires_at; a database made by version 1 gets the column (NULL: never).
+            var tokenColumns: Set<String> = []
+            try self.query("PRAGMA table_info(tokens)", []) { row in tokenColumns.insert(row.text(1)) }
+            if !tokenColumns.contains("expires_at") {
+                try self.execute("ALTER TABLE tokens ADD COLUMN expires_at REAL")
+            }
+            try self.execute("PRAGMA user_version = 2")
         }
     }
 
@@ -173,14 +179,16 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
     private func tokens(where clause: String, _ values: [Value]) async throws -> [StoredToken] {
         try await onQueue {
             var tokens: [StoredToken] = []
-            try self.query("SELECT id, workspace, kind, secret_hash, created_at, revoked FROM tokens \(clause)", values)
-            { row in
+            try self.query(
+                "SELECT id, workspace, kind, secret_hash, created_at, revoked, expires_at FROM tokens \(clause)", values
+            ) { row in
                 tokens.append(
                     StoredToken(
                         id: row.text(0), workspace: row.text(1),
                         kind: StoredToken.Kind(rawValue: row.text(2)) ?? .client,
                         secretHash: row.text(3), createdAt: Date(timeIntervalSince1970: row.double(4)),
-                        revoked: row.int64(5) != 0))
+                        revoked: row.int64(5) != 0,
+                        expiresAt: row.isNull(6) ? nil : Date(timeIntervalSince1970: row.double(6))))
             }
             return tokens
         }
@@ -258,10 +266,14 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             try run("DELETE FROM calls WHERE id = ?", [.text(id)])
         case .putToken(let token):
             try run(
-                "INSERT OR REPLACE INTO tokens (id, workspace, kind, secret_hash, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)",
+                """
+                INSERT OR REPLACE INTO tokens (id, workspace, kind, secret_hash, created_at, revoked, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
                 [
                     .text(token.id), .text(token.workspace), .text(token.kind.rawValue), .text(token.secretHash),
                     .double(token.createdAt.timeIntervalSince1970), .int(token.revoked ? 1 : 0),
+                    token.expiresAt.map { .double($0.timeIntervalSince1970) } ?? .null,
                 ])
         case .revokeToken(let id):
             try run("UPDATE tokens SET revoked = 1 WHERE id = ?", [.text(id)])
@@ -291,109 +303,6 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 AND NOT EXISTS (SELECT 1 FROM inputs i WHERE i.call_id = calls.id)
                 AND NOT EXISTS (SELECT 1 FROM results r WHERE r.call_id = calls.id)
                 """)
-        }
-    }
-
-    // MARK: SQLite
-
-    private enum Value {
-        case int(Int64)
-        case double(Double)
-        case text(String)
-        case blob(Data)
-    }
-
-    fileprivate struct Row {
-        let statement: OpaquePointer
-        func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
-        func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
-        func text(_ column: Int32) -> String {
-            sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""
-        }
-        func blob(_ column: Int32) -> Data {
-            let count = Int(sqlite3_column_bytes(statement, column))
-            guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return Data() }
-            return Data(bytes: bytes, count: count)
-        }
-    }
-
-    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
-    private func connection() throws -> OpaquePointer {
-        guard let database else { throw AloftError(.storeFailure, "the SQLite store at \(path) is not open") }
-        return database
-    }
-
-    private func execute(_ sql: String) throws {
-        var message: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(try connection(), sql, nil, nil, &message) == SQLITE_OK else {
-            let text = message.map { String(cString: $0) } ?? "unknown error"
-            sqlite3_free(message)
-            throw AloftError(.storeFailure, "SQLite: \(text)")
-        }
-    }
-
-    /// A prepared statement for `sql`, cached, with `values` bound.
-    private func prepare(_ sql: String, _ values: [Value]) throws -> OpaquePointer {
-        let database = try connection()
-        let statement: OpaquePointer
-        if let cached = statements[sql] {
-            statement = cached
-        } else {
-            var prepared: OpaquePointer?
-            guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil) == SQLITE_OK,
-                let prepared
-            else {
-                throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(database)))")
-            }
-            statements[sql] = prepared
-            statement = prepared
-        }
-        sqlite3_reset(statement)
-        sqlite3_clear_bindings(statement)
-        // SQLITE_TRANSIENT: SQLite copies the bytes before the call returns.
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
-            switch value {
-            case .int(let number): sqlite3_bind_int64(statement, index, number)
-            case .double(let number): sqlite3_bind_double(statement, index, number)
-            case .text(let text): sqlite3_bind_text(statement, index, text, -1, transient)
-            case .blob(let data):
-                _ = data.withUnsafeBytes { bytes in
-                    // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
-                    sqlite3_bind_blob(
-                        statement, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count),
-                        transient)
-                }
-            }
-        }
-        return statement
-    }
-
-    private func run(_ sql: String, _ values: [Value] = []) throws {
-        let statement = try prepare(sql, values)
-        defer { sqlite3_reset(statement) }
-        let status = sqlite3_step(statement)
-        guard status == SQLITE_DONE || status == SQLITE_ROW else {
-            throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))")
-        }
-    }
-
-    private func query(_ sql: String, _ values: [Value] = [], _ row: (Row) throws -> Void) throws {
-        let statement = try prepare(sql, values)
-        defer { sqlite3_reset(statement) }
-        while true {
-            let status = sqlite3_step(statement)
-            if status == SQLITE_DONE { return }
-            guard status == SQLITE_ROW else {
-                throw AloftError(.storeFailure, "SQLite: \(String(cString: sqlite3_errmsg(try connection())))")
-            }
-            try row(Row(statement: statement))
         }
     }
 }

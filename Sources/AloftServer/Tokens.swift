@@ -1,13 +1,15 @@
 public import AloftControlPlane
 import AloftCore
 import Crypto
-import Foundation
+public import Foundation
 
 /// Client and worker tokens: `aloft_<id>_<secret>`. The id is public (lists, revocation); only a SHA-256 of the
 /// secret is stored, so a leaked database does not leak usable tokens.
 public enum Tokens {
     /// A new token for `workspace`: the text to hand to its user (shown once) and the record to store.
-    public static func issue(workspace: String, kind: StoredToken.Kind) throws -> (token: String, record: StoredToken) {
+    public static func issue(
+        workspace: String, kind: StoredToken.Kind, expiresAt: Date? = nil
+    ) throws -> (token: String, record: StoredToken) {
         guard !workspace.isEmpty,
             workspace.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) })
         else {
@@ -17,7 +19,9 @@ public enum Tokens {
         let secret = randomHex(bytes: 24)
         return (
             "aloft_\(id)_\(secret)",
-            StoredToken(id: id, workspace: workspace, kind: kind, secretHash: hash(secret), createdAt: Date())
+            StoredToken(
+                id: id, workspace: workspace, kind: kind, secretHash: hash(secret), createdAt: Date(),
+                expiresAt: expiresAt)
         )
     }
 
@@ -38,7 +42,8 @@ public enum Tokens {
     }
 }
 
-/// Checks client tokens against the store (each check reads it, so a revocation takes effect at once).
+/// Checks client tokens against the store (each check reads it, so a revocation takes effect at once for new
+/// connections and HTTP requests; the control plane checks open connections' tokens again every few seconds).
 public struct StoreTokenAuthenticator: ClientAuthenticator {
     let store: any ControlPlaneStore
 
@@ -65,6 +70,11 @@ public struct StoreTokenAuthenticator: ClientAuthenticator {
                 .unauthenticated, "token \(id) is a \(stored.kind.rawValue) token; this needs a \(kind.rawValue) token")
         }
         guard !stored.revoked else { throw AloftError(.unauthenticated, "token \(id) was revoked") }
+        if let expiry = stored.expiresAt, stored.hasExpired() {
+            throw AloftError(
+                .unauthenticated,
+                "token \(id) expired at \(ISO8601DateFormatter().string(from: expiry)); make a new one")
+        }
         return stored.workspace
     }
 }

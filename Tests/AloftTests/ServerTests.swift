@@ -140,7 +140,8 @@ struct TokenTests {
         let extra = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(made.status == 0 && extra.hasPrefix("aloft_"), "stderr: \(made.stderr)")
         let app = server.app("revoked", token: extra)
-        #expect(try await (app.lookup("square") as Function<Int, Int>).remote(3) == 9)
+        let openSquare: Function<Int, Int> = app.lookup("square")
+        #expect(try await openSquare.remote(3) == 9)
         let extraID = String(extra.split(separator: "_")[1])
         let listed = try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
         #expect(listed.stdout.contains(extraID) && !listed.stdout.contains(secret), "stdout: \(listed.stdout)")
@@ -149,7 +150,9 @@ struct TokenTests {
         #expect(
             try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory]).stdout.contains(
                 "revoked"))
-        // A new connection with the revoked token is refused (the one already open was let in before).
+        // The connection already open with it is closed within a few seconds: its calls then fail.
+        #expect(try await eventuallyAsync(timeout: .seconds(20)) { await callFails(openSquare) })
+        // A new connection with the revoked token is refused.
         let again = App(
             "revoked",
             controlPlane: RemoteControlPlane(
@@ -165,6 +168,37 @@ struct TokenTests {
         let logs = try String(contentsOfFile: log, encoding: .utf8)
         #expect(logs.contains("refused a client"))
         #expect(!logs.contains(secret) && !logs.contains(String(extra.split(separator: "_")[2])))
+    }
+
+    @Test("a token made with --expires works until then; after, its open connection is closed and new ones refused")
+    func expiringToken() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let made = try await runProduct(
+            "aloft", arguments: ["token", "new", "--expires", "15s", "--data-dir", directory])
+        let token = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(made.status == 0 && made.stderr.contains("expires at"), "stderr: \(made.stderr)")
+        let bad = try await runProduct(
+            "aloft", arguments: ["token", "new", "--expires", "soon", "--data-dir", directory])
+        #expect(bad.status != 0 && bad.stderr.contains("--expires is a positive number and a unit"))
+
+        let square: Function<Int, Int> = server.app("expiring", token: token).lookup("square")
+        #expect(try await square.remote(4) == 16)
+        #expect(try await eventuallyAsync(timeout: .seconds(40)) { await callFails(square) })
+        let fresh: Function<Int, Int> = App(
+            "expiring",
+            controlPlane: RemoteControlPlane(
+                server.address.replacingOccurrences(of: "127.0.0.1", with: "localhost"), token: token),
+            configuration: fixtures.configuration
+        ).lookup("square")
+        let error = await aloftError { try await fresh.remote(4) }
+        #expect(error?.code == .unauthenticated)
+        #expect(error?.message.contains("expired at") == true)
+        let listed = try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
+        let id = String(token.split(separator: "_")[1])
+        #expect(listed.stdout.split(separator: "\n").contains { $0.hasPrefix(id) && $0.contains("\texpired\t") })
+        #expect(server.terminate() == 0)
     }
 
     @Test("a workspace cannot call, list or read the calls of another; a function's own calls stay in its workspace")
@@ -383,5 +417,17 @@ final class ServerProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill() }
+    }
+}
+
+/// Whether a call of `function` fails because its connection was closed or refused (not for another reason).
+func callFails(_ function: Function<Int, Int>) async -> Bool {
+    do {
+        _ = try await function.remote(1)
+        return false
+    } catch let error as AloftError {
+        return error.code == .connectionFailed || error.code == .unauthenticated
+    } catch {
+        return false
     }
 }

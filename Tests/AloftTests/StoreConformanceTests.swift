@@ -176,12 +176,15 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("tokens are stored, listed oldest first, looked up by id and revoked", arguments: Kind.available)
+    @Test(
+        "tokens are stored, listed oldest first, looked up by id and revoked; an expiry is kept",
+        arguments: Kind.available)
     func tokens(kind: Kind) async throws {
         try await withStore(kind) { subject in
             let first = StoredToken(
                 id: "t1", workspace: "alpha", kind: .client, secretHash: "h1",
-                createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+                createdAt: Date(timeIntervalSince1970: 1_800_000_000),
+                expiresAt: Date(timeIntervalSince1970: 1_800_086_400))
             let second = StoredToken(
                 id: "t2", workspace: "beta", kind: .worker, secretHash: "h2",
                 createdAt: Date(timeIntervalSince1970: 1_800_000_100))
@@ -194,6 +197,9 @@ struct StoreConformanceTests {
             #expect(try await store.token(id: "t1") == first)
             #expect(try await store.token(id: "t2")?.revoked == true)
             #expect(try await store.token(id: "t3") == nil)
+            #expect(try await store.token(id: "t2")?.expiresAt == nil)
+            #expect(first.hasExpired(at: Date(timeIntervalSince1970: 1_800_086_400)))
+            #expect(!first.hasExpired(at: Date(timeIntervalSince1970: 1_800_086_399)))
         }
     }
 

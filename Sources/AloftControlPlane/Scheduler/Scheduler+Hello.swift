@@ -63,6 +63,7 @@ extension Scheduler {
             switch result {
             case .success(let workspace):
                 boundConnection.value.workspace = workspace
+                sessionOpened(channel, token: token, kind: kind)
                 welcome(hello, requestID: requestID, connection: boundConnection.value, channel: channel)
             case .failure(let error as AloftError) where error.code == .unauthenticated:
                 refuse(error.message)

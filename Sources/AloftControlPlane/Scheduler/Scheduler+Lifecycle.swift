@@ -19,6 +19,7 @@ extension Scheduler {
     func reap() {
         let now = loop.now
         expireWorkerLeases(now: now)
+        recheckTokensIfDue(now: now)
         if configuration.store != nil, now - lastExpiry >= .minutes(1) {
             lastExpiry = now
             record(.expireResults(before: Date()))
@@ -65,6 +66,7 @@ extension Scheduler {
         loop.assertInEventLoop()
         connections[ObjectIdentifier(channel)] = nil
         logFollowers.remove(channel)
+        sessionClosed(channel)
         switch connection.role {
         case .container: containerConnectionClosed(connection.containerID)
         case .worker: workerLost(channel, reason: "its connection closed")

@@ -16,8 +16,10 @@ import Synchronization
 /// - calls, their results and waiters: `Scheduler+Calls`; in-process callers: `Scheduler+LocalCalls`
 /// - inputs through their attempts (retries, timeouts, cancellation): `Scheduler+Inputs`
 /// - how many containers a pool wants: `Autoscaler` (pure); who gets the backlog: `Scheduler+Dispatch`
-/// - containers from start to end: `Scheduler+Containers`; worker hosts: `Scheduler+Workers`
+/// - worker hosts: `Scheduler+Workers`
+/// - containers from start to serving: `Scheduler+Containers`; how they end: `Scheduler+ContainerEnds`
 /// - container output to followers: `LogFollowers`; the reaper and shutdown: `Scheduler+Lifecycle`
+/// - connections let in by a token, checked again: `Scheduler+TokenSessions`
 final class Scheduler: @unchecked Sendable {
     let loop: any EventLoop
     let configuration: ControlPlaneConfiguration
@@ -34,6 +36,7 @@ final class Scheduler: @unchecked Sendable {
     /// `.remote` calls that named a call id, so that they can be cancelled.
     var invocations: [String: InputRecord] = [:]
     var workers = WorkerHosts()
+    var sessions: TokenSessions
     /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).
     var connections: [ObjectIdentifier: any Channel] = [:]
     /// Connections refused at `maxConnections`, for rate-limited logging.
@@ -62,6 +65,7 @@ final class Scheduler: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.lastExpiry = loop.now
+        self.sessions = TokenSessions(lastCheck: loop.now)
     }
 
     func makeID() -> UInt64 {
