@@ -7,6 +7,8 @@ import Synchronization
 extension Function {
     /// Modal's default: at most this many inputs of one map are sent and not yet consumed by the caller.
     public static var defaultMapWindow: Int { 1000 }
+    /// `spawnMap` sends its inputs in chunks of at most 1,000 inputs or about this many bytes.
+    static var spawnMapChunkBytes: Int { 32 << 20 }
 
     /// Runs the function over every input, in parallel containers, streaming the results.
     ///
@@ -50,24 +52,56 @@ extension Function {
         create.callID = CallID.make()
         _ = try await connection.request(.callCreate(create))
         var chunk: [Aloft_V1_Input] = []
+        var chunkBytes = 0
         var index: UInt64 = 0
         func flush(last: Bool) async throws {
-            var put = Aloft_V1_CallPutInputs()
-            put.callID = create.callID
-            put.inputs = chunk
-            put.last = last
+            try await put(chunk, last: last, callID: create.callID, on: connection)
             chunk.removeAll(keepingCapacity: true)
-            _ = try await connection.request(.callPutInputs(put))  // one round trip per chunk keeps the caller paced
+            chunkBytes = 0
         }
         for input in inputs {
             var wire = Aloft_V1_Input()
             wire.index = index
             wire.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+            chunkBytes += wire.data.count
             chunk.append(wire)
             index += 1
-            if chunk.count == 1000 { try await flush(last: false) }
+            if chunk.count == 1000 || chunkBytes >= Self.spawnMapChunkBytes { try await flush(last: false) }
         }
         try await flush(last: true)
+    }
+}
+
+extension Function {
+    /// Sends `inputs` of a detached call, one round trip per chunk (which keeps the caller paced). A chunk the
+    /// control plane cannot hold yet (`resourceExhausted`: nothing of it was kept) goes again in halves, and a
+    /// single input after a backoff (up to 30 s) until it is taken, as Modal's `spawn_map` does.
+    fileprivate func put(
+        _ inputs: [Aloft_V1_Input], last: Bool, callID: String, on connection: WireConnection
+    ) async throws {
+        var request = Aloft_V1_CallPutInputs()
+        request.callID = callID
+        request.inputs = inputs
+        request.last = last
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                _ = try await connection.request(.callPutInputs(request))
+                return
+            } catch let error as AloftError where error.code == .resourceExhausted {
+                if inputs.count > 1 {
+                    let half = inputs.count / 2
+                    try await put(Array(inputs[..<half]), last: false, callID: callID, on: connection)
+                    try await put(Array(inputs[half...]), last: last, callID: callID, on: connection)
+                    return
+                }
+                AloftRuntime.shared.logger.notice(
+                    "spawnMap waits for the control plane to take more inputs",
+                    metadata: ["aloft.function": "\(name)", "aloft.reason": "\(error.message)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
     }
 }
 

@@ -24,6 +24,16 @@ where Inputs.Element == Input {
     /// reconnect to (a server), so an embedded map pays nothing for it.
     private var unfinished: [UInt64: Data] = [:]
     private let keepsInputsForReconnect: Bool
+    /// The window as the control plane allows it (its per-call bound on unanswered inputs), and the bytes of
+    /// arguments in flight it allows; set once connected.
+    private var window: Int
+    private var byteBudget = Int.max
+    /// Bytes of the arguments in flight of at least `Self.countedSize` (smaller ones are allowed for in
+    /// `byteBudget`), by index; an input taken from `inputs` that did not fit the budget waits in `heldBack`.
+    private var largeSizes: [UInt64: Int] = [:]
+    private var inFlightBytes = 0
+    private var heldBack: Aloft_V1_Input?
+    private static var countedSize: Int { 1024 }
     /// The control plane was told that no more inputs follow.
     private var lastSent = false
     private var finished = false
@@ -31,6 +41,7 @@ where Inputs.Element == Input {
     init(stream: MapStream<Inputs, Input, Output, Element>) {
         self.stream = stream
         self.inputIterator = stream.inputs.makeIterator()
+        self.window = max(1, stream.window)
         self.keepsInputsForReconnect =
             AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane) > .zero
     }
@@ -43,13 +54,14 @@ where Inputs.Element == Input {
             }
             while true {
                 try topUp()
-                if inputsExhausted && consumed == sent {
+                if allSent && consumed == sent {
                     finish()
                     return nil
                 }
                 let (taken, generation) = results!.take(ordered: stream.ordered, nextIndex: nextIndex)
                 if let (index, result) = taken {
                     consumed += 1
+                    if !largeSizes.isEmpty, let size = largeSizes.removeValue(forKey: index) { inFlightBytes -= size }
                     if keepsInputsForReconnect { unfinished[index] = nil }
                     if stream.ordered { nextIndex += 1 }
                     return try stream.transform(decode(result, index: index))
@@ -72,52 +84,75 @@ where Inputs.Element == Input {
 
     /// Creates the call with the first inputs; false when there are no inputs at all.
     private func start() async throws -> Bool {
-        let first = try takeInputs(upTo: stream.window, limit: AloftLimits.defaultMaxPayloadBytes)
-        MapStatistics.record(inFlight: first.count)
+        var first = try takeInputs(upTo: 1, limit: AloftLimits.defaultMaxPayloadBytes)
         if first.isEmpty {
             finished = true
             return false
         }
         let (connection, functionID) = try await stream.function.connectAndRegister()
-        for input in first {
-            try PayloadCodec.checkSize(
-                input.data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'")
+        try PayloadCodec.checkSize(
+            first[0].data, limit: connection.maxPayloadBytes, what: "argument of '\(stream.function.name)'")
+        window = min(window, connection.maxCallInputs)
+        if connection.maxCallInputBytes < .max {
+            byteBudget = max(connection.maxPayloadBytes, connection.maxCallInputBytes - window * Self.countedSize)
         }
+        first += try takeInputs(upTo: window - 1, limit: connection.maxPayloadBytes)
+        MapStatistics.record(inFlight: first.count)
         self.connection = connection
-        lastSent = inputsExhausted
+        lastSent = allSent
         (callID, results) = try await PushedOutputRouter.shared.createCall(
-            on: connection, functionID: functionID, kind: .map, inputs: first, last: inputsExhausted)
+            on: connection, functionID: functionID, kind: .map, inputs: first, last: allSent)
         return true
     }
 
+    /// Up to `count` more inputs, as many as fit the byte budget (at least one when none is in flight).
     private func takeInputs(upTo count: Int, limit: Int) throws -> [Aloft_V1_Input] {
         var chunk: [Aloft_V1_Input] = []
-        while chunk.count < count, !inputsExhausted {
-            guard let input = inputIterator.next() else {
-                inputsExhausted = true
-                break
+        while chunk.count < count {
+            var wire: Aloft_V1_Input
+            if let waiting = heldBack {
+                wire = waiting
+                heldBack = nil
+            } else {
+                guard !inputsExhausted, let input = inputIterator.next() else {
+                    inputsExhausted = true
+                    break
+                }
+                wire = Aloft_V1_Input()
+                wire.index = sent
+                wire.data = try stream.function.encodeInput(input, limit: limit)
+                sent += 1
             }
-            var wire = Aloft_V1_Input()
-            wire.index = sent
-            wire.data = try stream.function.encodeInput(input, limit: limit)
-            chunk.append(wire)
+            let size = wire.data.count
+            if size >= Self.countedSize {
+                guard inFlightBytes + size <= byteBudget || inFlightBytes == 0 else {
+                    heldBack = wire  // sent once earlier inputs' results are taken
+                    break
+                }
+                largeSizes[wire.index] = size
+                inFlightBytes += size
+            }
             if keepsInputsForReconnect { unfinished[wire.index] = wire.data }
-            sent += 1
+            chunk.append(wire)
         }
         return chunk
     }
 
-    /// Sends more inputs once half the window is free, so inputs go out in large batches.
+    /// Every input has been taken from `inputs` and sent.
+    private var allSent: Bool { inputsExhausted && heldBack == nil }
+
+    /// Sends more inputs once half the window (or half the byte budget) is free, so inputs go out in large batches.
     private func topUp() throws {
         guard !lastSent, let connection else { return }
-        let inFlight = Int(sent - consumed)
-        guard inFlight <= stream.window / 2 else { return }
+        let inFlight = Int(sent - consumed) - (heldBack == nil ? 0 : 1)
+        guard inFlight <= window / 2, inFlightBytes <= byteBudget / 2 else { return }
         var put = Aloft_V1_CallPutInputs()
         put.callID = callID
-        put.inputs = try takeInputs(upTo: stream.window - inFlight, limit: connection.maxPayloadBytes)
-        MapStatistics.record(inFlight: Int(sent - consumed))
-        put.last = inputsExhausted
-        lastSent = inputsExhausted
+        put.inputs = try takeInputs(upTo: window - inFlight, limit: connection.maxPayloadBytes)
+        MapStatistics.record(inFlight: Int(sent - consumed) - (heldBack == nil ? 0 : 1))
+        put.last = allSent
+        lastSent = allSent
+        guard !put.inputs.isEmpty || put.last else { return }
         connection.send(.callPutInputs(put))
     }
 

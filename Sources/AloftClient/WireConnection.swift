@@ -14,16 +14,24 @@ final class WireConnection: Sendable {
     private let core: Core
     /// The control plane's inline payload limit, from its hello reply.
     let maxPayloadBytes: Int
+    /// The most unanswered inputs, and bytes of their arguments, one map call may have there (`Int.max`: no bound
+    /// named); a map keeps its window under them.
+    let maxCallInputs: Int
+    let maxCallInputBytes: Int
     /// Unique in this process (an object's address may be reused once it is freed): what ids learned on this
     /// connection, such as a function's, are cached under.
     let serial = WireConnection.nextSerial.add(1, ordering: .relaxed).newValue
     private static let nextSerial = Atomic<UInt64>(0)
 
-    private init(channel: any Channel, key: String, core: Core, maxPayloadBytes: Int) {
+    private init(channel: any Channel, key: String, core: Core, reply: Aloft_V1_HelloReply?) {
         self.channel = channel
         self.key = key
         self.core = core
-        self.maxPayloadBytes = maxPayloadBytes
+        self.maxPayloadBytes = reply.map { Int($0.maxPayloadBytes) } ?? AloftLimits.defaultMaxPayloadBytes
+        let inputs = Int(reply?.maxCallInputs ?? 0)
+        let bytes = Int(clamping: reply?.maxCallInputBytes ?? 0)
+        self.maxCallInputs = inputs > 0 ? inputs : .max
+        self.maxCallInputBytes = bytes > 0 ? bytes : .max
     }
 
     var isOpen: Bool { core.state.withLock { $0.closedError == nil } }
@@ -62,8 +70,7 @@ final class WireConnection: Sendable {
             throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): \(error)")
         }
         let hello = Aloft_V1_Hello(role: role, containerID: containerID, token: token ?? "")
-        let provisional = WireConnection(
-            channel: channel, key: key ?? address, core: core, maxPayloadBytes: AloftLimits.defaultMaxPayloadBytes)
+        let provisional = WireConnection(channel: channel, key: key ?? address, core: core, reply: nil)
         let reply: Aloft_V1_HelloReply
         do {
             guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
@@ -74,8 +81,7 @@ final class WireConnection: Sendable {
             channel.close(promise: nil)
             throw error
         }
-        return WireConnection(
-            channel: channel, key: key ?? address, core: core, maxPayloadBytes: Int(reply.maxPayloadBytes))
+        return WireConnection(channel: channel, key: key ?? address, core: core, reply: reply)
     }
 
     /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names; a cancelled

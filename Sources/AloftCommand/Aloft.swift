@@ -64,8 +64,16 @@ struct Server: AsyncParsableCommand {
         help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
     var workerLease: Double?
 
+    @Option(
+        name: .customLong("input-limits"),
+        help:
+            "Bounds on unanswered inputs in memory, any of map=N,map-mib=N,connection-mib=N,workspace=N,workspace-mib=N [$ALOFT_SERVER_INPUT_LIMITS, default map=10000,map-mib=256,connection-mib=512,workspace=1000000,workspace-mib=2048]."
+    )
+    var inputLimits: String?
+
     func run() async throws {
         let flags: [String: String?] = [
+            AloftEnvironment.inputLimits: inputLimits,
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,

@@ -27,6 +27,8 @@ public struct ControlPlaneConfiguration: Sendable {
     /// alone in a container, waits `Autoscaler.crashRerunDelay` at the back of the backlog, and its pool backs off
     /// starting containers while they keep crashing.
     public var maxCrashRetries: Int
+    /// Bounds on unanswered inputs held in memory, per call, connection and workspace.
+    public var inputLimits: InputLimits
     /// Also listen on this Unix-domain socket; containers (and an embedded SDK) connect through it, which costs
     /// less than loopback TCP. `nil`: TCP only.
     public var unixSocketPath: String?
@@ -79,6 +81,7 @@ public struct ControlPlaneConfiguration: Sendable {
         prefetchPerContainer: Int = 16,
         maxInternalFailureRetries: Int = 8,
         maxCrashRetries: Int = 2,
+        inputLimits: InputLimits = InputLimits(),
         cancellationGrace: Duration = .seconds(5),
         containerRuntime: any ContainerRuntime = ProcessContainerRuntime(),
         store: (any ControlPlaneStore)? = nil,
@@ -109,6 +112,7 @@ public struct ControlPlaneConfiguration: Sendable {
         self.prefetchPerContainer = prefetchPerContainer
         self.maxInternalFailureRetries = maxInternalFailureRetries
         self.maxCrashRetries = maxCrashRetries
+        self.inputLimits = inputLimits
         self.cancellationGrace = cancellationGrace
         self.containerRuntime = containerRuntime
         self.store = store

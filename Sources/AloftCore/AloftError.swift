@@ -27,6 +27,9 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(rawValue: "invalidArgument")
         /// An encoded argument or result is larger than the inline payload limit.
         public static let payloadTooLarge = Code(rawValue: "payloadTooLarge")
+        /// A limit on what the control plane holds was reached (inputs in memory per call, connection or
+        /// workspace); the message names the limit. Nothing of the refused request was kept: send it again later.
+        public static let resourceExhausted = Code(rawValue: "resourceExhausted")
         /// A blocking call was made on one of the runtime's own threads, where waiting would deadlock.
         public static let blockingCallOnRuntimeThread = Code(rawValue: "blockingCallOnRuntimeThread")
         /// The control plane could not be reached, or the connection to it broke.

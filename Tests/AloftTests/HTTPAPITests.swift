@@ -51,7 +51,8 @@ struct HTTPAPITests {
         #expect(oversized.status == 413)
         #expect(errorCode(oversized) == "payloadTooLarge")
 
-        let spawned = try await server.http("POST", base + "/sleepy/spawn", body: "0.5")
+        // Long enough to be pending at the first GET on a loaded machine.
+        let spawned = try await server.http("POST", base + "/sleepy/spawn", body: "3")
         #expect(spawned.status == 202)
         let callID = try #require(spawned.json["call_id"] as? String)
         let pending = try await server.http("GET", "/v1/calls/\(callID)")

@@ -21,9 +21,17 @@ extension Scheduler {
             return replier.fail(AloftError(.notFound, "no function with id \(invoke.functionID) is registered"))
         }
         if let error = payloadError(invoke.data.count) { return replier.fail(error) }
+        let connection = ObjectIdentifier(replier.channel)
+        if let error = held.refusal(
+            .init(inputs: 1, bytes: invoke.data.count), into: nil, workspace: workspace, connection: connection,
+            limits: configuration.inputLimits)
+        {
+            return replier.fail(error)
+        }
         let owner = InputOwner.invoke(channel: replier.channel, requestID: replier.requestID, callID: invoke.callID)
         let input = InputRecord(
-            id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner)
+            id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner,
+            connection: connection)
         if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
         enqueue(input)
         schedule(pool)
@@ -41,11 +49,20 @@ extension Scheduler {
             return replier.fail(AloftError(.protocolError, "call id '\(create.callID)' is malformed or already in use"))
         }
         let subscriber = create.kind == .map || create.kind == .generator ? replier.channel : nil
+        let connection = ObjectIdentifier(replier.channel)
         let accept: @Sendable () -> Void = { [self] in
+            // Checked when the call is made (a store's look-up may have let other inputs in meanwhile).
+            let probe = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
+            if let error = held.refusal(
+                .init(create.inputs), into: probe, workspace: workspace, connection: connection,
+                limits: configuration.inputLimits)
+            {
+                return replier.fail(error)
+            }
             createCall(
                 id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool,
                 functionName: functionName, inputs: create.inputs, last: create.last, subscriber: subscriber,
-                accepted: replier.acknowledge)
+                connection: connection, accepted: replier.acknowledge)
         }
         // A finished call leaves memory once the store has it: its id stays taken as long as the store keeps it,
         // in every workspace.
@@ -69,13 +86,13 @@ extension Scheduler {
     /// is accepted: at once, or for a stored kind once the batch that holds it is stored.
     func createCall(
         id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
-        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
+        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?, connection: ObjectIdentifier?,
         accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
     ) {
         let call = CallRecord(id: id, kind: kind, pool: pool, functionName: functionName)
         call.subscriber = subscriber
         calls[call.id] = call
-        for input in inputs { addInput(input, to: call) }
+        for input in inputs { addInput(input, to: call, from: connection) }
         if last || kind == .spawn { call.closeInputs() }  // a spawn sends its one input here
         if isStored(call.kind) {
             record(
@@ -93,15 +110,29 @@ extension Scheduler {
         if case .open = call.inputs { true } else { false }
     }
 
-    /// More inputs of a map or detached call; the last batch closes its inputs.
+    /// More inputs of a map or detached call; the last batch closes its inputs. A batch past the `InputLimits` is
+    /// refused whole: an acknowledged one (`spawnMap`'s) gets `resourceExhausted` and changes nothing, so that it can
+    /// be sent again; in a map's, each input fails with it.
     func putInputs(_ put: Aloft_V1_CallPutInputs, into call: CallRecord, replier: Replier) {
+        let connection = ObjectIdentifier(replier.channel)
+        var accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
+        if !call.isCancelled,
+            let error = held.refusal(
+                .init(accepted), into: call, workspace: call.workspace, connection: connection,
+                limits: configuration.inputLimits)
+        {
+            if replier.requestID != 0 { return replier.fail(error) }
+            logger.notice(
+                "refused a map's inputs", metadata: ["aloft.call_id": "\(call.id)", "aloft.reason": "\(error.message)"])
+            for input in accepted { deliver(.failure(.failure, error), index: input.index, to: call) }
+            accepted = []
+        }
         for input in put.inputs {
             guard let error = payloadError(input.data.count) else { continue }
             deliver(.failure(.failure, error), index: input.index, to: call)
         }
         if !call.isCancelled {
-            let accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
-            for input in accepted { addInput(input, to: call) }
+            for input in accepted { addInput(input, to: call, from: connection) }
             if isStored(call.kind) {
                 record(.putInputs(callID: call.id, accepted.map { StoredInput(index: $0.index, data: $0.data) }))
             }

@@ -93,6 +93,9 @@ extension Scheduler {
         reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)
         if hello.role == .container, let container = containers[hello.containerID] {
             reply.maxInputs = UInt32(container.bodies)
+        } else if hello.role == .client {
+            reply.maxCallInputs = UInt32(clamping: configuration.inputLimits.inputsPerCall)
+            reply.maxCallInputBytes = UInt64(clamping: configuration.inputLimits.bytesPerCall)
         }
         send(.helloReply(reply), requestID: requestID, on: channel)
         // After the reply: the container may be sent inputs at once.

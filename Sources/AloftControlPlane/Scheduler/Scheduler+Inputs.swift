@@ -7,15 +7,17 @@ import NIOCore
 // (a user error or timeout, with backoff) or re-run (its container was lost), or cancelled.
 
 extension Scheduler {
-    func addInput(_ input: Aloft_V1_Input, to call: CallRecord) {
+    func addInput(_ input: Aloft_V1_Input, to call: CallRecord, from connection: ObjectIdentifier?) {
         let record = InputRecord(
             id: makeID(), pool: call.pool, functionName: call.functionName, index: input.index,
-            data: input.data, owner: .call(call))
+            data: input.data, owner: .call(call), connection: connection)
         call.liveInputs[ObjectIdentifier(record)] = record
         enqueue(record)
     }
 
     func enqueue(_ input: InputRecord) {
+        held.add(input)
+        input.isHeld = true
         inputs[input.id] = input
         input.pool.pending.append(input.id)
     }
@@ -148,6 +150,11 @@ extension Scheduler {
     /// cancelled input its container still runs).
     func answer(_ input: InputRecord, with result: Aloft_V1_Result) {
         input.move(to: .answered)
+        if input.isHeld {
+            held.remove(input)
+            input.isHeld = false
+            input.releaseData()
+        }
         switch input.owner {
         case .invoke(let channel, let requestID, let callID):
             if !callID.isEmpty { invocations[callID] = nil }

@@ -14,8 +14,15 @@ extension Scheduler {
         do {
             let (_, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
             if let error = payloadError(payload.count) { throw error }
+            if let error = held.refusal(
+                .init(inputs: 1, bytes: payload.count), into: nil, workspace: workspace, connection: nil,
+                limits: configuration.inputLimits)
+            {
+                throw error
+            }
             let input = InputRecord(
-                id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise))
+                id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise),
+                connection: nil)
             enqueue(input)
             schedule(pool)
         } catch {
@@ -34,9 +41,14 @@ extension Scheduler {
             let callID = CallID.make()
             var input = Aloft_V1_Input()
             input.data = payload
+            if let error = held.refusal(
+                .init([input]), into: nil, workspace: workspace, connection: nil, limits: configuration.inputLimits)
+            {
+                throw error
+            }
             createCall(
                 id: callID, kind: .spawn, functionID: id, pool: pool, functionName: functionName, inputs: [input],
-                last: true, subscriber: nil
+                last: true, subscriber: nil, connection: nil
             ) { accepted in
                 promise.completeWith(accepted.map { callID }.mapError { $0 as any Error })
             }

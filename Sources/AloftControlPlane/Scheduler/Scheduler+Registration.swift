@@ -99,7 +99,7 @@ extension Scheduler {
                 var wire = Aloft_V1_Input()
                 wire.index = input.index
                 wire.data = input.data
-                addInput(wire, to: call)
+                addInput(wire, to: call, from: nil)
             }
             // Its caller's connection did not survive the restart, so no more inputs can come.
             call.closeInputs()

@@ -14,7 +14,8 @@ import Synchronization
 /// - outbound frames and store changes, batched per loop turn: `OutboundFrames`, `StoreBatch`, `Scheduler+Turn`
 /// - functions and their pools: `FunctionRegistry`, `Scheduler+Registration`, `Scheduler+Deployments`
 /// - calls, their results and waiters: `Scheduler+Calls`; in-process callers: `Scheduler+LocalCalls`
-/// - inputs through their attempts (retries, timeouts, cancellation): `Scheduler+Inputs`
+/// - inputs through their attempts (retries, timeouts, cancellation): `Scheduler+Inputs`; what they hold in
+///   memory, against `InputLimits`: `HeldInputs`
 /// - how many containers a pool wants: `Autoscaler` (pure); who gets the backlog: `Scheduler+Dispatch`
 /// - worker hosts: `Scheduler+Workers`
 /// - containers from start to serving: `Scheduler+Containers`; how they end: `Scheduler+ContainerEnds`
@@ -35,6 +36,8 @@ final class Scheduler: @unchecked Sendable {
     var calls: [String: CallRecord] = [:]
     /// `.remote` calls that named a call id, so that they can be cancelled.
     var invocations: [String: InputRecord] = [:]
+    /// What unanswered inputs hold, against `configuration.inputLimits`.
+    var held = HeldInputs()
     var workers = WorkerHosts()
     var sessions: TokenSessions
     /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).

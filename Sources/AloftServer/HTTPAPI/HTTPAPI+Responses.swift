@@ -27,6 +27,7 @@ extension HTTPAPI {
         case .unauthenticated: .unauthorized
         case .invalidArgument, .invalidConfiguration: .badRequest
         case .payloadTooLarge: .contentTooLarge
+        case .resourceExhausted: .tooManyRequests
         case .timeout: .gatewayTimeout
         case .cancelled: .conflict
         case .connectionFailed, .storeFailure: .serviceUnavailable

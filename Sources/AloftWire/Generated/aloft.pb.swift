@@ -496,6 +496,12 @@ public nonisolated struct Aloft_V1_HelloReply: Sendable {
   /// containers only: inputs it may run at once (its function's maxInputs)
   public var maxInputs: UInt32 = 0
 
+  /// Clients: the most unanswered inputs, and bytes of their arguments, one map call may have (InputLimits);
+  /// 0: no bound named.
+  public var maxCallInputs: UInt32 = 0
+
+  public var maxCallInputBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1753,7 +1759,7 @@ nonisolated extension Aloft_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HelloReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}max_payload_bytes\0\u{3}max_inputs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}max_payload_bytes\0\u{3}max_inputs\0\u{3}max_call_inputs\0\u{3}max_call_input_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1764,6 +1770,8 @@ nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.maxPayloadBytes) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxInputs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxCallInputs) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.maxCallInputBytes) }()
       default: break
       }
     }
@@ -1779,6 +1787,12 @@ nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf.
     if self.maxInputs != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxInputs, fieldNumber: 3)
     }
+    if self.maxCallInputs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxCallInputs, fieldNumber: 4)
+    }
+    if self.maxCallInputBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxCallInputBytes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1786,6 +1800,8 @@ nonisolated extension Aloft_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.maxPayloadBytes != rhs.maxPayloadBytes {return false}
     if lhs.maxInputs != rhs.maxInputs {return false}
+    if lhs.maxCallInputs != rhs.maxCallInputs {return false}
+    if lhs.maxCallInputBytes != rhs.maxCallInputBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -38,6 +38,8 @@ final class CallRecord: @unchecked Sendable {
     var waiters: [Waiter] = []
     /// Inputs not answered yet (their ids change per attempt, so they are kept by identity).
     var liveInputs: [ObjectIdentifier: InputRecord] = [:]
+    /// Bytes of arguments its live inputs hold.
+    var heldBytes = 0
 
     init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool, functionName: String) {
         self.id = id

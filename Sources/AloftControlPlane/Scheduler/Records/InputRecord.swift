@@ -33,8 +33,13 @@ final class InputRecord: @unchecked Sendable {
     /// The function (or class method) to run.
     let functionName: String
     let index: UInt64
-    let data: Data
+    /// Its argument; let go once it is answered (`HeldInputs` counts it until then).
+    private(set) var data: Data
     let owner: InputOwner
+    /// The connection that sent it, if one did: its bytes count against that connection's bound.
+    let connection: ObjectIdentifier?
+    /// It counts in `Scheduler.held` (from its queueing until its answer).
+    var isHeld = false
     var state = State.waiting
     /// Retries used (user errors and timeouts), re-runs after lost hosts and stopped containers, and crashes of
     /// the containers that ran it (neither of the last two uses a retry).
@@ -42,7 +47,11 @@ final class InputRecord: @unchecked Sendable {
     var internalRetries = 0
     var crashes = 0
 
-    init(id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner) {
+    init(
+        id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner,
+        connection: ObjectIdentifier?
+    ) {
+        self.connection = connection
         self.id = id
         self.pool = pool
         self.functionName = functionName
@@ -50,6 +59,9 @@ final class InputRecord: @unchecked Sendable {
         self.data = data
         self.owner = owner
     }
+
+    /// Lets its argument go: it never runs again.
+    func releaseData() { data = Data() }
 
     var isAnswered: Bool { if case .answered = state { true } else { false } }
 
