@@ -23,7 +23,7 @@ extension Scheduler {
         if let error = payloadError(invoke.data.count) { return replier.fail(error) }
         let connection = ObjectIdentifier(replier.channel)
         if let error = held.refusal(
-            .init(inputs: 1, bytes: invoke.data.count), into: nil, workspace: workspace, connection: connection,
+            .init(inputs: 1, bytes: invoke.data.count), workspace: workspace, connection: connection,
             limits: configuration.inputLimits)
         {
             return replier.fail(error)
@@ -52,10 +52,9 @@ extension Scheduler {
         let connection = ObjectIdentifier(replier.channel)
         let accept: @Sendable () -> Void = { [self] in
             // Checked when the call is made (a store's look-up may have let other inputs in meanwhile).
-            let probe = CallRecord(id: create.callID, kind: create.kind, pool: pool, functionName: functionName)
             if let error = held.refusal(
-                .init(create.inputs), into: probe, workspace: workspace, connection: connection,
-                limits: configuration.inputLimits)
+                .init(create.inputs), callID: create.callID, kind: create.kind, workspace: workspace,
+                connection: connection, limits: configuration.inputLimits)
             {
                 return replier.fail(error)
             }
@@ -118,8 +117,9 @@ extension Scheduler {
         var accepted = put.inputs.filter { $0.data.count <= configuration.maxPayloadBytes }
         if !call.isCancelled,
             let error = held.refusal(
-                .init(accepted), into: call, workspace: call.workspace, connection: connection,
-                limits: configuration.inputLimits)
+                .init(accepted), callID: call.id, kind: call.kind,
+                callHeld: .init(inputs: call.liveInputs.count, bytes: call.heldBytes), workspace: call.workspace,
+                connection: connection, limits: configuration.inputLimits)
         {
             if replier.requestID != 0 { return replier.fail(error) }
             logger.notice(

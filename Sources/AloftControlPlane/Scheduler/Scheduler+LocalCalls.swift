@@ -15,7 +15,7 @@ extension Scheduler {
             let (_, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
             if let error = payloadError(payload.count) { throw error }
             if let error = held.refusal(
-                .init(inputs: 1, bytes: payload.count), into: nil, workspace: workspace, connection: nil,
+                .init(inputs: 1, bytes: payload.count), workspace: workspace, connection: nil,
                 limits: configuration.inputLimits)
             {
                 throw error
@@ -42,7 +42,7 @@ extension Scheduler {
             var input = Aloft_V1_Input()
             input.data = payload
             if let error = held.refusal(
-                .init([input]), into: nil, workspace: workspace, connection: nil, limits: configuration.inputLimits)
+                .init([input]), workspace: workspace, connection: nil, limits: configuration.inputLimits)
             {
                 throw error
             }

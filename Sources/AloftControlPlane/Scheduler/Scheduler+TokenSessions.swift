@@ -6,8 +6,7 @@ import NIOCore
 /// expired after they were welcomed ends them too.
 struct TokenSessions {
     struct Session {
-        let token: String
-        let kind: StoredToken.Kind
+        let key: TokenKey
         let channel: any Channel
     }
 
@@ -23,7 +22,7 @@ struct TokenSessions {
 
 extension Scheduler {
     func sessionOpened(_ channel: any Channel, token: String, kind: StoredToken.Kind) {
-        sessions.byChannel[ObjectIdentifier(channel)] = .init(token: token, kind: kind, channel: channel)
+        sessions.byChannel[ObjectIdentifier(channel)] = .init(key: TokenKey(token: token, kind: kind), channel: channel)
     }
 
     func sessionClosed(_ channel: any Channel) {
@@ -36,7 +35,7 @@ extension Scheduler {
             now - sessions.lastCheck >= TimeAmount(configuration.tokenRecheckInterval)
         else { return }
         sessions.checking = true
-        let tokens = Set(sessions.byChannel.values.map { TokenKey(token: $0.token, kind: $0.kind) })
+        let tokens = Set(sessions.byChannel.values.map(\.key))
         let refused = loop.makePromise(of: [TokenKey: String].self)
         refused.completeWithTask {
             var refused: [TokenKey: String] = [:]
@@ -61,7 +60,7 @@ extension Scheduler {
 
     private func closeSessions(_ refused: [TokenKey: String]) {
         for (key, session) in sessions.byChannel {
-            guard let reason = refused[TokenKey(token: session.token, kind: session.kind)] else { continue }
+            guard let reason = refused[session.key] else { continue }
             sessions.byChannel[key] = nil
             logger.notice(
                 "closing a connection whose token no longer admits it", metadata: ["aloft.reason": "\(reason)"])

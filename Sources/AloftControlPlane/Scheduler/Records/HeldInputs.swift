@@ -12,22 +12,24 @@ struct HeldInputs {
     private var workspaces: [String: Usage] = [:]
     private var connections: [ObjectIdentifier: Usage] = [:]
 
-    /// Why `added` more inputs cannot be taken, if they cannot: into `call` (nil for a `.remote` call), sent on
-    /// `connection` (nil for one made in this process), in `workspace`.
+    /// Why `added` more inputs cannot be taken, if they cannot: into call `callID` of `kind` holding `callHeld`
+    /// already (`callID` nil for a `.remote` call), sent on `connection` (nil for one made in this process), in
+    /// `workspace`.
     func refusal(
-        _ added: Usage, into call: CallRecord?, workspace: String, connection: ObjectIdentifier?, limits: InputLimits
+        _ added: Usage, callID: String? = nil, kind: Aloft_V1_CallKind = .spawn, callHeld: Usage = Usage(),
+        workspace: String, connection: ObjectIdentifier?, limits: InputLimits
     ) -> AloftError? {
-        if let call, call.kind == .map || call.kind == .generator {
-            let count = call.liveInputs.count + added.inputs
+        if let callID, kind == .map || kind == .generator {
+            let count = callHeld.inputs + added.inputs
             if count > limits.inputsPerCall {
                 return exhausted(
-                    "call \(call.id) would have \(count) unanswered inputs; a map may have at most "
+                    "call \(callID) would have \(count) unanswered inputs; a map may have at most "
                         + "\(limits.inputsPerCall) (make its window smaller)")
             }
-            let bytes = call.heldBytes + added.bytes
+            let bytes = callHeld.bytes + added.bytes
             if bytes > limits.bytesPerCall {
                 return exhausted(
-                    "call \(call.id) would hold \(bytes) bytes of unanswered inputs; a map may hold at most "
+                    "call \(callID) would hold \(bytes) bytes of unanswered inputs; a map may hold at most "
                         + "\(limits.bytesPerCall) (make its window smaller)")
             }
         }
