@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "AloftCore", "AloftWire", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

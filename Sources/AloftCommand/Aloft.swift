@@ -71,9 +71,24 @@ struct Server: AsyncParsableCommand {
     )
     var inputLimits: String?
 
+    @Option(
+        name: .customLong("connection-limits"),
+        help:
+            "Bounds on wire connections, any of total=N,unwelcomed-per-peer=N,hello-timeout=SECONDS,idle-timeout=SECONDS|off [$ALOFT_SERVER_CONNECTION_LIMITS, default total=half the descriptor limit (at most 4096),unwelcomed-per-peer=64,hello-timeout=10,idle-timeout=300]."
+    )
+    var connectionLimits: String?
+
+    @Option(
+        name: .customLong("http-limits"),
+        help:
+            "Bounds on HTTP API connections, any of total=N,per-peer=N,idle-timeout=SECONDS|off [$ALOFT_HTTP_LIMITS, default total=a quarter of the descriptor limit,per-peer=256,idle-timeout=30]."
+    )
+    var httpLimits: String?
+
     func run() async throws {
         let flags: [String: String?] = [
-            AloftEnvironment.inputLimits: inputLimits,
+            AloftEnvironment.inputLimits: inputLimits, AloftEnvironment.connectionLimits: connectionLimits,
+            AloftEnvironment.httpLimits: httpLimits,
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,

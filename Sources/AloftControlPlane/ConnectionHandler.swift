@@ -19,6 +19,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// More than this many frames before the hello is answered closes the connection.
     private static let maxHeldFrames = 16
 
+    /// Its peer's address while it is counted against the peer's unwelcomed connections.
+    var unwelcomedPeer: String?
+    /// When it last sent a frame (for the idle timeout).
+    var lastRead = NIODeadline.uptimeNanoseconds(0)
+
     /// The decoder's frame limit: small until the peer is welcomed.
     private let frameLimit: FrameLimit?
 
@@ -29,13 +34,13 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         defer { context.fireChannelActive() }
-        guard state.connectionOpened(context.channel) else { return }
+        guard state.connectionOpened(self, channel: context.channel) else { return }
         // A peer that is not welcomed within the hello timeout (silent, or its token never checked) is closed.
         let channel = context.channel
-        let timeout = TimeAmount(state.configuration.helloTimeout)
+        let timeout = TimeAmount(state.configuration.connectionLimits.helloTimeout)
         context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard role == .unspecified else { return }
-            state.logger.info("closing connection that was not welcomed within the hello timeout")
+            state.logUnwelcomed("closing connection that was not welcomed within the hello timeout", level: .info)
             channel.close(promise: nil)
         }
     }
@@ -47,9 +52,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
+        lastRead = context.eventLoop.now
         if saidHello && role == .unspecified {
             guard heldUntilWelcome.count < Self.maxHeldFrames else {
-                state.logger.warning("closing connection that sent too much before its hello was answered")
+                state.logUnwelcomed("closing connection that sent too much before its hello was answered")
                 context.close(promise: nil)
                 return
             }
@@ -57,7 +63,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         guard !state.requiresHello(envelope, from: self) else {
-            state.logger.warning("closing connection that did not start with hello")
+            state.logUnwelcomed("closing connection that did not start with hello")
             context.close(promise: nil)
             return
         }
@@ -76,8 +82,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        state.logger.warning(
-            "closing connection after error", metadata: ["aloft.error": "\(error)", "aloft.role": "\(role)"])
+        if role == .unspecified {
+            state.logUnwelcomed(
+                "closing connection that is not welcomed after error", metadata: ["aloft.error": "\(error)"])
+        } else {
+            state.logger.warning(
+                "closing connection after error", metadata: ["aloft.error": "\(error)", "aloft.role": "\(role)"])
+        }
         context.close(promise: nil)
     }
 }

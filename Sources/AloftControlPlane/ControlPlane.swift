@@ -130,7 +130,7 @@ public final class ControlPlane: Service, Sendable {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 // Until the peer is welcomed, only small frames (a hello is a few hundred bytes).
-                let limit = FrameLimit(bytes: state.configuration.preWelcomeFrameBytes)
+                let limit = FrameLimit(bytes: state.configuration.connectionLimits.preWelcomeFrameBytes)
                 try channel.pipeline.syncOperations.addAloftFraming(limit: limit)
                 try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state, frameLimit: limit))
             }

@@ -57,15 +57,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var runsContainersLocally: Bool
     /// A worker host that sends no heartbeat for this long is lost: its containers' inputs run again elsewhere.
     public var workerLease: Duration
-    /// How long a new connection has to be welcomed (its `Hello` sent and, with an authenticator, its token
-    /// checked) before it is closed.
-    public var helloTimeout: Duration
-    /// The largest frame a connection may send before it is welcomed; larger ones close it. A `Hello` is a few
-    /// hundred bytes; the SDK sends nothing else before its hello is answered.
-    public var preWelcomeFrameBytes: Int
-    /// Connections the control plane keeps open at once; more are closed as they arrive. The default leaves room
-    /// under the process's descriptor limit for containers' pipes, the store and the HTTP API.
-    public var maxConnections: Int
+    /// Bounds on the wire port's connections: how many, from one peer before they are welcomed, how long a hello
+    /// may take and how long a welcomed client may stay idle.
+    public var connectionLimits: ConnectionLimits
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
     /// The embedded control plane shares the SDK's, so a call to it never wakes another thread.
     public var eventLoopGroup: (any EventLoopGroup)?
@@ -92,13 +86,9 @@ public struct ControlPlaneConfiguration: Sendable {
         artifacts: (any ArtifactStore)? = nil,
         runsContainersLocally: Bool = true,
         workerLease: Duration = .seconds(10),
-        helloTimeout: Duration = .seconds(10),
-        preWelcomeFrameBytes: Int = 64 * 1024,
-        maxConnections: Int = ControlPlaneConfiguration.defaultMaxConnections
+        connectionLimits: ConnectionLimits = ConnectionLimits()
     ) {
-        self.helloTimeout = helloTimeout
-        self.preWelcomeFrameBytes = preWelcomeFrameBytes
-        self.maxConnections = maxConnections
+        self.connectionLimits = connectionLimits
         self.artifacts = artifacts
         self.runsContainersLocally = runsContainersLocally
         self.workerLease = workerLease
@@ -120,15 +110,5 @@ public struct ControlPlaneConfiguration: Sendable {
         self.tokenRecheckInterval = tokenRecheckInterval
         self.resultRetention = resultRetention
         self.eventLoopGroup = eventLoopGroup
-    }
-}
-
-extension ControlPlaneConfiguration {
-    /// Half of the process's descriptor limit, at most 4,096 (each connection takes a descriptor; each container
-    /// takes a few more).
-    public static var defaultMaxConnections: Int {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
-        return max(16, min(4096, Int(clamping: limit.rlim_cur) / 2))
     }
 }

@@ -42,6 +42,8 @@ package enum AloftEnvironment {
     package static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
     package static let workerLease = "ALOFT_SERVER_WORKER_LEASE"
     package static let inputLimits = "ALOFT_SERVER_INPUT_LIMITS"
+    package static let connectionLimits = "ALOFT_SERVER_CONNECTION_LIMITS"
+    package static let httpLimits = "ALOFT_HTTP_LIMITS"
 
     /// Whether a container may inherit variable `name` from the process that starts it: not the server's settings
     /// and secrets (a database URL with its password, the data directory, the server's or a caller's token).

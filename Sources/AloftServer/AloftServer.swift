@@ -4,6 +4,8 @@ import AloftPostgres
 import AloftSQLite
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 public import Logging
 public import ServiceLifecycle
 
@@ -75,11 +77,18 @@ public final class AloftServer: Service {
             var http = ""
             if let httpPort = configuration.httpPort {
                 let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+                let gate = HTTPConnectionGate(limits: configuration.httpLimits, logger: logger)
+                let http1 = HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [gate.handler()],
+                    idleTimeout: configuration.httpLimits.idleTimeout.map(TimeAmount.init))
                 let api = Application(
                     router: HTTPAPI.router(
                         controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
                         maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
-                    configuration: .init(address: .hostname(configuration.host, port: httpPort), serverName: "aloft"),
+                    server: .http1(configuration: http1),
+                    configuration: .init(
+                        address: .hostname(configuration.host, port: httpPort), serverName: "aloft",
+                        availableConnectionsDelegate: .maximum(configuration.httpLimits.total, logger: logger)),
                     onServerRunning: { channel in
                         portContinuation.yield(channel.localAddress?.port ?? httpPort)
                         portContinuation.finish()

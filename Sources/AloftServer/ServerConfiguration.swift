@@ -31,11 +31,16 @@ public struct ServerConfiguration: Sendable {
     /// Whether the server's own host runs containers (its embedded worker); off, deployed functions run only on
     /// worker hosts (`aloft worker`).
     public var runsContainersLocally = true
-    /// The control plane's own settings (payload limit, container limits, result retention ...).
+    /// The control plane's own settings (payload limit, container limits, result retention ...). A server closes
+    /// idle welcomed client connections after `ServerConfiguration.defaultIdleTimeout`.
     public var controlPlane: ControlPlaneConfiguration
+    /// Bounds on the HTTP API's connections.
+    public var httpLimits = HTTPConnectionLimits()
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
+    /// How long a server keeps a welcomed client connection that sends nothing and waits for nothing.
+    public static let defaultIdleTimeout = Duration.seconds(300)
 
     public init(
         host: String = "127.0.0.1",
@@ -43,7 +48,7 @@ public struct ServerConfiguration: Sendable {
         dataDirectory: String = ServerConfiguration.defaultDataDirectory,
         store: StoreKind = .sqlite,
         logLevel: Logger.Level = .info,
-        controlPlane: ControlPlaneConfiguration = .init()
+        controlPlane: ControlPlaneConfiguration = ServerConfiguration.defaultControlPlane
     ) {
         self.host = host
         self.port = port
@@ -51,6 +56,13 @@ public struct ServerConfiguration: Sendable {
         self.store = store
         self.logLevel = logLevel
         self.controlPlane = controlPlane
+    }
+
+    /// The control plane's defaults, with the server's idle timeout.
+    public static var defaultControlPlane: ControlPlaneConfiguration {
+        var configuration = ControlPlaneConfiguration()
+        configuration.connectionLimits.idleTimeout = defaultIdleTimeout
+        return configuration
     }
 
     /// `$ALOFT_DATA_DIR`, else `~/.aloft`.
@@ -63,7 +75,8 @@ public struct ServerConfiguration: Sendable {
 
     /// The defaults, overridden by the environment (`ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_HTTP_PORT`,
     /// `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`, `ALOFT_POSTGRES_URL`, `ALOFT_POSTGRES_SCHEMA`,
-    /// `ALOFT_SERVER_WORKER_LEASE`, `ALOFT_SERVER_LOCAL_WORKER`, `ALOFT_SERVER_INPUT_LIMITS`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
+    /// `ALOFT_SERVER_WORKER_LEASE`, `ALOFT_SERVER_LOCAL_WORKER`, `ALOFT_SERVER_INPUT_LIMITS`,
+    /// `ALOFT_SERVER_CONNECTION_LIMITS`, `ALOFT_HTTP_LIMITS`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
     /// parse, naming the variable.
     public init(environment: [String: String]) throws {
         try self.init(settings: Settings(environment: environment))
@@ -97,13 +110,7 @@ public struct ServerConfiguration: Sendable {
             Variable.workerLease, flag: "--worker-lease", expected: "a number of seconds, more than 0 and at most 3600"
         ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
         if let lease { controlPlane.workerLease = .milliseconds(Int64(lease * 1000)) }
-        if let limits = try settings.parse(
-            Variable.inputLimits, flag: "--input-limits",
-            expected: "comma-separated map=N, map-mib=N, connection-mib=N, workspace=N or workspace-mib=N (N > 0)",
-            { InputLimits(parsing: $0, over: controlPlane.inputLimits) })
-        {
-            controlPlane.inputLimits = limits
-        }
+        try readLimits(settings)
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }
@@ -112,26 +119,6 @@ public struct ServerConfiguration: Sendable {
             expected: "one of trace, debug, info, notice, warning, error, critical", Logger.Level.init(rawValue:))
         {
             logLevel = level
-        }
-    }
-}
-
-extension InputLimits {
-    /// `base` with the bounds `text` names (`map=10000,map-mib=256,connection-mib=512,workspace=1000000,
-    /// workspace-mib=2048`, any of them); nil if it does not parse.
-    init?(parsing text: String, over base: InputLimits) {
-        self = base
-        for part in text.split(separator: ",") {
-            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, let value = Int(pair[1]), value > 0, value <= Int(UInt32.max) else { return nil }
-            switch pair[0] {
-            case "map": inputsPerCall = value
-            case "map-mib": bytesPerCall = value << 20
-            case "connection-mib": bytesPerConnection = value << 20
-            case "workspace": inputsPerWorkspace = value
-            case "workspace-mib": bytesPerWorkspace = value << 20
-            default: return nil
-            }
         }
     }
 }

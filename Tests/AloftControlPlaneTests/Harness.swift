@@ -29,9 +29,9 @@ final class Harness {
         scheduler.startReaper()
     }
 
-    /// A client that said hello.
-    func client() throws -> Peer {
-        let peer = try Peer(harness: self)
+    /// A client that said hello (from IP address `address`, if given).
+    func client(from address: String? = nil) throws -> Peer {
+        let peer = try Peer(harness: self, from: address)
         var hello = Aloft_V1_Hello()
         hello.protocolVersion = AloftLimits.protocolVersion
         hello.role = .client
@@ -94,11 +94,16 @@ final class Peer {
     let handler: ConnectionHandler
     private let harness: Harness
 
-    init(harness: Harness) throws {
+    /// A connected peer; from IP address `address` if given, else over a Unix socket (no peer address).
+    init(harness: Harness, from address: String? = nil) throws {
         self.harness = harness
         handler = ConnectionHandler(state: harness.scheduler)
         channel = EmbeddedChannel(handler: handler, loop: harness.loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // An embedded channel's remote address is the one it connects to.
+        let remote =
+            try address.map { try SocketAddress(ipAddress: $0, port: 40_000) }
+            ?? SocketAddress(unixDomainSocketPath: "/nowhere/aloft.sock")
+        try channel.connect(to: remote).wait()
     }
 
     func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0) throws {

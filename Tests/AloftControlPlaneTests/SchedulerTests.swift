@@ -93,7 +93,6 @@ struct SchedulerTests {
         #expect(result.error.message.contains("timed out after 2.0 s (attempt 1)"))
         #expect(harness.runtime.started[0].handle.wasKilled)
         #expect(harness.containers(of: "f").isEmpty)
-        #expect(!container.channel.isActive)
     }
 
     @Test("cancelling a running input tells its container, and stops the container after the grace period")
@@ -257,7 +256,7 @@ struct SchedulerTests {
 struct ConnectionLimitTests {
     @Test("a connection not welcomed within the hello timeout is closed; a welcomed one stays")
     func helloDeadline() throws {
-        let harness = Harness { $0.helloTimeout = .seconds(10) }
+        let harness = Harness { $0.connectionLimits.helloTimeout = .seconds(10) }
         let silent = try Peer(harness: harness)
         let client = try harness.client()
         harness.advance(by: .seconds(9))
@@ -267,9 +266,9 @@ struct ConnectionLimitTests {
         #expect(client.channel.isActive)
     }
 
-    @Test("connections past maxConnections are closed as they arrive; a closed one makes room")
+    @Test("connections past the total cap are closed as they arrive; a closed one makes room")
     func connectionCap() throws {
-        let harness = Harness { $0.maxConnections = 2 }
+        let harness = Harness { $0.connectionLimits.total = 2 }
         let first = try harness.client()
         _ = try harness.client()
         let third = try Peer(harness: harness)
@@ -277,5 +276,46 @@ struct ConnectionLimitTests {
         try first.close()
         let fourth = try harness.client()
         #expect(fourth.channel.isActive)
+    }
+
+    @Test("a peer's unwelcomed connections past its cap are closed as they arrive; a welcome makes room")
+    func unwelcomedPerPeer() throws {
+        let harness = Harness { $0.connectionLimits.unwelcomedPerPeer = 2 }
+        let first = try Peer(harness: harness, from: "10.0.0.1")
+        let second = try Peer(harness: harness, from: "10.0.0.1")
+        let third = try Peer(harness: harness, from: "10.0.0.1")
+        #expect(second.channel.isActive)
+        #expect(!third.channel.isActive)
+        let otherPeer = try Peer(harness: harness, from: "10.0.0.2")
+        let overUnixSocket = try Peer(harness: harness)  // no address
+        #expect(otherPeer.channel.isActive)
+        #expect(overUnixSocket.channel.isActive)
+        var hello = Aloft_V1_Hello()
+        hello.protocolVersion = AloftLimits.protocolVersion
+        hello.role = .client
+        try first.send(.hello(hello), requestID: 1)
+        #expect(first.channel.isActive)
+        let fourth = try Peer(harness: harness, from: "10.0.0.1")
+        #expect(fourth.channel.isActive)
+        #expect(harness.scheduler.unwelcomedPeers.count(of: "10.0.0.1") == 2)
+    }
+
+    @Test("a welcomed client idle past the idle timeout is closed unless it waits for something")
+    func idleTimeout() throws {
+        let harness = Harness { $0.connectionLimits.idleTimeout = .seconds(60) }
+        let idle = try harness.client()
+        let talking = try harness.client()
+        let waiting = try harness.client()
+        let functionID = try harness.register("slow", on: waiting)
+        try waiting.invoke(functionID, "1")  // never answered: its container never connects
+        harness.advance(by: .seconds(30))
+        try talking.send(.functionGetStats(Aloft_V1_FunctionGetStats()), requestID: 5)
+        harness.advance(by: .seconds(35))
+        #expect(!idle.channel.isActive)
+        #expect(talking.channel.isActive)
+        #expect(waiting.channel.isActive)
+        harness.advance(by: .seconds(30))
+        #expect(!talking.channel.isActive)
+        #expect(waiting.channel.isActive)
     }
 }

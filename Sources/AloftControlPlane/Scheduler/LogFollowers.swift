@@ -22,6 +22,10 @@ final class LogFollowers: @unchecked Sendable {
         followers[key]?.values
     }
 
+    func isFollowing(_ channel: any Channel) -> Bool {
+        followers.values.contains { $0[ObjectIdentifier(channel)] != nil }
+    }
+
     /// A closed connection follows nothing.
     func remove(_ channel: any Channel) {
         guard !followers.isEmpty else { return }

@@ -88,6 +88,7 @@ extension Scheduler {
     ) {
         connection.role = hello.role
         connection.welcomed()
+        connectionWelcomed(connection)
         var reply = Aloft_V1_HelloReply()
         reply.protocolVersion = AloftLimits.protocolVersion
         reply.maxPayloadBytes = UInt64(configuration.maxPayloadBytes)

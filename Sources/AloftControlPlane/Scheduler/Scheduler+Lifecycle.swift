@@ -20,6 +20,7 @@ extension Scheduler {
         let now = loop.now
         expireWorkerLeases(now: now)
         recheckTokensIfDue(now: now)
+        closeIdleClientsIfDue(now: now)
         if configuration.store != nil, now - lastExpiry >= .minutes(1) {
             lastExpiry = now
             record(.expireResults(before: Date()))
@@ -37,57 +38,6 @@ extension Scheduler {
                 stop(container)
             }
         }
-    }
-
-    /// A connection closed: a container's ends it, a worker host's loses the host; a client's drops what only it
-    /// was waiting for (spawned calls live on).
-    /// Counts a new connection in; false (and the connection closed) when the control plane has as many as it
-    /// takes.
-    func connectionOpened(_ channel: any Channel) -> Bool {
-        loop.assertInEventLoop()
-        guard connections.count < configuration.maxConnections else {
-            refusedConnections += 1
-            if refusedConnections == 1 || refusedConnections.isMultiple(of: 1000) {  // logged, but not per connection
-                logger.warning(
-                    "refused a connection: at the connection limit",
-                    metadata: [
-                        "aloft.max_connections": "\(configuration.maxConnections)",
-                        "aloft.refused": "\(refusedConnections)",
-                    ])
-            }
-            channel.close(promise: nil)
-            return false
-        }
-        connections[ObjectIdentifier(channel)] = channel
-        return true
-    }
-
-    func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {
-        loop.assertInEventLoop()
-        connections[ObjectIdentifier(channel)] = nil
-        logFollowers.remove(channel)
-        sessionClosed(channel)
-        switch connection.role {
-        case .container: containerConnectionClosed(connection.containerID)
-        case .worker: workerLost(channel, reason: "its connection closed")
-        default: clientLeft(ObjectIdentifier(channel))
-        }
-    }
-
-    private func clientLeft(_ key: ObjectIdentifier) {
-        for input in inputs.values where !input.isAnswered {
-            switch input.owner {
-            case .invoke(let owner, _, _) where ObjectIdentifier(owner) == key:
-                cancelInput(input, message: "the caller went away")
-            case .call(let call)
-            where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key:
-                call.subscriber = nil
-                cancelCall(call)
-            default:
-                break
-            }
-        }
-        for call in calls.values { _ = call.removeWaiters { $0.channel == key } }
     }
 
     /// Stops every container and waits for them to exit (killing them after the grace period).
@@ -126,13 +76,6 @@ extension Scheduler {
             for container in containers.values { container.handle?.kill() }
             finishShutdown()
         }
-    }
-
-    /// Closes every connection still open, once the control plane has stopped: a caller's connection then fails
-    /// instead of talking to a scheduler that starts nothing.
-    func closeConnections() {
-        loop.assertInEventLoop()
-        for channel in connections.values { channel.close(promise: nil) }
     }
 
     /// Completes a shutdown in progress, once.

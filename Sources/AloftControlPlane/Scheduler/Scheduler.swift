@@ -20,6 +20,7 @@ import Synchronization
 /// - worker hosts: `Scheduler+Workers`
 /// - containers from start to serving: `Scheduler+Containers`; how they end: `Scheduler+ContainerEnds`
 /// - container output to followers: `LogFollowers`; the reaper and shutdown: `Scheduler+Lifecycle`
+/// - connections from arrival to close (caps, idle timeout): `Scheduler+Connections`, `ConnectionLimits`
 /// - connections let in by a token, checked again: `Scheduler+TokenSessions`
 final class Scheduler: @unchecked Sendable {
     let loop: any EventLoop
@@ -41,9 +42,12 @@ final class Scheduler: @unchecked Sendable {
     var workers = WorkerHosts()
     var sessions: TokenSessions
     /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).
-    var connections: [ObjectIdentifier: any Channel] = [:]
-    /// Connections refused at `maxConnections`, for rate-limited logging.
-    var refusedConnections = 0
+    var connections: [ObjectIdentifier: OpenConnection] = [:]
+    /// Peers' connections not welcomed yet, against `ConnectionLimits.unwelcomedPerPeer`.
+    var unwelcomedPeers: PeerCounts
+    /// What peers not welcomed did, by kind, for rate-limited logging.
+    var unwelcomedLog: [String: RefusalLog] = [:]
+    var lastIdleCheck: NIODeadline
     let logFollowers = LogFollowers()
 
     let outbound = OutboundFrames()
@@ -68,6 +72,8 @@ final class Scheduler: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.lastExpiry = loop.now
+        self.lastIdleCheck = loop.now
+        self.unwelcomedPeers = PeerCounts(limit: configuration.connectionLimits.unwelcomedPerPeer)
         self.sessions = TokenSessions(lastCheck: loop.now)
     }
 
