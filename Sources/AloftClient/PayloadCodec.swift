@@ -85,3 +85,30 @@ enum ErrorRegistry {
         return try? decoder(data)
     }
 }
+
+extension PayloadCodec {
+    /// What was wrong with a payload that did not decode, said plainly (where in the JSON and what was expected)
+    /// instead of Swift's `DecodingError` dump.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func place(_ path: [any CodingKey]) -> String {
+            path.isEmpty
+                ? "at the top level"
+                : "at "
+                    + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                    .joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "expected \(type) \(place(context.codingPath))"
+        case .valueNotFound(let type, let context):
+            return "expected \(type) \(place(context.codingPath)), found null or nothing"
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' \(place(context.codingPath))"
+        case .dataCorrupted(let context):
+            return "not valid JSON \(place(context.codingPath))"
+        @unknown default:
+            return "not decodable"
+        }
+    }
+}

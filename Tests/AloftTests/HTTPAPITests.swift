@@ -41,6 +41,21 @@ struct HTTPAPITests {
         let undecodable = try await server.http("POST", base + "/square/call", body: #""seven""#)
         #expect(undecodable.status == 400)
         #expect(errorCode(undecodable) == "invalidArgument")
+        // Said plainly, not as Swift's DecodingError dump.
+        let said = (undecodable.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(said.hasSuffix("as Int: expected Int at the top level"), "\(said)")
+        #expect(!said.contains("DecodingError") && !said.contains("Context("), "\(said)")
+
+        // A generator's items cannot come back from /call: refused, not answered null.
+        let countUp: GeneratorFunction<Int, Int> = app.lookupGenerator("count_up")
+        var items: [Int] = []
+        for try await item in countUp.remoteStream(2) { items.append(item) }
+        #expect(items == [0, 1])
+        let generator = try await server.http("POST", base + "/count_up/call", body: "3")
+        #expect(generator.status == 400)
+        #expect(errorCode(generator) == "invalidArgument")
+        let refusal = (generator.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(refusal.contains("'count_up' is a generator"), "\(refusal)")
 
         let missing = try await server.http("POST", base + "/nosuch/call", body: "1")
         #expect(missing.status == 404)

@@ -48,7 +48,8 @@ extension Function: ContainerInvocable {
                     failure(
                         AloftError(
                             .invalidArgument,
-                            "could not decode input \(position) of a batch of '\(name)' as \(Input.self): \(error)"),
+                            "could not decode input \(position) of a batch of '\(name)' as \(Input.self): \(PayloadCodec.describe(error))"
+                        ),
                         context))
             }
         }
@@ -86,7 +87,7 @@ extension Function: ContainerInvocable {
         do {
             return .success(try PayloadCodec.decode(Input.self, from: data))
         } catch {
-            let message = "could not decode the argument of '\(name)' as \(Input.self): \(error)"
+            let message = "could not decode the argument of '\(name)' as \(Input.self): \(PayloadCodec.describe(error))"
             return .failure(UndecodableInput(result: failure(AloftError(.invalidArgument, message), context)))
         }
     }

@@ -48,9 +48,14 @@ extension Scheduler {
 
     /// An item of a generator: pushed to its caller at once (the generator's input is still running).
     func generatorItemArrived(_ item: Aloft_V1_GeneratorItem) {
-        guard let input = inputs[item.inputID], !input.isAnswered, case .call(let call) = input.owner,
-            call.subscriber != nil
-        else { return }
+        guard let input = inputs[item.inputID], !input.isAnswered else { return }
+        guard input.isGenerator else {
+            // A generator called as a plain function (`.remote`, HTTP `/call`): its items would be lost.
+            let message =
+                "'\(input.functionName)' is a generator: iterate its items with remoteGen (a generator cannot be called over HTTP yet)"
+            return stopInput(input, answering: .failure(.failure, AloftError(.invalidArgument, message)))
+        }
+        guard case .call(let call) = input.owner, call.subscriber != nil else { return }
         var output = Aloft_V1_Output()
         output.index = item.index
         output.result = .success(Array(item.data))
@@ -124,9 +129,14 @@ extension Scheduler {
     /// Ends an input as cancelled: its owner is told now; it is never retried; if a container has it, the
     /// container is asked to stop it, and is stopped itself if the input is still there after the grace period.
     func cancelInput(_ input: InputRecord, message: String) {
+        stopInput(input, answering: .failure(.cancelled, AloftError(.cancelled, message)))
+    }
+
+    /// Answers `input` with `result` now and stops it where it runs (see `cancelInput`).
+    func stopInput(_ input: InputRecord, answering result: Aloft_V1_Result) {
         guard !input.isAnswered else { return }
         let container = input.container
-        answer(input, with: .failure(.cancelled, AloftError(.cancelled, message)))
+        answer(input, with: result)
         guard let container, let channel = container.channel else {
             inputs[input.id] = nil  // still in the backlog (or waiting to retry): it never runs
             input.pool.cancelledInBacklog += 1
