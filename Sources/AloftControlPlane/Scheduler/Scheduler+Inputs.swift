@@ -52,7 +52,7 @@ extension Scheduler {
         guard input.isGenerator else {
             // A generator called as a plain function (`.remote`, HTTP `/call`): its items would be lost.
             let message =
-                "'\(input.functionName)' is a generator: iterate its items with remoteGen (a generator cannot be called over HTTP yet)"
+                "'\(input.functionName)' is a generator: iterate its items with remoteStream (a generator cannot be called over HTTP yet)"
             return stopInput(input, answering: .failure(.failure, AloftError(.invalidArgument, message)))
         }
         guard case .call(let call) = input.owner, call.subscriber != nil else { return }
