@@ -59,8 +59,48 @@ private struct ProcessHandle: ContainerHandle, @unchecked Sendable {
     let process: Process  // only its thread-safe members are used: processIdentifier and signals
     var processID: Int32? { process.processIdentifier }
     // `isRunning` turns false once the process is reaped, so a pid the system reused is never signalled.
+    // A stop asks the container alone (it drains). A kill takes what it started with it: its process group (a
+    // `Process` is started in a group of its own) and every descendant still under it, found before the container
+    // dies and they are orphaned (a child started with Foundation's `Process` is in a group of its own too).
     func terminate() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) } }
-    func kill() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) } }
+    func kill() {
+        guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        let descendants = ProcessTree.descendants(of: pid)
+        Foundation.kill(pid, SIGKILL)
+        Foundation.kill(-pid, SIGKILL)
+        for descendant in descendants { Foundation.kill(descendant, SIGKILL) }
+    }
+}
+
+/// The processes of this host, from `/proc`.
+enum ProcessTree {
+    /// Every process under `root` (its children, theirs, and so on), as `/proc` lists them now.
+    static func descendants(of root: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var children: [Int32: [Int32]] = [:]
+        for entry in entries {
+            guard let pid = Int32(entry), let parent = parent(of: pid) else { continue }
+            children[parent, default: []].append(pid)
+        }
+        var found: [Int32] = []
+        var frontier = [root]
+        while let next = frontier.popLast() {
+            let below = children[next] ?? []
+            found += below
+            frontier += below
+        }
+        return found
+    }
+
+    /// The parent of `pid`: the field after the state in `/proc/PID/stat` (the name before it may hold spaces).
+    private static func parent(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
 }
 
 /// Output lines of every container go through one lock, so lines of different containers never interleave.

@@ -99,4 +99,32 @@ struct CancellationTests {
         #expect(kill(pid, 0) == 0)  // still running right after the cancel
         #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })  // stopped after the 5 s grace
     }
+
+    @Test("a container stopped after the grace period takes the processes it started with it")
+    func stoppedContainerKillsItsChildren() async throws {
+        let path = paths(1)[0]
+        defer { remove([path]) }
+        let forkSleeperAndSleep: Function<String, Int> = fixtures.lookup("fork_sleeper_and_sleep")
+        let call = try await forkSleeperAndSleep.spawn(path)
+        var pids: [Int32] = []
+        #expect(
+            try await eventually {
+                pids = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: " ")
+                    .compactMap { Int32($0) }
+                return pids.count == 2
+            })
+        try #require(pids.count == 2)
+        #expect(isAlive(pids[1]))
+        try await call.cancel()
+        #expect(try await eventually(timeout: .seconds(20)) { !isAlive(pids[0]) })  // killed after the 5 s grace
+        #expect(try await eventually(timeout: .seconds(5)) { !isAlive(pids[1]) }, "its child \(pids[1]) lives on")
+    }
+}
+
+/// Whether process `pid` exists and has not exited (a zombie nobody reaped yet has).
+func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let end = stat.lastIndex(of: ")")
+    else { return false }
+    return stat[stat.index(end, offsetBy: 2)] != "Z"
 }

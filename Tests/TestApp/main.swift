@@ -40,6 +40,18 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
+/// Starts a child process (`sleep 120`), writes "CONTAINER_PID CHILD_PID" to `path`, and sleeps a minute.
+let forkSleeperAndSleep = app.function("fork_sleeper_and_sleep") { (path: String) throws -> Int in
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+    child.arguments = ["120"]
+    try child.run()
+    let pids = "\(ProcessInfo.processInfo.processIdentifier) \(child.processIdentifier)"
+    try pids.write(toFile: path, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: 60)
+    return 0
+}
+
 /// Appends a line to `path` per run, says so on stderr, and crashes its container (a Swift trap).
 let crashAfterPrinting = app.function("crash_after_printing") { (path: String) throws -> Int in
     let previous = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
