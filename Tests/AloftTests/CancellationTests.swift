@@ -31,6 +31,30 @@ struct CancellationTests {
         #expect(ContinuousClock.now - started < .seconds(60), "the slow call takes 120 s")  // generous bound
     }
 
+    @Test("map and generator iteration end promptly when their task is cancelled")
+    func iterationEndsOnCancellation() async throws {
+        let mapping = Task {
+            var results = 0
+            for try await _ in sleepy.map([120, 120]) { results += 1 }
+            return results
+        }
+        let waitBetweenItems: GeneratorFunction<String, String> = fixtures.lookupGenerator("wait_between_items")
+        let streaming = Task {
+            var items: [String] = []
+            for try await item in waitBetweenItems.remoteStream(temporaryPath("never-there")) { items.append(item) }
+            return items
+        }
+        try await Task.sleep(for: .seconds(1))  // both are waiting on the wire by now (or soon: either way)
+        let started = ContinuousClock.now
+        mapping.cancel()
+        streaming.cancel()
+        _ = await mapping.result
+        _ = await streaming.result
+        // Without cancellation the map waits 120 s and the stream 30 s; a loaded machine gets a generous bound.
+        #expect(ContinuousClock.now - started < .seconds(15))
+        if case .success(let results) = await mapping.result { #expect(results == 0) }
+    }
+
     @Test("cancelling a spawned call cancels its async input as a task")
     func asyncInputCancelled() async throws {
         let path = paths(1)[0]
