@@ -4,7 +4,12 @@ import Synchronization
 import Testing
 
 /// Many container lifetimes through the real process runtime: nothing of them stays behind.
-@Suite("Soak", .timeLimit(.minutes(3)))
+///
+/// It counts the descriptors and memory of the test process, so it runs alone: `scripts/test` runs it after the
+/// rest with `ALOFT_ALONE=1`.
+@Suite(
+    "Soak", .timeLimit(.minutes(3)),
+    .enabled(if: ProcessInfo.processInfo.environment["ALOFT_ALONE"] == "1", "runs alone: ALOFT_ALONE=1"))
 struct SoakTests {
     @Test("1,000 container lifetimes (half exit on their own after printing, half are killed): fds and RSS stay flat")
     func containerLifetimes() async throws {
