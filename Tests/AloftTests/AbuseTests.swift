@@ -153,9 +153,9 @@ func openDescriptors(of pid: Int32) throws -> Int {
     try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
 }
 
-/// The resident memory of process `pid`, in bytes.
-func residentMemory(of pid: Int32) throws -> Int {
+/// A memory figure of process `pid` from `/proc/PID/status`, in bytes: its resident memory, or its peak (`VmHWM`).
+func residentMemory(of pid: Int32, field: String = "VmRSS") throws -> Int {
     let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-    let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+    let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
     return try #require(Int(line.split(separator: " ").dropFirst().first ?? "")) * 1024
 }

@@ -17,7 +17,7 @@ struct InputLimitTests {
         let server = try ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "map-mib=32"])
         let (_, functionID) = try await (server.app("limits").lookup("sleepy") as Function<Double, Int>)
             .connectAndRegister()
-        let before = try memory(of: server, "VmRSS")
+        let before = try residentMemory(of: server.process.processIdentifier)
         // 200 inputs of 2 MiB (400 MiB) in one map, sent without waiting for a result: 2 MiB of JSON that says 30.
         let argument = Data("30".utf8) + Data(repeating: UInt8(ascii: " "), count: (2 << 20) - 64)
         let refused = try await offThePool { () throws -> [Aloft_V1_Output] in
@@ -54,7 +54,7 @@ struct InputLimitTests {
         let message = refused.first?.result.error.message ?? ""
         #expect(message.contains("a map may hold at most 33554432"), "\(message)")
         // 400 MiB arrived; the server never held much more than its 32 MiB bound (and what reading frames takes).
-        let peak = try memory(of: server, "VmHWM")
+        let peak = try residentMemory(of: server.process.processIdentifier, field: "VmHWM")
         #expect(peak - before < 200 << 20, "RSS before \(before >> 20) MiB, peak \(peak >> 20) MiB")
         // The connection is gone, so its map is cancelled and what it held is let go: the server is fine.
         #expect(try await (server.app("limits").lookup("square") as Function<Int, Int>).remote(4) == 16)
@@ -99,13 +99,6 @@ struct InputLimitTests {
         try await spawned.value
         #expect(try await eventuallyAsync { (try? await sleepy.remote(0)) == 0 })
         #expect(server.terminate() == 0)
-    }
-
-    /// A line of `/proc/<pid>/status` of the server (`VmRSS`, `VmHWM`), in bytes.
-    private func memory(of server: ServerProcess, _ field: String) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
-        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
-        return try #require(Int(line.split(separator: " ").dropFirst().first ?? "")) * 1024
     }
 }
 
