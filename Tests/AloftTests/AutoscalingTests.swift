@@ -35,7 +35,8 @@ struct AutoscalingTests {
     func bufferContainers() async throws {
         let function: Function<Double, Int> = app("scale-buffer").lookup(
             "sleepy", options: FunctionOptions(bufferContainers: 1))
-        let call = try await function.spawn(3)
+        // The input runs until it is cancelled below, so the check never races its end on a loaded machine.
+        let call = try await function.spawn(120)
         // One container for the input, one idle buffer container.
         #expect(
             try await eventuallyAsync {

@@ -28,6 +28,9 @@ struct ClassTests {
         let first = Recorder.Parameters(path: temporaryPath("aloft-class"), greeting: "one")
         let second = Recorder.Parameters(path: temporaryPath("aloft-class"), greeting: "two")
         defer { for path in [first.path, second.path] { try? FileManager.default.removeItem(atPath: path) } }
+        // A scale-down window longer than the test, so that a slow moment between two calls on a loaded machine
+        // never stops the container the later calls expect to share.
+        let recorder = self.recorder.withOptions { $0.scaledownWindow = .seconds(120) }
         let pid = recorder.method("pid") { (_: Recorder) in ProcessInfo.processInfo.processIdentifier }
         let greet = recorder.method("greet") { (recorder: Recorder, name: String) in recorder.greet(name) }
         let firstPID = try await pid.with(first).remote()
