@@ -91,6 +91,34 @@ struct AbuseTests {
     }
 }
 
+extension AbuseTests {
+    @Test("with over 1,024 descriptors open the server still starts containers and runs their inputs")
+    func containerStartsPastSelectLimit() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(
+            dataDirectory: directory, arguments: ["--connection-limits", "hello-timeout=60"])
+        let pid = server.process.processIdentifier
+        let wirePort = try #require(server.address.split(separator: ":").last.flatMap { UInt16($0) })
+        // 24 peers × 60 idle connections: under the per-peer cap of 64, so the server holds all 1,440.
+        let flood = await Task.detached {
+            (3..<27).map { peer in openConnections(60, to: wirePort, from: "127.0.0.\(peer)") { _ in Data() } }
+        }.value
+        defer { for socket in flood.flatMap(\.sockets) { close(socket) } }
+        #expect(flood.allSatisfy { $0.failed == 0 })
+        #expect(try await eventually(timeout: .seconds(20)) { ((try? openDescriptors(of: pid)) ?? 0) > 1_440 })
+        // Fresh pools: their containers' pipes and sockets take descriptors numbered past 1,024.
+        let square: Function<Int, Int> = server.app("past-select-limit").lookup("square")
+        let report: Function<Double, Where> = server.app("past-select-limit").lookup("sleep_and_report")
+        #expect(try await square.remote(7) == 49)
+        var places: [Where] = []
+        for try await place in report.map(Array(repeating: 0.5, count: 8), orderOutputs: false) { places.append(place) }
+        #expect(places.count == 8, "several containers started and served the map")
+        #expect(try openDescriptors(of: pid) > 1_440)
+        #expect(server.terminate() == 0)
+    }
+}
+
 /// Sockets a flood opened, and how many connects failed.
 struct Flood: Sendable {
     var sockets: [Int32] = []
