@@ -60,6 +60,7 @@ public final class AloftServer: Service {
     }
 
     public func run() async throws {
+        StandardStream.ignoreBrokenPipes()
         logger.info(
             "aloft server starting",
             metadata: [
@@ -110,10 +111,8 @@ public final class AloftServer: Service {
                 }
             }
             // One line on standard output, for people and for scripts (the ports when they were 0).
-            FileHandle.standardOutput.write(
-                Data(
-                    "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n".utf8)
-            )
+            StandardStream.output.write(
+                "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n")
             try await group.waitForAll()
         }
         logger.info("aloft server stopped")

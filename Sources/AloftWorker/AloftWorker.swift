@@ -39,6 +39,7 @@ public final class AloftWorker: Service {
     }
 
     public func run() async throws {
+        StandardStream.ignoreBrokenPipes()
         try await cancelWhenGracefulShutdown {
             var announced = false
             while !Task.isCancelled {
@@ -136,7 +137,7 @@ public final class AloftWorker: Service {
         try Self.expect(try await replies.next(), "registering")
         let message =
             "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
-        if announce { FileHandle.standardOutput.write(Data(message.utf8)) }
+        if announce { StandardStream.output.write(message) }
         logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
     }
 

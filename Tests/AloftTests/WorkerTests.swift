@@ -137,6 +137,28 @@ struct WorkerTests {
     }
 }
 
+extension WorkerTests {
+    @Test("a worker host whose standard output fails (a full disk, a closed pipe) keeps serving containers")
+    func workerWithFailingOutput() async throws {
+        let directory = temporaryPath("aloft-workers")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
+        // Every write to /dev/full fails (ENOSPC), as one to a pipe whose reader exited does (EPIPE).
+        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let worker = try WorkerProcess(
+            server: server, token: try await workerToken(directory), name: "mute", cacheDirectory: directory + "/cache",
+            standardOutput: full)
+        try await deploy(server)
+        let squareWhere = Function<Int, String>.lookup(
+            app: "fixtures", name: "square_where",
+            controlPlane: RemoteControlPlane(server.address, token: server.token))
+        let call = try await squareWhere.spawn(9)
+        #expect(try await call.get(timeout: .seconds(60)) == "81@mute")
+        #expect(worker.process.isRunning)
+        #expect(server.terminate() == 0)
+    }
+}
+
 /// An `aloft worker` process (optionally in a network namespace), connected once it returns.
 final class WorkerProcess: @unchecked Sendable {
     let process = Process()
@@ -147,7 +169,7 @@ final class WorkerProcess: @unchecked Sendable {
 
     init(
         server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
-        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2
+        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, standardOutput: FileHandle? = nil
     ) throws {
         let arguments = [
             "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
@@ -161,6 +183,11 @@ final class WorkerProcess: @unchecked Sendable {
         } else {
             process.executableURL = URL(fileURLWithPath: aloft)
             process.arguments = arguments
+        }
+        if let standardOutput {  // its output goes there: nothing to wait for
+            process.standardOutput = standardOutput
+            try process.run()
+            return
         }
         let pipe = Pipe()
         process.standardOutput = pipe
