@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
         .library(name: "AloftTesting", targets: ["AloftTesting"]),
         .executable(name: "aloft", targets: ["AloftCommand"]),
+        .executable(name: "aloft-fuzz-wire", targets: ["AloftFuzz"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "seed-example", targets: ["seed-example"]),
         .executable(name: "concurrency-example", targets: ["concurrency-example"]),
@@ -130,6 +131,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+
+        // The wire fuzzer: libFuzzer's target with `scripts/fuzz`, a replayer of its corpus otherwise.
+        .target(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "AloftFuzz",
+            dependencies: [
+                "AloftCore", "AloftControlPlane", "AloftWire", "CLibFuzzer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: upcoming
         ),

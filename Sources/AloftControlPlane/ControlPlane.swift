@@ -128,12 +128,7 @@ public final class ControlPlane: Service, Sendable {
     /// Binds the TCP listener and, if configured, the Unix socket; both hand connections to `state`.
     private func listen(on group: any EventLoopGroup, for state: Scheduler) async throws -> Listeners {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                // Until the peer is welcomed, only small frames (a hello is a few hundred bytes).
-                let limit = FrameLimit(bytes: state.configuration.connectionLimits.preWelcomeFrameBytes)
-                try channel.pipeline.syncOperations.addAloftFraming(limit: limit)
-                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: state, frameLimit: limit))
-            }
+            channel.eventLoop.makeCompletedFuture { try state.installConnectionPipeline(on: channel) }
         }
         let sendBuffer = SocketOptionValue(AloftLimits.socketSendBufferBytes)
         var listeners: [any Channel] = []
