@@ -65,10 +65,12 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // posix_spawn for container processes (closefrom, signal defaults, a process group): C, for the glibc API.
+        .target(name: "CAloftSpawn"),
         .target(
             name: "AloftControlPlane",
             dependencies: [
-                "AloftCore", "AloftWire",
+                "AloftCore", "AloftWire", "CAloftSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,8 +2,8 @@ import AloftCore
 import Foundation
 import Logging
 
-/// Runs each container as a child OS process of the control plane, and streams its stdout and stderr to the
-/// control plane's own, each line prefixed with the function and container (as `modal run` does).
+/// Runs each container as a child OS process of the control plane (`SpawnedProcess`), and streams its stdout and
+/// stderr to the control plane's own, each line prefixed with the function and container (as `modal run` does).
 public struct ProcessContainerRuntime: ContainerRuntime {
     /// Where container output goes; `nil` drops it.
     public var forwardOutput: Bool
@@ -14,61 +14,57 @@ public struct ProcessContainerRuntime: ContainerRuntime {
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: spec.executable)
-        process.arguments = spec.arguments
-        process.environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
-        process.standardInput = FileHandle.nullDevice
-        let prefix = spec.outputPrefix
-        var forwarders: [LineForwarder] = []
-        var childEnds: [FileHandle] = []
-        if forwardOutput {
-            // Made here rather than with `Pipe()`, which traps later when the descriptors ran out.
-            let out = try OutputPipe()
-            let err = try OutputPipe()
-            process.standardOutput = out.writeEnd
-            process.standardError = err.writeEnd
-            childEnds = [out.writeEnd, err.writeEnd]
-            forwarders = [
+        let environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        guard forwardOutput else {
+            let process = try SpawnedProcess(
+                executable: spec.executable, arguments: spec.arguments, environment: environment,
+                standardOutput: -1, standardError: -1, onExit: onExit)
+            return ProcessHandle(process: process)
+        }
+        let out = try OutputPipe()
+        let err: OutputPipe
+        do {
+            err = try OutputPipe()
+        } catch {
+            out.closeBothEnds()
+            throw error
+        }
+        let process: SpawnedProcess
+        do {
+            let prefix = spec.outputPrefix
+            let forwarders = [
                 LineForwarder(readEnd: out.readEnd, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
                 LineForwarder(readEnd: err.readEnd, prefix: prefix, destination: .standardError, sink: spec.onOutput),
             ]
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            defer {
+                // The child has its copies; the control plane's would keep the pipes open after the child exits
+                // (and, when the start failed, closing them ends the readers, which close the read ends).
+                close(out.writeEnd)
+                close(err.writeEnd)
+            }
+            process = try SpawnedProcess(
+                executable: spec.executable, arguments: spec.arguments, environment: environment,
+                standardOutput: out.writeEnd, standardError: err.writeEnd
+            ) { status in
+                for forwarder in forwarders { forwarder.finish() }
+                onExit(status)
+            }
         }
-        process.terminationHandler = { [forwarders] process in
-            for forwarder in forwarders { forwarder.finish() }
-            // As a shell reports it: 128 + n for a process killed by signal n.
-            let signaled = process.terminationReason == .uncaughtSignal
-            onExit(signaled ? 128 + process.terminationStatus : process.terminationStatus)
-        }
-        do {
-            try process.run()
-        } catch {
-            // The write ends close as they are released, and the readers then end and close the read ends.
-            throw AloftError(.internalFailure, "could not start \(spec.executable): \(error)")
-        }
-        // The child has its copies; the control plane's would keep the pipes open after the child exits.
-        for end in childEnds { try? end.close() }
         return ProcessHandle(process: process)
     }
 }
 
-private struct ProcessHandle: ContainerHandle, @unchecked Sendable {
-    let process: Process  // only its thread-safe members are used: processIdentifier and signals
-    var processID: Int32? { process.processIdentifier }
-    // `isRunning` turns false once the process is reaped, so a pid the system reused is never signalled.
-    // A stop asks the container alone (it drains). A kill takes what it started with it: its process group (a
-    // `Process` is started in a group of its own) and every descendant still under it, found before the container
-    // dies and they are orphaned (a child started with Foundation's `Process` is in a group of its own too).
-    func terminate() { if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) } }
+private struct ProcessHandle: ContainerHandle {
+    let process: SpawnedProcess
+    var processID: Int32? { process.pid }
+    // A stop asks the container alone (it drains). A kill takes what it started with it: its process group (it is
+    // started in a group of its own) and every descendant still under it, found before the container dies and they
+    // are orphaned (a child started with Foundation's `Process` is in a group of its own).
+    func terminate() { process.send(SIGTERM) }
     func kill() {
         guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        let descendants = ProcessTree.descendants(of: pid)
-        Foundation.kill(pid, SIGKILL)
-        Foundation.kill(-pid, SIGKILL)
+        let descendants = ProcessTree.descendants(of: process.pid)
+        process.send(SIGKILL, group: true)
         for descendant in descendants { Foundation.kill(descendant, SIGKILL) }
     }
 }
@@ -108,9 +104,10 @@ private let outputLock = NSLock()
 
 /// A pipe for a container's output: the child writes, the control plane reads.
 private struct OutputPipe {
-    /// Owned by the `LineForwarder` that reads it, which closes it once its read source is cancelled.
+    /// Owned by the `LineForwarder` that reads it, which closes it once the pipe reached its end.
     let readEnd: Int32
-    let writeEnd: FileHandle
+    /// Given to the child as its stdout or stderr; `start` closes the control plane's copy.
+    let writeEnd: Int32
 
     /// Throws `internalFailure`, naming the cause, when the process is out of file descriptors.
     init() throws {
@@ -123,7 +120,13 @@ private struct OutputPipe {
         }
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         readEnd = descriptors[0]
-        writeEnd = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
+        writeEnd = descriptors[1]
+    }
+
+    /// For a pipe no reader was started for.
+    func closeBothEnds() {
+        close(readEnd)
+        close(writeEnd)
     }
 }
 

@@ -53,7 +53,7 @@ struct ServerTests {
     }
 
     @Test(
-        "one server per data directory; a port in use is an error, not a hang; containers never see the server's settings"
+        "one server per data directory; a port in use is an error, not a hang; containers never see the server's settings, signals or files"
     )
     func exclusiveAndIsolated() async throws {
         let directory = temporaryPath("aloft-server")
@@ -80,6 +80,13 @@ struct ServerTests {
         let names = try await (app.lookup("environment_names") as Function<String, [String]>).remote("ALOFT_")
         #expect(!names.contains("ALOFT_POSTGRES_URL") && !names.contains("ALOFT_DATA_DIR"), "\(names)")
         #expect(names.contains("ALOFT_TOKEN"))  // its own, for the calls its body makes
+        // Nor the server's signal dispositions (it ignores SIGPIPE and SIGQUIT; a container ignores SIGTERM itself,
+        // to drain) or descriptors (its database, its sockets).
+        let ignored = try await (app.lookup("ignored_signals") as Function<NoArguments, [Int32]>).remote()
+        #expect(!ignored.contains(SIGPIPE) && !ignored.contains(SIGQUIT) && !ignored.contains(SIGINT), "\(ignored)")
+        let files = try await (app.lookup("open_files") as Function<NoArguments, [String]>).remote()
+        #expect(!files.contains { $0.hasPrefix(directory) }, "\(files)")
+        #expect(files.filter { $0.hasPrefix("socket:") }.count <= 1, "\(files)")  // its own connection only
         #expect(server.terminate() == 0)
     }
 

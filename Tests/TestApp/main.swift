@@ -241,6 +241,21 @@ let environmentNames = app.function("environment_names") { (prefix: String) -> [
     ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix(prefix) }.sorted()
 }
 
+/// The signals this container's process ignores (`SigIgn` in /proc/self/status).
+let ignoredSignals = app.function("ignored_signals") { () throws -> [Int32] in
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    let line = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") } ?? ""
+    let mask = UInt64(line.split(separator: "\t").last.map(String.init) ?? "", radix: 16) ?? 0
+    return (1...64).filter { mask & (1 << UInt64($0 - 1)) != 0 }.map { Int32($0) }
+}
+
+/// What this container's process has open: the targets of /proc/self/fd.
+let openFiles = app.function("open_files") { () throws -> [String] in
+    try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)
+    }
+}
+
 /// Says hello to the control plane as a worker host with this container's own token, and returns the error code it
 /// gets back ("accepted" if none): a container token must never admit a worker host.
 let helloAsWorker = app.function("hello_as_worker") { () throws -> String in
