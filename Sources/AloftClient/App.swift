@@ -1,4 +1,4 @@
-import AloftCore
+public import AloftCore
 import AloftWire
 import Foundation
 import SwiftProtobuf
@@ -10,10 +10,29 @@ public struct AppConfiguration: Sendable {
     public var containerExecutable: String?
     /// Its arguments. Default: the running process's arguments.
     public var containerArguments: [String]?
+    /// Environment variables of every function's containers; a function's own `environment` wins for a key both
+    /// set.
+    public var environment: [String: String]
+    /// Secrets of every function's containers, before each function's own `secrets` (appended, as Modal's
+    /// `App(secrets=)`).
+    public var secrets: [Secret]
 
-    public init(containerExecutable: String? = nil, containerArguments: [String]? = nil) {
+    public init(
+        containerExecutable: String? = nil, containerArguments: [String]? = nil, environment: [String: String] = [:],
+        secrets: [Secret] = []
+    ) {
         self.containerExecutable = containerExecutable
         self.containerArguments = containerArguments
+        self.environment = environment
+        self.secrets = secrets
+    }
+
+    /// A function's options with the app's environment and secrets added, as they are registered.
+    func withAppDefaults(_ options: FunctionOptions) -> FunctionOptions {
+        var options = options
+        options.environment = environment.merging(options.environment) { _, function in function }
+        options.secrets = secrets + options.secrets
+        return options
     }
 }
 

@@ -108,7 +108,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.functionName = name
         register.executable = app.containerExecutable
         register.arguments = app.containerArguments
-        register.options = Aloft_V1_FunctionOptions(options)
+        register.options = Aloft_V1_FunctionOptions(app.configuration.withAppDefaults(options))
         register.isDefinition = isDefinition
         register.artifact = AloftRuntime.artifact
         if let classBinding {

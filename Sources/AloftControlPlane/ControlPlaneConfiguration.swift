@@ -41,6 +41,9 @@ public struct ControlPlaneConfiguration: Sendable {
     /// process; `nil` (the embedded default) keeps them in memory only: an ephemeral app lives and dies with its
     /// caller's process.
     public var store: (any ControlPlaneStore)?
+    /// Seals secret values before `store` keeps them (inline secrets of registrations, named secrets). `aloft
+    /// server` sets one; `nil` keeps them as they are, which suits a store in memory only.
+    public var secretSealer: (any SecretSealer)?
     /// Checks clients' tokens; `nil` (the embedded default) trusts every client. With one, each client works in
     /// its token's workspace and sees only that workspace's functions and calls; containers get a token of their
     /// own for the calls their bodies make.

@@ -22,6 +22,12 @@ public struct FunctionOptions: Sendable, Hashable {
     public var scaledownWindow: Duration
     /// Dynamic batching; set by `App.batchedFunction`, which declares a body that takes arrays.
     public var batching: Batching?
+    /// Added to each container's environment before user code runs (Modal's `env`). Not for credentials: stored
+    /// as they are; use `secrets`.
+    public var environment: [String: String]
+    /// Secrets whose keys each container gets as environment variables, after `environment` and in order (a later
+    /// key wins). App-level secrets (`AppConfiguration.secrets`) come first.
+    public var secrets: [Secret]
 
     /// Modal's `@modal.batched(max_batch_size=, wait_ms=)`: a batch runs when it has `maxBatchSize` inputs or
     /// when its first input has waited `wait`.
@@ -43,8 +49,12 @@ public struct FunctionOptions: Sendable, Hashable {
         minContainers: Int = 0,
         maxContainers: Int? = nil,
         bufferContainers: Int = 0,
-        scaledownWindow: Duration = .seconds(60)
+        scaledownWindow: Duration = .seconds(60),
+        environment: [String: String] = [:],
+        secrets: [Secret] = []
     ) {
+        self.environment = environment
+        self.secrets = secrets
         self.timeout = timeout
         self.startupTimeout = startupTimeout
         self.retries = retries
@@ -96,6 +106,8 @@ public struct FunctionOptions: Sendable, Hashable {
             }
         }
         try retries.validate()
+        for key in environment.keys { try EnvironmentName.validate(key, what: "environment key") }
+        for secret in secrets { try secret.validate() }
     }
 }
 

@@ -47,6 +47,7 @@ public final class AloftServer: Service {
         self.store = store
         self.authenticator = StoreTokenAuthenticator(store: store)
         controlPlane.store = store
+        controlPlane.secretSealer = try AESGCMSecretSealer.loadingOrCreatingKey(at: configuration.secretKeyPath)
         controlPlane.authenticator = authenticator
         let artifacts = FileArtifactStore(
             directory: (configuration.dataDirectory as NSString).appendingPathComponent("artifacts"))
@@ -165,6 +166,9 @@ extension AloftServer {
 extension ServerConfiguration {
     /// The SQLite database in the data directory.
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("aloft.sqlite") }
+    /// The key that seals secrets in the store (AES-256, 0600), made on first start. Servers that share a
+    /// PostgreSQL store need the same key: copy this file.
+    public var secretKeyPath: String { (dataDirectory as NSString).appendingPathComponent("secret-key") }
     /// Where a server that started without tokens wrote the first one.
     public var firstTokenPath: String { (dataDirectory as NSString).appendingPathComponent("client-token") }
 

@@ -22,6 +22,29 @@ extension Aloft_V1_FunctionOptions {
         maxContainers = UInt32(options.maxContainers ?? 0)
         bufferContainers = UInt32(options.bufferContainers)
         scaledownWindowMs = ms(options.scaledownWindow)
+        environment = options.environment
+        secrets = options.secrets.map(Aloft_V1_SecretRef.init)
+    }
+}
+
+extension Aloft_V1_SecretRef {
+    package init(_ secret: Secret) {
+        self.init()
+        switch secret.source {
+        case .named(let name, let required):
+            self.name = name
+            requiredKeys = required
+        case .values(let values):
+            self.values = values
+        }
+    }
+}
+
+extension Secret {
+    /// A secret as the wire carries it; sealed values must have been opened (`values`) before.
+    package init(wire: Aloft_V1_SecretRef) {
+        self.init(
+            source: wire.name.isEmpty ? .values(wire.values) : .named(wire.name, requiredKeys: wire.requiredKeys))
     }
 }
 
@@ -46,7 +69,9 @@ extension FunctionOptions {
             minContainers: Int(wire.minContainers),
             maxContainers: wire.maxContainers == 0 ? nil : Int(wire.maxContainers),
             bufferContainers: Int(wire.bufferContainers),
-            scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60))
+            scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60)),
+            environment: wire.environment,
+            secrets: wire.secrets.map(Secret.init(wire:))
         )
         if wire.maxBatchSize > 0 {
             batching = Batching(

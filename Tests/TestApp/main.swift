@@ -241,6 +241,19 @@ let environmentNames = app.function("environment_names") { (prefix: String) -> [
     ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix(prefix) }.sorted()
 }
 
+/// The value of an environment variable of this container, if it has it.
+let environmentValue = app.function("environment_value") { (key: String) -> String? in
+    ProcessInfo.processInfo.environment[key]
+}
+
+/// "SECONDS:KEY": sleeps that long, then answers the value of environment variable KEY reversed (empty if unset),
+/// so that a stored result is not a copy of the value.
+let environmentValueLater = app.function("environment_value_later") { (job: String) -> String in
+    let parts = job.split(separator: ":", maxSplits: 1).map(String.init)
+    Thread.sleep(forTimeInterval: Double(parts.first ?? "") ?? 0)
+    return String((ProcessInfo.processInfo.environment[parts.count > 1 ? parts[1] : ""] ?? "").reversed())
+}
+
 /// The signals this container's process ignores (`SigIgn` in /proc/self/status).
 let ignoredSignals = app.function("ignored_signals") { () throws -> [Int32] in
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)

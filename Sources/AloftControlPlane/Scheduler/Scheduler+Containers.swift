@@ -17,7 +17,15 @@ extension Scheduler {
         }
         workers.waitingForRoom[ObjectIdentifier(pool)] = nil
         let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool, now: loop.now)
-        let spec = containerSpec(for: container)
+        let spec: ContainerSpec
+        do {
+            spec = try containerSpec(for: container)
+        } catch {
+            containers[container.id] = container
+            pool.containers[container.id] = container
+            containerEnded(container.id, .died, reason: "could not be started: \(error.message)")
+            return true
+        }
         containers[container.id] = container
         pool.containers[container.id] = container
         logger.debug(
@@ -46,9 +54,12 @@ extension Scheduler {
         return true
     }
 
-    private func containerSpec(for container: ContainerRecord) -> ContainerSpec {
+    private func containerSpec(for container: ContainerRecord) throws(AloftError) -> ContainerSpec {
         let pool = container.pool
-        var environment = [AloftEnvironment.controlPlaneAddress: address, AloftEnvironment.containerID: container.id]
+        // The function's environment and secrets first: Aloft's own variables win over them.
+        var environment = try secretEnvironment(for: pool)
+        environment[AloftEnvironment.controlPlaneAddress] = address
+        environment[AloftEnvironment.containerID] = container.id
         if configuration.authenticator != nil {
             environment[AloftEnvironment.token] = "ctr:\(container.id):\(container.clientSecret)"
         }

@@ -33,7 +33,8 @@ extension Scheduler {
         let known = registry.id(ofFunction: functionKey)
         let id = functionID ?? known ?? makeID()
         registry.bind(function: functionKey, name: register.functionName, id: id, to: pool)
-        if persist && (changed || known == nil || replacing), let registration = try? register.serializedBytes() as Data
+        if persist && (changed || known == nil || replacing),
+            let registration = try? sealedForStore(register).serializedBytes() as Data
         {
             record(
                 .putFunction(
@@ -81,7 +82,10 @@ extension Scheduler {
         guard configuration.store != nil else { return }
         reserveIDs(upTo: stored.functions.map(\.id).max() ?? 0)
         for function in stored.functions {
-            guard let registration = try? Aloft_V1_FunctionRegister(serializedBytes: function.registration) else {
+            guard
+                let registration = try? openedFromStore(
+                    Aloft_V1_FunctionRegister(serializedBytes: function.registration))
+            else {
                 logger.error(
                     "a stored function could not be decoded; skipped", metadata: ["aloft.function": "\(function.key)"])
                 continue

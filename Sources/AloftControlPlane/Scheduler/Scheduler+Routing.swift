@@ -78,6 +78,11 @@ extension Scheduler {
         let replier = Replier(scheduler: self, requestID: requestID, channel: channel)
         switch body {
         case .functionRegister(let register):
+            do {
+                try checkSecrets(of: register, workspace: workspace)
+            } catch {
+                return replier.fail(error)
+            }
             var reply = Aloft_V1_FunctionRegistered()
             reply.functionID = self.register(register, workspace: workspace, functionID: nil, persist: true)
             replier.send(.functionRegistered(reply))

@@ -43,6 +43,8 @@ final class Scheduler: @unchecked Sendable {
     var sessions: TokenSessions
     /// Every open connection, so that a stopped control plane closes them (a shared event loop outlives it).
     var connections: [ObjectIdentifier: OpenConnection] = [:]
+    /// Named secrets, per workspace (Secrets/).
+    var secrets = NamedSecrets()
     /// Peers' connections not welcomed yet, against `ConnectionLimits.unwelcomedPerPeer`.
     var unwelcomedPeers: PeerCounts
     /// What peers not welcomed did, by kind, for rate-limited logging.

@@ -568,6 +568,36 @@ public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
 
   public var batchWaitMs: UInt32 = 0
 
+  /// added to each container's environment (Modal's `env`)
+  public var environment: Dictionary<String,String> = [:]
+
+  /// then these, in order (a later one's key wins)
+  public var secrets: [Aloft_V1_SecretRef] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A secret a function's containers get as environment variables: a named secret of the workspace (`aloft secret
+/// create`), or values the caller gave (Secret.fromDictionary / fromLocalEnvironment / fromDotenv).
+public nonisolated struct Aloft_V1_SecretRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty: inline `values`
+  public var name: String = String()
+
+  /// a named secret must have these keys
+  public var requiredKeys: [String] = []
+
+  /// inline values, as they cross the wire (never stored so)
+  public var values: Dictionary<String,String> = [:]
+
+  /// inline values sealed with the server's key: how a store keeps them
+  public var sealedValues: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1863,7 +1893,7 @@ nonisolated extension Aloft_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0\u{1}environment\0\u{1}secrets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1885,6 +1915,8 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.maxDelayMs) }()
       case 13: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
       case 14: try { try decoder.decodeSingularUInt32Field(value: &self.batchWaitMs) }()
+      case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.environment) }()
+      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.secrets) }()
       default: break
       }
     }
@@ -1933,6 +1965,12 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if self.batchWaitMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.batchWaitMs, fieldNumber: 14)
     }
+    if !self.environment.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.environment, fieldNumber: 15)
+    }
+    if !self.secrets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.secrets, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1951,6 +1989,53 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     if lhs.maxDelayMs != rhs.maxDelayMs {return false}
     if lhs.maxBatchSize != rhs.maxBatchSize {return false}
     if lhs.batchWaitMs != rhs.batchWaitMs {return false}
+    if lhs.environment != rhs.environment {return false}
+    if lhs.secrets != rhs.secrets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_SecretRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SecretRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}required_keys\0\u{1}values\0\u{3}sealed_values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.requiredKeys) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.values) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.sealedValues) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.requiredKeys.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.requiredKeys, fieldNumber: 2)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.values, fieldNumber: 3)
+    }
+    if !self.sealedValues.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealedValues, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_SecretRef, rhs: Aloft_V1_SecretRef) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.requiredKeys != rhs.requiredKeys {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs.sealedValues != rhs.sealedValues {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
