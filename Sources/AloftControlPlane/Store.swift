@@ -89,10 +89,16 @@ public struct StoredInput: Sendable, Hashable {
 public struct StoredState: Sendable {
     public var functions: [StoredFunction]
     public var unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])]
+    /// Every named secret of every workspace, by workspace, then name.
+    public var secrets: [StoredSecret]
 
-    public init(functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = []) {
+    public init(
+        functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = [],
+        secrets: [StoredSecret] = []
+    ) {
         self.functions = functions
         self.unfinishedCalls = unfinishedCalls
+        self.secrets = secrets
     }
 }
 
@@ -186,6 +192,10 @@ public enum StoreChange: Sendable, Hashable {
     case setLiveVersion(workspace: String, appName: String, version: Int?)
     /// Forgets every function of an app (it was stopped; calls already accepted keep their results).
     case deleteFunctions(workspace: String, appName: String)
+    /// Adds a named secret, or replaces the one of that workspace and name.
+    case putSecret(StoredSecret)
+    /// Forgets a named secret.
+    case deleteSecret(workspace: String, name: String)
 }
 
 /// A store that keeps everything in memory: for tests, and to check the control plane's use of the protocol
@@ -198,6 +208,11 @@ public final class InMemoryStore: ControlPlaneStore {
         var results: [String: [UInt64: (data: Data, expiresAt: Date)]] = [:]
         var tokens: [String: StoredToken] = [:]
         var appVersions: [AppVersionKey: StoredAppVersion] = [:]
+        var secrets: [SecretKey: StoredSecret] = [:]
+    }
+
+    private struct SecretKey: Hashable {
+        var workspace: String, name: String
     }
 
     private struct AppVersionKey: Hashable {
@@ -221,7 +236,8 @@ public final class InMemoryStore: ControlPlaneStore {
                         return (
                             call, inputs.sorted { $0.key < $1.key }.map { StoredInput(index: $0.key, data: $0.value) }
                         )
-                    }
+                    },
+                secrets: contents.secrets.values.sorted { ($0.workspace, $0.name) < ($1.workspace, $1.name) }
             )
         }
     }
@@ -279,6 +295,10 @@ public final class InMemoryStore: ControlPlaneStore {
                     contents.functions = contents.functions.filter {
                         $0.value.workspace != workspace || $0.value.appName != appName
                     }
+                case .putSecret(let secret):
+                    contents.secrets[SecretKey(workspace: secret.workspace, name: secret.name)] = secret
+                case .deleteSecret(let workspace, let name):
+                    contents.secrets[SecretKey(workspace: workspace, name: name)] = nil
                 }
             }
         }

@@ -21,8 +21,10 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let containerCrashed = Code(rawValue: "containerCrashed")
         /// The call was cancelled.
         public static let cancelled = Code(rawValue: "cancelled")
-        /// No such function, call or app.
+        /// No such function, call, app or secret.
         public static let notFound = Code(rawValue: "notFound")
+        /// A named object (a secret) exists already and the request did not ask to replace it.
+        public static let alreadyExists = Code(rawValue: "alreadyExists")
         /// An argument or result could not be decoded as the type the function expects.
         public static let invalidArgument = Code(rawValue: "invalidArgument")
         /// An encoded argument or result is larger than the inline payload limit.

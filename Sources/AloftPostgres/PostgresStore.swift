@@ -106,6 +106,12 @@ public final class PostgresStore: ControlPlaneStore {
                         manifest BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, live BOOLEAN NOT NULL,
                         PRIMARY KEY (workspace, app, version))
                     """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).secrets (
+                        workspace TEXT NOT NULL, name TEXT NOT NULL, keys TEXT NOT NULL, sealed_values BYTEA NOT NULL,
+                        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+                        PRIMARY KEY (workspace, name))
+                    """,
                 ] {
                     try await connection.query(statement, logger: logger)
                 }
@@ -157,6 +163,20 @@ public final class PostgresStore: ControlPlaneStore {
                         inputs.append(StoredInput(index: UInt64(bitPattern: index), data: data))
                     }
                     state.unfinishedCalls.append((call, inputs))
+                }
+                let secrets = try await connection.query(
+                    """
+                    SELECT workspace, name, keys, sealed_values, created_at, updated_at FROM \(unescaped: s).secrets
+                    ORDER BY workspace, name
+                    """, logger: self.logger)
+                for try await (workspace, name, keys, sealed, created, updated) in secrets.decode(
+                    (String, String, String, Data, Double, Double).self)
+                {
+                    state.secrets.append(
+                        StoredSecret(
+                            workspace: workspace, name: name, keys: keys.split(separator: "\n").map(String.init),
+                            sealedValues: sealed, createdAt: Date(timeIntervalSince1970: created),
+                            updatedAt: Date(timeIntervalSince1970: updated)))
                 }
                 return state
             }
@@ -355,6 +375,18 @@ public final class PostgresStore: ControlPlaneStore {
             try await connection.query(
                 "DELETE FROM \(unescaped: s).functions WHERE workspace = \(workspace) AND app = \(appName)",
                 logger: logger)
+        case .putSecret(let secret):
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: s).secrets (workspace, name, keys, sealed_values, created_at, updated_at)
+                VALUES (\(secret.workspace), \(secret.name), \(secret.keys.joined(separator: "\n")), \(secret.sealedValues),
+                        \(secret.createdAt.timeIntervalSince1970), \(secret.updatedAt.timeIntervalSince1970))
+                ON CONFLICT (workspace, name) DO UPDATE SET keys = excluded.keys, sealed_values = excluded.sealed_values,
+                    created_at = excluded.created_at, updated_at = excluded.updated_at
+                """, logger: logger)
+        case .deleteSecret(let workspace, let name):
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).secrets WHERE workspace = \(workspace) AND name = \(name)", logger: logger)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

@@ -79,6 +79,10 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     workspace TEXT NOT NULL, app TEXT NOT NULL, version INTEGER NOT NULL, artifact TEXT NOT NULL,
                     manifest BLOB NOT NULL, created_at REAL NOT NULL, live INTEGER NOT NULL,
                     PRIMARY KEY (workspace, app, version)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS secrets (
+                    workspace TEXT NOT NULL, name TEXT NOT NULL, keys TEXT NOT NULL, sealed_values BLOB NOT NULL,
+                    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+                    PRIMARY KEY (workspace, name)) WITHOUT ROWID;
                 """)
             // Version 2 added tokens.expires_at; a database made by version 1 gets the column (NULL: never).
             var tokenColumns: Set<String> = []
@@ -120,6 +124,16 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     inputs.append(StoredInput(index: UInt64(bitPattern: row.int64(0)), data: row.blob(1)))
                 }
                 state.unfinishedCalls.append((call, inputs))
+            }
+            try self.query(
+                "SELECT workspace, name, keys, sealed_values, created_at, updated_at FROM secrets ORDER BY workspace, name"
+            ) { row in
+                state.secrets.append(
+                    StoredSecret(
+                        workspace: row.text(0), name: row.text(1),
+                        keys: row.text(2).split(separator: "\n").map(String.init), sealedValues: row.blob(3),
+                        createdAt: Date(timeIntervalSince1970: row.double(4)),
+                        updatedAt: Date(timeIntervalSince1970: row.double(5))))
             }
             return state
         }
@@ -295,6 +309,19 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 [.int(Int64(version ?? -1)), .text(workspace), .text(appName)])
         case .deleteFunctions(let workspace, let appName):
             try run("DELETE FROM functions WHERE workspace = ? AND app = ?", [.text(workspace), .text(appName)])
+        case .putSecret(let secret):
+            try run(
+                """
+                INSERT OR REPLACE INTO secrets (workspace, name, keys, sealed_values, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(secret.workspace), .text(secret.name), .text(secret.keys.joined(separator: "\n")),
+                    .blob(secret.sealedValues), .double(secret.createdAt.timeIntervalSince1970),
+                    .double(secret.updatedAt.timeIntervalSince1970),
+                ])
+        case .deleteSecret(let workspace, let name):
+            try run("DELETE FROM secrets WHERE workspace = ? AND name = ?", [.text(workspace), .text(name)])
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run(

@@ -112,6 +112,86 @@ struct SecretTests {
     }
 }
 
+extension SecretTests {
+    @Test(
+        "named secrets: aloft secret create/list/delete and /v1/secrets, per workspace, required keys, --force for new containers, kill -9"
+    )
+    func serverNamedSecrets() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = directory + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let first = try ServerProcess(
+            dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
+        let value = "sk-" + UUID().uuidString
+        let dotenv = directory + ".env"
+        defer { try? FileManager.default.removeItem(atPath: dotenv) }
+        try "EXTRA='from a file'\n".write(toFile: dotenv, atomically: true, encoding: .utf8)
+        func aloft(
+            _ arguments: [String], server: ServerProcess, token: String? = nil
+        ) async throws -> (
+            status: Int32, stdout: String, stderr: String
+        ) {
+            try await runProduct(
+                "aloft", arguments: arguments,
+                environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": token ?? server.token])
+        }
+        let created = try await aloft(
+            ["secret", "create", "stripe", "API_KEY=\(value)", "--from-dotenv", dotenv], server: first)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("API_KEY, EXTRA") && !created.stdout.contains(value))
+        let again = try await aloft(["secret", "create", "stripe", "API_KEY=other"], server: first)
+        #expect(again.status != 0 && again.stderr.contains("alreadyExists"), "\(again.stderr)")
+        let listed = try await aloft(["secret", "list"], server: first)
+        #expect(
+            listed.stdout.hasPrefix("stripe\tAPI_KEY,EXTRA\t") && !listed.stdout.contains(value), "\(listed.stdout)")
+
+        let named = FunctionOptions(secrets: [.fromName("stripe", requiredKeys: ["API_KEY"])])
+        let read: Function<String, String?> = first.app("named-1").lookup("environment_value", options: named)
+        #expect(try await read.remote("API_KEY") == value)
+        #expect(try await read.remote("EXTRA") == "from a file")
+        let lacking: Function<String, String?> = first.app("named-2").lookup(
+            "environment_value", options: FunctionOptions(secrets: [.fromName("stripe", requiredKeys: ["NOPE"])]))
+        let missingKey = await aloftError { try await lacking.remote("API_KEY") }
+        #expect(missingKey?.code == .invalidArgument && missingKey?.message.contains("NOPE") == true)
+
+        // Another workspace sees none of it.
+        let otherToken = try await runProduct(
+            "aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let elsewhere: Function<String, String?> = first.app("named-1", token: otherToken).lookup(
+            "environment_value", options: FunctionOptions(secrets: [.fromName("stripe")]))
+        #expect(await aloftError { try await elsewhere.remote("API_KEY") }?.code == .notFound)
+        #expect(
+            (try await first.http("GET", "/v1/secrets", token: otherToken).json["secrets"] as? [Any])?.isEmpty == true)
+        #expect(try await first.http("DELETE", "/v1/secrets/stripe", token: otherToken).status == 404)
+
+        // Kept sealed across kill -9; a replacement reaches containers started after it.
+        first.kill()
+        let second = try ServerProcess(
+            dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
+        let afterRestart: Function<String, String?> = second.app("named-3").lookup("environment_value", options: named)
+        #expect(try await afterRestart.remote("API_KEY") == value)
+        let replaced = try await aloft(["secret", "create", "stripe", "API_KEY=rotated", "--force"], server: second)
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let fresh: Function<String, String?> = second.app("named-4").lookup("environment_value", options: named)
+        #expect(try await fresh.remote("API_KEY") == "rotated")
+        #expect(try await fresh.remote("EXTRA") == nil)
+        let deleted = try await aloft(["secret", "delete", "stripe"], server: second)
+        #expect(deleted.status == 0, "\(deleted.stderr)")
+        let gone: Function<String, String?> = second.app("named-5").lookup("environment_value", options: named)
+        #expect(await aloftError { try await gone.remote("API_KEY") }?.code == .notFound)
+        #expect(second.terminate() == 0)
+
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let contents = FileManager.default.contents(atPath: directory + "/" + file) ?? Data()
+            #expect(contents.range(of: Data(value.utf8)) == nil, "\(file) holds the secret's value")
+        }
+        let logged = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(logged.contains("secret stored") && !logged.contains(value) && !logged.contains("rotated"))
+    }
+}
+
 /// The command lines of every process of this host, from /proc.
 func commandLinesOfThisHost() -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in

@@ -244,6 +244,35 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "named secrets are stored per workspace and name, replaced, deleted and loaded in order, bytes intact",
+        arguments: Kind.available)
+    func secrets(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            func secret(
+                _ name: String, workspace: String, keys: [String], sealed: [UInt8], at seconds: TimeInterval
+            )
+                -> StoredSecret
+            {
+                StoredSecret(
+                    workspace: workspace, name: name, keys: keys, sealedValues: Data(sealed),
+                    createdAt: Date(timeIntervalSince1970: 1_800_000_000),
+                    updatedAt: Date(timeIntervalSince1970: 1_800_000_000 + seconds))
+            }
+            let stripe = secret("stripe", workspace: "alpha", keys: ["API_KEY", "OTHER"], sealed: [0, 1, 255], at: 0)
+            let replaced = secret("stripe", workspace: "alpha", keys: ["API_KEY"], sealed: [9, 0, 9], at: 60)
+            let sameNameElsewhere = secret("stripe", workspace: "beta", keys: ["K"], sealed: [7], at: 0)
+            let doomed = secret("old", workspace: "alpha", keys: ["K"], sealed: [1], at: 0)
+            try await subject.store.apply([.putSecret(stripe), .putSecret(sameNameElsewhere), .putSecret(doomed)])
+            try await subject.store.apply([
+                .putSecret(replaced), .deleteSecret(workspace: "alpha", name: "old"),
+                .deleteSecret(workspace: "alpha", name: "never-was"),
+            ])
+            let store = try await subject.reopen()
+            #expect(try await store.load().secrets == [replaced, sameNameElsewhere])
+        }
+    }
+
     @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
         try await withStore(kind) { subject in

@@ -80,6 +80,7 @@ extension Scheduler {
     func restore(_ stored: StoredState) {
         loop.assertInEventLoop()
         guard configuration.store != nil else { return }
+        restoreSecrets(stored.secrets)
         reserveIDs(upTo: stored.functions.map(\.id).max() ?? 0)
         for function in stored.functions {
             guard

@@ -29,7 +29,7 @@ extension HTTPAPI {
         case .payloadTooLarge: .contentTooLarge
         case .resourceExhausted: .tooManyRequests
         case .timeout: .gatewayTimeout
-        case .cancelled: .conflict
+        case .cancelled, .alreadyExists: .conflict
         case .connectionFailed, .storeFailure: .serviceUnavailable
         default: .internalServerError  // remoteError (the function threw), internalFailure
         }

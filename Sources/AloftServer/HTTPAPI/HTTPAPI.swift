@@ -35,6 +35,7 @@ enum HTTPAPI {
         let clients = router.group("v1").add(middleware: Authentication(authenticator: authenticator, kinds: [.client]))
         addCalls(to: clients, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes)
         addApps(to: clients, controlPlane: controlPlane)
+        addSecrets(to: clients, controlPlane: controlPlane)
         addArtifactUploads(to: clients, artifacts: artifacts)
         // Worker hosts fetch executables to run; a client may fetch what its workspace uploaded.
         let fetchers = router.group("v1").add(
