@@ -8,3 +8,17 @@ extension App {
         self.init(name, controlPlane: EmbeddedControlPlane.shared, configuration: configuration)
     }
 }
+
+extension Dict {
+    /// The named dict of the caller's workspace on the embedded control plane, or the one `ALOFT_CONTROL_PLANE`
+    /// names (in a container: its own). See ``Dict/fromName(_:createIfMissing:controlPlane:)``.
+    public static func fromName(_ name: String, createIfMissing: Bool = false) -> Dict {
+        fromName(name, createIfMissing: createIfMissing, controlPlane: EmbeddedControlPlane.shared)
+    }
+
+    /// A dict that lives as long as this process's connection to the embedded control plane (or the one
+    /// `ALOFT_CONTROL_PLANE` names).
+    public static func ephemeral() async throws -> Dict {
+        try await ephemeral(controlPlane: EmbeddedControlPlane.shared)
+    }
+}

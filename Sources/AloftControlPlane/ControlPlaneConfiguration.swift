@@ -44,6 +44,8 @@ public struct ControlPlaneConfiguration: Sendable {
     /// Seals secret values before `store` keeps them (inline secrets of registrations, named secrets). `aloft
     /// server` sets one; `nil` keeps them as they are, which suits a store in memory only.
     public var secretSealer: (any SecretSealer)?
+    /// A dict entry nobody read or wrote for this long is removed (Modal's 7 days).
+    public var dictEntryIdleExpiry: Duration = .seconds(7 * 86_400)
     /// Checks clients' tokens; `nil` (the embedded default) trusts every client. With one, each client works in
     /// its token's workspace and sees only that workspace's functions and calls; containers get a token of their
     /// own for the calls their bodies make.

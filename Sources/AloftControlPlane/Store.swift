@@ -91,14 +91,17 @@ public struct StoredState: Sendable {
     public var unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])]
     /// Every named secret of every workspace, by workspace, then name.
     public var secrets: [StoredSecret]
+    /// Every named dict of every workspace with its entries, by workspace, then name (entries in key order).
+    public var dicts: [StoredDict]
 
     public init(
         functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = [],
-        secrets: [StoredSecret] = []
+        secrets: [StoredSecret] = [], dicts: [StoredDict] = []
     ) {
         self.functions = functions
         self.unfinishedCalls = unfinishedCalls
         self.secrets = secrets
+        self.dicts = dicts
     }
 }
 
@@ -196,139 +199,14 @@ public enum StoreChange: Sendable, Hashable {
     case putSecret(StoredSecret)
     /// Forgets a named secret.
     case deleteSecret(workspace: String, name: String)
-}
-
-/// A store that keeps everything in memory: for tests, and to check the control plane's use of the protocol
-/// without a database. Nothing outlives the process.
-public final class InMemoryStore: ControlPlaneStore {
-    private struct Contents {
-        var functions: [UInt64: StoredFunction] = [:]
-        var calls: [String: StoredCall] = [:]
-        var inputs: [String: [UInt64: Data]] = [:]
-        var results: [String: [UInt64: (data: Data, expiresAt: Date)]] = [:]
-        var tokens: [String: StoredToken] = [:]
-        var appVersions: [AppVersionKey: StoredAppVersion] = [:]
-        var secrets: [SecretKey: StoredSecret] = [:]
-    }
-
-    private struct SecretKey: Hashable {
-        var workspace: String, name: String
-    }
-
-    private struct AppVersionKey: Hashable {
-        var workspace: String, appName: String, version: Int
-    }
-
-    private let contents = Mutex(Contents())
-
-    public init() {}
-
-    public func open() async throws {}
-
-    public func load() async throws -> StoredState {
-        contents.withLock { contents in
-            StoredState(
-                functions: contents.functions.values.sorted { $0.id < $1.id },
-                unfinishedCalls: contents.calls.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-                    .compactMap { call in
-                        let inputs = contents.inputs[call.id] ?? [:]
-                        guard !inputs.isEmpty || !call.inputsClosed else { return nil }
-                        return (
-                            call, inputs.sorted { $0.key < $1.key }.map { StoredInput(index: $0.key, data: $0.value) }
-                        )
-                    },
-                secrets: contents.secrets.values.sorted { ($0.workspace, $0.name) < ($1.workspace, $1.name) }
-            )
-        }
-    }
-
-    public func apply(_ changes: [StoreChange]) async throws {
-        contents.withLock { contents in
-            for change in changes {
-                switch change {
-                case .putFunction(let function):
-                    contents.functions[function.id] = function
-                case .putCall(let call):
-                    if contents.calls[call.id] == nil { contents.calls[call.id] = call }
-                case .putInputs(let callID, let inputs):
-                    for input in inputs where contents.inputs[callID]?[input.index] == nil {
-                        contents.inputs[callID, default: [:]][input.index] = input.data
-                    }
-                case .closeInputs(let callID):
-                    contents.calls[callID]?.inputsClosed = true
-                case .finishInput(let callID, let index, let result, let expiresAt):
-                    contents.inputs[callID]?[index] = nil
-                    if let result, contents.results[callID]?[index] == nil {
-                        contents.results[callID, default: [:]][index] = (result, expiresAt)
-                    }
-                case .deleteCall(let id):
-                    contents.calls[id] = nil
-                    contents.inputs[id] = nil
-                    contents.results[id] = nil
-                case .expireResults(let date):
-                    for (callID, results) in contents.results {
-                        let kept = results.filter { $0.value.expiresAt >= date }
-                        contents.results[callID] = kept.isEmpty ? nil : kept
-                    }
-                    // As the databases do: a closed call with nothing left to run or read is gone.
-                    for (callID, call) in contents.calls
-                    where call.inputsClosed && (contents.inputs[callID]?.isEmpty ?? true)
-                        && contents.results[callID] == nil
-                    {
-                        contents.calls[callID] = nil
-                        contents.inputs[callID] = nil
-                    }
-                case .putToken(let token):
-                    contents.tokens[token.id] = token
-                case .revokeToken(let id):
-                    contents.tokens[id]?.revoked = true
-                case .putAppVersion(let version):
-                    let key = AppVersionKey(
-                        workspace: version.workspace, appName: version.appName, version: version.version)
-                    if contents.appVersions[key] == nil { contents.appVersions[key] = version }
-                case .setLiveVersion(let workspace, let appName, let live):
-                    for (key, version) in contents.appVersions
-                    where key.workspace == workspace && key.appName == appName {
-                        contents.appVersions[key]?.live = version.version == live
-                    }
-                case .deleteFunctions(let workspace, let appName):
-                    contents.functions = contents.functions.filter {
-                        $0.value.workspace != workspace || $0.value.appName != appName
-                    }
-                case .putSecret(let secret):
-                    contents.secrets[SecretKey(workspace: secret.workspace, name: secret.name)] = secret
-                case .deleteSecret(let workspace, let name):
-                    contents.secrets[SecretKey(workspace: workspace, name: name)] = nil
-                }
-            }
-        }
-    }
-
-    public func result(callID: String, index: UInt64) async throws -> Data? {
-        contents.withLock { contents in
-            contents.results[callID]?[index].flatMap { $0.expiresAt >= Date() ? $0.data : nil }
-        }
-    }
-
-    public func call(id: String) async throws -> StoredCall? {
-        contents.withLock { $0.calls[id] }
-    }
-
-    public func token(id: String) async throws -> StoredToken? {
-        contents.withLock { $0.tokens[id] }
-    }
-
-    public func tokens() async throws -> [StoredToken] {
-        contents.withLock { $0.tokens.values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
-    }
-
-    public func appVersions(workspace: String) async throws -> [StoredAppVersion] {
-        contents.withLock { contents in
-            contents.appVersions.values.filter { $0.workspace == workspace }.sorted {
-                ($0.appName, $0.version) < ($1.appName, $1.version)
-            }
-        }
-    }
-
-    public func close() async {}
+    /// Adds a dict (its `entries` are ignored); one already stored is left as it is.
+    case putDict(StoredDict)
+    /// Forgets a dict and its entries.
+    case deleteDict(workspace: String, name: String)
+    /// Adds or replaces entries of a dict.
+    case putDictEntries(workspace: String, dict: String, [StoredDictEntry])
+    /// Forgets entries of a dict (keys it does not have are ignored).
+    case deleteDictEntries(workspace: String, dict: String, keys: [Data])
+    /// Forgets every entry of a dict, keeping the dict.
+    case clearDict(workspace: String, name: String)
 }

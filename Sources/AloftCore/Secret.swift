@@ -84,13 +84,19 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible {
     }
 
     package static func validateName(_ name: String) throws(AloftError) {
+        try ObjectName.validate(name, what: "a secret name")
+    }
+}
+
+/// Names of secrets, dicts and queues: 1–64 letters, digits, `-`, `_` and `.`.
+package enum ObjectName {
+    package static func validate(_ name: String, what: String) throws(AloftError) {
         let allowed = name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
         }
         guard (1...64).contains(name.utf8.count), allowed else {
-            throw AloftError(
-                .invalidArgument, "a secret name is 1 to 64 letters, digits, '-', '_' or '.', got \"\(name)\"")
+            throw AloftError(.invalidArgument, "\(what) is 1 to 64 letters, digits, '-', '_' or '.', got \"\(name)\"")
         }
     }
 }

@@ -112,6 +112,16 @@ public final class PostgresStore: ControlPlaneStore {
                         created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
                         PRIMARY KEY (workspace, name))
                     """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).dicts (
+                        workspace TEXT NOT NULL, name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                        PRIMARY KEY (workspace, name))
+                    """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).dict_entries (
+                        workspace TEXT NOT NULL, dict TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL,
+                        touched_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (workspace, dict, key))
+                    """,
                 ] {
                     try await connection.query(statement, logger: logger)
                 }
@@ -177,6 +187,25 @@ public final class PostgresStore: ControlPlaneStore {
                             workspace: workspace, name: name, keys: keys.split(separator: "\n").map(String.init),
                             sealedValues: sealed, createdAt: Date(timeIntervalSince1970: created),
                             updatedAt: Date(timeIntervalSince1970: updated)))
+                }
+                let dicts = try await connection.query(
+                    "SELECT workspace, name, created_at FROM \(unescaped: s).dicts ORDER BY workspace, name",
+                    logger: self.logger)
+                for try await (workspace, name, created) in dicts.decode((String, String, Double).self) {
+                    state.dicts.append(
+                        StoredDict(workspace: workspace, name: name, createdAt: Date(timeIntervalSince1970: created)))
+                }
+                for index in state.dicts.indices {
+                    let dict = state.dicts[index]
+                    let entries = try await connection.query(
+                        """
+                        SELECT key, value, touched_at FROM \(unescaped: s).dict_entries
+                        WHERE workspace = \(dict.workspace) AND dict = \(dict.name) ORDER BY key
+                        """, logger: self.logger)
+                    for try await (key, value, touched) in entries.decode((Data, Data, Double).self) {
+                        state.dicts[index].entries.append(
+                            StoredDictEntry(key: key, value: value, touchedAt: Date(timeIntervalSince1970: touched)))
+                    }
                 }
                 return state
             }
@@ -387,6 +416,39 @@ public final class PostgresStore: ControlPlaneStore {
         case .deleteSecret(let workspace, let name):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).secrets WHERE workspace = \(workspace) AND name = \(name)", logger: logger)
+        case .putDict(let dict):
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: s).dicts (workspace, name, created_at)
+                VALUES (\(dict.workspace), \(dict.name), \(dict.createdAt.timeIntervalSince1970)) ON CONFLICT DO NOTHING
+                """, logger: logger)
+        case .deleteDict(let workspace, let name):
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).dict_entries WHERE workspace = \(workspace) AND dict = \(name)",
+                logger: logger)
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).dicts WHERE workspace = \(workspace) AND name = \(name)", logger: logger)
+        case .putDictEntries(let workspace, let dict, let entries):
+            for entry in entries {
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: s).dict_entries (workspace, dict, key, value, touched_at)
+                    VALUES (\(workspace), \(dict), \(entry.key), \(entry.value), \(entry.touchedAt.timeIntervalSince1970))
+                    ON CONFLICT (workspace, dict, key) DO UPDATE SET value = excluded.value, touched_at = excluded.touched_at
+                    """, logger: logger)
+            }
+        case .deleteDictEntries(let workspace, let dict, let keys):
+            for key in keys {
+                try await connection.query(
+                    """
+                    DELETE FROM \(unescaped: s).dict_entries WHERE workspace = \(workspace) AND dict = \(dict)
+                    AND key = \(key)
+                    """, logger: logger)
+            }
+        case .clearDict(let workspace, let name):
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).dict_entries WHERE workspace = \(workspace) AND dict = \(name)",
+                logger: logger)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

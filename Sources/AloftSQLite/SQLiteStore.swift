@@ -83,6 +83,12 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     workspace TEXT NOT NULL, name TEXT NOT NULL, keys TEXT NOT NULL, sealed_values BLOB NOT NULL,
                     created_at REAL NOT NULL, updated_at REAL NOT NULL,
                     PRIMARY KEY (workspace, name)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS dicts (
+                    workspace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+                    PRIMARY KEY (workspace, name)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS dict_entries (
+                    workspace TEXT NOT NULL, dict TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+                    touched_at REAL NOT NULL, PRIMARY KEY (workspace, dict, key)) WITHOUT ROWID;
                 """)
             // Version 2 added tokens.expires_at; a database made by version 1 gets the column (NULL: never).
             var tokenColumns: Set<String> = []
@@ -134,6 +140,24 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                         keys: row.text(2).split(separator: "\n").map(String.init), sealedValues: row.blob(3),
                         createdAt: Date(timeIntervalSince1970: row.double(4)),
                         updatedAt: Date(timeIntervalSince1970: row.double(5))))
+            }
+            try self.query("SELECT workspace, name, created_at FROM dicts ORDER BY workspace, name") { row in
+                state.dicts.append(
+                    StoredDict(
+                        workspace: row.text(0), name: row.text(1), createdAt: Date(timeIntervalSince1970: row.double(2))
+                    ))
+            }
+            for index in state.dicts.indices {
+                let dict = state.dicts[index]
+                try self.query(
+                    "SELECT key, value, touched_at FROM dict_entries WHERE workspace = ? AND dict = ? ORDER BY key",
+                    [.text(dict.workspace), .text(dict.name)]
+                ) { row in
+                    state.dicts[index].entries.append(
+                        StoredDictEntry(
+                            key: row.blob(0), value: row.blob(1), touchedAt: Date(timeIntervalSince1970: row.double(2)))
+                    )
+                }
             }
             return state
         }
@@ -322,6 +346,30 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 ])
         case .deleteSecret(let workspace, let name):
             try run("DELETE FROM secrets WHERE workspace = ? AND name = ?", [.text(workspace), .text(name)])
+        case .putDict(let dict):
+            try run(
+                "INSERT OR IGNORE INTO dicts (workspace, name, created_at) VALUES (?, ?, ?)",
+                [.text(dict.workspace), .text(dict.name), .double(dict.createdAt.timeIntervalSince1970)])
+        case .deleteDict(let workspace, let name):
+            try run("DELETE FROM dict_entries WHERE workspace = ? AND dict = ?", [.text(workspace), .text(name)])
+            try run("DELETE FROM dicts WHERE workspace = ? AND name = ?", [.text(workspace), .text(name)])
+        case .putDictEntries(let workspace, let dict, let entries):
+            for entry in entries {
+                try run(
+                    "INSERT OR REPLACE INTO dict_entries (workspace, dict, key, value, touched_at) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        .text(workspace), .text(dict), .blob(entry.key), .blob(entry.value),
+                        .double(entry.touchedAt.timeIntervalSince1970),
+                    ])
+            }
+        case .deleteDictEntries(let workspace, let dict, let keys):
+            for key in keys {
+                try run(
+                    "DELETE FROM dict_entries WHERE workspace = ? AND dict = ? AND key = ?",
+                    [.text(workspace), .text(dict), .blob(key)])
+            }
+        case .clearDict(let workspace, let name):
+            try run("DELETE FROM dict_entries WHERE workspace = ? AND dict = ?", [.text(workspace), .text(name)])
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run(

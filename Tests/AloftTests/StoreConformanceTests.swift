@@ -273,6 +273,42 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "dicts and their entries are stored, replaced, removed, cleared and deleted; loaded in key order",
+        arguments: Kind.available)
+    func dicts(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            let at = Date(timeIntervalSince1970: 1_800_000_000)
+            func entry(_ key: [UInt8], _ value: String, _ seconds: TimeInterval = 0) -> StoredDictEntry {
+                StoredDictEntry(key: Data(key), value: Data(value.utf8), touchedAt: at.addingTimeInterval(seconds))
+            }
+            let scores = StoredDict(workspace: "alpha", name: "scores", createdAt: at)
+            let other = StoredDict(workspace: "beta", name: "scores", createdAt: at)
+            let doomed = StoredDict(workspace: "alpha", name: "doomed", createdAt: at)
+            let cleared = StoredDict(workspace: "alpha", name: "cleared", createdAt: at)
+            try await subject.store.apply([
+                .putDict(scores), .putDict(other), .putDict(doomed), .putDict(cleared),
+                .putDictEntries(
+                    workspace: "alpha", dict: "scores", [entry([2], "two"), entry([1, 0], "one"), entry([0], "zero")]),
+                .putDictEntries(workspace: "beta", dict: "scores", [entry([1, 0], "beta")]),
+                .putDictEntries(workspace: "alpha", dict: "doomed", [entry([1], "x")]),
+                .putDictEntries(workspace: "alpha", dict: "cleared", [entry([1], "x")]),
+            ])
+            try await subject.store.apply([
+                .putDict(StoredDict(workspace: "alpha", name: "scores", createdAt: at.addingTimeInterval(5))),
+                .putDictEntries(workspace: "alpha", dict: "scores", [entry([2], "TWO", 60)]),
+                .deleteDictEntries(workspace: "alpha", dict: "scores", keys: [Data([0]), Data([9])]),
+                .deleteDict(workspace: "alpha", name: "doomed"), .clearDict(workspace: "alpha", name: "cleared"),
+            ])
+            let store = try await subject.reopen()
+            var expectedScores = scores
+            expectedScores.entries = [entry([1, 0], "one"), entry([2], "TWO", 60)]
+            var expectedOther = other
+            expectedOther.entries = [entry([1, 0], "beta")]
+            #expect(try await store.load().dicts == [cleared, expectedScores, expectedOther])
+        }
+    }
+
     @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
         try await withStore(kind) { subject in

@@ -254,6 +254,14 @@ let environmentValueLater = app.function("environment_value_later") { (job: Stri
     return String((ProcessInfo.processInfo.environment[parts.count > 1 ? parts[1] : ""] ?? "").reversed())
 }
 
+/// In dict NAME (of this container's control plane and workspace): writes "from-container" = 42 and answers the
+/// value of "seed".
+let dictRoundTrip = app.function("dict_round_trip") { (name: String) throws -> Int? in
+    let dict = Dict<String, Int>.fromName(name)
+    try dict.put("from-container", 42)
+    return try dict.get("seed")
+}
+
 /// The signals this container's process ignores (`SigIgn` in /proc/self/status).
 let ignoredSignals = app.function("ignored_signals") { () throws -> [Int32] in
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)

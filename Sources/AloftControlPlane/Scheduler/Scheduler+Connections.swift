@@ -62,6 +62,7 @@ extension Scheduler {
         guard connections.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }  // refused
         connectionWelcomed(connection)
         logFollowers.remove(channel)
+        dicts.dropEphemeral(ownedBy: ObjectIdentifier(channel))
         sessionClosed(channel)
         switch connection.role {
         case .container: containerConnectionClosed(connection.containerID)

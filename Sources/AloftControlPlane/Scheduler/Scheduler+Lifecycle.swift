@@ -21,9 +21,10 @@ extension Scheduler {
         expireWorkerLeases(now: now)
         recheckTokensIfDue(now: now)
         closeIdleClientsIfDue(now: now)
-        if configuration.store != nil, now - lastExpiry >= .minutes(1) {
+        if now - lastExpiry >= .minutes(1) {
             lastExpiry = now
-            record(.expireResults(before: Date()))
+            if configuration.store != nil { record(.expireResults(before: Date())) }
+            expireDictEntries(now: Date())
         }
         for pool in registry.pools.values {
             let idle = pool.containers.values

@@ -81,6 +81,7 @@ extension Scheduler {
         loop.assertInEventLoop()
         guard configuration.store != nil else { return }
         restoreSecrets(stored.secrets)
+        restoreDicts(stored.dicts)
         reserveIDs(upTo: stored.functions.map(\.id).max() ?? 0)
         for function in stored.functions {
             guard

@@ -113,6 +113,8 @@ extension Scheduler {
                 waiting: ObjectIdentifier(channel), respond: replier.sendResult, fail: replier.fail)
         case .callCancel(let cancel):
             cancelRequested(callID: cancel.callID, workspace: workspace, replier: replier)
+        case .dictRequest(let request):
+            dictRequest(request, workspace: workspace, owner: ObjectIdentifier(channel), replier: replier)
         default:
             replier.fail(AloftError(.protocolError, "unexpected message"))
         }

@@ -45,6 +45,8 @@ final class Scheduler: @unchecked Sendable {
     var connections: [ObjectIdentifier: OpenConnection] = [:]
     /// Named secrets, per workspace (Secrets/).
     var secrets = NamedSecrets()
+    /// Dicts, named and ephemeral (Dicts/).
+    var dicts = Dicts()
     /// Peers' connections not welcomed yet, against `ConnectionLimits.unwelcomedPerPeer`.
     var unwelcomedPeers: PeerCounts
     /// What peers not welcomed did, by kind, for rate-limited logging.

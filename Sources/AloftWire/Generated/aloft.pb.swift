@@ -184,6 +184,86 @@ public nonisolated enum Aloft_V1_CallKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
+public nonisolated enum Aloft_V1_DictOp: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case get // = 1
+  case put // = 2
+  case update // = 3
+  case pop // = 4
+  case contains // = 5
+  case len // = 6
+  case scan // = 7
+  case clear // = 8
+
+  /// the dict itself
+  case delete // = 9
+
+  /// a dict that lives while the requesting connection does; the reply names it
+  case createEphemeral // = 10
+
+  /// the workspace's named dicts: `names`
+  case list // = 11
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .get
+    case 2: self = .put
+    case 3: self = .update
+    case 4: self = .pop
+    case 5: self = .contains
+    case 6: self = .len
+    case 7: self = .scan
+    case 8: self = .clear
+    case 9: self = .delete
+    case 10: self = .createEphemeral
+    case 11: self = .list
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .get: return 1
+    case .put: return 2
+    case .update: return 3
+    case .pop: return 4
+    case .contains: return 5
+    case .len: return 6
+    case .scan: return 7
+    case .clear: return 8
+    case .delete: return 9
+    case .createEphemeral: return 10
+    case .list: return 11
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Aloft_V1_DictOp] = [
+    .unspecified,
+    .get,
+    .put,
+    .update,
+    .pop,
+    .contains,
+    .len,
+    .scan,
+    .clear,
+    .delete,
+    .createEphemeral,
+    .list,
+  ]
+
+}
+
 public nonisolated struct Aloft_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -425,6 +505,22 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .logsFollow(newValue)}
   }
 
+  public var dictRequest: Aloft_V1_DictRequest {
+    get {
+      if case .dictRequest(let v)? = body {return v}
+      return Aloft_V1_DictRequest()
+    }
+    set {body = .dictRequest(newValue)}
+  }
+
+  public var dictReply: Aloft_V1_DictReply {
+    get {
+      if case .dictReply(let v)? = body {return v}
+      return Aloft_V1_DictReply()
+    }
+    set {body = .dictReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -457,6 +553,8 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case containerExited(Aloft_V1_ContainerExited)
     case containerOutput(Aloft_V1_ContainerOutput)
     case logsFollow(Aloft_V1_LogsFollow)
+    case dictRequest(Aloft_V1_DictRequest)
+    case dictReply(Aloft_V1_DictReply)
 
   }
 
@@ -1195,6 +1293,90 @@ public nonisolated struct Aloft_V1_LogsFollow: Sendable {
   public init() {}
 }
 
+/// Dicts: a durable key-value store per workspace and name (Modal's `modal.Dict`). Keys and values are opaque bytes
+/// (the SDK's JSON encoding of `Codable` values); a key is the same key when its bytes are. One request per
+/// operation, answered with a DictReply or an ErrorReply (`notFound` for an unknown dict unless
+/// `create_if_missing`, `payloadTooLarge` for a key over 64 KiB or a value over the payload limit).
+public nonisolated struct Aloft_V1_DictRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// a named dict of the caller's workspace, or an ephemeral dict's name
+  public var name: String = String()
+
+  public var createIfMissing: Bool = false
+
+  public var op: Aloft_V1_DictOp = .unspecified
+
+  /// get, put, pop, contains
+  public var key: Data = Data()
+
+  /// put
+  public var value: Data = Data()
+
+  /// put: leave an existing entry as it is
+  public var skipIfExists: Bool = false
+
+  /// update
+  public var entries: [Aloft_V1_DictEntry] = []
+
+  /// scan: the page starts after this key (in byte order); empty: from the start
+  public var after: Data = Data()
+
+  /// scan: at most this many entries (0: 1,000)
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Aloft_V1_DictEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: Data = Data()
+
+  public var value: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Aloft_V1_DictReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// get, pop, contains: the key was there; put: it was written
+  public var found: Bool = false
+
+  /// get, pop
+  public var value: Data = Data()
+
+  /// len; update, clear: entries written or removed
+  public var count: UInt64 = 0
+
+  /// scan, in byte order of their keys
+  public var entries: [Aloft_V1_DictEntry] = []
+
+  /// scan: entries follow the last one
+  public var more: Bool = false
+
+  /// create_ephemeral
+  public var name: String = String()
+
+  /// list
+  public var names: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "aloft.v1"
@@ -1211,9 +1393,13 @@ nonisolated extension Aloft_V1_CallKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CALL_KIND_UNSPECIFIED\0\u{1}CALL_KIND_SPAWN\0\u{1}CALL_KIND_MAP\0\u{1}CALL_KIND_DETACHED\0\u{1}CALL_KIND_GENERATOR\0")
 }
 
+nonisolated extension Aloft_V1_DictOp: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DICT_OP_UNSPECIFIED\0\u{1}DICT_OP_GET\0\u{1}DICT_OP_PUT\0\u{1}DICT_OP_UPDATE\0\u{1}DICT_OP_POP\0\u{1}DICT_OP_CONTAINS\0\u{1}DICT_OP_LEN\0\u{1}DICT_OP_SCAN\0\u{1}DICT_OP_CLEAR\0\u{1}DICT_OP_DELETE\0\u{1}DICT_OP_CREATE_EPHEMERAL\0\u{1}DICT_OP_LIST\0")
+}
+
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0\u{3}container_output\0\u{3}logs_follow\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0\u{3}container_output\0\u{3}logs_follow\0\u{3}dict_request\0\u{3}dict_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1599,6 +1785,32 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           self.body = .logsFollow(v)
         }
       }()
+      case 57: try {
+        var v: Aloft_V1_DictRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dictRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dictRequest(v)
+        }
+      }()
+      case 58: try {
+        var v: Aloft_V1_DictReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .dictReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .dictReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -1728,6 +1940,14 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
     case .logsFollow?: try {
       guard case .logsFollow(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 56)
+    }()
+    case .dictRequest?: try {
+      guard case .dictRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 57)
+    }()
+    case .dictReply?: try {
+      guard case .dictReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 58)
     }()
     case nil: break
     }
@@ -3264,6 +3484,171 @@ nonisolated extension Aloft_V1_LogsFollow: SwiftProtobuf.Message, SwiftProtobuf.
 
   public static func ==(lhs: Aloft_V1_LogsFollow, rhs: Aloft_V1_LogsFollow) -> Bool {
     if lhs.appName != rhs.appName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_DictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DictRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}create_if_missing\0\u{1}op\0\u{1}key\0\u{1}value\0\u{3}skip_if_exists\0\u{1}entries\0\u{1}after\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.createIfMissing) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.op) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.key) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.skipIfExists) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.after) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.createIfMissing != false {
+      try visitor.visitSingularBoolField(value: self.createIfMissing, fieldNumber: 2)
+    }
+    if self.op != .unspecified {
+      try visitor.visitSingularEnumField(value: self.op, fieldNumber: 3)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularBytesField(value: self.key, fieldNumber: 4)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 5)
+    }
+    if self.skipIfExists != false {
+      try visitor.visitSingularBoolField(value: self.skipIfExists, fieldNumber: 6)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 7)
+    }
+    if !self.after.isEmpty {
+      try visitor.visitSingularBytesField(value: self.after, fieldNumber: 8)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_DictRequest, rhs: Aloft_V1_DictRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.createIfMissing != rhs.createIfMissing {return false}
+    if lhs.op != rhs.op {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.skipIfExists != rhs.skipIfExists {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.after != rhs.after {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_DictEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DictEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularBytesField(value: self.key, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_DictEntry, rhs: Aloft_V1_DictEntry) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_DictReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DictReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}found\0\u{1}value\0\u{1}count\0\u{1}entries\0\u{1}more\0\u{1}name\0\u{1}names\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.found) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.more) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.found != false {
+      try visitor.visitSingularBoolField(value: self.found, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 2)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 3)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 4)
+    }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 5)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 6)
+    }
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_DictReply, rhs: Aloft_V1_DictReply) -> Bool {
+    if lhs.found != rhs.found {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.more != rhs.more {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.names != rhs.names {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,113 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Dicts through the SDK, on the embedded control plane and on a server.
+@Suite("Dicts", .timeLimit(.minutes(3)))
+struct DictTests {
+    struct Point: Codable, Hashable, Sendable {
+        var x: Int
+        var y: Int
+    }
+
+    @Test("every operation, async and blocking, with typed keys; pages; errors for missing dicts, big and bad values")
+    func operations() async throws {
+        let name = "points-" + UUID().uuidString.prefix(8)
+        let missing = Dict<Point, String>.fromName(name)
+        #expect(await aloftError { _ = try await missing.get(Point(x: 0, y: 0)) }?.code == .notFound)
+
+        let dict = Dict<Point, String>.fromName(name, createIfMissing: true)
+        #expect(try await dict.put(Point(x: 1, y: 2), "a"))
+        #expect(try await !dict.put(Point(x: 1, y: 2), "b", skipIfExists: true))
+        #expect(try await dict.get(Point(x: 1, y: 2)) == "a")
+        #expect(try await dict.get(Point(x: 9, y: 9)) == nil)
+        try await dict.update((0..<10).map { (Point(x: $0, y: 0), "p\($0)") })
+        #expect(try await dict.count() == 11)
+        #expect(try await dict.contains(Point(x: 3, y: 0)))
+        #expect(try await dict.pop(Point(x: 3, y: 0)) == "p3")
+        #expect(try await !dict.contains(Point(x: 3, y: 0)))
+        #expect(try await dict.pop(Point(x: 3, y: 0), default: "gone") == "gone")
+        #expect(await aloftError { _ = try await dict.pop(Point(x: 3, y: 0)) }?.code == .notFound)
+
+        var seen: [Point: String] = [:]
+        for try await (key, value) in dict.items(pageSize: 3) { seen[key] = value }
+        #expect(seen.count == 10 && seen[Point(x: 1, y: 2)] == "a" && seen[Point(x: 9, y: 0)] == "p9")
+        var keys: [Point] = []
+        for try await key in dict.keys() { keys.append(key) }
+        #expect(Set(keys) == Set(seen.keys))
+
+        // A value over the payload limit, and one read as another type, are clear errors that lose nothing.
+        let big = String(repeating: "x", count: 3 << 20)
+        #expect(await aloftError { try await dict.put(Point(x: 7, y: 7), big) }?.code == .payloadTooLarge)
+        let asNumbers = Dict<Point, Int>.fromName(name)
+        #expect(await aloftError { _ = try await asNumbers.get(Point(x: 1, y: 2)) }?.code == .invalidArgument)
+        #expect(try await dict.count() == 10)
+
+        // The blocking forms, from a plain thread.
+        let blocking = try await offThePool {
+            try dict.put(Point(x: 100, y: 0), "blocking")
+            return (try dict[Point(x: 100, y: 0)], try dict.count(), try dict.allItems().count)
+        }
+        #expect(blocking.0 == "blocking" && blocking.1 == 11 && blocking.2 == 11)
+        try await dict.clear()
+        #expect(try await dict.count() == 0)
+        try await dict.delete()
+        #expect(await aloftError { _ = try await missing.count() }?.code == .notFound)
+    }
+
+    @Test("a container reads and writes the caller's dict by name; an ephemeral dict too")
+    func fromContainers() async throws {
+        let name = "shared-" + UUID().uuidString.prefix(8)
+        let dict = Dict<String, Int>.fromName(name, createIfMissing: true)
+        try await dict.put("seed", 7)
+        let roundTrip: Function<String, Int?> = fixtures.lookup("dict_round_trip")
+        #expect(try await roundTrip.remote(name) == 7)
+        #expect(try await dict.get("from-container") == 42)
+
+        let ephemeral = try await Dict<String, Int>.ephemeral()
+        try await ephemeral.put("seed", 8)
+        #expect(try await roundTrip.remote(ephemeral.name) == 8)
+        #expect(try await ephemeral.get("from-container") == 42)
+    }
+
+    @Test(
+        "on a server: an acknowledged put survives kill -9; another workspace sees nothing; ephemeral dicts are not kept"
+    )
+    func serverDurability() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try ServerProcess(dataDirectory: directory)
+        let provider = RemoteControlPlane(first.address, token: first.token)
+        let dict = Dict<String, [Int]>.fromName("durable", createIfMissing: true, controlPlane: provider)
+        for index in 0..<200 { try await dict.put("k\(index)", [index, index * 2]) }
+        try await dict.update([("many", [1, 2, 3])])
+        _ = try await dict.pop("k0")
+        let ephemeral = try await Dict<String, Int>.ephemeral(controlPlane: provider)
+        try await ephemeral.put("x", 1)
+        let roundTrip: Function<String, Int?> = first.app("dicts").lookup("dict_round_trip")
+        #expect(try await roundTrip.remote("durable") == nil)  // the container writes "from-container"
+        first.kill()
+
+        let second = try ServerProcess(dataDirectory: directory)
+        let again = Dict<String, [Int]>.fromName(
+            "durable", controlPlane: RemoteControlPlane(second.address, token: second.token))
+        #expect(try await again.count() == 201)
+        #expect(try await again.get("k199") == [199, 398])
+        #expect(try await again.get("k0") == nil)
+        #expect(try await again.get("many") == [1, 2, 3])
+        let fromContainer = Dict<String, Int>.fromName(
+            "durable", controlPlane: RemoteControlPlane(second.address, token: second.token))
+        #expect(try await fromContainer.get("from-container") == 42)
+        let lostEphemeral = Dict<String, Int>.fromName(
+            ephemeral.name, controlPlane: RemoteControlPlane(second.address, token: second.token))
+        #expect(await aloftError { _ = try await lostEphemeral.count() }?.code == .notFound)
+
+        let otherToken = try await runProduct(
+            "aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let elsewhere = Dict<String, [Int]>.fromName(
+            "durable", controlPlane: RemoteControlPlane(second.address, token: otherToken))
+        #expect(await aloftError { _ = try await elsewhere.get("k1") }?.code == .notFound)
+        #expect(second.terminate() == 0)
+    }
+}
