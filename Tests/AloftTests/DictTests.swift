@@ -110,4 +110,52 @@ struct DictTests {
         #expect(await aloftError { _ = try await elsewhere.get("k1") }?.code == .notFound)
         #expect(second.terminate() == 0)
     }
+
+    @Test("the HTTP API and aloft dict read and write the same entries as the SDK; other workspaces get 404")
+    func httpAndCLI() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let provider = RemoteControlPlane(server.address, token: server.token)
+        let dict = Dict<Point, [String: Int]>.fromName("shared", createIfMissing: true, controlPlane: provider)
+        try await dict.put(Point(x: 1, y: 2), ["b": 2, "a": 1])
+        let put = try await server.http(
+            "POST", "/v1/dicts/shared/put", body: #"{"key": {"y": 5, "x": 4}, "value": {"z": 26}}"#)
+        #expect(put.status == 200 && put.json["written"] as? Bool == true)
+        #expect(try await dict.get(Point(x: 4, y: 5)) == ["z": 26])
+        let got = try await server.http("POST", "/v1/dicts/shared/get", body: #"{"key": {"x": 1, "y": 2}}"#)
+        #expect((got.json["value"] as? [String: Int]) == ["a": 1, "b": 2])
+        #expect(try await server.http("GET", "/v1/dicts/shared").json["count"] as? Int == 2)
+        #expect(try await server.http("POST", "/v1/dicts/nothing/get", body: #"{"key": 1}"#).status == 404)
+        #expect(try await server.http("POST", "/v1/dicts/shared/get", body: "not json").status == 400)
+
+        func aloft(
+            _ arguments: [String], token: String? = nil
+        ) async throws -> (
+            status: Int32, stdout: String, stderr: String
+        ) {
+            try await runProduct(
+                "aloft", arguments: arguments,
+                environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": token ?? server.token])
+        }
+        #expect(try await aloft(["dict", "list"]).stdout == "shared\n")
+        let value = try await aloft(["dict", "get", "shared", #"{"x":1,"y":2}"#])
+        #expect(value.status == 0 && value.stdout == #"{"a":1,"b":2}"# + "\n", "\(value.stderr)")
+        let items = try await aloft(["dict", "items", "shared"])
+        #expect(items.stdout.split(separator: "\n").count == 2, "\(items.stdout)")
+        #expect(try await aloft(["dict", "get", "shared", "7"]).status != 0)
+        #expect(try await aloft(["dict", "clear", "shared"]).stdout.contains("2 entries"))
+        #expect(try await dict.count() == 0)
+        #expect(try await aloft(["dict", "delete", "shared"]).status == 0)
+        let existing = Dict<Point, [String: Int]>.fromName("shared", controlPlane: provider)
+        #expect(await aloftError { _ = try await existing.count() }?.code == .notFound)
+
+        let otherToken = try await runProduct(
+            "aloft", arguments: ["token", "new", "--workspace", "other", "--data-dir", directory]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await dict.put(Point(x: 0, y: 0), [:])
+        #expect(try await server.http("GET", "/v1/dicts/shared", token: otherToken).status == 404)
+        #expect(try await aloft(["dict", "list"], token: otherToken).stdout.isEmpty)
+        #expect(server.terminate() == 0)
+    }
 }

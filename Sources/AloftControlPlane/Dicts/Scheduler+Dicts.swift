@@ -10,19 +10,27 @@ extension Scheduler {
     static let maxDictKeyBytes = 64 * 1024
     static let defaultDictPage = 1_000
 
-    func dictRequest(_ request: Aloft_V1_DictRequest, workspace: String, owner: ObjectIdentifier, replier: Replier) {
+    /// Answers a dict request with `respond`, now or once the store has the change. `owner`: the connection an
+    /// ephemeral dict made now lives with (`nil`: none may be made, as over HTTP).
+    func dictRequest(
+        _ request: Aloft_V1_DictRequest, workspace: String, owner: ObjectIdentifier?,
+        respond: @escaping @Sendable (Result<Aloft_V1_DictReply, AloftError>) -> Void
+    ) {
         loop.assertInEventLoop()
         do {
             var reply = Aloft_V1_DictReply()
             switch request.op {
             case .list:
                 reply.names = dicts.names(workspace: workspace)
-                return replier.send(.dictReply(reply))
+                return respond(.success(reply))
             case .createEphemeral:
+                guard let owner else {
+                    throw AloftError(.invalidArgument, "an ephemeral dict lives with a wire connection: use the SDK")
+                }
                 let name = "dict-ephemeral-" + randomHex()
                 dicts.add(Dicts.Contents(createdAt: Date(), owner: owner), workspace: workspace, name: name)
                 reply.name = name
-                return replier.send(.dictReply(reply))
+                return respond(.success(reply))
             default:
                 break
             }
@@ -91,18 +99,18 @@ extension Scheduler {
                 }
             }
             let writes = !written.isEmpty || !removed.isEmpty || request.op == .clear || request.op == .delete
-            guard writes, contents.owner == nil else { return replier.send(.dictReply(reply)) }
+            guard writes, contents.owner == nil else { return respond(.success(reply)) }
             whenStored { [reply] stored in
                 switch stored {
-                case .success: replier.send(.dictReply(reply))
+                case .success: respond(.success(reply))
                 case .failure(let error):
-                    replier.fail(AloftError(.storeFailure, "the dict's change could not be stored: \(error)"))
+                    respond(.failure(AloftError(.storeFailure, "the dict's change could not be stored: \(error)")))
                 }
             }
         } catch let error as AloftError {
-            replier.fail(error)
+            respond(.failure(error))
         } catch {
-            replier.fail(AloftError(.internalFailure, "\(error)"))
+            respond(.failure(AloftError(.internalFailure, "\(error)")))
         }
     }
 

@@ -114,7 +114,12 @@ extension Scheduler {
         case .callCancel(let cancel):
             cancelRequested(callID: cancel.callID, workspace: workspace, replier: replier)
         case .dictRequest(let request):
-            dictRequest(request, workspace: workspace, owner: ObjectIdentifier(channel), replier: replier)
+            dictRequest(request, workspace: workspace, owner: ObjectIdentifier(channel)) { answer in
+                switch answer {
+                case .success(let reply): replier.send(.dictReply(reply))
+                case .failure(let error): replier.fail(error)
+                }
+            }
         default:
             replier.fail(AloftError(.protocolError, "unexpected message"))
         }

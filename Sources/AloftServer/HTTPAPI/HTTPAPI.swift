@@ -36,6 +36,7 @@ enum HTTPAPI {
         addCalls(to: clients, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes)
         addApps(to: clients, controlPlane: controlPlane)
         addSecrets(to: clients, controlPlane: controlPlane)
+        addDicts(to: clients, controlPlane: controlPlane)
         addArtifactUploads(to: clients, artifacts: artifacts)
         // Worker hosts fetch executables to run; a client may fetch what its workspace uploaded.
         let fetchers = router.group("v1").add(
