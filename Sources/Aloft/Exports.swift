@@ -22,3 +22,16 @@ extension Dict {
         try await ephemeral(controlPlane: EmbeddedControlPlane.shared)
     }
 }
+
+extension Queue {
+    /// The named queue of the caller's workspace on the embedded control plane, or the one `ALOFT_CONTROL_PLANE`
+    /// names (in a container: its own). See ``Queue/fromName(_:createIfMissing:controlPlane:)``.
+    public static func fromName(_ name: String, createIfMissing: Bool = false) -> Queue {
+        fromName(name, createIfMissing: createIfMissing, controlPlane: EmbeddedControlPlane.shared)
+    }
+
+    /// A queue that lives as long as this process's connection to the embedded control plane.
+    public static func ephemeral() async throws -> Queue {
+        try await ephemeral(controlPlane: EmbeddedControlPlane.shared)
+    }
+}

@@ -14,6 +14,8 @@ public final class InMemoryStore: ControlPlaneStore {
         var secrets: [NameKey: StoredSecret] = [:]
         var dicts: [NameKey: StoredDict] = [:]
         var dictEntries: [NameKey: [Data: StoredDictEntry]] = [:]
+        var queues: [NameKey: StoredQueue] = [:]
+        var queueItems: [NameKey: [StoredQueueItem]] = [:]
     }
 
     private struct NameKey: Hashable {
@@ -50,6 +52,14 @@ public final class InMemoryStore: ControlPlaneStore {
                             $0.key.lexicographicallyPrecedes($1.key)
                         }
                         return dict
+                    },
+                queues: contents.queues.sorted { ($0.key.workspace, $0.key.name) < ($1.key.workspace, $1.key.name) }
+                    .map { key, queue in
+                        var queue = queue
+                        queue.items = (contents.queueItems[key] ?? []).sorted {
+                            ($0.partition, $0.position) < ($1.partition, $1.position)
+                        }
+                        return queue
                     }
             )
         }
@@ -129,6 +139,25 @@ public final class InMemoryStore: ControlPlaneStore {
                     for key in keys { contents.dictEntries[NameKey(workspace: workspace, name: dict)]?[key] = nil }
                 case .clearDict(let workspace, let name):
                     contents.dictEntries[NameKey(workspace: workspace, name: name)] = nil
+                case .putQueue(let queue):
+                    let key = NameKey(workspace: queue.workspace, name: queue.name)
+                    if contents.queues[key] == nil {
+                        contents.queues[key] = StoredQueue(
+                            workspace: queue.workspace, name: queue.name, createdAt: queue.createdAt)
+                    }
+                case .deleteQueue(let workspace, let name):
+                    contents.queues[NameKey(workspace: workspace, name: name)] = nil
+                    contents.queueItems[NameKey(workspace: workspace, name: name)] = nil
+                case .putQueueItems(let workspace, let queue, let items):
+                    contents.queueItems[NameKey(workspace: workspace, name: queue), default: []] += items
+                case .deleteQueueItems(let workspace, let queue, let partition, let through):
+                    contents.queueItems[NameKey(workspace: workspace, name: queue)]?.removeAll {
+                        $0.partition == partition && $0.position <= through
+                    }
+                case .clearQueue(let workspace, let name, let partition):
+                    contents.queueItems[NameKey(workspace: workspace, name: name)]?.removeAll {
+                        partition == nil || $0.partition == partition
+                    }
                 }
             }
         }

@@ -93,11 +93,14 @@ public struct StoredState: Sendable {
     public var secrets: [StoredSecret]
     /// Every named dict of every workspace with its entries, by workspace, then name (entries in key order).
     public var dicts: [StoredDict]
+    /// Every named queue of every workspace with its items, by workspace, then name (items by partition, position).
+    public var queues: [StoredQueue]
 
     public init(
         functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = [],
-        secrets: [StoredSecret] = [], dicts: [StoredDict] = []
+        secrets: [StoredSecret] = [], dicts: [StoredDict] = [], queues: [StoredQueue] = []
     ) {
+        self.queues = queues
         self.functions = functions
         self.unfinishedCalls = unfinishedCalls
         self.secrets = secrets
@@ -209,4 +212,14 @@ public enum StoreChange: Sendable, Hashable {
     case deleteDictEntries(workspace: String, dict: String, keys: [Data])
     /// Forgets every entry of a dict, keeping the dict.
     case clearDict(workspace: String, name: String)
+    /// Adds a queue (its `items` are ignored); one already stored is left as it is.
+    case putQueue(StoredQueue)
+    /// Forgets a queue and its items.
+    case deleteQueue(workspace: String, name: String)
+    /// Adds items to a queue.
+    case putQueueItems(workspace: String, queue: String, [StoredQueueItem])
+    /// Forgets the items of a partition up to and including position `through` (they were taken, oldest first).
+    case deleteQueueItems(workspace: String, queue: String, partition: String, through: UInt64)
+    /// Forgets the items of one partition, or of every partition (`nil`), keeping the queue.
+    case clearQueue(workspace: String, name: String, partition: String?)
 }

@@ -23,6 +23,10 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code(rawValue: "cancelled")
         /// No such function, call, app or secret.
         public static let notFound = Code(rawValue: "notFound")
+        /// A queue's `get` found no item within its timeout.
+        public static let queueEmpty = Code(rawValue: "queueEmpty")
+        /// A queue's `put` found no room (5,000 items per partition, 100,000 partitions) within its timeout.
+        public static let queueFull = Code(rawValue: "queueFull")
         /// A named object (a secret) exists already and the request did not ask to replace it.
         public static let alreadyExists = Code(rawValue: "alreadyExists")
         /// An argument or result could not be decoded as the type the function expects.

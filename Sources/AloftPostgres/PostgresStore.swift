@@ -122,6 +122,17 @@ public final class PostgresStore: ControlPlaneStore {
                         workspace TEXT NOT NULL, dict TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL,
                         touched_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (workspace, dict, key))
                     """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).queues (
+                        workspace TEXT NOT NULL, name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                        PRIMARY KEY (workspace, name))
+                    """,
+                    """
+                    CREATE TABLE IF NOT EXISTS \(unescaped: s).queue_items (
+                        workspace TEXT NOT NULL, queue TEXT NOT NULL, partition TEXT NOT NULL, position BIGINT NOT NULL,
+                        data BYTEA NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+                        PRIMARY KEY (workspace, queue, partition, position))
+                    """,
                 ] {
                     try await connection.query(statement, logger: logger)
                 }
@@ -194,6 +205,29 @@ public final class PostgresStore: ControlPlaneStore {
                 for try await (workspace, name, created) in dicts.decode((String, String, Double).self) {
                     state.dicts.append(
                         StoredDict(workspace: workspace, name: name, createdAt: Date(timeIntervalSince1970: created)))
+                }
+                let queues = try await connection.query(
+                    "SELECT workspace, name, created_at FROM \(unescaped: s).queues ORDER BY workspace, name",
+                    logger: self.logger)
+                for try await (workspace, name, created) in queues.decode((String, String, Double).self) {
+                    state.queues.append(
+                        StoredQueue(workspace: workspace, name: name, createdAt: Date(timeIntervalSince1970: created)))
+                }
+                for index in state.queues.indices {
+                    let queue = state.queues[index]
+                    let items = try await connection.query(
+                        """
+                        SELECT partition, position, data, expires_at FROM \(unescaped: s).queue_items
+                        WHERE workspace = \(queue.workspace) AND queue = \(queue.name) ORDER BY partition, position
+                        """, logger: self.logger)
+                    for try await (partition, position, data, expires) in items.decode(
+                        (String, Int64, Data, Double).self)
+                    {
+                        state.queues[index].items.append(
+                            StoredQueueItem(
+                                partition: partition, position: UInt64(bitPattern: position), data: data,
+                                expiresAt: Date(timeIntervalSince1970: expires)))
+                    }
                 }
                 for index in state.dicts.indices {
                     let dict = state.dicts[index]
@@ -449,6 +483,47 @@ public final class PostgresStore: ControlPlaneStore {
             try await connection.query(
                 "DELETE FROM \(unescaped: s).dict_entries WHERE workspace = \(workspace) AND dict = \(name)",
                 logger: logger)
+        case .putQueue(let queue):
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: s).queues (workspace, name, created_at)
+                VALUES (\(queue.workspace), \(queue.name), \(queue.createdAt.timeIntervalSince1970)) ON CONFLICT DO NOTHING
+                """, logger: logger)
+        case .deleteQueue(let workspace, let name):
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(name)",
+                logger: logger)
+            try await connection.query(
+                "DELETE FROM \(unescaped: s).queues WHERE workspace = \(workspace) AND name = \(name)", logger: logger)
+        case .putQueueItems(let workspace, let queue, let items):
+            for item in items {
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: s).queue_items (workspace, queue, partition, position, data, expires_at)
+                    VALUES (\(workspace), \(queue), \(item.partition), \(Int64(bitPattern: item.position)), \(item.data),
+                            \(item.expiresAt.timeIntervalSince1970))
+                    ON CONFLICT (workspace, queue, partition, position) DO UPDATE SET data = excluded.data,
+                        expires_at = excluded.expires_at
+                    """, logger: logger)
+            }
+        case .deleteQueueItems(let workspace, let queue, let partition, let through):
+            try await connection.query(
+                """
+                DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(queue)
+                AND partition = \(partition) AND position <= \(Int64(bitPattern: through))
+                """, logger: logger)
+        case .clearQueue(let workspace, let name, let partition):
+            if let partition {
+                try await connection.query(
+                    """
+                    DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(name)
+                    AND partition = \(partition)
+                    """, logger: logger)
+            } else {
+                try await connection.query(
+                    "DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(name)",
+                    logger: logger)
+            }
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

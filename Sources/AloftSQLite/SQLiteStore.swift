@@ -89,6 +89,13 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 CREATE TABLE IF NOT EXISTS dict_entries (
                     workspace TEXT NOT NULL, dict TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
                     touched_at REAL NOT NULL, PRIMARY KEY (workspace, dict, key)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS queues (
+                    workspace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+                    PRIMARY KEY (workspace, name)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS queue_items (
+                    workspace TEXT NOT NULL, queue TEXT NOT NULL, partition TEXT NOT NULL, position INTEGER NOT NULL,
+                    data BLOB NOT NULL, expires_at REAL NOT NULL,
+                    PRIMARY KEY (workspace, queue, partition, position)) WITHOUT ROWID;
                 """)
             // Version 2 added tokens.expires_at; a database made by version 1 gets the column (NULL: never).
             var tokenColumns: Set<String> = []
@@ -146,6 +153,27 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     StoredDict(
                         workspace: row.text(0), name: row.text(1), createdAt: Date(timeIntervalSince1970: row.double(2))
                     ))
+            }
+            try self.query("SELECT workspace, name, created_at FROM queues ORDER BY workspace, name") { row in
+                state.queues.append(
+                    StoredQueue(
+                        workspace: row.text(0), name: row.text(1), createdAt: Date(timeIntervalSince1970: row.double(2))
+                    ))
+            }
+            for index in state.queues.indices {
+                let queue = state.queues[index]
+                try self.query(
+                    """
+                    SELECT partition, position, data, expires_at FROM queue_items WHERE workspace = ? AND queue = ?
+                    ORDER BY partition, position
+                    """,
+                    [.text(queue.workspace), .text(queue.name)]
+                ) { row in
+                    state.queues[index].items.append(
+                        StoredQueueItem(
+                            partition: row.text(0), position: UInt64(bitPattern: row.int64(1)), data: row.blob(2),
+                            expiresAt: Date(timeIntervalSince1970: row.double(3))))
+                }
             }
             for index in state.dicts.indices {
                 let dict = state.dicts[index]
@@ -370,6 +398,37 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             }
         case .clearDict(let workspace, let name):
             try run("DELETE FROM dict_entries WHERE workspace = ? AND dict = ?", [.text(workspace), .text(name)])
+        case .putQueue(let queue):
+            try run(
+                "INSERT OR IGNORE INTO queues (workspace, name, created_at) VALUES (?, ?, ?)",
+                [.text(queue.workspace), .text(queue.name), .double(queue.createdAt.timeIntervalSince1970)])
+        case .deleteQueue(let workspace, let name):
+            try run("DELETE FROM queue_items WHERE workspace = ? AND queue = ?", [.text(workspace), .text(name)])
+            try run("DELETE FROM queues WHERE workspace = ? AND name = ?", [.text(workspace), .text(name)])
+        case .putQueueItems(let workspace, let queue, let items):
+            for item in items {
+                try run(
+                    """
+                    INSERT OR REPLACE INTO queue_items (workspace, queue, partition, position, data, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(workspace), .text(queue), .text(item.partition), .int(Int64(bitPattern: item.position)),
+                        .blob(item.data), .double(item.expiresAt.timeIntervalSince1970),
+                    ])
+            }
+        case .deleteQueueItems(let workspace, let queue, let partition, let through):
+            try run(
+                "DELETE FROM queue_items WHERE workspace = ? AND queue = ? AND partition = ? AND position <= ?",
+                [.text(workspace), .text(queue), .text(partition), .int(Int64(bitPattern: through))])
+        case .clearQueue(let workspace, let name, let partition):
+            if let partition {
+                try run(
+                    "DELETE FROM queue_items WHERE workspace = ? AND queue = ? AND partition = ?",
+                    [.text(workspace), .text(name), .text(partition)])
+            } else {
+                try run("DELETE FROM queue_items WHERE workspace = ? AND queue = ?", [.text(workspace), .text(name)])
+            }
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run(

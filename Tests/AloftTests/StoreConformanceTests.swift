@@ -309,6 +309,43 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "queues and their items are stored, taken from the front, cleared per partition or all, deleted; loaded in order",
+        arguments: Kind.available)
+    func queues(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            let at = Date(timeIntervalSince1970: 1_800_000_000)
+            func item(_ partition: String, _ position: UInt64, _ text: String) -> StoredQueueItem {
+                StoredQueueItem(partition: partition, position: position, data: Data(text.utf8), expiresAt: at)
+            }
+            let work = StoredQueue(workspace: "alpha", name: "work", createdAt: at)
+            let gone = StoredQueue(workspace: "alpha", name: "gone", createdAt: at)
+            let other = StoredQueue(workspace: "beta", name: "work", createdAt: at)
+            try await subject.store.apply([
+                .putQueue(work), .putQueue(gone), .putQueue(other),
+                .putQueueItems(
+                    workspace: "alpha", queue: "work",
+                    [item("", 1, "a"), item("", 2, "b"), item("", 3, "c"), item("p", 1, "x"), item("q", 1, "y")]),
+                .putQueueItems(workspace: "alpha", queue: "gone", [item("", 1, "z")]),
+                .putQueueItems(workspace: "beta", queue: "work", [item("", 1, "beta")]),
+            ])
+            try await subject.store.apply([
+                .deleteQueueItems(workspace: "alpha", queue: "work", partition: "", through: 2),
+                .clearQueue(workspace: "alpha", name: "work", partition: "q"),
+                .deleteQueue(workspace: "alpha", name: "gone"),
+                .putQueue(StoredQueue(workspace: "alpha", name: "work", createdAt: at.addingTimeInterval(9))),
+            ])
+            let store = try await subject.reopen()
+            var expectedWork = work
+            expectedWork.items = [item("", 3, "c"), item("p", 1, "x")]
+            var expectedOther = other
+            expectedOther.items = [item("", 1, "beta")]
+            #expect(try await store.load().queues == [expectedWork, expectedOther])
+            try await store.apply([.clearQueue(workspace: "beta", name: "work", partition: nil)])
+            #expect(try await store.load().queues.last?.items.isEmpty == true)
+        }
+    }
+
     @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
         try await withStore(kind) { subject in

@@ -262,6 +262,22 @@ let dictRoundTrip = app.function("dict_round_trip") { (name: String) throws -> I
     return try dict.get("seed")
 }
 
+/// Puts VALUE on queue NAME ("NAME:VALUE") of this container's control plane.
+let queuePut = app.function("queue_put") { (job: String) throws -> Bool in
+    let parts = job.split(separator: ":").map(String.init)
+    try Queue<Int>.fromName(parts[0]).put(Int(parts[1]) ?? 0)
+    return true
+}
+
+/// Takes up to 100 items from queue NAME, waiting up to 5 s for the first; none when none came.
+let queueTake = app.function("queue_take") { (name: String) throws -> [Int] in
+    do {
+        return try Queue<Int>.fromName(name).getMany(100, timeout: .seconds(5))
+    } catch let error as AloftError where error.code == .queueEmpty {
+        return []
+    }
+}
+
 /// The signals this container's process ignores (`SigIgn` in /proc/self/status).
 let ignoredSignals = app.function("ignored_signals") { () throws -> [Int32] in
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)

@@ -63,6 +63,7 @@ extension Scheduler {
         connectionWelcomed(connection)
         logFollowers.remove(channel)
         dicts.dropEphemeral(ownedBy: ObjectIdentifier(channel))
+        queueConnectionClosed(ObjectIdentifier(channel))
         sessionClosed(channel)
         switch connection.role {
         case .container: containerConnectionClosed(connection.containerID)

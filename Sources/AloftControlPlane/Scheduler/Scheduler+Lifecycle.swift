@@ -25,6 +25,7 @@ extension Scheduler {
             lastExpiry = now
             if configuration.store != nil { record(.expireResults(before: Date())) }
             expireDictEntries(now: Date())
+            expireQueuePartitions(now: Date())
         }
         for pool in registry.pools.values {
             let idle = pool.containers.values

@@ -82,6 +82,7 @@ extension Scheduler {
         guard configuration.store != nil else { return }
         restoreSecrets(stored.secrets)
         restoreDicts(stored.dicts)
+        restoreQueues(stored.queues)
         reserveIDs(upTo: stored.functions.map(\.id).max() ?? 0)
         for function in stored.functions {
             guard

@@ -113,6 +113,13 @@ extension Scheduler {
                 waiting: ObjectIdentifier(channel), respond: replier.sendResult, fail: replier.fail)
         case .callCancel(let cancel):
             cancelRequested(callID: cancel.callID, workspace: workspace, replier: replier)
+        case .queueRequest(let request):
+            queueRequest(request, workspace: workspace, connection: ObjectIdentifier(channel)) { answer in
+                switch answer {
+                case .success(let reply): replier.send(.queueReply(reply))
+                case .failure(let error): replier.fail(error)
+                }
+            }
         case .dictRequest(let request):
             dictRequest(request, workspace: workspace, owner: ObjectIdentifier(channel)) { answer in
                 switch answer {

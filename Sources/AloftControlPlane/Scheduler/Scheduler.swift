@@ -47,6 +47,8 @@ final class Scheduler: @unchecked Sendable {
     var secrets = NamedSecrets()
     /// Dicts, named and ephemeral (Dicts/).
     var dicts = Dicts()
+    /// Queues, named and ephemeral (Queues/).
+    var queues = Queues()
     /// Peers' connections not welcomed yet, against `ConnectionLimits.unwelcomedPerPeer`.
     var unwelcomedPeers: PeerCounts
     /// What peers not welcomed did, by kind, for rate-limited logging.

@@ -264,6 +264,70 @@ public nonisolated enum Aloft_V1_DictOp: SwiftProtobuf.Enum, Swift.CaseIterable 
 
 }
 
+public nonisolated enum Aloft_V1_QueueOp: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case put // = 1
+  case get // = 2
+  case len // = 3
+  case clear // = 4
+  case delete // = 5
+
+  /// read without removing (iterate)
+  case peek // = 6
+  case createEphemeral // = 7
+  case list // = 8
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .put
+    case 2: self = .get
+    case 3: self = .len
+    case 4: self = .clear
+    case 5: self = .delete
+    case 6: self = .peek
+    case 7: self = .createEphemeral
+    case 8: self = .list
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .put: return 1
+    case .get: return 2
+    case .len: return 3
+    case .clear: return 4
+    case .delete: return 5
+    case .peek: return 6
+    case .createEphemeral: return 7
+    case .list: return 8
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Aloft_V1_QueueOp] = [
+    .unspecified,
+    .put,
+    .get,
+    .len,
+    .clear,
+    .delete,
+    .peek,
+    .createEphemeral,
+    .list,
+  ]
+
+}
+
 public nonisolated struct Aloft_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -521,6 +585,22 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     set {body = .dictReply(newValue)}
   }
 
+  public var queueRequest: Aloft_V1_QueueRequest {
+    get {
+      if case .queueRequest(let v)? = body {return v}
+      return Aloft_V1_QueueRequest()
+    }
+    set {body = .queueRequest(newValue)}
+  }
+
+  public var queueReply: Aloft_V1_QueueReply {
+    get {
+      if case .queueReply(let v)? = body {return v}
+      return Aloft_V1_QueueReply()
+    }
+    set {body = .queueReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -555,6 +635,8 @@ public nonisolated struct Aloft_V1_Envelope: Sendable {
     case logsFollow(Aloft_V1_LogsFollow)
     case dictRequest(Aloft_V1_DictRequest)
     case dictReply(Aloft_V1_DictReply)
+    case queueRequest(Aloft_V1_QueueRequest)
+    case queueReply(Aloft_V1_QueueReply)
 
   }
 
@@ -1377,6 +1459,75 @@ public nonisolated struct Aloft_V1_DictReply: Sendable {
   public init() {}
 }
 
+/// Queues: FIFO per partition (Modal's `modal.Queue`), durable on a server. Items are opaque bytes (the SDK's JSON).
+/// A GET waits up to `timeout_ms` for an item (woken by the PUT that brings one; waiters are served in arrival
+/// order) and fails with `queueEmpty`; a PUT that would pass a partition's 5,000 items waits up to `timeout_ms` for
+/// room and fails with `queueFull`.
+public nonisolated struct Aloft_V1_QueueRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var createIfMissing: Bool = false
+
+  public var op: Aloft_V1_QueueOp = .unspecified
+
+  /// empty: the default partition; else 1-64 bytes
+  public var partition: String = String()
+
+  /// put
+  public var items: [Data] = []
+
+  /// put, get: how long to wait; 0: not at all; < 0: as long as it takes
+  public var timeoutMs: Int64 = 0
+
+  /// put: the partition is cleared this long after its last put (0: 24 h)
+  public var partitionTtlMs: Int64 = 0
+
+  /// get: up to this many (0: 1); peek: at most this many (0: 1,000)
+  public var maxItems: UInt32 = 0
+
+  /// len: every partition
+  public var total: Bool = false
+
+  /// clear: every partition
+  public var all: Bool = false
+
+  /// peek: items after this position (0: from the first)
+  public var after: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Aloft_V1_QueueReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// get, peek
+  public var items: [Data] = []
+
+  /// len; clear: removed
+  public var count: UInt64 = 0
+
+  /// create_ephemeral
+  public var name: String = String()
+
+  /// list
+  public var names: [String] = []
+
+  /// peek: the position of the last item answered (pass as `after`)
+  public var next: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "aloft.v1"
@@ -1397,9 +1548,13 @@ nonisolated extension Aloft_V1_DictOp: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DICT_OP_UNSPECIFIED\0\u{1}DICT_OP_GET\0\u{1}DICT_OP_PUT\0\u{1}DICT_OP_UPDATE\0\u{1}DICT_OP_POP\0\u{1}DICT_OP_CONTAINS\0\u{1}DICT_OP_LEN\0\u{1}DICT_OP_SCAN\0\u{1}DICT_OP_CLEAR\0\u{1}DICT_OP_DELETE\0\u{1}DICT_OP_CREATE_EPHEMERAL\0\u{1}DICT_OP_LIST\0")
 }
 
+nonisolated extension Aloft_V1_QueueOp: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0QUEUE_OP_UNSPECIFIED\0\u{1}QUEUE_OP_PUT\0\u{1}QUEUE_OP_GET\0\u{1}QUEUE_OP_LEN\0\u{1}QUEUE_OP_CLEAR\0\u{1}QUEUE_OP_DELETE\0\u{1}QUEUE_OP_PEEK\0\u{1}QUEUE_OP_CREATE_EPHEMERAL\0\u{1}QUEUE_OP_LIST\0")
+}
+
 nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0\u{3}container_output\0\u{3}logs_follow\0\u{3}dict_request\0\u{3}dict_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{2}\u{9}hello\0\u{3}hello_reply\0\u{1}error\0\u{1}ack\0\u{4}\u{7}function_register\0\u{3}function_registered\0\u{3}function_invoke\0\u{3}invoke_result\0\u{3}function_get_stats\0\u{3}function_stats\0\u{3}function_lookup\0\u{4}\u{4}call_create\0\u{4}\u{2}call_put_inputs\0\u{3}call_outputs\0\u{3}call_get\0\u{3}call_get_result\0\u{3}call_cancel\0\u{4}\u{4}input_dispatch\0\u{3}output_put\0\u{3}container_stop\0\u{3}input_cancel\0\u{3}generator_item\0\u{4}\u{6}worker_register\0\u{3}worker_heartbeat\0\u{3}container_start\0\u{3}container_signal\0\u{3}container_exited\0\u{3}container_output\0\u{3}logs_follow\0\u{3}dict_request\0\u{3}dict_reply\0\u{3}queue_request\0\u{3}queue_reply\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1811,6 +1966,32 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
           self.body = .dictReply(v)
         }
       }()
+      case 59: try {
+        var v: Aloft_V1_QueueRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueRequest(v)
+        }
+      }()
+      case 60: try {
+        var v: Aloft_V1_QueueReply?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .queueReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .queueReply(v)
+        }
+      }()
       default: break
       }
     }
@@ -1948,6 +2129,14 @@ nonisolated extension Aloft_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._M
     case .dictReply?: try {
       guard case .dictReply(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 58)
+    }()
+    case .queueRequest?: try {
+      guard case .queueRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 59)
+    }()
+    case .queueReply?: try {
+      guard case .queueReply(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
     }()
     case nil: break
     }
@@ -3649,6 +3838,136 @@ nonisolated extension Aloft_V1_DictReply: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.more != rhs.more {return false}
     if lhs.name != rhs.name {return false}
     if lhs.names != rhs.names {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_QueueRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}create_if_missing\0\u{1}op\0\u{1}partition\0\u{1}items\0\u{3}timeout_ms\0\u{3}partition_ttl_ms\0\u{3}max_items\0\u{1}total\0\u{1}all\0\u{1}after\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.createIfMissing) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.op) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.partition) }()
+      case 5: try { try decoder.decodeRepeatedBytesField(value: &self.items) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.timeoutMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.partitionTtlMs) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxItems) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.total) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.all) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.createIfMissing != false {
+      try visitor.visitSingularBoolField(value: self.createIfMissing, fieldNumber: 2)
+    }
+    if self.op != .unspecified {
+      try visitor.visitSingularEnumField(value: self.op, fieldNumber: 3)
+    }
+    if !self.partition.isEmpty {
+      try visitor.visitSingularStringField(value: self.partition, fieldNumber: 4)
+    }
+    if !self.items.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.items, fieldNumber: 5)
+    }
+    if self.timeoutMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.timeoutMs, fieldNumber: 6)
+    }
+    if self.partitionTtlMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.partitionTtlMs, fieldNumber: 7)
+    }
+    if self.maxItems != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxItems, fieldNumber: 8)
+    }
+    if self.total != false {
+      try visitor.visitSingularBoolField(value: self.total, fieldNumber: 9)
+    }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 10)
+    }
+    if self.after != 0 {
+      try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_QueueRequest, rhs: Aloft_V1_QueueRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.createIfMissing != rhs.createIfMissing {return false}
+    if lhs.op != rhs.op {return false}
+    if lhs.partition != rhs.partition {return false}
+    if lhs.items != rhs.items {return false}
+    if lhs.timeoutMs != rhs.timeoutMs {return false}
+    if lhs.partitionTtlMs != rhs.partitionTtlMs {return false}
+    if lhs.maxItems != rhs.maxItems {return false}
+    if lhs.total != rhs.total {return false}
+    if lhs.all != rhs.all {return false}
+    if lhs.after != rhs.after {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_QueueReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".QueueReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}items\0\u{1}count\0\u{1}name\0\u{1}names\0\u{1}next\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedBytesField(value: &self.items) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.next) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.items.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.items, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 4)
+    }
+    if self.next != 0 {
+      try visitor.visitSingularUInt64Field(value: self.next, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_QueueReply, rhs: Aloft_V1_QueueReply) -> Bool {
+    if lhs.items != rhs.items {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.names != rhs.names {return false}
+    if lhs.next != rhs.next {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
