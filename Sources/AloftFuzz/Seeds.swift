@@ -5,7 +5,7 @@ import Foundation
 /// The fuzzer's starting inputs, made from the wire's own types so that they stay valid as the protocol grows:
 /// `aloft-fuzz-wire --write-seeds DIRECTORY` (scripts/fuzz --seeds) writes them to `fuzz/corpus/wire`.
 /// Each is a cut byte (see `WireFuzzer`) and the frames a peer would send: a client that says hello and then
-/// registers, calls, spawns, maps, cancels, looks up and follows logs, a container and a worker host that say hello
+/// registers, calls, spawns, maps, cancels, looks up, follows logs and uses dicts and queues, a container and a worker host that say hello
 /// unknown to the server, and hellos with a wrong version or role.
 enum Seeds {
     static func write(to directory: String) throws {
@@ -48,6 +48,20 @@ enum Seeds {
                 ]
             ),
             "generator": (0, [client, .functionRegister(register()), .callCreate(create(.generator, last: true))]),
+            "dict-ops": (
+                2,
+                [
+                    client, .dictRequest(dict(.put)), .dictRequest(dict(.get)), .dictRequest(dict(.scan)),
+                    .dictRequest(dict(.createEphemeral)), .dictRequest(dict(.delete)),
+                ]
+            ),
+            "queue-ops": (
+                1,
+                [
+                    client, .queueRequest(queue(.get)), .queueRequest(queue(.put)), .queueRequest(queue(.peek)),
+                    .queueRequest(queue(.createEphemeral)), .queueRequest(queue(.clear)),
+                ]
+            ),
             "lookup-stats-logs": (
                 0, [client, .functionLookup(lookup()), .functionGetStats(stats()), .logsFollow(logs())]
             ),
@@ -130,6 +144,26 @@ enum Seeds {
         var stats = Aloft_V1_FunctionGetStats()
         stats.functionID = 1
         return stats
+    }
+
+    private static func dict(_ op: Aloft_V1_DictOp) -> Aloft_V1_DictRequest {
+        var request = Aloft_V1_DictRequest()
+        request.name = "fuzz"
+        request.createIfMissing = true
+        request.op = op
+        request.key = Data("\"k\"".utf8)
+        request.value = Data("1".utf8)
+        return request
+    }
+
+    private static func queue(_ op: Aloft_V1_QueueOp) -> Aloft_V1_QueueRequest {
+        var request = Aloft_V1_QueueRequest()
+        request.name = "fuzz"
+        request.createIfMissing = true
+        request.op = op
+        request.items = [Data("1".utf8)]
+        request.timeoutMs = 1_000
+        return request
     }
 
     private static func logs() -> Aloft_V1_LogsFollow {
