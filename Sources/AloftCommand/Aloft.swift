@@ -19,7 +19,7 @@ struct Aloft: AsyncParsableCommand {
             """,
         subcommands: [
             Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self,
-            SecretCommand.self, DictCommand.self,
+            SecretCommand.self, DictCommand.self, QueueCommand.self,
         ]
     )
 }

@@ -97,4 +97,33 @@ struct QueueTests {
         #expect(try await again.count(total: true) == 0)
         #expect(second.terminate() == 0)
     }
+
+    @Test("the HTTP API and aloft queue put, peek, count, clear and delete what the SDK sees; no waits there")
+    func httpAndCLI() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        let queue = Queue<[String: Int]>.fromName(
+            "events", controlPlane: RemoteControlPlane(server.address, token: server.token))
+        let put = try await server.http(
+            "POST", "/v1/queues/events/put", body: #"{"items": [{"n": 1}, {"n": 2}], "create_if_missing": true}"#)
+        #expect(put.status == 200 && put.json["put"] as? Int == 2)
+        try await queue.put(["n": 3], partition: "late")
+        func aloft(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await runProduct(
+                "aloft", arguments: arguments,
+                environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
+        }
+        #expect(try await aloft(["queue", "list"]).stdout == "events\n")
+        #expect(try await aloft(["queue", "peek", "events"]).stdout == "{\"n\":1}\n{\"n\":2}\n")
+        #expect(try await aloft(["queue", "len", "events"]).stdout == "2\n")
+        #expect(try await aloft(["queue", "len", "events", "--total"]).stdout == "3\n")
+        #expect(try await queue.get() == ["n": 1])  // peeking took nothing
+        #expect(try await aloft(["queue", "clear", "events", "--all"]).stdout.contains("2 items"))
+        #expect(try await queue.count(total: true) == 0)
+        #expect(try await server.http("POST", "/v1/queues/nothing/put", body: #"{"items": [1]}"#).status == 404)
+        #expect(try await aloft(["queue", "delete", "events"]).status == 0)
+        #expect(await aloftError { _ = try await queue.count() }?.code == .notFound)
+        #expect(server.terminate() == 0)
+    }
 }

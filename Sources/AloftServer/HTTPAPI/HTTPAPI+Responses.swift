@@ -29,7 +29,7 @@ extension HTTPAPI {
         case .payloadTooLarge: .contentTooLarge
         case .resourceExhausted: .tooManyRequests
         case .timeout: .gatewayTimeout
-        case .cancelled, .alreadyExists: .conflict
+        case .cancelled, .alreadyExists, .queueEmpty, .queueFull: .conflict
         case .connectionFailed, .storeFailure: .serviceUnavailable
         default: .internalServerError  // remoteError (the function threw), internalFailure
         }

@@ -37,6 +37,7 @@ enum HTTPAPI {
         addApps(to: clients, controlPlane: controlPlane)
         addSecrets(to: clients, controlPlane: controlPlane)
         addDicts(to: clients, controlPlane: controlPlane)
+        addQueues(to: clients, controlPlane: controlPlane)
         addArtifactUploads(to: clients, artifacts: artifacts)
         // Worker hosts fetch executables to run; a client may fetch what its workspace uploaded.
         let fetchers = router.group("v1").add(
