@@ -1,6 +1,6 @@
 // Aloft's side of the workloads in ../shared/bench/WORKLOADS.md, on the embedded control plane.
-// Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w4|w5|w6|w7|hop|rtt ...] [quick]`
-// (no workload named: W1, W2, W3, W4, W6, W7). W5 measures a cold start, so `bench/run` runs it in a process of its own.
+// Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w4|w5|w6|w7|w8|w9|hop|rtt ...] [quick]`
+// (no workload named: W1, W2, W3, W4, W6, W7, W8, W9; W8 and W9 are in Storage.swift). W5 measures a cold start, so `bench/run` runs it in a process of its own.
 import Aloft
 import AloftControlPlane
 import Foundation
@@ -211,7 +211,7 @@ func peakResidentMiB() -> Int {
 
 let selected = Set(CommandLine.arguments.dropFirst())
 let quick = selected.contains("quick")
-let defaultWorkloads: Set = ["w1", "w2", "w3", "w4", "w6", "w7"]
+let defaultWorkloads: Set = ["w1", "w2", "w3", "w4", "w6", "w7", "w8", "w9"]
 func wants(_ name: String) -> Bool {
     selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name)
 }
@@ -269,6 +269,7 @@ app.localEntrypoint("bench") { () async throws in
         report("W4-sleepy", [("body", "blocking"), ("wall_s", String(format: "%.3f", try await w4(sleepy)))])
         report("W4-sleepy", [("body", "async"), ("wall_s", String(format: "%.3f", try await w4(sleepyAsync)))])
     }
+    try await runStorageWorkloads()
     if wants("w7") {
         let sizes = [
             (1024, "1KiB", 1000), (100 * 1024, "100KiB", 300), (2 * 1024 * 1024, "2MiB", 30),
