@@ -156,15 +156,27 @@ public struct Dict<Key: Codable & Sendable, Value: Codable & Sendable>: Sendable
     private static func send(
         _ request: Aloft_V1_DictRequest, to controlPlane: any ControlPlaneProvider
     ) async throws -> Aloft_V1_DictReply {
-        let connection = try await AloftRuntime.shared.connection(for: controlPlane)
-        guard case .dictReply(let reply) = try await connection.request(.dictRequest(request)) else {
-            throw AloftError(.protocolError, "unexpected reply to a dict request")
+        try await AloftRuntime.shared.request(.dictRequest(request), to: controlPlane, what: "a dict request") {
+            if case .dictReply(let reply) = $0 { reply } else { nil }
         }
-        return reply
     }
 }
 
-/// JSON for dict keys and values: object keys sorted, so that equal keys encode to equal bytes.
+extension AloftRuntime {
+    /// Sends one request of a workspace object (a dict, a queue) and returns its reply, as `reply` picks it out.
+    func request<Reply>(
+        _ body: Aloft_V1_Envelope.OneOf_Body, to controlPlane: any ControlPlaneProvider, what: String,
+        reply: (Aloft_V1_Envelope.OneOf_Body) -> Reply?
+    ) async throws -> Reply {
+        let connection = try await connection(for: controlPlane)
+        guard let answer = reply(try await connection.request(body)) else {
+            throw AloftError(.protocolError, "unexpected reply to \(what)")
+        }
+        return answer
+    }
+}
+
+/// JSON for dict keys and values and queue items: object keys sorted, so that equal keys encode to equal bytes.
 enum DictCodec {
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

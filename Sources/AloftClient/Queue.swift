@@ -46,7 +46,7 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
         partitionTTL: Duration = .seconds(86_400)
     ) async throws {
         var request = try self.request(.put, partition: partition)
-        request.items = try items.map { try QueueCodec.encode($0) }
+        request.items = try items.map { try DictCodec.encode($0) }
         request.timeoutMs = Self.milliseconds(timeout)
         request.partitionTtlMs = partitionTTL.wireMilliseconds
         _ = try await send(request)
@@ -66,7 +66,9 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
         var request = try self.request(.get, partition: partition)
         request.maxItems = UInt32(clamping: max(1, count))
         request.timeoutMs = Self.milliseconds(timeout)
-        return try await send(request).items.map { try QueueCodec.decode(Element.self, from: $0, queue: name) }
+        return try await send(request).items.map {
+            try DictCodec.decode(Element.self, from: $0, what: "item of queue \(name)")
+        }
     }
 
     /// The number of items in `partition`, or in every partition with `total`.
@@ -98,7 +100,8 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
                     request.after = after
                     let reply = try await send(request)
                     for item in reply.items {
-                        continuation.yield(try QueueCodec.decode(Element.self, from: item, queue: name))
+                        continuation.yield(
+                            try DictCodec.decode(Element.self, from: item, what: "item of queue \(name)"))
                     }
                     if reply.items.isEmpty {
                         guard ContinuousClock.now - idleSince < itemPollTimeout else { break }
@@ -146,20 +149,8 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
     private static func send(
         _ request: Aloft_V1_QueueRequest, to controlPlane: any ControlPlaneProvider
     ) async throws -> Aloft_V1_QueueReply {
-        let connection = try await AloftRuntime.shared.connection(for: controlPlane)
-        guard case .queueReply(let reply) = try await connection.request(.queueRequest(request)) else {
-            throw AloftError(.protocolError, "unexpected reply to a queue request")
+        try await AloftRuntime.shared.request(.queueRequest(request), to: controlPlane, what: "a queue request") {
+            if case .queueReply(let reply) = $0 { reply } else { nil }
         }
-        return reply
-    }
-}
-
-enum QueueCodec {
-    static func encode<T: Encodable>(_ value: T) throws -> Data {
-        try DictCodec.encode(value)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, from data: Data, queue: String) throws -> T {
-        try DictCodec.decode(type, from: data, what: "item of queue \(queue)")
     }
 }

@@ -90,7 +90,8 @@ struct DictCommand: AsyncParsableCommand {
     }
 }
 
-private func json(_ value: Any) throws -> String {
+/// A JSON value as one line, object keys sorted (how `aloft dict` and `aloft queue` print keys, values and items).
+func json(_ value: Any) throws -> String {
     String(
         decoding: try JSONSerialization.data(
             withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]),

@@ -33,11 +33,7 @@ struct QueueCommand: AsyncParsableCommand {
             let reply = try expectSuccess(
                 try await api.send("GET", "/v1/queues/\(pathComponent(name))/peek?\(query)", body: nil),
                 doing: "peeking at queue \(name)")
-            for item in reply["items"] as? [Any] ?? [] {
-                let data = try JSONSerialization.data(
-                    withJSONObject: item, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-                print(String(decoding: data, as: UTF8.self))
-            }
+            for item in reply["items"] as? [Any] ?? [] { print(try json(item)) }
         }
     }
 

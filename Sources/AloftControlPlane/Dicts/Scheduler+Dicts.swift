@@ -99,14 +99,7 @@ extension Scheduler {
                 }
             }
             let writes = !written.isEmpty || !removed.isEmpty || request.op == .clear || request.op == .delete
-            guard writes, contents.owner == nil else { return respond(.success(reply)) }
-            whenStored { [reply] stored in
-                switch stored {
-                case .success: respond(.success(reply))
-                case .failure(let error):
-                    respond(.failure(AloftError(.storeFailure, "the dict's change could not be stored: \(error)")))
-                }
-            }
+            self.reply(reply, whenStored: writes && contents.owner == nil, respond: respond)
         } catch let error as AloftError {
             respond(.failure(error))
         } catch {

@@ -82,12 +82,12 @@ extension Scheduler {
                         .clearQueue(
                             workspace: workspace, name: request.name, partition: request.all ? nil : request.partition))
                 }
-                answerWhenStored(reply, stored: stored, respond: respond)
+                self.reply(reply, whenStored: stored, respond: respond)
             case .delete:
                 _ = queues.remove(workspace: workspace, name: request.name)
                 failWaiters(of: queue, AloftError(.notFound, "queue \(request.name) was deleted"))
                 if stored { record(.deleteQueue(workspace: workspace, name: request.name)) }
-                answerWhenStored(reply, stored: stored, respond: respond)
+                self.reply(reply, whenStored: stored, respond: respond)
             default:
                 throw AloftError(.protocolError, "unknown queue operation \(request.op)")
             }
@@ -120,7 +120,7 @@ extension Scheduler {
             partition.nextPosition += 1
         }
         if stored { record(.putQueueItems(workspace: key.workspace, queue: key.name, added)) }
-        answerWhenStored(Aloft_V1_QueueReply(), stored: stored, respond: waiter.respond)
+        reply(Aloft_V1_QueueReply(), whenStored: stored, respond: waiter.respond)
         // Waiting gets, first come first served, take what arrived.
         while !partition.items.isEmpty, !partition.getters.isEmpty {
             let getter = partition.getters.removeFirst()
@@ -146,7 +146,7 @@ extension Scheduler {
                 .deleteQueueItems(
                     workspace: key.workspace, queue: key.name, partition: request.partition, through: last))
         }
-        answerWhenStored(reply, stored: stored, respond: waiter.respond)
+        self.reply(reply, whenStored: stored, respond: waiter.respond)
         wakePutters(of: partition, queue: queue, key: key)
         return true
     }
@@ -194,17 +194,6 @@ extension Scheduler {
 
     private func partitionNote(_ request: Aloft_V1_QueueRequest) -> String {
         request.partition.isEmpty ? "" : " in partition \(request.partition)"
-    }
-
-    private func answerWhenStored(_ reply: Aloft_V1_QueueReply, stored: Bool, respond: @escaping Queues.Respond) {
-        guard stored else { return respond(.success(reply)) }
-        whenStored { result in
-            switch result {
-            case .success: respond(.success(reply))
-            case .failure(let error):
-                respond(.failure(AloftError(.storeFailure, "the queue's change could not be stored: \(error)")))
-            }
-        }
     }
 
     private func failWaiters(of queue: Queues.Queue, _ error: AloftError) {

@@ -61,6 +61,21 @@ extension Scheduler {
         scheduleTurnEnd()
     }
 
+    /// Answers a request of the Dicts or Queues rooms: at once, or (`whenStored`) once what was recorded for it is
+    /// stored, with `storeFailure` if that failed.
+    func reply<Reply: Sendable>(
+        _ reply: Reply, whenStored stored: Bool, respond: @escaping @Sendable (Result<Reply, AloftError>) -> Void
+    ) {
+        guard stored else { return respond(.success(reply)) }
+        whenStored { result in
+            switch result {
+            case .success: respond(.success(reply))
+            case .failure(let error):
+                respond(.failure(AloftError(.storeFailure, "the change could not be stored: \(error)")))
+            }
+        }
+    }
+
     /// Succeeds once everything recorded so far is stored.
     func storeDrained() -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)

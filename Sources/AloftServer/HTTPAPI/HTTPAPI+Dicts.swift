@@ -31,7 +31,10 @@ extension HTTPAPI {
             dict.limit = request.uri.queryParameters["limit"].flatMap { UInt32(String($0)) } ?? 0
             let reply = try await controlPlane.dict(dict, workspace: context.workspace)
             let items = try reply.entries.map { entry -> [String: Any] in
-                ["key": try jsonValue(entry.key), "value": try jsonValue(entry.value)]
+                [
+                    "key": try jsonValue(entry.key, what: "a dict key"),
+                    "value": try jsonValue(entry.value, what: "a dict value"),
+                ]
             }
             var answer: [String: Any] = ["items": items, "more": reply.more]
             if reply.more, let last = reply.entries.last { answer["next"] = last.key.base64EncodedString() }
@@ -44,7 +47,11 @@ extension HTTPAPI {
             dict.key = try jsonField("key", of: try await collect(&request, upTo: 4 << 20, what: "a dict request"))
             let reply = try await controlPlane.dict(dict, workspace: context.workspace)
             return try object(
-                .ok, ["found": reply.found, "value": reply.found ? try jsonValue(reply.value) : NSNull()])
+                .ok,
+                [
+                    "found": reply.found,
+                    "value": reply.found ? try jsonValue(reply.value, what: "a dict value") : NSNull(),
+                ])
         }
         // {"key": …, "value": …, "skip_if_exists": false, "create_if_missing": false}
         routes.post("dicts/:name/put") { request, context -> Response in
@@ -65,7 +72,11 @@ extension HTTPAPI {
             dict.key = try jsonField("key", of: try await collect(&request, upTo: 4 << 20, what: "a dict request"))
             let reply = try await controlPlane.dict(dict, workspace: context.workspace)
             return try object(
-                .ok, ["found": reply.found, "value": reply.found ? try jsonValue(reply.value) : NSNull()])
+                .ok,
+                [
+                    "found": reply.found,
+                    "value": reply.found ? try jsonValue(reply.value, what: "a dict value") : NSNull(),
+                ])
         }
         routes.post("dicts/:name/clear") { _, context -> Response in
             let name = try context.parameters.require("name")
@@ -93,15 +104,6 @@ extension HTTPAPI {
         else {
             throw AloftError(.invalidArgument, "the body must be a JSON object with a \"\(name)\"")
         }
-        return try JSONSerialization.data(
-            withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-    }
-
-    /// A stored key or value as a JSON value of the answer.
-    private static func jsonValue(_ data: Data) throws -> Any {
-        guard let value = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-            throw AloftError(.invalidArgument, "a dict entry is not JSON")
-        }
-        return value
+        return try canonicalJSON(value)
     }
 }

@@ -31,12 +31,7 @@ extension HTTPAPI {
             queue.after = request.uri.queryParameters["after"].flatMap { UInt64(String($0)) } ?? 0
             queue.maxItems = request.uri.queryParameters["limit"].flatMap { UInt32(String($0)) } ?? 0
             let reply = try await controlPlane.queue(queue, workspace: context.workspace)
-            let items = try reply.items.map { data -> Any in
-                guard let value = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-                    throw AloftError(.invalidArgument, "a queue item is not JSON")
-                }
-                return value
-            }
+            let items = try reply.items.map { try jsonValue($0, what: "a queue item") }
             return try object(.ok, ["items": items, "next": reply.next])
         }
         // {"items": [json…], "partition": "p", "create_if_missing": false}
