@@ -36,6 +36,9 @@ package final class AloftRuntime: Sendable {
     let userCodeExecutor = DedicatedThreadExecutor(name: "aloft-user-code")
     let logger: Logger
     private let connections = Mutex<[String: Task<WireConnection, any Error>]>([:])
+    /// The connection keys that had an open connection once: failing to reach one again is likely a restart, worth
+    /// waiting out, where one never reached fails at once.
+    private let everConnected = Mutex<Set<String>>([])
     private let asyncUsageWarnings = Atomic<Int>(0)
     /// `ALOFT_CONTROL_PLANE`, read once: the environment is not read on the call path.
     private let controlPlaneOverride: String?
@@ -66,9 +69,11 @@ package final class AloftRuntime: Sendable {
         return controlPlaneOverride != nil ? .seconds(60) : provider.reconnectWindow
     }
 
-    /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
-
-    func connection(for appProvider: any ControlPlaneProvider) async throws -> WireConnection {
+    /// Where calls through `appProvider` go: the address, the token, and the key of their connection (one
+    /// connection per address and token: two tokens are two identities, workspaces).
+    private func target(
+        for appProvider: any ControlPlaneProvider
+    ) async throws -> (address: String, token: String?, key: String) {
         let address: String
         let override = Self.providerOverride
         let provider = override ?? appProvider
@@ -84,8 +89,18 @@ package final class AloftRuntime: Sendable {
             )
         }
         let token = provider.token ?? environmentToken
-        // One connection per address and token: two tokens are two identities (workspaces).
-        let key = token.map { address + " " + String($0.hashValue) } ?? address
+        return (address, token, token.map { address + " " + String($0.hashValue) } ?? address)
+    }
+
+    /// Whether this process had an open connection to the control plane of `provider` before.
+    func hasConnected(to provider: any ControlPlaneProvider) async -> Bool {
+        guard let key = try? await target(for: provider).key else { return false }
+        return everConnected.withLock { $0.contains(key) }
+    }
+
+    /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
+    func connection(for appProvider: any ControlPlaneProvider) async throws -> WireConnection {
+        let (address, token, key) = try await target(for: appProvider)
         // A cached connection that has closed (the control plane restarted or went away) is replaced once.
         for attempt in 1...2 {
             let task = connections.withLock { connections in
@@ -94,7 +109,7 @@ package final class AloftRuntime: Sendable {
                     // Pushed outputs are routed by a key of this connection alone: the close of an old connection must
                     // not fail calls already made on its replacement.
                     let connectionKey = key + " #" + UUID().uuidString
-                    return try await WireConnection.connect(
+                    let connection = try await WireConnection.connect(
                         to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey,
                         onPush: { envelope in
                             PushedOutputRouter.shared.route(envelope)
@@ -102,6 +117,8 @@ package final class AloftRuntime: Sendable {
                         onClose: {
                             PushedOutputRouter.shared.connectionClosed(connectionKey)
                         })
+                    self.everConnected.withLock { _ = $0.insert(key) }
+                    return connection
                 }
                 connections[key] = task
                 return task

@@ -164,15 +164,29 @@ public struct Dict<Key: Codable & Sendable, Value: Codable & Sendable>: Sendable
 
 extension AloftRuntime {
     /// Sends one request of a workspace object (a dict, a queue) and returns its reply, as `reply` picks it out.
+    /// With `retrying` (a request that is safe to repeat: a read, or one with a request id), a connection that
+    /// closes or cannot be reopened is retried within the provider's reconnect window if this process reached that
+    /// control plane before (a server restart); one never reached fails at once.
     func request<Reply>(
         _ body: Aloft_V1_Envelope.OneOf_Body, to controlPlane: any ControlPlaneProvider, what: String,
-        reply: (Aloft_V1_Envelope.OneOf_Body) -> Reply?
+        retrying: Bool = false, reply: (Aloft_V1_Envelope.OneOf_Body) -> Reply?
     ) async throws -> Reply {
-        let connection = try await connection(for: controlPlane)
-        guard let answer = reply(try await connection.request(body)) else {
-            throw AloftError(.protocolError, "unexpected reply to \(what)")
+        var deadline: ContinuousClock.Instant?
+        while true {
+            do {
+                let connection = try await connection(for: controlPlane)
+                guard let answer = reply(try await connection.request(body)) else {
+                    throw AloftError(.protocolError, "unexpected reply to \(what)")
+                }
+                return answer
+            } catch let error as AloftError where error.code == .connectionFailed && retrying {
+                guard !Task.isCancelled, await hasConnected(to: controlPlane) else { throw error }
+                let until = deadline ?? .now + reconnectWindow(for: controlPlane)
+                deadline = until
+                guard ContinuousClock.now < until else { throw error }
+                try await Task.sleep(for: .milliseconds(250))
+            }
         }
-        return answer
     }
 }
 

@@ -10,6 +10,13 @@ import Foundation
 /// waits for room (5,000 items per partition, 100,000 partitions) and then throws `queueFull`. A partition is
 /// cleared 24 h (`partitionTTL`) after its last put. On a server, an acknowledged put survives `kill -9`, and an
 /// item is handed to exactly one getter.
+///
+/// Every put and get to a server carries a request id (an `idempotencyKey` of the caller's, or a random one): when
+/// the connection closes before the reply (a server restart), the request is sent again under the same id within
+/// the reconnect window, and the server answers a repeat from what the first did (a get's repeat returns the same
+/// items). So a lost reply neither duplicates nor loses an item; a container whose call runs again after a restart
+/// gets the same effect by passing the same keys. The server keeps what a request did for an hour, at most 100,000
+/// requests and 64 MiB of taken items per queue (the oldest go first); docs/server.md has the details.
 public struct Queue<Element: Codable & Sendable>: Sendable {
     public let name: String
     let createIfMissing: Bool
@@ -34,18 +41,21 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
 
     /// Adds `item` at the back of `partition`, waiting up to `timeout` for room (`nil`: as long as it takes; `.zero`:
     /// not at all).
+    /// `idempotencyKey` (1–64 bytes): a put with a key used within the last hour puts nothing again.
     public func put(
-        _ item: Element, timeout: Duration? = nil, partition: String? = nil, partitionTTL: Duration = .seconds(86_400)
+        _ item: Element, timeout: Duration? = nil, partition: String? = nil, partitionTTL: Duration = .seconds(86_400),
+        idempotencyKey: String? = nil
     ) async throws {
-        try await putMany([item], timeout: timeout, partition: partition, partitionTTL: partitionTTL)
+        try await putMany(
+            [item], timeout: timeout, partition: partition, partitionTTL: partitionTTL, idempotencyKey: idempotencyKey)
     }
 
     /// Adds `items` in order, all or none, in one request.
     public func putMany(
         _ items: [Element], timeout: Duration? = nil, partition: String? = nil,
-        partitionTTL: Duration = .seconds(86_400)
+        partitionTTL: Duration = .seconds(86_400), idempotencyKey: String? = nil
     ) async throws {
-        var request = try self.request(.put, partition: partition)
+        var request = try self.request(.put, partition: partition, idempotencyKey: idempotencyKey)
         request.items = try items.map { try DictCodec.encode($0) }
         request.timeoutMs = Self.milliseconds(timeout)
         request.partitionTtlMs = partitionTTL.wireMilliseconds
@@ -53,17 +63,25 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
     }
 
     /// Takes the item at the front of `partition`, waiting up to `timeout` for one (`nil`: as long as it takes;
-    /// `.zero`: not at all); throws `queueEmpty` when none came.
-    public func get(timeout: Duration? = nil, partition: String? = nil) async throws -> Element {
-        guard let item = try await getMany(1, timeout: timeout, partition: partition).first else {
+    /// `.zero`: not at all); throws `queueEmpty` when none came. `idempotencyKey` (1–64 bytes): a get with a key used
+    /// within the last hour takes nothing and returns what that get took.
+    public func get(
+        timeout: Duration? = nil, partition: String? = nil, idempotencyKey: String? = nil
+    ) async throws -> Element {
+        guard
+            let item = try await getMany(1, timeout: timeout, partition: partition, idempotencyKey: idempotencyKey)
+                .first
+        else {
             throw AloftError(.queueEmpty, "queue \(name) has no item")
         }
         return item
     }
 
     /// Takes 1 to `count` items from the front once at least one is there, waiting as `get` does.
-    public func getMany(_ count: Int, timeout: Duration? = nil, partition: String? = nil) async throws -> [Element] {
-        var request = try self.request(.get, partition: partition)
+    public func getMany(
+        _ count: Int, timeout: Duration? = nil, partition: String? = nil, idempotencyKey: String? = nil
+    ) async throws -> [Element] {
+        var request = try self.request(.get, partition: partition, idempotencyKey: idempotencyKey)
         request.maxItems = UInt32(clamping: max(1, count))
         request.timeoutMs = Self.milliseconds(timeout)
         return try await send(request).items.map {
@@ -130,15 +148,29 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
         return timeout <= .zero ? 0 : max(1, timeout.wireMilliseconds)
     }
 
-    private func request(_ op: Aloft_V1_QueueOp, partition: String?) throws -> Aloft_V1_QueueRequest {
+    private func request(
+        _ op: Aloft_V1_QueueOp, partition: String?, idempotencyKey: String? = nil
+    ) throws -> Aloft_V1_QueueRequest {
         if let partition, partition.isEmpty || partition.utf8.count > 64 {
             throw AloftError(.invalidArgument, "a partition key is 1 to 64 bytes, got \(partition.utf8.count)")
+        }
+        if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 64 {
+            throw AloftError(
+                .invalidArgument, "an idempotency key is 1 to 64 bytes, got \(idempotencyKey.utf8.count)")
         }
         var request = Aloft_V1_QueueRequest()
         request.name = name
         request.createIfMissing = createIfMissing
         request.op = op
         request.partition = partition ?? ""
+        if op == .put || op == .get {
+            // A control plane that is not reconnected to (the embedded one) has no use for a random id.
+            if let idempotencyKey {
+                request.requestID = idempotencyKey
+            } else if AloftRuntime.shared.reconnectWindow(for: controlPlane) > .zero {
+                request.requestID = UUID().uuidString
+            }
+        }
         return request
     }
 
@@ -149,7 +181,11 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
     private static func send(
         _ request: Aloft_V1_QueueRequest, to controlPlane: any ControlPlaneProvider
     ) async throws -> Aloft_V1_QueueReply {
-        try await AloftRuntime.shared.request(.queueRequest(request), to: controlPlane, what: "a queue request") {
+        // Puts and gets carry a request id, and len, peek and list only read: each is safe to send again.
+        let repeatable = [.put, .get, .len, .peek, .list].contains(request.op)
+        return try await AloftRuntime.shared.request(
+            .queueRequest(request), to: controlPlane, what: "a queue request", retrying: repeatable
+        ) {
             if case .queueReply(let reply) = $0 { reply } else { nil }
         }
     }

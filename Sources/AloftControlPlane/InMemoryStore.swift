@@ -16,6 +16,7 @@ public final class InMemoryStore: ControlPlaneStore {
         var dictEntries: [NameKey: [Data: StoredDictEntry]] = [:]
         var queues: [NameKey: StoredQueue] = [:]
         var queueItems: [NameKey: [StoredQueueItem]] = [:]
+        var queueReceipts: [NameKey: [StoredQueueReceipt]] = [:]
     }
 
     private struct NameKey: Hashable {
@@ -58,6 +59,9 @@ public final class InMemoryStore: ControlPlaneStore {
                         var queue = queue
                         queue.items = (contents.queueItems[key] ?? []).sorted {
                             ($0.partition, $0.position) < ($1.partition, $1.position)
+                        }
+                        queue.receipts = (contents.queueReceipts[key] ?? []).sorted {
+                            ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
                         }
                         return queue
                     }
@@ -148,6 +152,7 @@ public final class InMemoryStore: ControlPlaneStore {
                 case .deleteQueue(let workspace, let name):
                     contents.queues[NameKey(workspace: workspace, name: name)] = nil
                     contents.queueItems[NameKey(workspace: workspace, name: name)] = nil
+                    contents.queueReceipts[NameKey(workspace: workspace, name: name)] = nil
                 case .putQueueItems(let workspace, let queue, let items):
                     contents.queueItems[NameKey(workspace: workspace, name: queue), default: []] += items
                 case .deleteQueueItems(let workspace, let queue, let partition, let through):
@@ -157,6 +162,15 @@ public final class InMemoryStore: ControlPlaneStore {
                 case .clearQueue(let workspace, let name, let partition):
                     contents.queueItems[NameKey(workspace: workspace, name: name)]?.removeAll {
                         partition == nil || $0.partition == partition
+                    }
+                case .putQueueReceipt(let workspace, let queue, let receipt):
+                    let key = NameKey(workspace: workspace, name: queue)
+                    contents.queueReceipts[key, default: []].removeAll { $0.id == receipt.id }
+                    contents.queueReceipts[key, default: []].append(receipt)
+                case .deleteQueueReceipts(let workspace, let queue, let ids):
+                    let forgotten = Set(ids)
+                    contents.queueReceipts[NameKey(workspace: workspace, name: queue)]?.removeAll {
+                        forgotten.contains($0.id)
                     }
                 }
             }

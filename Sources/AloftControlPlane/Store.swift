@@ -222,4 +222,8 @@ public enum StoreChange: Sendable, Hashable {
     case deleteQueueItems(workspace: String, queue: String, partition: String, through: UInt64)
     /// Forgets the items of one partition, or of every partition (`nil`), keeping the queue.
     case clearQueue(workspace: String, name: String, partition: String?)
+    /// Keeps what a put or get with a request id did (see `StoredQueueReceipt`).
+    case putQueueReceipt(workspace: String, queue: String, StoredQueueReceipt)
+    /// Forgets receipts of a queue (an hour old, or past the queue's limit).
+    case deleteQueueReceipts(workspace: String, queue: String, ids: [String])
 }

@@ -36,6 +36,11 @@ extension PostgresStore {
                 data BYTEA NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
                 PRIMARY KEY (workspace, queue, partition, position))
             """,
+            """
+            CREATE TABLE IF NOT EXISTS \(unescaped: s).queue_receipts (
+                workspace TEXT NOT NULL, queue TEXT NOT NULL, id TEXT NOT NULL, items BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (workspace, queue, id))
+            """,
         ]
     }
 
@@ -84,6 +89,17 @@ extension PostgresStore {
                     StoredQueueItem(
                         partition: partition, position: UInt64(bitPattern: position), data: data,
                         expiresAt: Date(timeIntervalSince1970: expires)))
+            }
+            let receipts = try await connection.query(
+                """
+                SELECT id, items, created_at FROM \(unescaped: s).queue_receipts
+                WHERE workspace = \(queue.workspace) AND queue = \(queue.name) ORDER BY created_at, id
+                """, logger: self.logger)
+            for try await (id, items, created) in receipts.decode((String, Data, Double).self) {
+                state.queues[index].receipts.append(
+                    StoredQueueReceipt(
+                        id: id, items: StoredQueueReceipt.decodeItems(items) ?? [],
+                        createdAt: Date(timeIntervalSince1970: created)))
             }
         }
         for index in state.dicts.indices {
@@ -160,6 +176,9 @@ extension PostgresStore {
                 "DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(name)",
                 logger: logger)
             try await connection.query(
+                "DELETE FROM \(unescaped: s).queue_receipts WHERE workspace = \(workspace) AND queue = \(name)",
+                logger: logger)
+            try await connection.query(
                 "DELETE FROM \(unescaped: s).queues WHERE workspace = \(workspace) AND name = \(name)", logger: logger)
         case .putQueueItems(let workspace, let queue, let items):
             for item in items {
@@ -189,6 +208,22 @@ extension PostgresStore {
                 try await connection.query(
                     "DELETE FROM \(unescaped: s).queue_items WHERE workspace = \(workspace) AND queue = \(name)",
                     logger: logger)
+            }
+        case .putQueueReceipt(let workspace, let queue, let receipt):
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: s).queue_receipts (workspace, queue, id, items, created_at)
+                VALUES (\(workspace), \(queue), \(receipt.id), \(receipt.encodedItems),
+                        \(receipt.createdAt.timeIntervalSince1970))
+                ON CONFLICT (workspace, queue, id) DO UPDATE SET items = excluded.items, created_at = excluded.created_at
+                """, logger: logger)
+        case .deleteQueueReceipts(let workspace, let queue, let ids):
+            for id in ids {
+                try await connection.query(
+                    """
+                    DELETE FROM \(unescaped: s).queue_receipts WHERE workspace = \(workspace) AND queue = \(queue)
+                    AND id = \(id)
+                    """, logger: logger)
             }
         default:
             preconditionFailure("not a change to a secret, dict or queue: \(change)")

@@ -357,7 +357,8 @@ public final class PostgresStore: ControlPlaneStore {
                 "DELETE FROM \(unescaped: s).functions WHERE workspace = \(workspace) AND app = \(appName)",
                 logger: logger)
         case .putSecret, .deleteSecret, .putDict, .deleteDict, .putDictEntries, .deleteDictEntries, .clearDict,
-            .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue:
+            .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue, .putQueueReceipt,
+            .deleteQueueReceipts:
             try await applyObjectChange(change, on: connection)
         case .expireResults(let date):
             try await connection.query(

@@ -24,6 +24,9 @@ extension SQLiteStore {
             workspace TEXT NOT NULL, queue TEXT NOT NULL, partition TEXT NOT NULL, position INTEGER NOT NULL,
             data BLOB NOT NULL, expires_at REAL NOT NULL,
             PRIMARY KEY (workspace, queue, partition, position)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS queue_receipts (
+            workspace TEXT NOT NULL, queue TEXT NOT NULL, id TEXT NOT NULL, items BLOB NOT NULL,
+            created_at REAL NOT NULL, PRIMARY KEY (workspace, queue, id)) WITHOUT ROWID;
         """
 
     /// Every secret, dict and queue, into a state being loaded (on the store's queue).
@@ -63,6 +66,15 @@ extension SQLiteStore {
                     StoredQueueItem(
                         partition: row.text(0), position: UInt64(bitPattern: row.int64(1)), data: row.blob(2),
                         expiresAt: Date(timeIntervalSince1970: row.double(3))))
+            }
+            try self.query(
+                "SELECT id, items, created_at FROM queue_receipts WHERE workspace = ? AND queue = ? ORDER BY created_at, id",
+                [.text(queue.workspace), .text(queue.name)]
+            ) { row in
+                state.queues[index].receipts.append(
+                    StoredQueueReceipt(
+                        id: row.text(0), items: StoredQueueReceipt.decodeItems(row.blob(1)) ?? [],
+                        createdAt: Date(timeIntervalSince1970: row.double(2))))
             }
         }
         for index in state.dicts.indices {
@@ -125,6 +137,7 @@ extension SQLiteStore {
                 [.text(queue.workspace), .text(queue.name), .double(queue.createdAt.timeIntervalSince1970)])
         case .deleteQueue(let workspace, let name):
             try run("DELETE FROM queue_items WHERE workspace = ? AND queue = ?", [.text(workspace), .text(name)])
+            try run("DELETE FROM queue_receipts WHERE workspace = ? AND queue = ?", [.text(workspace), .text(name)])
             try run("DELETE FROM queues WHERE workspace = ? AND name = ?", [.text(workspace), .text(name)])
         case .putQueueItems(let workspace, let queue, let items):
             for item in items {
@@ -149,6 +162,19 @@ extension SQLiteStore {
                     [.text(workspace), .text(name), .text(partition)])
             } else {
                 try run("DELETE FROM queue_items WHERE workspace = ? AND queue = ?", [.text(workspace), .text(name)])
+            }
+        case .putQueueReceipt(let workspace, let queue, let receipt):
+            try run(
+                "INSERT OR REPLACE INTO queue_receipts (workspace, queue, id, items, created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(workspace), .text(queue), .text(receipt.id), .blob(receipt.encodedItems),
+                    .double(receipt.createdAt.timeIntervalSince1970),
+                ])
+        case .deleteQueueReceipts(let workspace, let queue, let ids):
+            for id in ids {
+                try run(
+                    "DELETE FROM queue_receipts WHERE workspace = ? AND queue = ? AND id = ?",
+                    [.text(workspace), .text(queue), .text(id)])
             }
         default:
             preconditionFailure("not a change to a secret, dict or queue: \(change)")

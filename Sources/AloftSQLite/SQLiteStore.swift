@@ -298,7 +298,8 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
         case .deleteFunctions(let workspace, let appName):
             try run("DELETE FROM functions WHERE workspace = ? AND app = ?", [.text(workspace), .text(appName)])
         case .putSecret, .deleteSecret, .putDict, .deleteDict, .putDictEntries, .deleteDictEntries, .clearDict,
-            .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue:
+            .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue, .putQueueReceipt,
+            .deleteQueueReceipts:
             try applyObjectChange(change)
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])

@@ -61,4 +61,44 @@ struct QueueSchedulerTests {
         try client.send(.queueRequest(request(.get, timeoutMs: 0)), requestID: 4)
         #expect(try items(client) == ["kept"])
     }
+
+    @Test("a repeated request id puts nothing again and gets the same items again, also from another connection")
+    func receipts() throws {
+        let harness = Harness()
+        let client = try harness.client()
+        func send(_ request: Aloft_V1_QueueRequest, id: String, from peer: Peer) throws -> [String]? {
+            var request = request
+            request.requestID = id
+            try peer.send(.queueRequest(request), requestID: 2)
+            return try items(peer)
+        }
+        #expect(try send(request(.put, items: ["a", "b"]), id: "put-1", from: client) == [])
+        #expect(try send(request(.put, items: ["a", "b"]), id: "put-1", from: client) == [])
+        var get = request(.get)
+        get.maxItems = 1
+        #expect(try send(get, id: "get-1", from: client) == ["a"])
+        let retry = try harness.client()  // the same request after a reconnect
+        #expect(try send(get, id: "get-1", from: retry) == ["a"])
+        #expect(try send(get, id: "get-2", from: retry) == ["b"])
+        try retry.send(.queueRequest(request(.len)), requestID: 4)
+        guard case .queueReply(let length) = try retry.next()?.body else { throw HarnessError("no reply") }
+        #expect(length.count == 0)
+        #expect(try send(get, id: String(repeating: "k", count: 65), from: retry) == ["error: invalidArgument"])
+        // A get that waits under an id, answered by a later put: its repeat gets what it got.
+        try client.send(
+            .queueRequest(
+                {
+                    var waiting = get
+                    waiting.requestID = "get-3"
+                    return waiting
+                }()), requestID: 3)
+        #expect(try items(client) == nil)
+        #expect(try send(request(.put, items: ["c"]), id: "put-2", from: retry) == [])
+        #expect(try items(client) == ["c"])
+        #expect(try send(get, id: "get-3", from: retry) == ["c"])
+        // An hour on (the reaper's check, with its clock moved), the receipts are gone: the same id puts again.
+        harness.scheduler.expireQueuePartitions(now: Date().addingTimeInterval(3_700))
+        #expect(try send(request(.put, items: ["a", "b"]), id: "put-1", from: client) == [])
+        #expect(try send(get, id: "get-1", from: client) == ["a"])
+    }
 }

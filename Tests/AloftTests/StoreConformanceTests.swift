@@ -346,6 +346,34 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "a queue's receipts are stored with their items (empty, binary), loaded oldest first, forgotten by id and with the queue",
+        arguments: Kind.available)
+    func queueReceipts(kind: Kind) async throws {
+        try await withStore(kind) { subject in
+            let at = Date(timeIntervalSince1970: 1_800_000_000)
+            let put = StoredQueueReceipt(id: "put-1", items: [], createdAt: at)
+            let got = StoredQueueReceipt(
+                id: "get-1", items: [Data("a".utf8), Data(), Data([0, 255])], createdAt: at + 1)
+            let late = StoredQueueReceipt(id: "get-2", items: [Data("b".utf8)], createdAt: at + 2)
+            try await subject.store.apply([
+                .putQueue(StoredQueue(workspace: "alpha", name: "work", createdAt: at)),
+                .putQueue(StoredQueue(workspace: "alpha", name: "gone", createdAt: at)),
+                .putQueueReceipt(workspace: "alpha", queue: "work", late),
+                .putQueueReceipt(workspace: "alpha", queue: "work", got),
+                .putQueueReceipt(workspace: "alpha", queue: "work", put),
+                .putQueueReceipt(workspace: "alpha", queue: "gone", put),
+            ])
+            try await subject.store.apply([
+                .deleteQueueReceipts(workspace: "alpha", queue: "work", ids: ["get-2", "unknown"]),
+                .deleteQueue(workspace: "alpha", name: "gone"),
+            ])
+            let loaded = try await subject.reopen().load().queues
+            #expect(loaded.map(\.name) == ["work"])
+            #expect(loaded.first?.receipts == [put, got])
+        }
+    }
+
     @Test("binary data, empty data and large inputs round-trip byte for byte", arguments: Kind.available)
     func binaryData(kind: Kind) async throws {
         try await withStore(kind) { subject in

@@ -278,6 +278,35 @@ let queueTake = app.function("queue_take") { (name: String) throws -> [Int] in
     }
 }
 
+/// Puts items BLOCK×1,000 ..< (BLOCK+1)×1,000 on queue NAME ("NAME:BLOCK") in 10 batches of 100, each under an
+/// idempotency key of its own: a run of the same input again (after a server restart) puts nothing twice.
+let queueProduce = app.function("queue_produce") { (job: String) throws -> Int in
+    let parts = job.split(separator: ":").map(String.init)
+    let queue = Queue<Int>.fromName(parts[0])
+    let block = Int(parts[1]) ?? 0
+    for batch in 0..<10 {
+        let first = block * 1_000 + batch * 100
+        try queue.putMany(Array(first..<first + 100), idempotencyKey: "put-\(block)-\(batch)")
+    }
+    return 1_000
+}
+
+/// Takes 1,000 items from queue NAME ("NAME:BLOCK"), each get under a key derived from BLOCK and its step: a run of
+/// the same input again replays the gets the first run made (the same items) and then goes on, so no item is taken
+/// twice or lost with a container.
+let queueConsume = app.function("queue_consume") { (job: String) throws -> [Int] in
+    let parts = job.split(separator: ":").map(String.init)
+    let queue = Queue<Int>.fromName(parts[0])
+    var taken: [Int] = []
+    var step = 0
+    while taken.count < 1_000 {
+        taken += try queue.getMany(
+            min(100, 1_000 - taken.count), timeout: .seconds(120), idempotencyKey: "get-\(parts[1])-\(step)")
+        step += 1
+    }
+    return taken
+}
+
 /// The signals this container's process ignores (`SigIgn` in /proc/self/status).
 let ignoredSignals = app.function("ignored_signals") { () throws -> [Int32] in
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)

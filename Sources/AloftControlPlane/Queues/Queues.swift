@@ -43,6 +43,11 @@ struct Queues {
 
     final class Queue {
         var partitions: [String: Partition] = [:]
+        /// What the puts and gets with a request id did, by id, and their ids oldest first.
+        var receipts: [String: StoredQueueReceipt] = [:]
+        var receiptOrder = CircularBuffer<String>()
+        /// The bytes of the items the receipts hold.
+        var receiptBytes = 0
         let createdAt: Date
         /// The connection an ephemeral queue lives with.
         let owner: ObjectIdentifier?

@@ -40,6 +40,7 @@ extension Scheduler {
             switch request.op {
             case .put:
                 try checkPartitionName(request.partition)
+                try checkRequestID(request.requestID)
                 if let tooBig = request.items.first(where: { $0.count > Self.maxQueueItemBytes }) {
                     throw AloftError(
                         .payloadTooLarge,
@@ -51,6 +52,7 @@ extension Scheduler {
                 }
             case .get:
                 try checkPartitionName(request.partition)
+                try checkRequestID(request.requestID)
                 let waiter = Queues.Waiter(id: makeID(), connection: connection, request: request, respond: respond)
                 if !tryGet(waiter, from: queue, key: key, stored: stored) {
                     try wait(waiter, in: queue, key: key, getting: true)
@@ -101,6 +103,7 @@ extension Scheduler {
     /// Puts the waiter's items if its partition has room (and hands them to waiting gets); false when it has not.
     private func tryPut(_ waiter: Queues.Waiter, into queue: Queues.Queue, key: Queues.Key, stored: Bool) -> Bool {
         let request = waiter.request
+        if replayReceipt(of: request, in: queue, stored: stored, respond: waiter.respond) { return true }
         let ttl = request.partitionTtlMs > 0 ? Duration.milliseconds(request.partitionTtlMs) : Self.defaultPartitionTTL
         let expiresAt = Date().addingTimeInterval(Double(ttl.wireMilliseconds) / 1000)
         if queue.partitions[request.partition] == nil {
@@ -120,6 +123,7 @@ extension Scheduler {
             partition.nextPosition += 1
         }
         if stored { record(.putQueueItems(workspace: key.workspace, queue: key.name, added)) }
+        keepReceipt(of: request, items: [], in: queue, key: key, stored: stored)
         reply(Aloft_V1_QueueReply(), whenStored: stored, respond: waiter.respond)
         // Waiting gets, first come first served, take what arrived.
         while !partition.items.isEmpty, !partition.getters.isEmpty {
@@ -133,6 +137,7 @@ extension Scheduler {
     /// Answers the waiter with up to `max_items` items if its partition has any; false when it has none.
     private func tryGet(_ waiter: Queues.Waiter, from queue: Queues.Queue, key: Queues.Key, stored: Bool) -> Bool {
         let request = waiter.request
+        if replayReceipt(of: request, in: queue, stored: stored, respond: waiter.respond) { return true }
         guard let partition = queue.partitions[request.partition], !partition.items.isEmpty else { return false }
         var reply = Aloft_V1_QueueReply()
         var last: UInt64 = 0
@@ -146,6 +151,7 @@ extension Scheduler {
                 .deleteQueueItems(
                     workspace: key.workspace, queue: key.name, partition: request.partition, through: last))
         }
+        keepReceipt(of: request, items: reply.items, in: queue, key: key, stored: stored)
         self.reply(reply, whenStored: stored, respond: waiter.respond)
         wakePutters(of: partition, queue: queue, key: key)
         return true
@@ -261,13 +267,20 @@ extension Scheduler {
                 partition.nextPosition = max(partition.nextPosition, item.position + 1)
                 partition.expiresAt = max(partition.expiresAt, item.expiresAt)
             }
+            for receipt in storedQueue.receipts {
+                queue.receipts[receipt.id] = receipt
+                queue.receiptOrder.append(receipt.id)
+                queue.receiptBytes += receipt.items.reduce(0) { $0 + $1.count }
+            }
             queues.add(queue, workspace: storedQueue.workspace, name: storedQueue.name)
         }
     }
 
-    /// Clears the partitions whose TTL passed since their last put (on the reaper, once a minute).
+    /// Clears the partitions whose TTL passed since their last put, and forgets receipts older than an hour (on the
+    /// reaper, once a minute).
     func expireQueuePartitions(now: Date) {
         for (key, queue) in queues.all {
+            forgetReceipts(of: queue, key: key) { $0.createdAt < now.addingTimeInterval(-Self.queueReceiptLifetime) }
             for (name, partition) in queue.partitions
             where partition.expiresAt < now && partition.getters.isEmpty && partition.putters.isEmpty {
                 queue.partitions[name] = nil

@@ -34,7 +34,8 @@ extension HTTPAPI {
             let items = try reply.items.map { try jsonValue($0, what: "a queue item") }
             return try object(.ok, ["items": items, "next": reply.next])
         }
-        // {"items": [json…], "partition": "p", "create_if_missing": false}
+        // {"items": [json…], "partition": "p", "create_if_missing": false, "idempotency_key": "k"}: a put whose key
+        // was used within the hour puts nothing again (safe to retry after a lost reply)
         routes.post("queues/:name/put") { request, context -> Response in
             var request = request
             let body = try await collect(&request, upTo: 16 << 20, what: "a queue put")
@@ -46,6 +47,7 @@ extension HTTPAPI {
             var queue = queueRequest(.put, try context.parameters.require("name"))
             queue.partition = fields["partition"] as? String ?? ""
             queue.createIfMissing = fields["create_if_missing"] as? Bool ?? false
+            queue.requestID = fields["idempotency_key"] as? String ?? ""
             queue.items = try items.map {
                 try JSONSerialization.data(
                     withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])

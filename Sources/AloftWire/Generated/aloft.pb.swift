@@ -1498,6 +1498,9 @@ public nonisolated struct Aloft_V1_QueueRequest: Sendable {
   /// peek: items after this position (0: from the first)
   public var after: UInt64 = 0
 
+  /// put, get: a repeat of this id within 1 h (a retry after a lost reply) is
+  public var requestID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3845,7 +3848,7 @@ nonisolated extension Aloft_V1_DictReply: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Aloft_V1_QueueRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QueueRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}create_if_missing\0\u{1}op\0\u{1}partition\0\u{1}items\0\u{3}timeout_ms\0\u{3}partition_ttl_ms\0\u{3}max_items\0\u{1}total\0\u{1}all\0\u{1}after\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}create_if_missing\0\u{1}op\0\u{1}partition\0\u{1}items\0\u{3}timeout_ms\0\u{3}partition_ttl_ms\0\u{3}max_items\0\u{1}total\0\u{1}all\0\u{1}after\0\u{3}request_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3864,6 +3867,7 @@ nonisolated extension Aloft_V1_QueueRequest: SwiftProtobuf.Message, SwiftProtobu
       case 9: try { try decoder.decodeSingularBoolField(value: &self.total) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.all) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       default: break
       }
     }
@@ -3903,6 +3907,9 @@ nonisolated extension Aloft_V1_QueueRequest: SwiftProtobuf.Message, SwiftProtobu
     if self.after != 0 {
       try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 11)
     }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3918,6 +3925,7 @@ nonisolated extension Aloft_V1_QueueRequest: SwiftProtobuf.Message, SwiftProtobu
     if lhs.total != rhs.total {return false}
     if lhs.all != rhs.all {return false}
     if lhs.after != rhs.after {return false}
+    if lhs.requestID != rhs.requestID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
