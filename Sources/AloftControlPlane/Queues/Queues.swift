@@ -43,9 +43,11 @@ struct Queues {
 
     final class Queue {
         var partitions: [String: Partition] = [:]
-        /// What the puts and gets with a request id did, by id, and their ids oldest first.
+        /// What the puts and gets with a request id did, by id, and their ids oldest first (from `receiptHead`: the
+        /// ones before it are forgotten, and dropped from the array once they are half of it).
         var receipts: [String: StoredQueueReceipt] = [:]
-        var receiptOrder = CircularBuffer<String>()
+        var receiptOrder: [String] = []
+        var receiptHead = 0
         /// The bytes of the items the receipts hold.
         var receiptBytes = 0
         let createdAt: Date

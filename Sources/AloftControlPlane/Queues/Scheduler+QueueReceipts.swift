@@ -41,9 +41,9 @@ extension Scheduler {
         queue.receiptOrder.append(receipt.id)
         queue.receiptBytes += items.reduce(0) { $0 + $1.count }
         if stored { record(.putQueueReceipt(workspace: key.workspace, queue: key.name, receipt)) }
-        if queue.receiptOrder.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes {
+        if queue.receipts.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes {
             forgetReceipts(of: queue, key: key) { _ in
-                queue.receiptOrder.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes
+                queue.receipts.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes
             }
         }
     }
@@ -53,11 +53,17 @@ extension Scheduler {
         of queue: Queues.Queue, key: Queues.Key, while expired: (StoredQueueReceipt) -> Bool
     ) {
         var forgotten: [String] = []
-        while let id = queue.receiptOrder.first, let receipt = queue.receipts[id], expired(receipt) {
-            queue.receiptOrder.removeFirst()
+        while queue.receiptHead < queue.receiptOrder.count {
+            let id = queue.receiptOrder[queue.receiptHead]
+            guard let receipt = queue.receipts[id], expired(receipt) else { break }
+            queue.receiptHead += 1
             queue.receipts[id] = nil
             queue.receiptBytes -= receipt.items.reduce(0) { $0 + $1.count }
             forgotten.append(id)
+        }
+        if queue.receiptHead > queue.receiptOrder.count / 2 {
+            queue.receiptOrder.removeFirst(queue.receiptHead)
+            queue.receiptHead = 0
         }
         if !forgotten.isEmpty, queue.owner == nil {
             record(.deleteQueueReceipts(workspace: key.workspace, queue: key.name, ids: forgotten))
