@@ -168,10 +168,20 @@ public struct Queue<Element: Codable & Sendable>: Sendable {
             if let idempotencyKey {
                 request.requestID = idempotencyKey
             } else if AloftRuntime.shared.reconnectWindow(for: controlPlane) > .zero {
-                request.requestID = UUID().uuidString
+                request.requestID = Self.newRequestID()
             }
         }
         return request
+    }
+
+    /// A request id that sorts by time (nanoseconds since 1970, then 64 random bits, in hex), so that the server's
+    /// store adds each receipt at the end of its index rather than at a random place in it.
+    private static func newRequestID() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanoseconds = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+        func bigEndianHex(_ value: UInt64) -> String { Hex.string(withUnsafeBytes(of: value.bigEndian) { Array($0) }) }
+        return bigEndianHex(nanoseconds) + bigEndianHex(UInt64.random(in: .min ... .max))
     }
 
     private func send(_ request: Aloft_V1_QueueRequest) async throws -> Aloft_V1_QueueReply {
