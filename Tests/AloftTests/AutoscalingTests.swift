@@ -11,10 +11,12 @@ struct AutoscalingTests {
     @Test("minContainers keeps that many containers warm")
     func minContainers() async throws {
         let function: Function<NoArguments, Int32> = app("scale-min").lookup(
-            "process_id", options: FunctionOptions(minContainers: 2))
+            "process_id", options: FunctionOptions(minContainers: 2, scaledownWindow: .seconds(1)))
         _ = try await function.remote()
         #expect(try await eventuallyAsync { (try? await function.stats().containers) == 2 })
-        try await Task.sleep(for: .milliseconds(500))
+        // Well past the 1 s scale-down window, idle as they are, both are still there (a check that nothing
+        // happens has to wait: three windows).
+        try await Task.sleep(for: .seconds(3))
         #expect(try await function.stats().containers == 2)
     }
 

@@ -57,7 +57,12 @@ struct ClassTests {
         let stacked = plain.withOptions { $0.timeout = .seconds(10) }.withOptions { $0.maxContainers = 1 }
         #expect(stacked.options.timeout == .seconds(10) && stacked.options.maxContainers == 1)
         #expect(try await plain.remote() != stacked.remote())
-        #expect(try await stacked.remote() == stacked.remote())
+        // maxContainers = 1 holds: six calls at once all run in the one container.
+        let pids = try await withThrowingTaskGroup(of: Int32.self) { group in
+            for _ in 0..<6 { group.addTask { try await stacked.remote() } }
+            return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
+        }
+        #expect(pids.count == 1, "containers: \(pids)")
     }
 
     @Test("SIGTERM to a class's container runs its exit hook")

@@ -98,6 +98,18 @@ struct MultiHostTests {
     }
 }
 
+/// `.ci/run` installs iproute2 and sets `ALOFT_REQUIRE_NETNS=1`, so that a CI run cannot pass with the multi-host
+/// suite skipped.
+@Suite("Network namespace availability")
+struct NetworkHostsAvailabilityTests {
+    @Test(
+        "root, ip and network namespaces are there for the multi-host suite",
+        .enabled(if: ProcessInfo.processInfo.environment["ALOFT_REQUIRE_NETNS"] == "1"))
+    func available() {
+        #expect(NetworkHosts.available, "the multi-host suite needs root, /usr/sbin/ip (iproute2) and ip netns")
+    }
+}
+
 /// Network namespaces as hosts: a bridge in this namespace (the server's host) and one namespace per worker host,
 /// each joined to the bridge by a veth pair, on a /24 of 10.213.0.0/16.
 final class NetworkHosts: @unchecked Sendable {

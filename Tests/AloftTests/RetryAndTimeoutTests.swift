@@ -81,30 +81,37 @@ struct RetryAndTimeoutTests {
         #expect(attempts(in: path) == 1)
     }
 
-    @Test("an attempt past its timeout fails with timeout and its container is stopped")
-    func timeoutStopsTheAttempt() async throws {
-        let slow: Function<NoArguments, Int32> = App("timeout", configuration: fixtures.configuration)
-            .lookup("process_id", options: FunctionOptions(timeout: .seconds(1)))
-        let pid = try await slow.remote()  // fast: no timeout
-        let sleeper: Function<Double, Int> = App("timeout", configuration: fixtures.configuration)
-            .lookup("sleepy", options: FunctionOptions(timeout: .seconds(1)))
-        let start = ContinuousClock.now
-        let error = await aloftError { try await sleeper.remote(30) }
-        #expect(error?.code == .timeout)
-        #expect(error?.message.contains("sleepy") == true)
-        #expect(ContinuousClock.now - start < .seconds(10))
-        #expect(pid > 0)
+    /// The pids `record_pid_and_sleep` wrote to `path`, one per attempt.
+    func recordedPIDs(in path: String) -> [Int32] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
-    @Test("timeouts use retries")
+    @Test("an attempt past its timeout fails with timeout and its container is stopped")
+    func timeoutStopsTheAttempt() async throws {
+        let path = temporaryPath("aloft-timeout-pids")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sleeper: Function<String, Int> = App("timeout", configuration: fixtures.configuration)
+            .lookup("record_pid_and_sleep", options: FunctionOptions(timeout: .seconds(1)))
+        let error = await aloftError { _ = try await sleeper.remote(path) }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("record_pid_and_sleep") == true)
+        // The container that ran the attempt (the body sleeps a minute) is gone well before the body would end.
+        let pid = try #require(recordedPIDs(in: path).first)
+        #expect(try await eventually(timeout: .seconds(20)) { !isAlive(pid) })
+    }
+
+    @Test("timeouts use retries: each attempt runs, in a new container, and each times out")
     func timeoutsAreRetried() async throws {
-        let sleeper: Function<Double, Int> = App("timeout-retries", configuration: fixtures.configuration)
+        let path = temporaryPath("aloft-timeout-pids")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sleeper: Function<String, Int> = App("timeout-retries", configuration: fixtures.configuration)
             .lookup(
-                "sleepy",
+                "record_pid_and_sleep",
                 options: FunctionOptions(
                     timeout: .seconds(1), retries: Retries(maxRetries: 1, backoffCoefficient: 1, initialDelay: .zero)))
-        let start = ContinuousClock.now
-        #expect(await aloftError { try await sleeper.remote(30) }?.code == .timeout)
-        #expect(ContinuousClock.now - start >= .seconds(2))  // two attempts of 1 s
+        #expect(await aloftError { _ = try await sleeper.remote(path) }?.code == .timeout)
+        let pids = recordedPIDs(in: path)
+        #expect(pids.count == 2, "attempts: \(pids)")  // the first and its one retry, no more
+        #expect(Set(pids).count == pids.count)  // a timed-out attempt's container does not run the retry
     }
 }

@@ -40,6 +40,15 @@ let writePIDAndSleep = app.function("write_pid_and_sleep") { (path: String) thro
     return 0
 }
 
+/// Adds "PID" as a line to `path` (one line per attempt), then sleeps a minute: a timeout ends it.
+let recordPIDAndSleep = app.function("record_pid_and_sleep") { (path: String) throws -> Int in
+    let previous = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    try (previous + "\(ProcessInfo.processInfo.processIdentifier)\n").write(
+        toFile: path, atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: 60)
+    return 0
+}
+
 /// Starts a child process (`sleep 120`), writes "CONTAINER_PID CHILD_PID" to `path`, and sleeps a minute.
 let forkSleeperAndSleep = app.function("fork_sleeper_and_sleep") { (path: String) throws -> Int in
     let child = Process()
