@@ -228,7 +228,13 @@ struct EndToEndTests {
 
     @Test("forEach runs every input; spawnMap queues every input")
     func forEachAndSpawnMap() async throws {
-        try await square.forEach(0..<50)
+        let marks = FileManager.default.temporaryDirectory.appendingPathComponent("aloft-for-each-\(UUID())")
+        try FileManager.default.createDirectory(at: marks, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: marks) }
+        let marked = (0..<50).map { marks.appendingPathComponent("\($0)").path }
+        try await touchFile.forEach(marked)
+        // forEach returned: every input ran (no waiting here).
+        #expect(marked.allSatisfy(FileManager.default.fileExists(atPath:)))
         let failure = await aloftError { try await failOnMultipleOf7.forEach(1..<10) }
         #expect(failure?.code == .remoteError)
         try await failOnMultipleOf7.forEach(1..<10, ignoreExceptions: true)
@@ -307,6 +313,29 @@ struct EndToEndTests {
         let wrongTypes: Function<Data, Int> = fixtures.lookup("square")
         let error = await aloftError { try await wrongTypes.remote(Data([1])) }
         #expect(error?.code == .invalidArgument)
+    }
+
+    @Test("a Data argument is sent and stored as its raw bytes, not as JSON or base64")
+    func rawBytesOnTheWire() async throws {
+        let directory = temporaryPath("aloft-server")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ServerProcess(dataDirectory: directory)
+        // Small enough to sit in one database page, so the stored input is one contiguous run of bytes.
+        let bytes = Data((0..<600).map { UInt8(truncatingIfNeeded: $0 &* 73 &+ 11) })
+        let hold: Function<Data, Int> = server.app("raw-bytes").lookup("hold_bytes")
+        let call = try await hold.spawn(bytes)
+        // The server stored the input as it came off the wire: the bytes themselves, in the database or its log.
+        func stored(_ pattern: Data) -> Bool {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return files.contains { file in
+                FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(file))?
+                    .range(of: pattern) != nil
+            }
+        }
+        #expect(try await eventually { stored(bytes) })
+        #expect(!stored(Data(bytes.base64EncodedString().prefix(200).utf8)))
+        try await call.cancel()
+        #expect(server.terminate() == 0)
     }
 
     @Test("an input whose containers keep being killed fails with containerCrashed after 2 re-runs, not a hang")

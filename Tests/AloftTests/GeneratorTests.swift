@@ -6,7 +6,6 @@ import Testing
 @Suite("Generators", .serialized, .timeLimit(.minutes(3)))
 struct GeneratorTests {
     let countUp: GeneratorFunction<Int, Int> = fixtures.lookupGenerator("count_up")
-    let countThenFail: GeneratorFunction<Int, Int> = fixtures.lookupGenerator("count_then_fail")
     let blockingItems: GeneratorFunction<Int, String> = fixtures.lookupGenerator("blocking_items")
 
     @Test("items arrive in order")
@@ -21,17 +20,24 @@ struct GeneratorTests {
 
     @Test("a throw mid-stream reaches the caller after the items before it, and is not retried")
     func throwMidStream() async throws {
-        let retrying: GeneratorFunction<Int, Int> = App("generator-retries", configuration: fixtures.configuration)
+        let plain: GeneratorFunction<String, Int> = fixtures.lookupGenerator("record_then_fail")
+        let retrying: GeneratorFunction<String, Int> = App("generator-retries", configuration: fixtures.configuration)
             .lookupGenerator(
-                "count_then_fail", options: FunctionOptions(retries: Retries(maxRetries: 3, initialDelay: .zero)))
-        for generator in [countThenFail, retrying] {
+                "record_then_fail", options: FunctionOptions(retries: Retries(maxRetries: 3, initialDelay: .zero)))
+        for generator in [plain, retrying] {
+            let path = temporaryPath("aloft-generator-runs")
+            defer { try? FileManager.default.removeItem(atPath: path) }
             var items: [Int] = []
             let error = await aloftError {
-                for try await item in generator.remoteStream(3) { items.append(item) }
+                for try await item in generator.remoteStream(path) { items.append(item) }
             }
             #expect(items == [0, 1, 2])
             #expect(error?.code == .remoteError)
             #expect(error?.remote?.typeName.hasSuffix("PlainError") == true)
+            // Retries with no delay would have run the body again by now (a check that nothing happens waits).
+            try await Task.sleep(for: .seconds(1))
+            let runs = (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count
+            #expect(runs == 1)
         }
     }
 

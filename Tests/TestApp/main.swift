@@ -193,9 +193,12 @@ let countUp = app.generator("count_up") { (n: Int) -> AsyncThrowingStream<Int, a
     }
 }
 
-let countThenFail = app.generator("count_then_fail") { (n: Int) -> AsyncThrowingStream<Int, any Error> in
-    AsyncThrowingStream { continuation in
-        for i in 0..<n { continuation.yield(i) }
+/// Adds a line to `path` (one per run of the body), yields 0, 1, 2, then throws.
+let recordThenFail = app.generator("record_then_fail") { (path: String) -> AsyncThrowingStream<Int, any Error> in
+    let previous = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    try? (previous + "run\n").write(toFile: path, atomically: true, encoding: .utf8)
+    return AsyncThrowingStream { continuation in
+        for i in 0..<3 { continuation.yield(i) }
         continuation.finish(throwing: PlainError())
     }
 }
@@ -383,6 +386,12 @@ let executablePath = app.function("executable_path") { () throws -> String in
 let squareWhere = app.function("square_where") { (x: Int) -> String in
     Thread.sleep(forTimeInterval: Double(x % 3) / 1000)
     return "\(x * x)@\(ProcessInfo.processInfo.environment["ALOFT_WORKER_NAME"] ?? "server")"
+}
+
+/// Holds its bytes for 60 s (a test reads them where the server stored them meanwhile), then answers their count.
+let holdBytes = app.function("hold_bytes") { (bytes: Data) -> Int in
+    Thread.sleep(forTimeInterval: 60)
+    return bytes.count
 }
 
 let reverseBytes = app.function("reverse_bytes") { (bytes: Data) -> Data in Data(bytes.reversed()) }
