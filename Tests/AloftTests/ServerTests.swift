@@ -208,7 +208,9 @@ struct TokenTests {
         #expect(server.terminate() == 0)
     }
 
-    @Test("a workspace cannot call, list or read the calls of another; a function's own calls stay in its workspace")
+    @Test(
+        "a workspace cannot call or read the calls of another, nor list or read its dicts, queues and secrets; a function's own calls stay in its workspace"
+    )
     func workspacesAreIsolated() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -232,6 +234,26 @@ struct TokenTests {
             try await server.http("POST", "/v1/apps/shared-name/functions/square/call", body: "4", token: otherToken)
                 .status == 404)
         #expect(try await server.http("GET", "/v1/calls/\(spawned.id)", token: otherToken).status == 404)
+
+        // Listing from the other workspace shows none of main's dicts, queues or secrets, and reading them is 404.
+        let mainPlane = RemoteControlPlane(server.address, token: server.token)
+        try await Dict<String, Int>.fromName("main-dict", createIfMissing: true, controlPlane: mainPlane).put("k", 1)
+        try await Queue<Int>.fromName("main-queue", createIfMissing: true, controlPlane: mainPlane).put(1)
+        let secret = try await server.http(
+            "POST", "/v1/secrets", body: #"{"name": "main-secret", "values": {"K": "v"}}"#)
+        #expect(secret.status == 201 || secret.status == 200)
+        for (path, key, name) in [
+            ("/v1/dicts", "dicts", "main-dict"), ("/v1/queues", "queues", "main-queue"),
+            ("/v1/secrets", "secrets", "main-secret"),
+        ] {
+            let mine = try await server.http("GET", path)
+            let theirs = try await server.http("GET", path, token: otherToken)
+            #expect(mine.status == 200 && theirs.status == 200)
+            #expect("\(mine.json[key] ?? "")".contains(name), "main lists \(path): \(mine.json)")
+            #expect(!"\(theirs.json[key] ?? "")".contains(name), "the other workspace lists \(path): \(theirs.json)")
+        }
+        #expect(try await server.http("GET", "/v1/dicts/main-dict", token: otherToken).status == 404)
+        #expect(try await server.http("GET", "/v1/queues/main-queue", token: otherToken).status == 404)
 
         // The other workspace's own app of the same name is its own.
         #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)

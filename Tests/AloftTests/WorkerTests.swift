@@ -118,21 +118,27 @@ struct WorkerTests {
         try await deploy(server)
         let control = RemoteControlPlane(server.address, token: server.token)
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where", controlPlane: control)
-        let sleepy = Function<Double, Int>.lookup(app: "fixtures", name: "sleepy", controlPlane: control)
-        #expect(try await sleepy.remote(0) == 0)  // warm: the call below is running when the server dies
-        let slowCall = Task { try await sleepy.remote(2) }
+        // hang_once writes its pid to `marker` and hangs: the call is surely in flight when the server dies; run
+        // again after the restart (the marker exists), it answers "recovered".
+        let marker = temporaryPath("aloft-hang-once")
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        let hangOnce = Function<String, String>.lookup(app: "fixtures", name: "hang_once", controlPlane: control)
+        let slowCall = Task { try await hangOnce.remote(marker) }
 
         var index = 0
         for try await result in squareWhere.map(0..<3000) {
             #expect(result == "\(index * index)@server")
             index += 1
             if index == 1000 {
+                #expect(try await eventually { FileManager.default.fileExists(atPath: marker) })
                 server.kill()
                 server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
             }
         }
         #expect(index == 3000)
-        #expect(try await slowCall.value == 0)
+        #expect(try await slowCall.value == "recovered")
+        // The first run's container outlived its server, hanging: end it.
+        if let pid = Int32((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "") { kill(pid, SIGKILL) }
         #expect(server.terminate() == 0)
     }
 }
