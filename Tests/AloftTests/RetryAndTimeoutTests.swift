@@ -114,4 +114,30 @@ struct RetryAndTimeoutTests {
         #expect(pids.count == 2, "attempts: \(pids)")  // the first and its one retry, no more
         #expect(Set(pids).count == pids.count)  // a timed-out attempt's container does not run the retry
     }
+
+    @Test("a timeout kills its container; the input running beside it there runs again, without a retry, and succeeds")
+    func timeoutReRunsSiblings() async throws {
+        let first = temporaryPath("aloft-timeout-first")
+        let sibling = temporaryPath("aloft-timeout-sibling")
+        defer { for path in [first, sibling] { try? FileManager.default.removeItem(atPath: path) } }
+        // One container, two inputs at a time, 8 s per attempt, no retries.
+        let function: Function<String, Int> = App("timeout-siblings", configuration: fixtures.configuration)
+            .lookup(
+                "record_and_sleep",
+                options: FunctionOptions(timeout: .seconds(8), maxContainers: 1).concurrent(maxInputs: 2))
+        let hanging = try await function.spawn("\(first):60")  // times out at 8 s
+        #expect(try await eventually { !recordedPIDs(in: first).isEmpty })
+        // Started about 3 s into the first, it runs 6 s: still running when the first times out (any start between
+        // 2 s and 8 s in is), and short enough to finish within its own 8 s when it runs again.
+        try await Task.sleep(for: .seconds(3))
+        let besideIt = try await function.spawn("\(sibling):6")
+        #expect(await aloftError { _ = try await hanging.get(timeout: .seconds(60)) }?.code == .timeout)
+        #expect(try await besideIt.get(timeout: .seconds(60)) == 2)  // its second run answered
+        let pids = recordedPIDs(in: sibling)
+        #expect(
+            pids.count == 2 && pids.first == recordedPIDs(in: first).first,
+            "first: \(recordedPIDs(in: first)), sibling: \(pids)")
+        #expect(pids.count == 2 && pids[0] != pids[1])  // the second run is in a new container
+        #expect(recordedPIDs(in: first).count == 1)  // the timed-out input itself is not retried
+    }
 }

@@ -49,6 +49,16 @@ let recordPIDAndSleep = app.function("record_pid_and_sleep") { (path: String) th
     return 0
 }
 
+/// "PATH:SECONDS": adds its pid as a line to PATH (one line per attempt), sleeps SECONDS, answers the line count.
+let recordAndSleep = app.function("record_and_sleep") { (job: String) throws -> Int in
+    let parts = job.split(separator: ":").map(String.init)
+    let previous = (try? String(contentsOfFile: parts[0], encoding: .utf8)) ?? ""
+    let lines = previous + "\(ProcessInfo.processInfo.processIdentifier)\n"
+    try lines.write(toFile: parts[0], atomically: true, encoding: .utf8)
+    Thread.sleep(forTimeInterval: Double(parts[1]) ?? 0)
+    return lines.split(separator: "\n").count
+}
+
 /// Starts a child process (`sleep 120`), writes "CONTAINER_PID CHILD_PID" to `path`, and sleeps a minute.
 let forkSleeperAndSleep = app.function("fork_sleeper_and_sleep") { (path: String) throws -> Int in
     let child = Process()

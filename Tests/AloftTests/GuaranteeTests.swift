@@ -1,0 +1,61 @@
+import Aloft
+import Foundation
+import Testing
+
+/// Guarantees the README states about failures that no other test checked (issue 17).
+@Suite("Stated guarantees", .serialized, .timeLimit(.minutes(5)))
+struct GuaranteeTests {
+    @Test("invalidArgument and notFound fail at once, without using the function's retries")
+    func notRetried() async throws {
+        // With a retry 10 s after a failure, a retried input could not fail in under 10 s.
+        let options = FunctionOptions(
+            retries: Retries(maxRetries: 1, backoffCoefficient: 1, initialDelay: .seconds(10)))
+        let app = App("not-retried", configuration: fixtures.configuration)
+        let undecodable: Function<String, Int> = app.lookup("square", options: options)  // square takes an Int
+        let missing: Function<Int, Int> = app.lookup("no_such_function", options: options)
+        let started = ContinuousClock.now
+        #expect(await aloftError { _ = try await undecodable.remote("seven") }?.code == .invalidArgument)
+        #expect(await aloftError { _ = try await missing.remote(1) }?.code == .notFound)
+        #expect(ContinuousClock.now - started < .seconds(8))
+    }
+
+    @Test(
+        "on a server killed with -9, spawnMap inputs not yet run are run after the restart; gets and streams in flight fail with connectionFailed"
+    )
+    func acrossAKill() async throws {
+        let directory = temporaryPath("aloft-server")
+        let marks = temporaryPath("aloft-spawn-map-marks")
+        try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
+        defer { for path in [directory, marks] { try? FileManager.default.removeItem(atPath: path) } }
+        let port = try freePort()
+        var server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        let app = server.app("guarantees")
+        // One container, half a second per input: ten inputs take five seconds, the kill lands in the middle.
+        let slow: Function<String, Int> = app.lookup("record_and_sleep", options: FunctionOptions(maxContainers: 1))
+        let paths = (0..<10).map { "\(marks)/\($0)" }
+        try await slow.spawnMap(paths.map { "\($0):0.5" })
+        // A spawned call whose result is awaited, and a generator stream, both in flight at the kill.
+        let sleepy: Function<Double, Int> = app.lookup("sleepy")
+        let waited = try await sleepy.spawn(30)
+        let getting = Task { try await waited.get(timeout: .seconds(120)) }
+        let streamMarker = temporaryPath("aloft-never")
+        let generator: GeneratorFunction<String, String> = app.lookupGenerator("wait_between_items")
+        var items = generator.remoteStream(streamMarker).makeAsyncIterator()
+        #expect(try await items.next() == "first")
+
+        #expect(try await eventually { paths.contains(where: FileManager.default.fileExists(atPath:)) })
+        server.kill()
+        let ranBefore = paths.filter(FileManager.default.fileExists(atPath:)).count
+        #expect(ranBefore < 10, "every input ran before the kill: it landed too late to check anything")
+
+        let getError = await aloftError { _ = try await getting.value }
+        #expect(getError?.code == .connectionFailed, "\(String(describing: getError))")
+        let streamError = await aloftError { _ = try await items.next() }
+        #expect(streamError?.code == .connectionFailed, "\(String(describing: streamError))")
+
+        server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        #expect(
+            try await eventually(timeout: .seconds(60)) { paths.allSatisfy(FileManager.default.fileExists(atPath:)) })
+        #expect(server.terminate() == 0)
+    }
+}
