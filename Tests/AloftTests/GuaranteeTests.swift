@@ -58,4 +58,29 @@ struct GuaranteeTests {
             try await eventually(timeout: .seconds(60)) { paths.allSatisfy(FileManager.default.fileExists(atPath:)) })
         #expect(server.terminate() == 0)
     }
+
+    @Test(
+        "an abandoned map cancels its running input in its container, and its inputs not yet started never run; a spawn goes on"
+    )
+    func abandonedMapCancelsItsInputs() async throws {
+        let directory = temporaryPath("aloft-abandoned")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // One container, one input at a time: the first input runs, the others wait.
+        let waiter: Function<String, Int> = App("abandoned-map", configuration: fixtures.configuration)
+            .lookup("async_wait_for_cancel", options: FunctionOptions(maxContainers: 1))
+        let paths = (0..<4).map { "\(directory)/\($0)" }
+        let spawned =
+            try await App("abandoned-map-spawn", configuration: fixtures.configuration)
+            .lookup("sleepy", options: FunctionOptions()).spawn(2.0) as FunctionCall<Int>
+        let consumer = Task { for try await _ in waiter.map(paths) {} }
+        #expect(try await eventually { FileManager.default.fileExists(atPath: paths[0]) })
+        consumer.cancel()  // the stream is abandoned
+        _ = await consumer.result
+        #expect(try await eventually { FileManager.default.fileExists(atPath: paths[0] + ".cancelled") })
+        #expect(try await spawned.get(timeout: .seconds(60)) == 0)  // the spawned call went on
+        // The container is free again: had the other inputs not been cancelled, the next would have started.
+        try await Task.sleep(for: .seconds(1))
+        #expect(!paths.dropFirst().contains(where: FileManager.default.fileExists(atPath:)))
+    }
 }
