@@ -5,6 +5,7 @@ import AloftControlPlane
 import AloftTestFixtures
 import AloftWire
 import Foundation
+import Synchronization
 
 struct PlainError: Error, CustomStringConvertible {
     var description: String { "plain failure" }
@@ -95,6 +96,30 @@ let sleepAndReport = app.function("sleep_and_report") { (seconds: Double) -> Whe
 let asyncSleepAndReport = app.function("async_sleep_and_report") { (seconds: Double) async throws -> Where in
     try await Task.sleep(for: .seconds(seconds))
     return Where.here()
+}
+
+/// "KEY:N": counts itself in, then waits (up to 60 s) until N inputs with KEY have come into this container: a
+/// barrier, so that N inputs are surely running at once when they answer where they ran. Blocking, or async.
+let arriveAndWait = app.function("arrive_and_wait") { (job: String) throws -> Where in
+    let (key, count) = arrive(job)
+    for _ in 0..<12_000 where arrivals.withLock({ $0[key] ?? 0 }) < count { Thread.sleep(forTimeInterval: 0.005) }
+    return Where.here()
+}
+
+let asyncArriveAndWait = app.function("async_arrive_and_wait") { (job: String) async throws -> Where in
+    let (key, count) = arrive(job)
+    for _ in 0..<12_000 where arrivals.withLock({ $0[key] ?? 0 }) < count {
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return Where.here()
+}
+
+let arrivals = Mutex<[String: Int]>([:])
+
+func arrive(_ job: String) -> (key: String, count: Int) {
+    let parts = job.split(separator: ":").map(String.init)
+    arrivals.withLock { $0[parts[0], default: 0] += 1 }
+    return (parts[0], Int(parts[1]) ?? 0)
 }
 
 /// Appends a line to `path` per attempt; throws until attempt `succeedOn`, then returns the attempt number.
