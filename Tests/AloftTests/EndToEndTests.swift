@@ -359,10 +359,10 @@ struct EndToEndTests {
     @Test("an idle container exits after its scaledown window")
     func idleContainerExits() async throws {
         let shortLived: Function<NoArguments, Int32> = App("idle", configuration: fixtures.configuration)
-            .lookup("process_id", options: FunctionOptions(scaledownWindow: .seconds(1)))
+            .lookup("process_id", options: FunctionOptions(scaledownWindow: .seconds(5)))
         let pid = try await shortLived.remote()
-        #expect(kill(pid, 0) == 0)  // warm right after the call
-        #expect(try await eventually(timeout: .seconds(20)) { kill(pid, 0) != 0 })
+        #expect(kill(pid, 0) == 0)  // warm right after the call (5 s is far more than the next line takes)
+        #expect(try await eventually(timeout: .seconds(30)) { kill(pid, 0) != 0 })
     }
 
     @Test("an input whose container is killed runs again, without using a retry")

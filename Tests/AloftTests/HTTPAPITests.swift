@@ -66,13 +66,18 @@ struct HTTPAPITests {
         #expect(oversized.status == 413)
         #expect(errorCode(oversized) == "payloadTooLarge")
 
-        // Long enough to be pending at the first GET on a loaded machine.
-        let spawned = try await server.http("POST", base + "/sleepy/spawn", body: "3")
+        // Pending until the test lets it go: the release file is made after the first GET.
+        let release = temporaryPath("aloft-release")
+        defer { try? FileManager.default.removeItem(atPath: release) }
+        // A call from Swift registers the function (its file exists: it answers at once).
+        #expect(try await (app.lookup("wait_for_file") as Function<String, Int>).remote(directory) == 0)
+        let spawned = try await server.http("POST", base + "/wait_for_file/spawn", body: "\"\(release)\"")
         #expect(spawned.status == 202)
         let callID = try #require(spawned.json["call_id"] as? String)
         let pending = try await server.http("GET", "/v1/calls/\(callID)")
         #expect(pending.status == 202)
         #expect(pending.json["status"] as? String == "pending")
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
         let finished = try await server.http("GET", "/v1/calls/\(callID)?timeout=30")
         #expect(finished.status == 200)
         #expect(finished.json["result"] as? Int == 0)

@@ -131,6 +131,12 @@ let countAttempts = app.function("count_attempts") { (attempt: Attempt) throws -
     return previous + 1
 }
 
+/// Waits (up to 60 s) until `path` exists, then answers 0: a call that stays pending until the test lets it go.
+let waitForFile = app.function("wait_for_file") { (path: String) throws -> Int in
+    for _ in 0..<6_000 where !FileManager.default.fileExists(atPath: path) { Thread.sleep(forTimeInterval: 0.01) }
+    return 0
+}
+
 /// Hangs (after writing its pid to `path`) the first time; returns "recovered" once `path` exists.
 let hangOnce = app.function("hang_once") { (path: String) throws -> String in
     if FileManager.default.fileExists(atPath: path) { return "recovered" }
