@@ -5,6 +5,7 @@ import AloftPostgres
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -374,17 +375,29 @@ final class ServerProcess: @unchecked Sendable {
             _ = FileManager.default.createFile(atPath: standardError, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: standardError)
         }
-        try process.run()
         // The first line says where it listens: "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
-        var firstLine = Data()
-        while !firstLine.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw AloftError(.connectionFailed, "aloft server exited before it listened") }
-            firstLine.append(chunk)
+        // Read off the test's threads (the handler runs on a Foundation thread), and kept draining afterwards: its
+        // containers' output is forwarded to this pipe.
+        let firstLine = Mutex(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty { handle.readabilityHandler = nil }
+            firstLine.withLock { if !$0.contains(UInt8(ascii: "\n")) { $0.append(chunk) } }
         }
-        // Its containers' output is forwarded to this pipe: keep draining it.
-        output.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
-        let text = String(decoding: firstLine, as: UTF8.self)
+        try process.run()
+        // Waits with a deadline: a server that hangs before it listens fails the test in 30 s, not at the suite's limit.
+        let deadline = Date().addingTimeInterval(30)
+        while !firstLine.withLock({ $0.contains(UInt8(ascii: "\n")) }) {
+            guard process.isRunning else {
+                throw AloftError(.connectionFailed, "aloft server exited before it listened")
+            }
+            guard Date() < deadline else {
+                process.terminate()
+                throw AloftError(.connectionFailed, "aloft server did not listen within 30 s")
+            }
+            usleep(5_000)
+        }
+        let text = String(decoding: firstLine.withLock { $0 }, as: UTF8.self)
         func word(after marker: String) throws -> String {
             guard let range = text.range(of: marker) else {
                 throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)")
