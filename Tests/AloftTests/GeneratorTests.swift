@@ -41,6 +41,32 @@ struct GeneratorTests {
         }
     }
 
+    @Test("a timeout ends the stream after the items sent before it")
+    func timeoutEndsTheStream() async throws {
+        let never = temporaryPath("aloft-never")  // wait_between_items waits for it, up to 30 s
+        let slow: GeneratorFunction<String, String> = App("generator-timeout", configuration: fixtures.configuration)
+            .lookupGenerator("wait_between_items", options: FunctionOptions(timeout: .seconds(2)))
+        var items: [String] = []
+        let error = await aloftError { for try await item in slow.remoteStream(never) { items.append(item) } }
+        #expect(items == ["first"])
+        #expect(error?.code == .timeout)
+    }
+
+    @Test("a crashed container ends its generator's stream with containerCrashed; the body is not run again")
+    func crashEndsTheStream() async throws {
+        let path = temporaryPath("aloft-generator-runs")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let crashing: GeneratorFunction<String, String> = App(
+            "generator-crash", configuration: fixtures.configuration
+        ).lookupGenerator("yield_then_crash", options: FunctionOptions(retries: Retries(maxRetries: 2)))
+        var items: [String] = []
+        let error = await aloftError { for try await item in crashing.remoteStream(path) { items.append(item) } }
+        #expect(items == ["first"])
+        #expect(error?.code == .containerCrashed, "\(String(describing: error))")
+        try await Task.sleep(for: .seconds(2))  // a re-run (after 1 s, as an input's would) would have started by now
+        #expect((try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count == 1)
+    }
+
     @Test("a blocking body's items, read with the blocking form")
     func blockingGenerator() async throws {
         let items = try await onPlainThread { try blockingItems.remoteStream(3).blocking.map { try $0.get() } }

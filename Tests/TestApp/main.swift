@@ -244,6 +244,19 @@ let recordThenFail = app.generator("record_then_fail") { (path: String) -> Async
     }
 }
 
+/// Adds a line to `path` (one per run), yields "first", then kills its own container with SIGKILL.
+let yieldThenCrash = app.generator("yield_then_crash") { (path: String) -> AsyncThrowingStream<String, any Error> in
+    let previous = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    try? (previous + "run\n").write(toFile: path, atomically: true, encoding: .utf8)
+    return AsyncThrowingStream { continuation in
+        continuation.yield("first")
+        Task {
+            try await Task.sleep(for: .milliseconds(300))
+            kill(getpid(), SIGKILL)
+        }
+    }
+}
+
 let blockingItems = app.generator("blocking_items") { (n: Int) -> [String] in (0..<n).map { "item \($0)" } }
 
 /// Yields "first", then waits (up to 30 s) for `path` to exist before it yields "second".
