@@ -5,7 +5,7 @@ import Testing
 /// Guarantees the README states about failures that no other test checked (issue 17).
 @Suite("Stated guarantees", .serialized, .timeLimit(.minutes(5)))
 struct GuaranteeTests {
-    @Test("invalidArgument and notFound fail at once, without using the function's retries")
+    @Test("invalidArgument, notFound and payloadTooLarge fail at once, without using the function's retries")
     func notRetried() async throws {
         // With a retry 10 s after a failure, a retried input could not fail in under 10 s.
         let options = FunctionOptions(
@@ -13,9 +13,11 @@ struct GuaranteeTests {
         let app = App("not-retried", configuration: fixtures.configuration)
         let undecodable: Function<String, Int> = app.lookup("square", options: options)  // square takes an Int
         let missing: Function<Int, Int> = app.lookup("no_such_function", options: options)
+        let tooLarge: Function<Int, String> = app.lookup("big_result", options: options)  // a 3 MiB result
         let started = ContinuousClock.now
         #expect(await aloftError { _ = try await undecodable.remote("seven") }?.code == .invalidArgument)
         #expect(await aloftError { _ = try await missing.remote(1) }?.code == .notFound)
+        #expect(await aloftError { _ = try await tooLarge.remote(3 << 20) }?.code == .payloadTooLarge)
         #expect(ContinuousClock.now - started < .seconds(8))
     }
 
@@ -82,5 +84,35 @@ struct GuaranteeTests {
         // The container is free again: had the other inputs not been cancelled, the next would have started.
         try await Task.sleep(for: .seconds(1))
         #expect(!paths.dropFirst().contains(where: FileManager.default.fileExists(atPath:)))
+    }
+
+    @Test("a caller killed mid-call cancels its .remote input in the container; the call it spawned goes on")
+    func closedCallerConnectionCancels() async throws {
+        let directory = temporaryPath("aloft-server")
+        let running = temporaryPath("aloft-running")
+        let spawned = temporaryPath("aloft-spawned")
+        defer {
+            for path in [directory, running, running + ".cancelled", spawned] {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+        let server = try ServerProcess(dataDirectory: directory)
+        let caller = Process()
+        caller.executableURL = productsDirectory.appendingPathComponent("aloft-test-app")
+        caller.arguments = ["caller_then_hang", running, spawned]
+        caller.environment = ProcessInfo.processInfo.environment.merging(
+            ["ALOFT_CONTROL_PLANE": server.address, "ALOFT_TOKEN": server.token]) { _, new in new }
+        let output = Pipe()
+        caller.standardOutput = output
+        try caller.run()
+        #expect(try await eventually { FileManager.default.fileExists(atPath: running) })  // its input is running
+        kill(caller.processIdentifier, SIGKILL)  // its connection closes with it
+        caller.waitUntilExit()
+        #expect(try await eventually { FileManager.default.fileExists(atPath: running + ".cancelled") })
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let callID = try #require(printed.split(separator: "\n").first.map(String.init))
+        let call = FunctionCall<Int>(id: callID, app: server.app("fixtures"))
+        #expect(try await call.get(timeout: .seconds(60)) == 1)  // the spawned input ran, once, to its end
+        #expect(server.terminate() == 0)
     }
 }

@@ -185,6 +185,14 @@ app.localEntrypoint("hang") {
     _ = try writePIDThenSleep.remote(PIDJob(path: path, seconds: 300))
 }
 
+// `aloft-test-app caller_then_hang RUNNING SPAWNED` (with ALOFT_CONTROL_PLANE): spawns record_and_sleep on SPAWNED
+// and prints the call's id, then waits on a `.remote` of async_wait_for_cancel on RUNNING: the test kills this caller.
+app.localEntrypoint("caller_then_hang") { () async throws in
+    let spawned = try await recordAndSleep.spawn(CommandLine.arguments[3] + ":2")
+    print(spawned.id)
+    _ = try await asyncWaitForCancel.remote(CommandLine.arguments[2])
+}
+
 // `aloft-test-app descriptors`: container lifetimes leave no descriptor open, and running out of descriptors fails
 // the start that needed one instead of crashing. Prints `leaked N`, `refused N of 5` and `recovered`.
 app.localEntrypoint("descriptors") {
