@@ -43,13 +43,7 @@ struct Queues {
 
     final class Queue {
         var partitions: [String: Partition] = [:]
-        /// What the puts and gets with a request id did, by id, and their ids oldest first (from `receiptHead`: the
-        /// ones before it are forgotten, and dropped from the array once they are half of it).
-        var receipts: [String: StoredQueueReceipt] = [:]
-        var receiptOrder: [String] = []
-        var receiptHead = 0
-        /// The bytes of the items the receipts hold.
-        var receiptBytes = 0
+        var receipts = Receipts()
         let createdAt: Date
         /// The connection an ephemeral queue lives with.
         let owner: ObjectIdentifier?

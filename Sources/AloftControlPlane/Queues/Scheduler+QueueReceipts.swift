@@ -37,34 +37,19 @@ extension Scheduler {
     ) {
         guard !request.requestID.isEmpty else { return }
         let receipt = StoredQueueReceipt(id: request.requestID, items: items, createdAt: Date())
-        queue.receipts[receipt.id] = receipt
-        queue.receiptOrder.append(receipt.id)
-        queue.receiptBytes += items.reduce(0) { $0 + $1.count }
+        queue.receipts.add(receipt)
         if stored { record(.putQueueReceipt(workspace: key.workspace, queue: key.name, receipt)) }
-        if queue.receipts.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes {
-            forgetReceipts(of: queue, key: key) { _ in
-                queue.receipts.count > Self.maxQueueReceipts || queue.receiptBytes > Self.maxQueueReceiptBytes
-            }
+        forgetReceipts(of: queue, key: key) { _, count, bytes in
+            count > Self.maxQueueReceipts || bytes > Self.maxQueueReceiptBytes
         }
     }
 
-    /// Forgets the oldest receipts while `expired` says so.
+    /// Forgets the oldest receipts while `condition` holds (see `Queues.Receipts.forgetOldest`), in the store too.
     func forgetReceipts(
-        of queue: Queues.Queue, key: Queues.Key, while expired: (StoredQueueReceipt) -> Bool
+        of queue: Queues.Queue, key: Queues.Key,
+        while condition: (_ oldest: StoredQueueReceipt, _ count: Int, _ bytes: Int) -> Bool
     ) {
-        var forgotten: [String] = []
-        while queue.receiptHead < queue.receiptOrder.count {
-            let id = queue.receiptOrder[queue.receiptHead]
-            guard let receipt = queue.receipts[id], expired(receipt) else { break }
-            queue.receiptHead += 1
-            queue.receipts[id] = nil
-            queue.receiptBytes -= receipt.items.reduce(0) { $0 + $1.count }
-            forgotten.append(id)
-        }
-        if queue.receiptHead > queue.receiptOrder.count / 2 {
-            queue.receiptOrder.removeFirst(queue.receiptHead)
-            queue.receiptHead = 0
-        }
+        let forgotten = queue.receipts.forgetOldest(while: condition)
         if !forgotten.isEmpty, queue.owner == nil {
             record(.deleteQueueReceipts(workspace: key.workspace, queue: key.name, ids: forgotten))
         }

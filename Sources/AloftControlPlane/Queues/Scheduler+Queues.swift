@@ -267,11 +267,7 @@ extension Scheduler {
                 partition.nextPosition = max(partition.nextPosition, item.position + 1)
                 partition.expiresAt = max(partition.expiresAt, item.expiresAt)
             }
-            for receipt in storedQueue.receipts {
-                queue.receipts[receipt.id] = receipt
-                queue.receiptOrder.append(receipt.id)
-                queue.receiptBytes += receipt.items.reduce(0) { $0 + $1.count }
-            }
+            for receipt in storedQueue.receipts { queue.receipts.add(receipt) }
             queues.add(queue, workspace: storedQueue.workspace, name: storedQueue.name)
         }
     }
@@ -280,7 +276,8 @@ extension Scheduler {
     /// reaper, once a minute).
     func expireQueuePartitions(now: Date) {
         for (key, queue) in queues.all {
-            forgetReceipts(of: queue, key: key) { $0.createdAt < now.addingTimeInterval(-Self.queueReceiptLifetime) }
+            let cutoff = now.addingTimeInterval(-Self.queueReceiptLifetime)
+            forgetReceipts(of: queue, key: key) { oldest, _, _ in oldest.createdAt < cutoff }
             for (name, partition) in queue.partitions
             where partition.expiresAt < now && partition.getters.isEmpty && partition.putters.isEmpty {
                 queue.partitions[name] = nil

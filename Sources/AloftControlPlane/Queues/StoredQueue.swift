@@ -1,4 +1,6 @@
+import AloftWire
 public import Foundation
+import SwiftProtobuf
 
 /// A named queue of a workspace as a store keeps it, with its items (Queues/).
 public struct StoredQueue: Sendable, Hashable {
@@ -52,28 +54,15 @@ public struct StoredQueueReceipt: Sendable, Hashable {
         self.createdAt = createdAt
     }
 
-    /// `items` as one blob for a store's column: each item's length (4 bytes, big-endian), then its bytes.
+    /// `items` as one blob for a store's column: the wire's `QueueReply` with just its items (protobuf).
     public var encodedItems: Data {
-        var data = Data(capacity: items.reduce(0) { $0 + 4 + $1.count })
-        for item in items {
-            withUnsafeBytes(of: UInt32(item.count).bigEndian) { data.append(contentsOf: $0) }
-            data.append(item)
-        }
-        return data
+        var reply = Aloft_V1_QueueReply()
+        reply.items = items
+        return (try? reply.serializedData()) ?? Data()  // repeated bytes always serialize
     }
 
     /// The items of an `encodedItems` blob; nil when it is not one.
     public static func decodeItems(_ data: Data) -> [Data]? {
-        var items: [Data] = []
-        var index = data.startIndex
-        while index < data.endIndex {
-            guard data.endIndex - index >= 4 else { return nil }
-            let length = data[index..<index + 4].reduce(0) { $0 << 8 | Int($1) }
-            index += 4
-            guard data.endIndex - index >= length else { return nil }
-            items.append(Data(data[index..<index + length]))
-            index += length
-        }
-        return items
+        (try? Aloft_V1_QueueReply(serializedBytes: data))?.items
     }
 }
