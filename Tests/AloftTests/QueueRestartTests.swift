@@ -6,7 +6,7 @@ import Testing
 @Suite("Queues across a server kill", .timeLimit(.minutes(6)))
 struct QueueRestartTests {
     @Test(
-        "8 producer and 8 consumer containers move 100,000 items through one queue across a kill -9: every item arrives once"
+        "up to 8 producer and 8 consumer containers move 100,000 items through one queue across a kill -9: every item arrives once"
     )
     func hundredThousandItemsAcrossAKill() async throws {
         let directory = temporaryPath("aloft-server")
