@@ -181,6 +181,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Fixtures"],  // read from the source tree (cron-next.json: scripts/cron-fixtures.py)
             swiftSettings: upcoming
         ),
         // AloftTesting's test: an example app (a library and its executable), one test body in both container modes.
