@@ -111,6 +111,7 @@ public final class App: Sendable {
         }
         if ProcessInfo.processInfo.environment[AloftEnvironment.printManifest] == "1" { printManifest() }
         if ProcessInfo.processInfo.environment[AloftEnvironment.followLogs] == "1" { followContainerOutput() }
+        warnAboutSchedules()
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
@@ -149,11 +150,42 @@ public final class App: Sendable {
         manifest.appName = name
         manifest.functions = declarations.withLock { $0 }.map { $0() }
         do {
+            for function in manifest.functions { try Self.checkDeployable(function) }
             FileHandle.standardOutput.write(try manifest.jsonUTF8Data() + Data("\n".utf8))
             exit(0)
+        } catch let error as AloftError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            exit(1)
         } catch {
             FileHandle.standardError.write(Data("error: could not encode the app's manifest: \(error)\n".utf8))
             exit(1)
+        }
+    }
+
+    /// A function's options are valid and a scheduled function takes no arguments (the schedule calls it with none).
+    static func checkDeployable(_ function: Aloft_V1_FunctionRegister) throws(AloftError) {
+        let options = FunctionOptions(wire: function.options)
+        do {
+            try options.validate()
+        } catch {
+            throw AloftError(error.code, "function '\(function.functionName)': \(error.message)")
+        }
+        if let schedule = options.schedule, function.takesArguments {
+            throw AloftError(
+                .invalidConfiguration,
+                "function '\(function.functionName)' has a schedule (\(schedule)) but takes arguments: a schedule calls "
+                    + "its function with none")
+        }
+    }
+
+    /// Schedules run only for deployed apps: a run of the app says so for each scheduled function it declares.
+    private func warnAboutSchedules() {
+        for function in declarations.withLock({ $0 }).map({ $0() }) where function.options.hasSchedule {
+            let schedule = Schedule(wire: function.options.schedule)
+            FileHandle.standardError.write(
+                Data(
+                    ("warning: function '\(function.functionName)' has a schedule (\(schedule)), but schedules run only "
+                        + "for deployed apps: `aloft deploy` the app to run it on its own\n").utf8))
         }
     }
 

@@ -110,6 +110,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.arguments = app.containerArguments
         register.options = Aloft_V1_FunctionOptions(app.configuration.withAppDefaults(options))
         register.isDefinition = isDefinition
+        register.takesArguments = Input.self != NoArguments.self
         register.artifact = AloftRuntime.artifact
         if let classBinding {
             register.poolName = classBinding.poolName

@@ -44,6 +44,7 @@ struct Deploy: AsyncParsableCommand {
         print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
         print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
         print("  call it: aloft call \(app).\(functions[0]) --json '…'")
+        for line in try await AppCommand.scheduleLines(app: app, api: api) { print("  " + line) }
     }
 
     /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
@@ -66,85 +67,6 @@ struct Deploy: AsyncParsableCommand {
         // The manifest is the last line: top-level code may print before app.main().
         let lines = output.split(separator: UInt8(ascii: "\n"))
         return lines.last.map { Data($0) } ?? Data()
-    }
-}
-
-/// `aloft app list | history | stop | rollback`: deployed apps.
-struct AppCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "app",
-        abstract: "List, stop and roll back deployed apps.",
-        subcommands: [List.self, History.self, Stop.self, Rollback.self]
-    )
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List deployed apps: name, live version (or stopped), versions, last deployed.")
-        @OptionGroup var api: APIOptions
-
-        func run() async throws {
-            let reply = try expectSuccess(try await api.send("GET", "/v1/apps", body: nil), doing: "listing apps")
-            for app in reply["apps"] as? [[String: Any]] ?? [] {
-                let live = (app["live_version"] as? Int).map { "v\($0)" } ?? "stopped"
-                print(
-                    ["\(app["name"] ?? "")", live, "\(app["versions"] ?? 0) versions", "\(app["deployed_at"] ?? "")"]
-                        .joined(separator: "\t"))
-            }
-        }
-    }
-
-    struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List an app's versions: version, deployed, executable, functions, live.")
-        @Argument(help: "The app's name.") var app: String
-        @OptionGroup var api: APIOptions
-
-        func run() async throws {
-            let reply = try expectSuccess(
-                try await api.send("GET", "/v1/apps/\(pathComponent(app))/versions", body: nil),
-                doing: "reading the history")
-            for version in reply["versions"] as? [[String: Any]] ?? [] {
-                let functions = (version["functions"] as? [String] ?? []).joined(separator: ",")
-                print(
-                    [
-                        "v\(version["version"] ?? "")", "\(version["deployed_at"] ?? "")",
-                        String("\(version["artifact"] ?? "")".prefix(12)),
-                        functions, (version["live"] as? Bool ?? false) ? "live" : "",
-                    ].joined(separator: "\t"))
-            }
-        }
-    }
-
-    struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract:
-                "Stop an app: its functions take no more calls and its containers exit (deploy or roll back to start it again)."
-        )
-        @Argument(help: "The app's name.") var app: String
-        @OptionGroup var api: APIOptions
-
-        func run() async throws {
-            try expectSuccess(
-                try await api.send("POST", "/v1/apps/\(pathComponent(app))/stop", body: nil), doing: "stopping '\(app)'"
-            )
-            print("stopped app '\(app)'")
-        }
-    }
-
-    struct Rollback: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Make an earlier version of an app live again (default: the one before the live version).")
-        @Argument(help: "The app's name.") var app: String
-        @Argument(help: "The version to make live.") var version: Int?
-        @OptionGroup var api: APIOptions
-
-        func run() async throws {
-            let body = try version.map { try JSONSerialization.data(withJSONObject: ["version": $0]) }
-            let reply = try expectSuccess(
-                try await api.send("POST", "/v1/apps/\(pathComponent(app))/rollback", body: body),
-                doing: "rolling back '\(app)'")
-            print("app '\(app)' is live at version \(reply["version"] ?? "?")")
-        }
     }
 }
 

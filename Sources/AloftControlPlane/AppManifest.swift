@@ -45,8 +45,14 @@ public struct AppManifest: Sendable, Hashable {
         get throws { try wire.serializedBytes() }
     }
 
+    /// The schedule function `name` declares, if it is in the manifest and has one.
+    public func schedule(of name: String) -> Schedule? {
+        options(of: name)?.schedule
+    }
+
     /// Throws `invalidArgument` for a manifest that names no app, declares no functions, or declares a function of
-    /// another app.
+    /// another app; `invalidConfiguration` for options out of their limits, a cron expression that cannot be read,
+    /// or a schedule on a function that takes arguments.
     func validate() throws(AloftError) {
         guard !appName.isEmpty else { throw AloftError(.invalidArgument, "the manifest names no app") }
         guard !wire.functions.isEmpty else {
@@ -56,6 +62,20 @@ public struct AppManifest: Sendable, Hashable {
             throw AloftError(
                 .invalidArgument,
                 "function '\(function.functionName)' of the manifest does not belong to app '\(appName)'")
+        }
+        for function in wire.functions {
+            let options = FunctionOptions(wire: function.options)
+            do {
+                try options.validate()
+            } catch {
+                throw AloftError(error.code, "function '\(function.functionName)': \(error.message)")
+            }
+            if options.schedule != nil && function.takesArguments {
+                throw AloftError(
+                    .invalidConfiguration,
+                    "function '\(function.functionName)' has a schedule but takes arguments: a schedule calls its "
+                        + "function with none")
+            }
         }
     }
 }

@@ -19,12 +19,12 @@ extension ControlPlane {
     /// and are replaced. Returns the version number (1, 2, ...).
     public func deploy(workspace: String = "", manifest: AppManifest, artifact: String) async throws -> Int {
         let store = try deploymentStore()
+        try manifest.validate()
         guard let path = configuration.artifacts?.path(of: artifact, workspace: workspace) else {
             throw AloftError(
                 .notFound,
                 "no executable with SHA-256 \(artifact) was uploaded to this server (aloft deploy uploads it first)")
         }
-        try manifest.validate()
         return try await deployments.run {
             let versions = try await store.appVersions(workspace: workspace).filter { $0.appName == manifest.appName }
             let version = (versions.map(\.version).max() ?? 0) + 1

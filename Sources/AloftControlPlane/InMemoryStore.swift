@@ -17,6 +17,8 @@ public final class InMemoryStore: ControlPlaneStore {
         var queues: [NameKey: StoredQueue] = [:]
         var queueItems: [NameKey: [StoredQueueItem]] = [:]
         var queueReceipts: [NameKey: [StoredQueueReceipt]] = [:]
+        /// By workspace, app and function.
+        var schedules: [[String]: StoredSchedule] = [:]
     }
 
     private struct NameKey: Hashable {
@@ -64,7 +66,8 @@ public final class InMemoryStore: ControlPlaneStore {
                             ($0.createdAt, $0.id) < ($1.createdAt, $1.id)
                         }
                         return queue
-                    }
+                    },
+                schedules: contents.schedules.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map(\.value)
             )
         }
     }
@@ -171,6 +174,12 @@ public final class InMemoryStore: ControlPlaneStore {
                     let forgotten = Set(ids)
                     contents.queueReceipts[NameKey(workspace: workspace, name: queue)]?.removeAll {
                         forgotten.contains($0.id)
+                    }
+                case .putSchedule(let schedule):
+                    contents.schedules[[schedule.workspace, schedule.appName, schedule.function]] = schedule
+                case .deleteSchedules(let workspace, let appName):
+                    contents.schedules = contents.schedules.filter {
+                        $0.value.workspace != workspace || $0.value.appName != appName
                     }
                 }
             }

@@ -95,11 +95,15 @@ public struct StoredState: Sendable {
     public var dicts: [StoredDict]
     /// Every named queue of every workspace with its items, by workspace, then name (items by partition, position).
     public var queues: [StoredQueue]
+    /// Every deployed function's schedule, by workspace, app, then function.
+    public var schedules: [StoredSchedule]
 
     public init(
         functions: [StoredFunction] = [], unfinishedCalls: [(call: StoredCall, inputs: [StoredInput])] = [],
-        secrets: [StoredSecret] = [], dicts: [StoredDict] = [], queues: [StoredQueue] = []
+        secrets: [StoredSecret] = [], dicts: [StoredDict] = [], queues: [StoredQueue] = [],
+        schedules: [StoredSchedule] = []
     ) {
+        self.schedules = schedules
         self.queues = queues
         self.functions = functions
         self.unfinishedCalls = unfinishedCalls
@@ -226,4 +230,8 @@ public enum StoreChange: Sendable, Hashable {
     case putQueueReceipt(workspace: String, queue: String, StoredQueueReceipt)
     /// Forgets receipts of a queue (an hour old, or past the queue's limit).
     case deleteQueueReceipts(workspace: String, queue: String, ids: [String])
+    /// Adds a function's schedule, or replaces the one of that workspace, app and function.
+    case putSchedule(StoredSchedule)
+    /// Forgets every schedule of an app (it was stopped, or a new version was deployed).
+    case deleteSchedules(workspace: String, appName: String)
 }

@@ -28,6 +28,8 @@ public struct FunctionOptions: Sendable, Hashable {
     /// Secrets whose keys each container gets as environment variables, after `environment` and in order (a later
     /// key wins). App-level secrets (`AppConfiguration.secrets`) come first.
     public var secrets: [Secret]
+    /// When a deployed function without arguments runs on its own (Modal's `schedule=`); `nil`: only when called.
+    public var schedule: Schedule?
 
     /// Modal's `@modal.batched(max_batch_size=, wait_ms=)`: a batch runs when it has `maxBatchSize` inputs or
     /// when its first input has waited `wait`.
@@ -51,8 +53,10 @@ public struct FunctionOptions: Sendable, Hashable {
         bufferContainers: Int = 0,
         scaledownWindow: Duration = .seconds(60),
         environment: [String: String] = [:],
-        secrets: [Secret] = []
+        secrets: [Secret] = [],
+        schedule: Schedule? = nil
     ) {
+        self.schedule = schedule
         self.environment = environment
         self.secrets = secrets
         self.timeout = timeout
@@ -108,6 +112,7 @@ public struct FunctionOptions: Sendable, Hashable {
         try retries.validate()
         for key in environment.keys { try EnvironmentName.validate(key, what: "environment key") }
         for secret in secrets { try secret.validate() }
+        try schedule?.validate()
     }
 }
 

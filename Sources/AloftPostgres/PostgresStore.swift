@@ -106,7 +106,7 @@ public final class PostgresStore: ControlPlaneStore {
                         manifest BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL, live BOOLEAN NOT NULL,
                         PRIMARY KEY (workspace, app, version))
                     """,
-                ] + Self.objectSchema(s) {
+                ] + Self.objectSchema(s) + Self.scheduleSchema(s) {
                     try await connection.query(statement, logger: logger)
                 }
             }
@@ -159,6 +159,7 @@ public final class PostgresStore: ControlPlaneStore {
                     state.unfinishedCalls.append((call, inputs))
                 }
                 try await self.loadObjects(into: &state, on: connection)
+                try await self.loadSchedules(into: &state, on: connection)
                 return state
             }
         }
@@ -360,6 +361,8 @@ public final class PostgresStore: ControlPlaneStore {
             .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue, .putQueueReceipt,
             .deleteQueueReceipts:
             try await applyObjectChange(change, on: connection)
+        case .putSchedule, .deleteSchedules:
+            try await applyScheduleChange(change, on: connection)
         case .expireResults(let date):
             try await connection.query(
                 "DELETE FROM \(unescaped: s).results WHERE expires_at < \(date.timeIntervalSince1970)", logger: logger)

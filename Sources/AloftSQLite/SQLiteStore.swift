@@ -81,6 +81,7 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                     PRIMARY KEY (workspace, app, version)) WITHOUT ROWID;
                 """)
             try self.execute(Self.objectSchema)
+            try self.execute(Self.scheduleSchema)
             // Version 2 added tokens.expires_at; a database made by version 1 gets the column (NULL: never).
             var tokenColumns: Set<String> = []
             try self.query("PRAGMA table_info(tokens)", []) { row in tokenColumns.insert(row.text(1)) }
@@ -123,6 +124,7 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
                 state.unfinishedCalls.append((call, inputs))
             }
             try self.loadObjects(into: &state)
+            try self.loadSchedules(into: &state)
             return state
         }
     }
@@ -301,6 +303,8 @@ public final class SQLiteStore: ControlPlaneStore, @unchecked Sendable {
             .putQueue, .deleteQueue, .putQueueItems, .deleteQueueItems, .clearQueue, .putQueueReceipt,
             .deleteQueueReceipts:
             try applyObjectChange(change)
+        case .putSchedule, .deleteSchedules:
+            try applyScheduleChange(change)
         case .expireResults(let date):
             try run("DELETE FROM results WHERE expires_at < ?", [.double(date.timeIntervalSince1970)])
             try run(

@@ -24,6 +24,38 @@ extension Aloft_V1_FunctionOptions {
         scaledownWindowMs = ms(options.scaledownWindow)
         environment = options.environment
         secrets = options.secrets.map(Aloft_V1_SecretRef.init)
+        if let schedule = options.schedule { self.schedule = Aloft_V1_Schedule(schedule) }
+    }
+}
+
+extension Aloft_V1_Schedule {
+    package init(_ schedule: Schedule) {
+        self.init()
+        catchUp = schedule.catchUp
+        switch schedule.kind {
+        case .period(let period):
+            // Negative fields fail validation before anything is sent; clamped here only so that encoding never traps.
+            func field(_ value: Int) -> UInt32 { UInt32(clamping: value) }
+            (years, months, weeks) = (field(period.years), field(period.months), field(period.weeks))
+            (days, hours, minutes) = (field(period.days), field(period.hours), field(period.minutes))
+            seconds = period.seconds
+        case .cron(let expression, let timeZone):
+            cron = expression
+            self.timeZone = timeZone
+        }
+    }
+}
+
+extension Schedule {
+    package init(wire: Aloft_V1_Schedule) {
+        if wire.cron.isEmpty {
+            let period = Period(
+                years: Int(wire.years), months: Int(wire.months), weeks: Int(wire.weeks), days: Int(wire.days),
+                hours: Int(wire.hours), minutes: Int(wire.minutes), seconds: wire.seconds)
+            self.init(.period(period), catchUp: wire.catchUp)
+        } else {
+            self.init(.cron(wire.cron, timeZone: wire.timeZone.isEmpty ? "UTC" : wire.timeZone), catchUp: wire.catchUp)
+        }
     }
 }
 
@@ -71,7 +103,8 @@ extension FunctionOptions {
             bufferContainers: Int(wire.bufferContainers),
             scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60)),
             environment: wire.environment,
-            secrets: wire.secrets.map(Secret.init(wire:))
+            secrets: wire.secrets.map(Secret.init(wire:)),
+            schedule: wire.hasSchedule ? Schedule(wire: wire.schedule) : nil
         )
         if wire.maxBatchSize > 0 {
             batching = Batching(

@@ -7,9 +7,14 @@ struct ScheduleTests {
     struct Fixtures: Decodable {
         struct Case: Decodable {
             let expression: String
-            let time_zone: String
+            let timeZone: String
             let start: String
             let next: [String]
+
+            enum CodingKeys: String, CodingKey {
+                case expression, start, next
+                case timeZone = "time_zone"
+            }
         }
         let generator: String
         let cases: [Case]
@@ -29,14 +34,14 @@ struct ScheduleTests {
         let format = ISO8601DateFormatter()
         var checked = 0
         for fixture in fixtures.cases {
-            let cron = try CronExpression(fixture.expression, timeZone: fixture.time_zone)
+            let cron = try CronExpression(fixture.expression, timeZone: fixture.timeZone)
             var date = try #require(format.date(from: fixture.start))
             var got: [String] = []
             for _ in fixture.next {
                 date = cron.next(after: date)
                 got.append(format.string(from: date))
             }
-            #expect(got == fixture.next, "\(fixture.expression) in \(fixture.time_zone) after \(fixture.start)")
+            #expect(got == fixture.next, "\(fixture.expression) in \(fixture.timeZone) after \(fixture.start)")
             checked += 1
         }
         #expect(checked == fixtures.cases.count)

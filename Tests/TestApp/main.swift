@@ -473,4 +473,27 @@ let blockingCaller = app.function("blocking_caller") { (x: Int) throws -> Int in
     try square.remote(x) + 1
 }
 
+// Scheduled functions, declared only when ALOFT_TEST_SCHEDULES names a set (ScheduleServerTests deploys them; the
+// other tests deploy the app without). The variable is also in the functions' own environment, so that their
+// containers declare them too.
+switch ProcessInfo.processInfo.environment["ALOFT_TEST_SCHEDULES"] {
+case "tick":
+    /// Every second: puts the time it ran on queue `ticks`.
+    _ = app.function(
+        "tick", options: FunctionOptions(environment: ["ALOFT_TEST_SCHEDULES": "tick"], schedule: .period(.seconds(1)))
+    ) { () throws -> Double in
+        let now = Date().timeIntervalSince1970
+        try Queue<Double>.fromName("ticks", createIfMissing: true).put(now)
+        return now
+    }
+case "arguments":
+    _ = app.function("scheduled_with_argument", options: FunctionOptions(schedule: .period(.minutes(1)))) {
+        (x: Int) -> Int in x
+    }
+case "bad_cron":
+    _ = app.function("bad_cron", options: FunctionOptions(schedule: .cron("61 * * * *"))) { () -> Int in 0 }
+default:
+    break
+}
+
 app.main()

@@ -35,6 +35,7 @@ extension Scheduler {
             function.deployed = true
             _ = register(function, workspace: workspace, functionID: nil, persist: true, replacing: true)
         }
+        armSchedules(workspace: workspace, manifest: manifest)
         if let new { record(.putAppVersion(new)) }
         record(.setLiveVersion(workspace: workspace, appName: manifest.appName, version: version))
         logger.notice(
@@ -52,6 +53,7 @@ extension Scheduler {
             stopPool(pool, reason: "app '\(appName)' was stopped")
         }
         record(.deleteFunctions(workspace: workspace, appName: appName))
+        disarmSchedules(workspace: workspace, appName: appName)
         record(.setLiveVersion(workspace: workspace, appName: appName, version: nil))
         logger.notice("stopped app", metadata: ["aloft.app": "\(appName)"])
         whenStored { promise.completeWith($0) }

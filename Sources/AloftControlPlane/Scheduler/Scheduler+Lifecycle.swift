@@ -50,6 +50,7 @@ extension Scheduler {
         case .stopped(let future): return future
         case .running(let reaper):
             reaper?.cancel()
+            cancelScheduleTimers()
             let promise = loop.makePromise(of: Void.self)
             lifecycle = .stopping(promise)
             beginShutdown()

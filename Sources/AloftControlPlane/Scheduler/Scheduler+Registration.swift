@@ -120,5 +120,6 @@ extension Scheduler {
                 "aloft.inputs": "\(resumed)",
             ])
         for pool in registry.pools.values { schedule(pool) }
+        restoreSchedules(stored.schedules)
     }
 }

@@ -1,5 +1,6 @@
 import AloftCore
 import AloftWire
+import Foundation
 import Logging
 import NIOCore
 import Synchronization
@@ -22,6 +23,7 @@ import Synchronization
 /// - container output to followers: `LogFollowers`; the reaper and shutdown: `Scheduler+Lifecycle`
 /// - connections from arrival to close (caps, idle timeout): `Scheduler+Connections`, `ConnectionLimits`
 /// - connections let in by a token, checked again: `Scheduler+TokenSessions`
+/// - rooms of their own: named secrets (Secrets/), dicts (Dicts/), queues (Queues/), schedules (Schedules/)
 final class Scheduler: @unchecked Sendable {
     let loop: any EventLoop
     let configuration: ControlPlaneConfiguration
@@ -49,6 +51,10 @@ final class Scheduler: @unchecked Sendable {
     var dicts = Dicts()
     /// Queues, named and ephemeral (Queues/).
     var queues = Queues()
+    /// Deployed functions' schedules and their timers (Schedules/).
+    var schedules = Schedules()
+    /// The wall clock schedules read (tests move it with the loop's clock).
+    var wallClock: @Sendable () -> Date = { Date() }
     /// Peers' connections not welcomed yet, against `ConnectionLimits.unwelcomedPerPeer`.
     var unwelcomedPeers: PeerCounts
     /// What peers not welcomed did, by kind, for rate-limited logging.

@@ -4,17 +4,48 @@ public import Foundation
 ///
 /// A scheduled function takes no arguments. Schedules run only for deployed apps (`aloft deploy`); each run is an
 /// ordinary call with an id, a result, logs and the function's retries. The server stores the last tick it fired, so
-/// a restart neither repeats a tick nor back-fills the ticks it missed while it was down (docs/server.md
-/// "Schedules").
-public enum Schedule: Sendable, Hashable {
-    /// Every `period`, counted from the deployment (a redeployment restarts the clock).
-    case period(Period)
-    /// When the cron expression says, read in `timeZone` (an IANA name; default UTC).
-    case cron(String, timeZone: String = "UTC")
+/// a restart never repeats a tick, and by default does not back-fill the ticks it missed while it was down
+/// (`catchingUp()` runs the latest missed one; docs/server.md "Schedules").
+public struct Schedule: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// Every period, counted from the deployment (a redeployment restarts the clock).
+        case period(Period)
+        /// When the cron expression says, read in the time zone (an IANA name).
+        case cron(String, timeZone: String)
+    }
+
+    public var kind: Kind
+    /// After a server restart, run once at once if ticks fell while it was down (Modal never back-fills).
+    public var catchUp: Bool
+
+    public init(_ kind: Kind, catchUp: Bool = false) {
+        self.kind = kind
+        self.catchUp = catchUp
+    }
+
+    /// Every `period`, counted from the deployment.
+    public static func period(_ period: Period) -> Schedule { Schedule(.period(period)) }
+
+    /// When the cron expression says (five fields, or an alias such as `@hourly`), read in `timeZone`.
+    public static func cron(_ expression: String, timeZone: String = "UTC") -> Schedule {
+        Schedule(.cron(expression, timeZone: timeZone))
+    }
+
+    /// This schedule, with a run at once after a restart that missed ticks.
+    public func catchingUp() -> Schedule { Schedule(kind, catchUp: true) }
+
+    public var description: String {
+        let text =
+            switch kind {
+            case .period(let period): "\(period)"
+            case .cron(let expression, let timeZone): "cron '\(expression)' (\(timeZone))"
+            }
+        return catchUp ? text + ", catching up" : text
+    }
 
     /// Throws `invalidConfiguration` for a cron expression or time zone that cannot be read, or an empty period.
     public func validate() throws(AloftError) {
-        switch self {
+        switch kind {
         case .period(let period): try period.validate()
         case .cron(let expression, let timeZone): _ = try CronExpression(expression, timeZone: timeZone)
         }
@@ -22,7 +53,7 @@ public enum Schedule: Sendable, Hashable {
 
     /// The first tick strictly after `date`; a period counts from `anchor` (when the app was deployed).
     public func next(after date: Date, anchor: Date) throws(AloftError) -> Date {
-        switch self {
+        switch kind {
         case .period(let period): return try period.next(after: date, anchor: anchor)
         case .cron(let expression, let timeZone):
             return try CronExpression(expression, timeZone: timeZone).next(after: date)

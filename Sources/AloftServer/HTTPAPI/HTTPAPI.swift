@@ -19,6 +19,8 @@ import Hummingbird
 ///     GET  /v1/apps/{app}/versions                                 ->  200 {"versions": [{"version", "artifact", "functions", "deployed_at", "live"}]}
 ///     POST /v1/apps/{app}/stop                                     ->  200 {"app": …, "stopped": true}
 ///     POST /v1/apps/{app}/rollback       body: {"version": N} or empty (the previous version)  ->  200 {"app": …, "version": N}
+///     GET  /v1/schedules, /v1/apps/{app}/schedules  ->  200 {"schedules": [{"app", "function", "schedule", "next_run",
+///                                                  "last_run", "last_call_id", "last_status", "last_error"}]}
 ///
 /// The argument is what the Swift SDK would encode: a function of one `Codable` argument takes that argument's JSON,
 /// one of two takes the array `[first, second]`, one of none takes an empty body; a `Data` argument or result is a
@@ -35,6 +37,7 @@ enum HTTPAPI {
         let clients = router.group("v1").add(middleware: Authentication(authenticator: authenticator, kinds: [.client]))
         addCalls(to: clients, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes)
         addApps(to: clients, controlPlane: controlPlane)
+        addSchedules(to: clients, controlPlane: controlPlane)
         addSecrets(to: clients, controlPlane: controlPlane)
         addDicts(to: clients, controlPlane: controlPlane)
         addQueues(to: clients, controlPlane: controlPlane)

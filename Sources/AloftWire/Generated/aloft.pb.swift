@@ -712,47 +712,141 @@ public nonisolated struct Aloft_V1_Ack: Sendable {
   public init() {}
 }
 
-public nonisolated struct Aloft_V1_FunctionOptions: Sendable {
+public nonisolated struct Aloft_V1_FunctionOptions: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var timeoutMs: UInt32 = 0
+  public var timeoutMs: UInt32 {
+    get {_storage._timeoutMs}
+    set {_uniqueStorage()._timeoutMs = newValue}
+  }
 
-  public var startupTimeoutMs: UInt32 = 0
+  public var startupTimeoutMs: UInt32 {
+    get {_storage._startupTimeoutMs}
+    set {_uniqueStorage()._startupTimeoutMs = newValue}
+  }
 
-  public var maxRetries: UInt32 = 0
+  public var maxRetries: UInt32 {
+    get {_storage._maxRetries}
+    set {_uniqueStorage()._maxRetries = newValue}
+  }
 
-  public var maxInputs: UInt32 = 0
+  public var maxInputs: UInt32 {
+    get {_storage._maxInputs}
+    set {_uniqueStorage()._maxInputs = newValue}
+  }
 
-  public var targetInputs: UInt32 = 0
+  public var targetInputs: UInt32 {
+    get {_storage._targetInputs}
+    set {_uniqueStorage()._targetInputs = newValue}
+  }
 
-  public var minContainers: UInt32 = 0
+  public var minContainers: UInt32 {
+    get {_storage._minContainers}
+    set {_uniqueStorage()._minContainers = newValue}
+  }
 
   /// 0: the control plane's default
-  public var maxContainers: UInt32 = 0
+  public var maxContainers: UInt32 {
+    get {_storage._maxContainers}
+    set {_uniqueStorage()._maxContainers = newValue}
+  }
 
-  public var bufferContainers: UInt32 = 0
+  public var bufferContainers: UInt32 {
+    get {_storage._bufferContainers}
+    set {_uniqueStorage()._bufferContainers = newValue}
+  }
 
-  public var scaledownWindowMs: UInt32 = 0
+  public var scaledownWindowMs: UInt32 {
+    get {_storage._scaledownWindowMs}
+    set {_uniqueStorage()._scaledownWindowMs = newValue}
+  }
 
   /// retries: delay before retry n = initial_delay * coefficient^(n-1), at most max_delay
-  public var backoffCoefficient: Double = 0
+  public var backoffCoefficient: Double {
+    get {_storage._backoffCoefficient}
+    set {_uniqueStorage()._backoffCoefficient = newValue}
+  }
 
-  public var initialDelayMs: UInt32 = 0
+  public var initialDelayMs: UInt32 {
+    get {_storage._initialDelayMs}
+    set {_uniqueStorage()._initialDelayMs = newValue}
+  }
 
-  public var maxDelayMs: UInt32 = 0
+  public var maxDelayMs: UInt32 {
+    get {_storage._maxDelayMs}
+    set {_uniqueStorage()._maxDelayMs = newValue}
+  }
 
   /// batched functions: a container is sent up to max_inputs * max_batch_size inputs
-  public var maxBatchSize: UInt32 = 0
+  public var maxBatchSize: UInt32 {
+    get {_storage._maxBatchSize}
+    set {_uniqueStorage()._maxBatchSize = newValue}
+  }
 
-  public var batchWaitMs: UInt32 = 0
+  public var batchWaitMs: UInt32 {
+    get {_storage._batchWaitMs}
+    set {_uniqueStorage()._batchWaitMs = newValue}
+  }
 
   /// added to each container's environment (Modal's `env`)
-  public var environment: Dictionary<String,String> = [:]
+  public var environment: Dictionary<String,String> {
+    get {_storage._environment}
+    set {_uniqueStorage()._environment = newValue}
+  }
 
   /// then these, in order (a later one's key wins)
-  public var secrets: [Aloft_V1_SecretRef] = []
+  public var secrets: [Aloft_V1_SecretRef] {
+    get {_storage._secrets}
+    set {_uniqueStorage()._secrets = newValue}
+  }
+
+  /// deployed functions without arguments: when they run on their own
+  public var schedule: Aloft_V1_Schedule {
+    get {_storage._schedule ?? Aloft_V1_Schedule()}
+    set {_uniqueStorage()._schedule = newValue}
+  }
+  /// Returns true if `schedule` has been explicitly set.
+  public var hasSchedule: Bool {_storage._schedule != nil}
+  /// Clears the value of `schedule`. Subsequent reads from it will return its default value.
+  public mutating func clearSchedule() {_uniqueStorage()._schedule = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A deployed function's schedule: a period (any of its fields set) or a cron expression read in `time_zone`.
+public nonisolated struct Aloft_V1_Schedule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var years: UInt32 = 0
+
+  public var months: UInt32 = 0
+
+  public var weeks: UInt32 = 0
+
+  public var days: UInt32 = 0
+
+  public var hours: UInt32 = 0
+
+  public var minutes: UInt32 = 0
+
+  public var seconds: Double = 0
+
+  /// set: a cron schedule (the period fields are zero)
+  public var cron: String = String()
+
+  /// an IANA name; empty: UTC
+  public var timeZone: String = String()
+
+  /// after a restart that missed ticks, run once at once
+  public var catchUp: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -785,81 +879,54 @@ public nonisolated struct Aloft_V1_SecretRef: Sendable {
 
 /// Registers a function and finds (or creates) its pool: `app_name`/`pool_name`, or `app_name`/`function_name` when
 /// `pool_name` is empty. Containers of the pool run `executable`. The reply's id names this function in that pool.
-public nonisolated struct Aloft_V1_FunctionRegister: @unchecked Sendable {
+public nonisolated struct Aloft_V1_FunctionRegister: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var appName: String {
-    get {_storage._appName}
-    set {_uniqueStorage()._appName = newValue}
-  }
+  public var appName: String = String()
 
-  public var functionName: String {
-    get {_storage._functionName}
-    set {_uniqueStorage()._functionName = newValue}
-  }
+  public var functionName: String = String()
 
-  public var executable: String {
-    get {_storage._executable}
-    set {_uniqueStorage()._executable = newValue}
-  }
+  public var executable: String = String()
 
-  public var arguments: [String] {
-    get {_storage._arguments}
-    set {_uniqueStorage()._arguments = newValue}
-  }
+  public var arguments: [String] = []
 
   public var options: Aloft_V1_FunctionOptions {
-    get {_storage._options ?? Aloft_V1_FunctionOptions()}
-    set {_uniqueStorage()._options = newValue}
+    get {_options ?? Aloft_V1_FunctionOptions()}
+    set {_options = newValue}
   }
   /// Returns true if `options` has been explicitly set.
-  public var hasOptions: Bool {_storage._options != nil}
+  public var hasOptions: Bool {self._options != nil}
   /// Clears the value of `options`. Subsequent reads from it will return its default value.
-  public mutating func clearOptions() {_uniqueStorage()._options = nil}
+  public mutating func clearOptions() {self._options = nil}
 
   /// The caller defines the function (has its body). A look-up registers a pool with its options if there is
   /// none yet, but never changes an existing pool's options.
-  public var isDefinition: Bool {
-    get {_storage._isDefinition}
-    set {_uniqueStorage()._isDefinition = newValue}
-  }
+  public var isDefinition: Bool = false
 
   /// A pool shared by several functions (every method of one class and parameter set) or of its own (a variant made
   /// by withOptions). A class's containers construct it from `class_parameters` and run its `enter` hook first.
-  public var poolName: String {
-    get {_storage._poolName}
-    set {_uniqueStorage()._poolName = newValue}
-  }
+  public var poolName: String = String()
 
-  public var className: String {
-    get {_storage._className}
-    set {_uniqueStorage()._className = newValue}
-  }
+  public var className: String = String()
 
-  public var classParameters: Data {
-    get {_storage._classParameters}
-    set {_uniqueStorage()._classParameters = newValue}
-  }
+  public var classParameters: Data = Data()
 
   /// deployed functions: SHA-256 (hex) of the executable in the server's artifact store
-  public var artifact: String {
-    get {_storage._artifact}
-    set {_uniqueStorage()._artifact = newValue}
-  }
+  public var artifact: String = String()
 
   /// set by the server for the functions of a deployed version: only a deployment redefines them
-  public var deployed: Bool {
-    get {_storage._deployed}
-    set {_uniqueStorage()._deployed = newValue}
-  }
+  public var deployed: Bool = false
+
+  /// the body takes arguments (a schedule, which calls it with none, is refused)
+  public var takesArguments: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _options: Aloft_V1_FunctionOptions? = nil
 }
 
 /// A deployed function's id, by app and function name (`Function.lookup(app:name:)`); answered with
@@ -2305,7 +2372,189 @@ nonisolated extension Aloft_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0\u{1}environment\0\u{1}secrets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0\u{1}environment\0\u{1}secrets\0\u{1}schedule\0")
+
+  fileprivate class _StorageClass {
+    var _timeoutMs: UInt32 = 0
+    var _startupTimeoutMs: UInt32 = 0
+    var _maxRetries: UInt32 = 0
+    var _maxInputs: UInt32 = 0
+    var _targetInputs: UInt32 = 0
+    var _minContainers: UInt32 = 0
+    var _maxContainers: UInt32 = 0
+    var _bufferContainers: UInt32 = 0
+    var _scaledownWindowMs: UInt32 = 0
+    var _backoffCoefficient: Double = 0
+    var _initialDelayMs: UInt32 = 0
+    var _maxDelayMs: UInt32 = 0
+    var _maxBatchSize: UInt32 = 0
+    var _batchWaitMs: UInt32 = 0
+    var _environment: Dictionary<String,String> = [:]
+    var _secrets: [Aloft_V1_SecretRef] = []
+    var _schedule: Aloft_V1_Schedule? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _timeoutMs = source._timeoutMs
+      _startupTimeoutMs = source._startupTimeoutMs
+      _maxRetries = source._maxRetries
+      _maxInputs = source._maxInputs
+      _targetInputs = source._targetInputs
+      _minContainers = source._minContainers
+      _maxContainers = source._maxContainers
+      _bufferContainers = source._bufferContainers
+      _scaledownWindowMs = source._scaledownWindowMs
+      _backoffCoefficient = source._backoffCoefficient
+      _initialDelayMs = source._initialDelayMs
+      _maxDelayMs = source._maxDelayMs
+      _maxBatchSize = source._maxBatchSize
+      _batchWaitMs = source._batchWaitMs
+      _environment = source._environment
+      _secrets = source._secrets
+      _schedule = source._schedule
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._timeoutMs) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._startupTimeoutMs) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxRetries) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxInputs) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._targetInputs) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._minContainers) }()
+        case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxContainers) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._bufferContainers) }()
+        case 9: try { try decoder.decodeSingularUInt32Field(value: &_storage._scaledownWindowMs) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._backoffCoefficient) }()
+        case 11: try { try decoder.decodeSingularUInt32Field(value: &_storage._initialDelayMs) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDelayMs) }()
+        case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxBatchSize) }()
+        case 14: try { try decoder.decodeSingularUInt32Field(value: &_storage._batchWaitMs) }()
+        case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._environment) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._secrets) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._schedule) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._timeoutMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._timeoutMs, fieldNumber: 1)
+      }
+      if _storage._startupTimeoutMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._startupTimeoutMs, fieldNumber: 2)
+      }
+      if _storage._maxRetries != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxRetries, fieldNumber: 3)
+      }
+      if _storage._maxInputs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxInputs, fieldNumber: 4)
+      }
+      if _storage._targetInputs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._targetInputs, fieldNumber: 5)
+      }
+      if _storage._minContainers != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._minContainers, fieldNumber: 6)
+      }
+      if _storage._maxContainers != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxContainers, fieldNumber: 7)
+      }
+      if _storage._bufferContainers != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._bufferContainers, fieldNumber: 8)
+      }
+      if _storage._scaledownWindowMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._scaledownWindowMs, fieldNumber: 9)
+      }
+      if _storage._backoffCoefficient.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._backoffCoefficient, fieldNumber: 10)
+      }
+      if _storage._initialDelayMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._initialDelayMs, fieldNumber: 11)
+      }
+      if _storage._maxDelayMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxDelayMs, fieldNumber: 12)
+      }
+      if _storage._maxBatchSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxBatchSize, fieldNumber: 13)
+      }
+      if _storage._batchWaitMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._batchWaitMs, fieldNumber: 14)
+      }
+      if !_storage._environment.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._environment, fieldNumber: 15)
+      }
+      if !_storage._secrets.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._secrets, fieldNumber: 16)
+      }
+      try { if let v = _storage._schedule {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_FunctionOptions, rhs: Aloft_V1_FunctionOptions) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._timeoutMs != rhs_storage._timeoutMs {return false}
+        if _storage._startupTimeoutMs != rhs_storage._startupTimeoutMs {return false}
+        if _storage._maxRetries != rhs_storage._maxRetries {return false}
+        if _storage._maxInputs != rhs_storage._maxInputs {return false}
+        if _storage._targetInputs != rhs_storage._targetInputs {return false}
+        if _storage._minContainers != rhs_storage._minContainers {return false}
+        if _storage._maxContainers != rhs_storage._maxContainers {return false}
+        if _storage._bufferContainers != rhs_storage._bufferContainers {return false}
+        if _storage._scaledownWindowMs != rhs_storage._scaledownWindowMs {return false}
+        if _storage._backoffCoefficient != rhs_storage._backoffCoefficient {return false}
+        if _storage._initialDelayMs != rhs_storage._initialDelayMs {return false}
+        if _storage._maxDelayMs != rhs_storage._maxDelayMs {return false}
+        if _storage._maxBatchSize != rhs_storage._maxBatchSize {return false}
+        if _storage._batchWaitMs != rhs_storage._batchWaitMs {return false}
+        if _storage._environment != rhs_storage._environment {return false}
+        if _storage._secrets != rhs_storage._secrets {return false}
+        if _storage._schedule != rhs_storage._schedule {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_Schedule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Schedule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}years\0\u{1}months\0\u{1}weeks\0\u{1}days\0\u{1}hours\0\u{1}minutes\0\u{1}seconds\0\u{1}cron\0\u{3}time_zone\0\u{3}catch_up\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2313,96 +2562,66 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.startupTimeoutMs) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxRetries) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxInputs) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.targetInputs) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.minContainers) }()
-      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.maxContainers) }()
-      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.bufferContainers) }()
-      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.scaledownWindowMs) }()
-      case 10: try { try decoder.decodeSingularDoubleField(value: &self.backoffCoefficient) }()
-      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.initialDelayMs) }()
-      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.maxDelayMs) }()
-      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatchSize) }()
-      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.batchWaitMs) }()
-      case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.environment) }()
-      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.secrets) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.years) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.months) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.weeks) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.days) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.hours) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.minutes) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.cron) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.timeZone) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.catchUp) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.timeoutMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 1)
+    if self.years != 0 {
+      try visitor.visitSingularUInt32Field(value: self.years, fieldNumber: 1)
     }
-    if self.startupTimeoutMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.startupTimeoutMs, fieldNumber: 2)
+    if self.months != 0 {
+      try visitor.visitSingularUInt32Field(value: self.months, fieldNumber: 2)
     }
-    if self.maxRetries != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxRetries, fieldNumber: 3)
+    if self.weeks != 0 {
+      try visitor.visitSingularUInt32Field(value: self.weeks, fieldNumber: 3)
     }
-    if self.maxInputs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxInputs, fieldNumber: 4)
+    if self.days != 0 {
+      try visitor.visitSingularUInt32Field(value: self.days, fieldNumber: 4)
     }
-    if self.targetInputs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.targetInputs, fieldNumber: 5)
+    if self.hours != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hours, fieldNumber: 5)
     }
-    if self.minContainers != 0 {
-      try visitor.visitSingularUInt32Field(value: self.minContainers, fieldNumber: 6)
+    if self.minutes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.minutes, fieldNumber: 6)
     }
-    if self.maxContainers != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxContainers, fieldNumber: 7)
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 7)
     }
-    if self.bufferContainers != 0 {
-      try visitor.visitSingularUInt32Field(value: self.bufferContainers, fieldNumber: 8)
+    if !self.cron.isEmpty {
+      try visitor.visitSingularStringField(value: self.cron, fieldNumber: 8)
     }
-    if self.scaledownWindowMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.scaledownWindowMs, fieldNumber: 9)
+    if !self.timeZone.isEmpty {
+      try visitor.visitSingularStringField(value: self.timeZone, fieldNumber: 9)
     }
-    if self.backoffCoefficient.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.backoffCoefficient, fieldNumber: 10)
-    }
-    if self.initialDelayMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.initialDelayMs, fieldNumber: 11)
-    }
-    if self.maxDelayMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxDelayMs, fieldNumber: 12)
-    }
-    if self.maxBatchSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxBatchSize, fieldNumber: 13)
-    }
-    if self.batchWaitMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.batchWaitMs, fieldNumber: 14)
-    }
-    if !self.environment.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.environment, fieldNumber: 15)
-    }
-    if !self.secrets.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.secrets, fieldNumber: 16)
+    if self.catchUp != false {
+      try visitor.visitSingularBoolField(value: self.catchUp, fieldNumber: 10)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Aloft_V1_FunctionOptions, rhs: Aloft_V1_FunctionOptions) -> Bool {
-    if lhs.timeoutMs != rhs.timeoutMs {return false}
-    if lhs.startupTimeoutMs != rhs.startupTimeoutMs {return false}
-    if lhs.maxRetries != rhs.maxRetries {return false}
-    if lhs.maxInputs != rhs.maxInputs {return false}
-    if lhs.targetInputs != rhs.targetInputs {return false}
-    if lhs.minContainers != rhs.minContainers {return false}
-    if lhs.maxContainers != rhs.maxContainers {return false}
-    if lhs.bufferContainers != rhs.bufferContainers {return false}
-    if lhs.scaledownWindowMs != rhs.scaledownWindowMs {return false}
-    if lhs.backoffCoefficient != rhs.backoffCoefficient {return false}
-    if lhs.initialDelayMs != rhs.initialDelayMs {return false}
-    if lhs.maxDelayMs != rhs.maxDelayMs {return false}
-    if lhs.maxBatchSize != rhs.maxBatchSize {return false}
-    if lhs.batchWaitMs != rhs.batchWaitMs {return false}
-    if lhs.environment != rhs.environment {return false}
-    if lhs.secrets != rhs.secrets {return false}
+  public static func ==(lhs: Aloft_V1_Schedule, rhs: Aloft_V1_Schedule) -> Bool {
+    if lhs.years != rhs.years {return false}
+    if lhs.months != rhs.months {return false}
+    if lhs.weeks != rhs.weeks {return false}
+    if lhs.days != rhs.days {return false}
+    if lhs.hours != rhs.hours {return false}
+    if lhs.minutes != rhs.minutes {return false}
+    if lhs.seconds != rhs.seconds {return false}
+    if lhs.cron != rhs.cron {return false}
+    if lhs.timeZone != rhs.timeZone {return false}
+    if lhs.catchUp != rhs.catchUp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2455,139 +2674,88 @@ nonisolated extension Aloft_V1_SecretRef: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0\u{1}deployed\0")
-
-  fileprivate class _StorageClass {
-    var _appName: String = String()
-    var _functionName: String = String()
-    var _executable: String = String()
-    var _arguments: [String] = []
-    var _options: Aloft_V1_FunctionOptions? = nil
-    var _isDefinition: Bool = false
-    var _poolName: String = String()
-    var _className: String = String()
-    var _classParameters: Data = Data()
-    var _artifact: String = String()
-    var _deployed: Bool = false
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _appName = source._appName
-      _functionName = source._functionName
-      _executable = source._executable
-      _arguments = source._arguments
-      _options = source._options
-      _isDefinition = source._isDefinition
-      _poolName = source._poolName
-      _className = source._className
-      _classParameters = source._classParameters
-      _artifact = source._artifact
-      _deployed = source._deployed
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0\u{1}deployed\0\u{3}takes_arguments\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._appName) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._functionName) }()
-        case 3: try { try decoder.decodeSingularStringField(value: &_storage._executable) }()
-        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._arguments) }()
-        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
-        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._isDefinition) }()
-        case 7: try { try decoder.decodeSingularStringField(value: &_storage._poolName) }()
-        case 8: try { try decoder.decodeSingularStringField(value: &_storage._className) }()
-        case 9: try { try decoder.decodeSingularBytesField(value: &_storage._classParameters) }()
-        case 10: try { try decoder.decodeSingularStringField(value: &_storage._artifact) }()
-        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._deployed) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.executable) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.arguments) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._options) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.isDefinition) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.poolName) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.className) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.classParameters) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.artifact) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.deployed) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.takesArguments) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._appName.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._appName, fieldNumber: 1)
-      }
-      if !_storage._functionName.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._functionName, fieldNumber: 2)
-      }
-      if !_storage._executable.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._executable, fieldNumber: 3)
-      }
-      if !_storage._arguments.isEmpty {
-        try visitor.visitRepeatedStringField(value: _storage._arguments, fieldNumber: 4)
-      }
-      try { if let v = _storage._options {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-      } }()
-      if _storage._isDefinition != false {
-        try visitor.visitSingularBoolField(value: _storage._isDefinition, fieldNumber: 6)
-      }
-      if !_storage._poolName.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._poolName, fieldNumber: 7)
-      }
-      if !_storage._className.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._className, fieldNumber: 8)
-      }
-      if !_storage._classParameters.isEmpty {
-        try visitor.visitSingularBytesField(value: _storage._classParameters, fieldNumber: 9)
-      }
-      if !_storage._artifact.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._artifact, fieldNumber: 10)
-      }
-      if _storage._deployed != false {
-        try visitor.visitSingularBoolField(value: _storage._deployed, fieldNumber: 11)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.appName.isEmpty {
+      try visitor.visitSingularStringField(value: self.appName, fieldNumber: 1)
+    }
+    if !self.functionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.functionName, fieldNumber: 2)
+    }
+    if !self.executable.isEmpty {
+      try visitor.visitSingularStringField(value: self.executable, fieldNumber: 3)
+    }
+    if !self.arguments.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.arguments, fieldNumber: 4)
+    }
+    try { if let v = self._options {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.isDefinition != false {
+      try visitor.visitSingularBoolField(value: self.isDefinition, fieldNumber: 6)
+    }
+    if !self.poolName.isEmpty {
+      try visitor.visitSingularStringField(value: self.poolName, fieldNumber: 7)
+    }
+    if !self.className.isEmpty {
+      try visitor.visitSingularStringField(value: self.className, fieldNumber: 8)
+    }
+    if !self.classParameters.isEmpty {
+      try visitor.visitSingularBytesField(value: self.classParameters, fieldNumber: 9)
+    }
+    if !self.artifact.isEmpty {
+      try visitor.visitSingularStringField(value: self.artifact, fieldNumber: 10)
+    }
+    if self.deployed != false {
+      try visitor.visitSingularBoolField(value: self.deployed, fieldNumber: 11)
+    }
+    if self.takesArguments != false {
+      try visitor.visitSingularBoolField(value: self.takesArguments, fieldNumber: 12)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_FunctionRegister, rhs: Aloft_V1_FunctionRegister) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._appName != rhs_storage._appName {return false}
-        if _storage._functionName != rhs_storage._functionName {return false}
-        if _storage._executable != rhs_storage._executable {return false}
-        if _storage._arguments != rhs_storage._arguments {return false}
-        if _storage._options != rhs_storage._options {return false}
-        if _storage._isDefinition != rhs_storage._isDefinition {return false}
-        if _storage._poolName != rhs_storage._poolName {return false}
-        if _storage._className != rhs_storage._className {return false}
-        if _storage._classParameters != rhs_storage._classParameters {return false}
-        if _storage._artifact != rhs_storage._artifact {return false}
-        if _storage._deployed != rhs_storage._deployed {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.appName != rhs.appName {return false}
+    if lhs.functionName != rhs.functionName {return false}
+    if lhs.executable != rhs.executable {return false}
+    if lhs.arguments != rhs.arguments {return false}
+    if lhs._options != rhs._options {return false}
+    if lhs.isDefinition != rhs.isDefinition {return false}
+    if lhs.poolName != rhs.poolName {return false}
+    if lhs.className != rhs.className {return false}
+    if lhs.classParameters != rhs.classParameters {return false}
+    if lhs.artifact != rhs.artifact {return false}
+    if lhs.deployed != rhs.deployed {return false}
+    if lhs.takesArguments != rhs.takesArguments {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
