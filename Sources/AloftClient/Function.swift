@@ -24,6 +24,9 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     var variant: String?
     /// Made by `lookup(app:name:)`: a function of a deployed app, found by name on first use, never registered.
     var isDeployedLookup = false
+    /// Set by `App.webEndpoint`: how `aloft server` serves it over HTTP. (A type of this module: a stored property
+    /// of a type from an internally imported module gave clients of `Function` a wrong layout.)
+    var webEndpoint: WebEndpointSpec?
 
     struct ClassBinding: Sendable {
         var poolName: String
@@ -111,6 +114,10 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.options = Aloft_V1_FunctionOptions(app.configuration.withAppDefaults(options))
         register.isDefinition = isDefinition
         register.takesArguments = Input.self != NoArguments.self
+        if let webEndpoint {
+            register.webEndpoint.method = webEndpoint.method.rawValue
+            register.webEndpoint.requiresAuth = webEndpoint.requiresAuth
+        }
         register.artifact = AloftRuntime.artifact
         if let classBinding {
             register.poolName = classBinding.poolName
@@ -315,7 +322,7 @@ extension App {
         return outputs[0]
     }
 
-    private func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {
+    func define<Input, Output>(_ function: Function<Input, Output>) -> Function<Input, Output> {
         ContainerFunctions.register(function)
         declare { function.registrationMessage() }
         return function

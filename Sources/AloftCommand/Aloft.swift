@@ -66,6 +66,13 @@ struct Server: AsyncParsableCommand {
     var workerLease: Double?
 
     @Option(
+        name: .customLong("web-redirect-after"),
+        help:
+            "Seconds a web endpoint's request waits before it is answered 303 to its result URL [$ALOFT_SERVER_WEB_REDIRECT_AFTER, default 150]."
+    )
+    var webRedirectAfter: Double?
+
+    @Option(
         name: .customLong("input-limits"),
         help:
             "Bounds on unanswered inputs in memory, any of map=N,map-mib=N,connection-mib=N,workspace=N,workspace-mib=N [$ALOFT_SERVER_INPUT_LIMITS, default map=10000,map-mib=256,connection-mib=512,workspace=1000000,workspace-mib=2048]."
@@ -91,6 +98,7 @@ struct Server: AsyncParsableCommand {
             AloftEnvironment.inputLimits: inputLimits, AloftEnvironment.connectionLimits: connectionLimits,
             AloftEnvironment.httpLimits: httpLimits,
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
+            AloftEnvironment.webRedirectAfter: webRedirectAfter.map { String($0) },
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
         ]

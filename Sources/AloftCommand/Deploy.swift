@@ -45,6 +45,19 @@ struct Deploy: AsyncParsableCommand {
         print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
         print("  call it: aloft call \(app).\(functions[0]) --json '…'")
         for line in try await AppCommand.scheduleLines(app: app, api: api) { print("  " + line) }
+        // Web endpoints are served at /<workspace>/<app>/<label> on the server's HTTP port.
+        let workspace = reply["workspace"] as? String ?? ""
+        for function in manifest["functions"] as? [[String: Any]] ?? [] {
+            guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] else {
+                continue
+            }
+            let method = endpoint["method"] as? String ?? "POST"
+            let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
+            let url = base + "/" + [workspace, app, "\(label)"].map(pathComponent).joined(separator: "/")
+            print(
+                "  endpoint \(label): \(method) \(url)\((endpoint["requiresAuth"] as? Bool ?? false) ? " (token)" : "")"
+            )
+        }
     }
 
     /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.

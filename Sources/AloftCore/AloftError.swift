@@ -58,8 +58,13 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public var message: String
         public var functionName: String
         public var containerID: String
+        /// The HTTP status a web endpoint's body chose for this error (`WebEndpointError`), if any.
+        public var httpStatus: Int?
 
-        public init(typeName: String, message: String, functionName: String, containerID: String) {
+        public init(
+            typeName: String, message: String, functionName: String, containerID: String, httpStatus: Int? = nil
+        ) {
+            self.httpStatus = httpStatus
             self.typeName = typeName
             self.message = message
             self.functionName = functionName

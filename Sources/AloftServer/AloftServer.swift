@@ -86,7 +86,8 @@ public final class AloftServer: Service {
                 let api = Application(
                     router: HTTPAPI.router(
                         controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
-                        maxPayloadBytes: configuration.controlPlane.maxPayloadBytes),
+                        maxPayloadBytes: configuration.controlPlane.maxPayloadBytes,
+                        webRedirectAfter: configuration.webRedirectAfter),
                     server: .http1(configuration: http1),
                     configuration: .init(
                         address: .hostname(configuration.host, port: httpPort), serverName: "aloft",

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var controlPlane: ControlPlaneConfiguration
     /// Bounds on the HTTP API's connections.
     public var httpLimits = HTTPConnectionLimits()
+    /// How long a web endpoint's request waits for its result before it is answered `303 See Other` to a result URL
+    /// (Modal's 150 s).
+    public var webRedirectAfter = Duration.seconds(150)
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
@@ -76,7 +79,7 @@ public struct ServerConfiguration: Sendable {
     /// The defaults, overridden by the environment (`ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_HTTP_PORT`,
     /// `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`, `ALOFT_POSTGRES_URL`, `ALOFT_POSTGRES_SCHEMA`,
     /// `ALOFT_SERVER_WORKER_LEASE`, `ALOFT_SERVER_LOCAL_WORKER`, `ALOFT_SERVER_INPUT_LIMITS`,
-    /// `ALOFT_SERVER_CONNECTION_LIMITS`, `ALOFT_HTTP_LIMITS`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
+    /// `ALOFT_SERVER_CONNECTION_LIMITS`, `ALOFT_HTTP_LIMITS`, `ALOFT_SERVER_WEB_REDIRECT_AFTER`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
     /// parse, naming the variable.
     public init(environment: [String: String]) throws {
         try self.init(settings: Settings(environment: environment))
@@ -111,6 +114,11 @@ public struct ServerConfiguration: Sendable {
         ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
         if let lease { controlPlane.workerLease = .milliseconds(Int64(lease * 1000)) }
         try readLimits(settings)
+        let redirect = try settings.parse(
+            Variable.webRedirectAfter, flag: "--web-redirect-after",
+            expected: "a number of seconds, more than 0 and at most 3600"
+        ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
+        if let redirect { webRedirectAfter = .milliseconds(Int64(redirect * 1000)) }
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }

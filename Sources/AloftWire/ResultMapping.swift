@@ -12,6 +12,7 @@ extension Aloft_V1_RemoteError {
             message = remote.message
             functionName = remote.functionName
             containerID = remote.containerID
+            httpStatus = UInt32(clamping: remote.httpStatus ?? 0)
         }
     }
 }
@@ -49,7 +50,7 @@ extension Aloft_V1_Result {
             ? nil
             : .init(
                 typeName: error.typeName, message: error.message, functionName: error.functionName,
-                containerID: error.containerID)
+                containerID: error.containerID, httpStatus: error.httpStatus == 0 ? nil : Int(error.httpStatus))
         return AloftError(code, error.message, remote: remote)
     }
 }

@@ -473,6 +473,48 @@ let blockingCaller = app.function("blocking_caller") { (x: Int) throws -> Int in
     try square.remote(x) + 1
 }
 
+// Web endpoints (WebEndpointTests): served by the server at /main/fixtures/<label>.
+struct SquareRequest: Codable { var x: Int }
+struct SquareReply: Codable {
+    var square: Int
+    var version: String
+}
+struct Greeting: Codable {
+    var name: String
+    var times: Int
+}
+struct Teapot: WebEndpointError, CustomStringConvertible {
+    var httpStatus: Int { 418 }
+    var description: String { "I'm a teapot" }
+}
+/// ALOFT_TEST_WEB_VERSION, when `aloft deploy` ran, is in the function's options: a redeploy with another value
+/// changes them (new containers), and each reply says which version answered.
+let webVersion = ProcessInfo.processInfo.environment["ALOFT_TEST_WEB_VERSION"] ?? "1"
+_ = app.webEndpoint(
+    "web_square", options: FunctionOptions(environment: ["ALOFT_TEST_WEB_VERSION": webVersion])
+) { (request: SquareRequest) -> SquareReply in
+    SquareReply(square: request.x * request.x, version: webVersion)
+}
+_ = app.webEndpoint("web_greet", method: .get) { (greeting: Greeting) -> String in
+    Array(repeating: "hello \(greeting.name)", count: greeting.times).joined(separator: ", ")
+}
+_ = app.webEndpoint("web_fail") { (kind: String) throws -> Int in
+    if kind == "teapot" { throw Teapot() }
+    throw AloftError(.notFound, "no such thing")
+}
+_ = app.webEndpoint("web_slow", method: .get) { (query: [String: Double]) async throws -> String in
+    try await Task.sleep(for: .milliseconds(Int((query["seconds"] ?? 0) * 1000)))
+    return "done"
+}
+_ = app.webEndpoint("web_private", requiresAuth: true) { () async throws -> String in "secret" }
+_ = app.webEndpoint(
+    "web_concurrent", method: .get,
+    options: FunctionOptions(maxContainers: 2).concurrent(maxInputs: 50)
+) { (query: [String: Int]) async throws -> Int32 in
+    try await Task.sleep(for: .milliseconds(query["ms"] ?? 0))
+    return ProcessInfo.processInfo.processIdentifier
+}
+
 // Scheduled functions, declared only when ALOFT_TEST_SCHEDULES names a set (ScheduleServerTests deploys them; the
 // other tests deploy the app without). The variable is also in the functions' own environment, so that their
 // containers declare them too.

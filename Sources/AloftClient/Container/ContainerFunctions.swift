@@ -148,6 +148,7 @@ extension Function: ContainerInvocable {
         remote.message = String(describing: error)
         remote.functionName = name
         remote.containerID = context.containerID
+        if let error = error as? any WebEndpointError { remote.httpStatus = UInt32(clamping: error.httpStatus) }
         if let (typeName, data) = ErrorRegistry.encode(error) {
             remote.typeName = typeName
             remote.encodedError = data

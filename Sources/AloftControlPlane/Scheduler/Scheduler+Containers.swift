@@ -87,8 +87,10 @@ extension Scheduler {
     /// False (and the connection closed) for an unknown container id or one that is already connected.
     func isExpectedContainer(_ containerID: String, channel: any Channel) -> Bool {
         guard let container = containers[containerID], container.channel == nil else {
-            logger.warning(
-                "unknown or duplicate container connected", metadata: ["aloft.container_id": "\(containerID)"])
+            // A container that connects after its app stopped is expected at shutdown, not worth a warning.
+            logger.log(
+                level: isRunning ? .warning : .debug, "unknown or duplicate container connected",
+                metadata: ["aloft.container_id": "\(containerID)"])
             channel.close(promise: nil)
             return false
         }

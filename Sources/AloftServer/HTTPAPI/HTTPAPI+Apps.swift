@@ -15,7 +15,7 @@ extension HTTPAPI {
             let (artifact, manifest) = try deployment(Data(body.readableBytesView), app: app)
             let version = try await controlPlane.deploy(
                 workspace: context.workspace, manifest: manifest, artifact: artifact)
-            return try object(.created, ["app": app, "version": version])
+            return try object(.created, ["app": app, "version": version, "workspace": context.workspace])
         }
         routes.get("apps") { _, context -> Response in
             let versions = try await controlPlane.appVersions(workspace: context.workspace)

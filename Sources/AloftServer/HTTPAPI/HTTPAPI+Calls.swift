@@ -44,7 +44,7 @@ extension HTTPAPI {
     }
 
     /// The request body: the argument's JSON, unchanged (an empty body is no argument).
-    private static func argument(of request: inout Request, limit: Int) async throws -> Data {
+    static func argument(of request: inout Request, limit: Int) async throws -> Data {
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: limit)

@@ -15,8 +15,11 @@ extension HTTPAPI {
             fields["function"] = remote.functionName
         }
         let body = (try? JSONSerialization.data(withJSONObject: ["error": fields], options: [.sortedKeys])) ?? Data()
+        // A web endpoint's body may choose its error's status (WebEndpointError), within 400-599.
+        let chosen = aloftError.remote?.httpStatus.flatMap { (400...599).contains($0) ? $0 : nil }
         return Response(
-            status: status(for: aloftError.code), headers: [.contentType: "application/json"],
+            status: chosen.map { HTTPResponse.Status(code: $0) } ?? status(for: aloftError.code),
+            headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

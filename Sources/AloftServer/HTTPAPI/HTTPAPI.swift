@@ -22,6 +22,9 @@ import Hummingbird
 ///     GET  /v1/schedules, /v1/apps/{app}/schedules  ->  200 {"schedules": [{"app", "function", "schedule", "next_run",
 ///                                                  "last_run", "last_call_id", "last_status", "last_error"}]}
 ///
+///     ANY  /{workspace}/{app}/{label}    a web endpoint (`app.webEndpoint`): the argument's JSON (or the query)
+///                                        ->  200 the result's JSON, or 303 to /v1/web-results/{workspace}/{call_id}
+///
 /// The argument is what the Swift SDK would encode: a function of one `Codable` argument takes that argument's JSON,
 /// one of two takes the array `[first, second]`, one of none takes an empty body; a `Data` argument or result is a
 /// base64 string. Every request needs `Authorization: Bearer <token>` (`Authentication`) and works in the token's
@@ -30,10 +33,13 @@ import Hummingbird
 enum HTTPAPI {
     static func router(
         controlPlane: ControlPlane, authenticator: any ClientAuthenticator, artifacts: FileArtifactStore,
-        maxPayloadBytes: Int
+        maxPayloadBytes: Int, webRedirectAfter: Duration = .seconds(150)
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorResponses())
+        addWebEndpoints(
+            to: router, controlPlane: controlPlane, authenticator: authenticator, maxPayloadBytes: maxPayloadBytes,
+            redirectAfter: webRedirectAfter)
         let clients = router.group("v1").add(middleware: Authentication(authenticator: authenticator, kinds: [.client]))
         addCalls(to: clients, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes)
         addApps(to: clients, controlPlane: controlPlane)

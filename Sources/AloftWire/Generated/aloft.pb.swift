@@ -922,11 +922,40 @@ public nonisolated struct Aloft_V1_FunctionRegister: Sendable {
   /// the body takes arguments (a schedule, which calls it with none, is refused)
   public var takesArguments: Bool = false
 
+  /// set: the server serves the function over HTTP at /<workspace>/<app>/<name>
+  public var webEndpoint: Aloft_V1_WebEndpoint {
+    get {_webEndpoint ?? Aloft_V1_WebEndpoint()}
+    set {_webEndpoint = newValue}
+  }
+  /// Returns true if `webEndpoint` has been explicitly set.
+  public var hasWebEndpoint: Bool {self._webEndpoint != nil}
+  /// Clears the value of `webEndpoint`. Subsequent reads from it will return its default value.
+  public mutating func clearWebEndpoint() {self._webEndpoint = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _options: Aloft_V1_FunctionOptions? = nil
+  fileprivate var _webEndpoint: Aloft_V1_WebEndpoint? = nil
+}
+
+/// A typed JSON web endpoint (`app.webEndpoint`): each request is one input, its JSON body (or its query, as a JSON
+/// object) the argument, the result's JSON the response body.
+public nonisolated struct Aloft_V1_WebEndpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// GET, POST, PUT, PATCH or DELETE
+  public var method: String = String()
+
+  /// a request needs a client token of the function's workspace
+  public var requiresAuth: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A deployed function's id, by app and function name (`Function.lookup(app:name:)`); answered with
@@ -992,6 +1021,9 @@ public nonisolated struct Aloft_V1_RemoteError: Sendable {
 
   /// set when the type is a registered Codable error
   public var encodedError: Data = Data()
+
+  /// a web endpoint's body chose this response status (WebEndpointError); 0: none
+  public var httpStatus: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2674,7 +2706,7 @@ nonisolated extension Aloft_V1_SecretRef: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0\u{1}deployed\0\u{3}takes_arguments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}app_name\0\u{3}function_name\0\u{1}executable\0\u{1}arguments\0\u{1}options\0\u{3}is_definition\0\u{3}pool_name\0\u{3}class_name\0\u{3}class_parameters\0\u{1}artifact\0\u{1}deployed\0\u{3}takes_arguments\0\u{3}web_endpoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2694,6 +2726,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
       case 10: try { try decoder.decodeSingularStringField(value: &self.artifact) }()
       case 11: try { try decoder.decodeSingularBoolField(value: &self.deployed) }()
       case 12: try { try decoder.decodeSingularBoolField(value: &self.takesArguments) }()
+      case 13: try { try decoder.decodeSingularMessageField(value: &self._webEndpoint) }()
       default: break
       }
     }
@@ -2740,6 +2773,9 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
     if self.takesArguments != false {
       try visitor.visitSingularBoolField(value: self.takesArguments, fieldNumber: 12)
     }
+    try { if let v = self._webEndpoint {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2756,6 +2792,42 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
     if lhs.artifact != rhs.artifact {return false}
     if lhs.deployed != rhs.deployed {return false}
     if lhs.takesArguments != rhs.takesArguments {return false}
+    if lhs._webEndpoint != rhs._webEndpoint {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_WebEndpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WebEndpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{3}requires_auth\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.requiresAuth) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 1)
+    }
+    if self.requiresAuth != false {
+      try visitor.visitSingularBoolField(value: self.requiresAuth, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_WebEndpoint, rhs: Aloft_V1_WebEndpoint) -> Bool {
+    if lhs.method != rhs.method {return false}
+    if lhs.requiresAuth != rhs.requiresAuth {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2863,7 +2935,7 @@ nonisolated extension Aloft_V1_FunctionRegistered: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Aloft_V1_RemoteError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RemoteError"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{3}type_name\0\u{1}message\0\u{3}function_name\0\u{3}container_id\0\u{3}encoded_error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{3}type_name\0\u{1}message\0\u{3}function_name\0\u{3}container_id\0\u{3}encoded_error\0\u{3}http_status\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2877,6 +2949,7 @@ nonisolated extension Aloft_V1_RemoteError: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.encodedError) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.httpStatus) }()
       default: break
       }
     }
@@ -2901,6 +2974,9 @@ nonisolated extension Aloft_V1_RemoteError: SwiftProtobuf.Message, SwiftProtobuf
     if !self.encodedError.isEmpty {
       try visitor.visitSingularBytesField(value: self.encodedError, fieldNumber: 6)
     }
+    if self.httpStatus != 0 {
+      try visitor.visitSingularUInt32Field(value: self.httpStatus, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2911,6 +2987,7 @@ nonisolated extension Aloft_V1_RemoteError: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.functionName != rhs.functionName {return false}
     if lhs.containerID != rhs.containerID {return false}
     if lhs.encodedError != rhs.encodedError {return false}
+    if lhs.httpStatus != rhs.httpStatus {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -57,8 +57,11 @@ final class FunctionPool: @unchecked Sendable {
         /// For a deployed function: the SHA-256 of its executable in the artifact store (worker hosts fetch it by
         /// that).
         var artifact: String
+        /// Set for a web endpoint (`app.webEndpoint`): served by `aloft server` over HTTP.
+        var webEndpoint: Aloft_V1_WebEndpoint?
 
         init(_ register: Aloft_V1_FunctionRegister) {
+            webEndpoint = register.hasWebEndpoint ? register.webEndpoint : nil
             executable = register.executable
             arguments = register.arguments
             options = FunctionOptions(wire: register.options)
