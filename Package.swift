@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(name: "AloftCore", swiftSettings: upcoming),
@@ -62,6 +63,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // Types only (a raw web handler's request and response), no HTTP server.
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: upcoming
         ),
@@ -79,7 +82,12 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .target(name: "Aloft", dependencies: ["AloftClient", "AloftControlPlane"], swiftSettings: upcoming),
+        .target(
+            name: "Aloft",
+            dependencies: [
+                "AloftClient", "AloftControlPlane", .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: upcoming),
         // The test kit: an app's containers as threads of the test process (the real scheduler and wire).
         .target(
             name: "AloftTesting", dependencies: ["Aloft", "AloftClient", "AloftControlPlane", "AloftCore"],
@@ -104,6 +112,7 @@ let package = Package(
                 "AloftCore", "AloftWire", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

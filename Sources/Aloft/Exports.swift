@@ -1,5 +1,6 @@
 @_exported import AloftClient
 @_exported import AloftCore
+@_exported import HTTPTypes
 
 extension App {
     /// An app on the embedded control plane: started in this process on first use, on a Unix socket and a loopback port, with

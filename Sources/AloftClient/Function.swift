@@ -24,8 +24,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     var variant: String?
     /// Made by `lookup(app:name:)`: a function of a deployed app, found by name on first use, never registered.
     var isDeployedLookup = false
-    /// Set by `App.webEndpoint`: how `aloft server` serves it over HTTP. (A type of this module: a stored property
-    /// of a type from an internally imported module gave clients of `Function` a wrong layout.)
+    /// Set by `App.webEndpoint` and `App.webHandler`: how `aloft server` serves it over HTTP.
     var webEndpoint: WebEndpointSpec?
 
     struct ClassBinding: Sendable {
@@ -115,8 +114,9 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         register.isDefinition = isDefinition
         register.takesArguments = Input.self != NoArguments.self
         if let webEndpoint {
-            register.webEndpoint.method = webEndpoint.method.rawValue
+            register.webEndpoint.method = webEndpoint.method?.rawValue ?? ""
             register.webEndpoint.requiresAuth = webEndpoint.requiresAuth
+            register.webEndpoint.raw = webEndpoint.method == nil
         }
         register.artifact = AloftRuntime.artifact
         if let classBinding {

@@ -52,12 +52,13 @@ extension App {
         GeneratorFunction(function: Function(name: name, app: self, options: options, body: nil), body: nil)
     }
 
-    private func defineGenerator<Input, Item>(
-        _ name: String, options: FunctionOptions,
+    func defineGenerator<Input, Item>(
+        _ name: String, options: FunctionOptions, webEndpoint: WebEndpointSpec? = nil,
         _ body: @escaping @Sendable (Input, (Item) throws -> Void) async throws -> Void
     ) -> GeneratorFunction<Input, Item> {
-        let generator = GeneratorFunction(
-            function: Function(name: name, app: self, options: options, body: nil, isDefinition: true), body: body)
+        var function = Function<Input, Item>(name: name, app: self, options: options, body: nil, isDefinition: true)
+        function.webEndpoint = webEndpoint
+        let generator = GeneratorFunction(function: function, body: body)
         ContainerFunctions.register(generator)
         declare { generator.function.registrationMessage() }
         return generator

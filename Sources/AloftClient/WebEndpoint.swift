@@ -61,8 +61,9 @@ extension App {
     }
 }
 
-/// How a function is served over HTTP, as `App.webEndpoint` declared it.
+/// How a function is served over HTTP, as `App.webEndpoint` or `App.webHandler` declared it.
 struct WebEndpointSpec: Sendable {
-    var method: WebMethod
+    /// The one method a typed endpoint answers; nil for a raw handler, which answers every method.
+    var method: WebMethod?
     var requiresAuth: Bool
 }

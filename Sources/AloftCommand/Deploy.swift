@@ -51,7 +51,8 @@ struct Deploy: AsyncParsableCommand {
             guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] else {
                 continue
             }
-            let method = endpoint["method"] as? String ?? "POST"
+            // A raw handler (`app.webHandler`) answers every method, at its URL and below.
+            let method = endpoint["raw"] as? Bool == true ? "*" : endpoint["method"] as? String ?? "POST"
             let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
             let url = base + "/" + [workspace, app, "\(label)"].map(pathComponent).joined(separator: "/")
             print(

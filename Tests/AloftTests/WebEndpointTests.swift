@@ -111,6 +111,94 @@ struct WebEndpointTests {
         #expect(server.terminate() == 0)
     }
 
+    @Test("raw handlers: every method and subpath, headers and body both ways, a throw's status, auth")
+    func rawHandlers() async throws {
+        let directory = temporaryPath("aloft-web")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await deployedServer(directory)
+        let base = server.httpURL + "/main/fixtures/web_raw"
+        let echoed = try curl([
+            "-X", "PUT", "-H", "X-Test: yes", "--data-binary", "hello there", "-D", "-", base + "/items/7?full=1",
+        ])
+        #expect(echoed.hasPrefix("HTTP/1.1 201"), "\(echoed)")
+        #expect(echoed.lowercased().contains("x-echo-method: put\r\n"), "\(echoed)")
+        #expect(echoed.lowercased().contains("content-type: text/plain; charset=utf-8\r\n"), "\(echoed)")
+        #expect(echoed.hasSuffix("\r\n\r\nPUT /items/7?full=1 yes hello there"), "\(echoed)")
+        #expect(try curl([base]) == "GET / - ")
+        #expect(try curl(["-X", "DELETE", base + "/"]) == "DELETE / - ")
+
+        let teapot = try await request("GET", "/main/fixtures/web_raw/teapot", on: server)
+        #expect(teapot.status == 418)
+        #expect(teapot.errorMessage == "I'm a teapot", "\(teapot.body)")
+        #expect(try await request("GET", "/main/fixtures/web_raw_private", on: server).status == 401)
+        let authorized = try await request("GET", "/main/fixtures/web_raw_private", token: server.token, on: server)
+        #expect(authorized.status == 200 && authorized.body == "secret", "\(authorized.body)")
+        // A typed endpoint has no paths below it.
+        #expect(try await request("POST", "/main/fixtures/web_square/more", body: "{}", on: server).status == 404)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test("a streamed response: Server-Sent Events reach the client while the handler still runs")
+    func streamedResponse() async throws {
+        let directory = temporaryPath("aloft-web")
+        let marker = temporaryPath("aloft-web-marker")
+        defer { for path in [directory, marker] { try? FileManager.default.removeItem(atPath: path) } }
+        let server = try await deployedServer(directory)
+        // The handler sends `two` only once the marker exists, and the reader creates it only when `one` arrived:
+        // the response ends only if `one` reached the client before the body ended.
+        let lines = try await curlLines([
+            "-N", "-D", "-", server.httpURL + "/main/fixtures/web_events?marker=\(marker)",
+        ]) {
+            line in
+            if line == "data: one" { _ = FileManager.default.createFile(atPath: marker, contents: nil) }
+        }
+        let texts = lines.map(\.text)
+        #expect(texts.first?.hasPrefix("HTTP/1.1 200") == true, "\(texts)")
+        #expect(texts.contains("content-type: text/event-stream"), "\(texts)")
+        let body = Array(texts.drop { $0 != "data: one" })
+        #expect(body == ["data: one", "", "data: two", "data: lines", ""], "\(texts)")
+        let one = try #require(lines.first { $0.text == "data: one" }?.at)
+        let two = try #require(lines.first { $0.text == "data: two" }?.at)
+        #expect(one < two)
+        #expect(server.terminate() == 0)
+    }
+
+    /// Runs `curl` and reads its output line by line as it arrives, on a thread of its own (off the test pool),
+    /// calling `seen` with each; the lines (without `\r`) with the time each arrived.
+    func curlLines(
+        _ arguments: [String], seen: @escaping @Sendable (String) -> Void
+    ) async throws -> [(text: String, at: ContinuousClock.Instant)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "--max-time", "60"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let handle = output.fileHandleForReading
+        let lines = await withCheckedContinuation {
+            (done: CheckedContinuation<[(String, ContinuousClock.Instant)], Never>) in
+            Thread.detachNewThread {
+                var lines: [(String, ContinuousClock.Instant)] = []
+                var pending = Data()
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    pending.append(chunk)
+                    while let newline = pending.firstIndex(of: 0x0A) {
+                        var text = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                        if text.hasSuffix("\r") { text.removeLast() }
+                        pending = Data(pending[pending.index(after: newline)...])
+                        lines.append((text, .now))
+                        seen(text)
+                    }
+                }
+                process.waitUntilExit()
+                done.resume(returning: lines)
+            }
+        }
+        return lines.map { (text: $0.0.lowercased().hasPrefix("content-type") ? $0.0.lowercased() : $0.0, at: $0.1) }
+    }
+
     @Test("a request still running after the redirect time is answered 303 to a result URL; curl -L gets the result")
     func redirectChain() async throws {
         let directory = temporaryPath("aloft-web")

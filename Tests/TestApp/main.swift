@@ -515,6 +515,35 @@ _ = app.webEndpoint(
     return ProcessInfo.processInfo.processIdentifier
 }
 
+/// A raw handler: answers 201 with what it got (method, subpath with query, the X-Test header, the body), and a
+/// header naming the method; below `/teapot` it throws a `WebEndpointError` before answering.
+app.webHandler("web_raw") { request in
+    if request.subpath.hasPrefix("/teapot") { throw Teapot() }
+    var head = HTTPResponse(status: .created)
+    head.headerFields[HTTPField.Name("X-Echo-Method")!] = request.head.method.rawValue
+    let test = request.head.headerFields[HTTPField.Name("X-Test")!] ?? "-"
+    let body = String(decoding: request.body, as: UTF8.self)
+    return WebResponse(head, text: "\(request.head.method.rawValue) \(request.subpath) \(test) \(body)")
+}
+app.webHandler("web_raw_private", requiresAuth: true) { _ in WebResponse(text: "secret") }
+/// Server-Sent Events: `one` at once, `two` only once the file the query's `marker` names exists (at most 30 s), so
+/// a client gets `two` only if it got `one` while the response was still open.
+app.webHandler("web_events") { request in
+    let marker =
+        URLComponents(string: request.subpath)?.queryItems?.first { $0.name == "marker" }?.value ?? "/nonexistent"
+    let events = AsyncThrowingStream<String, any Error> { continuation in
+        continuation.yield("one")
+        Task {
+            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: marker) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            continuation.yield("two\nlines")
+            continuation.finish()
+        }
+    }
+    return .serverSentEvents(events)
+}
+
 // Scheduled functions, declared only when ALOFT_TEST_SCHEDULES names a set (ScheduleServerTests deploys them; the
 // other tests deploy the app without). The variable is also in the functions' own environment, so that their
 // containers declare them too.

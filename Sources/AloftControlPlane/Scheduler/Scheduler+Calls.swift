@@ -85,11 +85,13 @@ extension Scheduler {
     /// is accepted: at once, or for a stored kind once the batch that holds it is stored.
     func createCall(
         id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
-        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?, connection: ObjectIdentifier?,
+        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
+        localSubscriber: (@Sendable (Aloft_V1_Output) -> Void)? = nil, connection: ObjectIdentifier?,
         accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
     ) {
         let call = CallRecord(id: id, kind: kind, pool: pool, functionName: functionName)
         call.subscriber = subscriber
+        call.localSubscriber = localSubscriber
         calls[call.id] = call
         for input in inputs { addInput(input, to: call, from: connection) }
         if last || kind == .spawn { call.closeInputs() }  // a spawn sends its one input here
@@ -214,7 +216,7 @@ extension Scheduler {
                 record(.finishInput(callID: call.id, index: index, result: nil, expiresAt: Date()))
             }
         case .map, .generator:
-            guard call.subscriber != nil else { return }
+            guard call.hasSubscriber else { return }
             var output = Aloft_V1_Output()
             output.index = index
             output.result = result

@@ -52,10 +52,10 @@ extension Scheduler {
         guard input.isGenerator else {
             // A generator called as a plain function (`.remote`, HTTP `/call`): its items would be lost.
             let message =
-                "'\(input.functionName)' is a generator: iterate its items with remoteStream (a generator cannot be called over HTTP yet)"
+                "'\(input.functionName)' is a generator: iterate its items with remoteStream (over HTTP, only as a web handler)"
             return stopInput(input, answering: .failure(.failure, AloftError(.invalidArgument, message)))
         }
-        guard case .call(let call) = input.owner, call.subscriber != nil else { return }
+        guard case .call(let call) = input.owner, call.hasSubscriber else { return }
         var output = Aloft_V1_Output()
         output.index = item.index
         output.result = .success(Array(item.data))

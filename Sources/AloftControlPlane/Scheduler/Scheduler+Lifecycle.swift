@@ -64,8 +64,9 @@ extension Scheduler {
         for input in Array(inputs.values) where !input.isAnswered {
             if case .local = input.owner { cancelInput(input, message: "the control plane is stopping") }
         }
-        for call in calls.values {
+        for call in Array(calls.values) {
             for waiter in call.removeWaiters(where: { $0.channel == nil }) { waiter.respond(nil) }
+            if call.localSubscriber != nil { cancelCall(call) }  // a web handler's response ends
         }
         guard !containers.isEmpty else { return finishShutdown() }
         for container in containers.values { stop(container) }

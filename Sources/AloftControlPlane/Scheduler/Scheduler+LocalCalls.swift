@@ -57,6 +57,44 @@ extension Scheduler {
         }
     }
 
+    /// Starts a generator call with one input whose outputs go to `onOutput` (its items, then one with `done`);
+    /// succeeds with the call's id once it is accepted.
+    func streamLocally(
+        workspace: String, app: String, function name: String, payload: Data,
+        onOutput: @escaping @Sendable (Aloft_V1_Output) -> Void, promise: EventLoopPromise<String>
+    ) {
+        loop.assertInEventLoop()
+        do {
+            let (id, pool, functionName) = try registry.named(workspace: workspace, app: app, function: name)
+            if let error = payloadError(payload.count) { throw error }
+            let callID = CallID.make()
+            var input = Aloft_V1_Input()
+            input.data = payload
+            if let error = held.refusal(
+                .init([input]), callID: callID, kind: .generator, workspace: workspace, connection: nil,
+                limits: configuration.inputLimits)
+            {
+                throw error
+            }
+            createCall(
+                id: callID, kind: .generator, functionID: id, pool: pool, functionName: functionName,
+                inputs: [input], last: true, subscriber: nil, localSubscriber: onOutput, connection: nil
+            ) { accepted in
+                promise.completeWith(accepted.map { callID }.mapError { $0 as any Error })
+            }
+        } catch {
+            promise.fail(error)
+        }
+    }
+
+    /// Cancels a call started in this process whose outputs nobody takes any more.
+    func cancelLocally(callID: String) {
+        loop.assertInEventLoop()
+        guard let call = calls[callID] else { return }
+        call.localSubscriber = nil
+        cancelCall(call)
+    }
+
     /// Result `index` of a spawned call, waiting up to `timeoutMs` (< 0: no limit); nil if it is not ready by then.
     func resultLocally(
         workspace: String, callID: String, index: UInt64, timeoutMs: Int64, promise: EventLoopPromise<Aloft_V1_Result?>

@@ -27,6 +27,7 @@ extension Scheduler {
 
     /// Queues an output of a map or generator for its caller.
     func push(_ output: Aloft_V1_Output, to call: CallRecord) {
+        if let local = call.localSubscriber { return local(output) }
         outbound.push(output, to: call)
         scheduleTurnEnd()
     }

@@ -10,41 +10,51 @@ import NIOCore
 // waits as long again and answers the result or redirects once more (Modal's behaviour, so `curl -L` and browsers
 // get the result).
 
+/// The function a web request is for.
+struct WebTarget {
+    var workspace: String
+    var app: String
+    var label: String
+}
+
 extension HTTPAPI {
     static func addWebEndpoints(
         to router: Router<APIRequestContext>, controlPlane: ControlPlane, authenticator: any ClientAuthenticator,
         maxPayloadBytes: Int, redirectAfter: Duration
     ) {
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
-        for method in methods {
-            router.on(":workspace/:app/:label", method: method) { request, context -> Response in
-                var request = request
-                let workspace = try context.parameters.require("workspace")
-                let (app, label) = try (context.parameters.require("app"), context.parameters.require("label"))
-                guard
-                    let endpoint = try await controlPlane.webEndpoint(
-                        workspace: workspace, app: app, function: label)
-                else {
-                    throw AloftError(
-                        .notFound, "no web endpoint '\(label)' in app '\(app)' of workspace '\(workspace)'")
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        for path in [":workspace/:app/:label", ":workspace/:app/:label/**"] {
+            for method in methods {
+                router.on(RouterPath(path), method: method) { request, context -> Response in
+                    let workspace = try context.parameters.require("workspace")
+                    let (app, label) = try (context.parameters.require("app"), context.parameters.require("label"))
+                    let below = context.parameters.getCatchAll()
+                    guard
+                        let endpoint = try await controlPlane.webEndpoint(
+                            workspace: workspace, app: app, function: label), endpoint.isRaw || below.isEmpty
+                    else {
+                        throw AloftError(
+                            .notFound, "no web endpoint '\(label)' in app '\(app)' of workspace '\(workspace)'")
+                    }
+                    if endpoint.requiresAuth {
+                        try await checkToken(request, workspace: workspace, authenticator: authenticator)
+                    }
+                    let target = WebTarget(workspace: workspace, app: app, label: label)
+                    if endpoint.isRaw {
+                        return try await serveRaw(
+                            request, target: target, subpath: below, controlPlane: controlPlane,
+                            maxPayloadBytes: maxPayloadBytes)
+                    }
+                    guard endpoint.method == request.method.rawValue else {
+                        return json(
+                            .methodNotAllowed,
+                            #"{"error":{"code":"methodNotAllowed","message":"this endpoint answers \#(endpoint.method) only"}}"#
+                        )
+                    }
+                    return try await serveTyped(
+                        request, target: target, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes,
+                        redirectAfter: redirectAfter)
                 }
-                guard endpoint.method == request.method.rawValue else {
-                    return json(
-                        .methodNotAllowed,
-                        #"{"error":{"code":"methodNotAllowed","message":"this endpoint answers \#(endpoint.method) only"}}"#
-                    )
-                }
-                if endpoint.requiresAuth {
-                    try await checkToken(request, workspace: workspace, authenticator: authenticator)
-                }
-                let payload =
-                    [.get, .delete].contains(request.method)
-                    ? try queryArgument(request.uri)
-                    : try await argument(of: &request, limit: maxPayloadBytes)
-                let callID = try await controlPlane.spawn(
-                    workspace: workspace, app: app, function: label, payload: payload)
-                return try await answer(
-                    callID: callID, workspace: workspace, controlPlane: controlPlane, wait: redirectAfter)
             }
         }
         router.get("v1/web-results/:workspace/:call") { _, context -> Response in
@@ -52,6 +62,22 @@ extension HTTPAPI {
             return try await answer(
                 callID: callID, workspace: workspace, controlPlane: controlPlane, wait: redirectAfter)
         }
+    }
+
+    /// A typed endpoint's request: its argument is the body's JSON (a GET's or DELETE's query as an object).
+    private static func serveTyped(
+        _ request: Request, target: WebTarget, controlPlane: ControlPlane, maxPayloadBytes: Int,
+        redirectAfter: Duration
+    ) async throws -> Response {
+        var request = request
+        let payload =
+            [.get, .delete].contains(request.method)
+            ? try queryArgument(request.uri)
+            : try await argument(of: &request, limit: maxPayloadBytes)
+        let callID = try await controlPlane.spawn(
+            workspace: target.workspace, app: target.app, function: target.label, payload: payload)
+        return try await answer(
+            callID: callID, workspace: target.workspace, controlPlane: controlPlane, wait: redirectAfter)
     }
 
     /// The call's result's JSON (200), its error, or — still running after `wait` — a 303 to its result URL. The
@@ -75,7 +101,7 @@ extension HTTPAPI {
     }
 
     /// An endpoint with `requiresAuth` takes only a client token of its own workspace.
-    private static func checkToken(
+    static func checkToken(
         _ request: Request, workspace: String, authenticator: any ClientAuthenticator
     ) async throws {
         let header = request.headers[.authorization] ?? ""

@@ -947,11 +947,14 @@ public nonisolated struct Aloft_V1_WebEndpoint: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// GET, POST, PUT, PATCH or DELETE
+  /// GET, POST, PUT, PATCH or DELETE; empty for a raw handler (every method)
   public var method: String = String()
 
   /// a request needs a client token of the function's workspace
   public var requiresAuth: Bool = false
+
+  /// a raw handler (`app.webHandler`): a generator of its response head and body chunks
+  public var raw: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2800,7 +2803,7 @@ nonisolated extension Aloft_V1_FunctionRegister: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Aloft_V1_WebEndpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WebEndpoint"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{3}requires_auth\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{3}requires_auth\0\u{1}raw\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2810,6 +2813,7 @@ nonisolated extension Aloft_V1_WebEndpoint: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.method) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.requiresAuth) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.raw) }()
       default: break
       }
     }
@@ -2822,12 +2826,16 @@ nonisolated extension Aloft_V1_WebEndpoint: SwiftProtobuf.Message, SwiftProtobuf
     if self.requiresAuth != false {
       try visitor.visitSingularBoolField(value: self.requiresAuth, fieldNumber: 2)
     }
+    if self.raw != false {
+      try visitor.visitSingularBoolField(value: self.raw, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_WebEndpoint, rhs: Aloft_V1_WebEndpoint) -> Bool {
     if lhs.method != rhs.method {return false}
     if lhs.requiresAuth != rhs.requiresAuth {return false}
+    if lhs.raw != rhs.raw {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

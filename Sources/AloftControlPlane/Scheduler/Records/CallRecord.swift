@@ -33,6 +33,9 @@ final class CallRecord: @unchecked Sendable {
     var workspace: String { pool.workspace }
     /// Map calls push outputs here; the connection that created the call.
     var subscriber: (any Channel)?
+    /// A generator streamed in this process (a raw web handler's response) gets its outputs here instead.
+    var localSubscriber: (@Sendable (Aloft_V1_Output) -> Void)?
+    var hasSubscriber: Bool { subscriber != nil || localSubscriber != nil }
     /// Spawned calls keep results until the control plane stops.
     var results: [UInt64: Aloft_V1_Result] = [:]
     var waiters: [Waiter] = []
