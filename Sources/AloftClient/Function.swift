@@ -50,6 +50,8 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// Caches the function's id on the control plane it was registered with.
     final class Registration: Sendable {
         let state = Mutex<(connection: UInt64, id: UInt64)?>(nil)
+        /// A web endpoint's URL, as the control plane answered the registration.
+        let webURL = Mutex<String?>(nil)
     }
 
     /// The connection and function id to call, registering the function (or looking up a deployed one) on first use.
@@ -76,6 +78,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
             throw AloftError(.protocolError, "unexpected reply to registering function '\(name)'")
         }
         registration.state.withLock { $0 = (connection.serial, registered.functionID) }
+        registration.webURL.withLock { $0 = registered.webURL.isEmpty ? nil : registered.webURL }
         return (connection, registered.functionID)
     }
 

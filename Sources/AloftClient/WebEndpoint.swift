@@ -1,5 +1,7 @@
 public import AloftCore
+public import Foundation
 import AloftWire
+import Synchronization
 
 /// The HTTP method a typed web endpoint answers.
 public enum WebMethod: String, Sendable, CaseIterable {
@@ -58,6 +60,16 @@ extension App {
         var function = Function(name: label, app: self, options: options, body: body)
         function.webEndpoint = WebEndpointSpec(method: method, requiresAuth: requiresAuth)
         return define(function)
+    }
+}
+
+extension Function {
+    /// The URL a web endpoint is served at (Modal's `get_web_url()`), as the server it runs on answers it: nil for a
+    /// function that is not a web endpoint, and on the embedded default, which serves none. Registers the function
+    /// (or, for `lookup`, finds the deployed one) if it was not yet.
+    public func webURL() async throws -> URL? {
+        _ = try await connectAndRegister()
+        return registration.webURL.withLock { $0 }.flatMap(URL.init(string:))
     }
 }
 

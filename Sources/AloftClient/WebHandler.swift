@@ -64,6 +64,9 @@ public struct WebResponse: Sendable {
 public struct WebHandler: Sendable {
     public var name: String { generator.name }
     let generator: GeneratorFunction<Data, Data>
+
+    /// The URL the handler is served at: see `Function.webURL()`.
+    public func webURL() async throws -> URL? { try await generator.function.webURL() }
 }
 
 extension App {

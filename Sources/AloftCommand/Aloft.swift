@@ -73,6 +73,13 @@ struct Server: AsyncParsableCommand {
     var webRedirectAfter: Double?
 
     @Option(
+        name: .customLong("web-domain"),
+        help:
+            "Also serve web endpoints at <workspace>--<app>-<label>.DOMAIN (Host header routing), given as [http[s]://]domain[:port]; their URLs take that form [$ALOFT_SERVER_WEB_DOMAIN]."
+    )
+    var webDomain: String?
+
+    @Option(
         name: .customLong("input-limits"),
         help:
             "Bounds on unanswered inputs in memory, any of map=N,map-mib=N,connection-mib=N,workspace=N,workspace-mib=N [$ALOFT_SERVER_INPUT_LIMITS, default map=10000,map-mib=256,connection-mib=512,workspace=1000000,workspace-mib=2048]."
@@ -99,6 +106,7 @@ struct Server: AsyncParsableCommand {
             AloftEnvironment.httpLimits: httpLimits,
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
             AloftEnvironment.webRedirectAfter: webRedirectAfter.map { String($0) },
+            AloftEnvironment.webDomain: webDomain,
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
         ]

@@ -54,7 +54,10 @@ struct Deploy: AsyncParsableCommand {
             // A raw handler (`app.webHandler`) answers every method, at its URL and below.
             let method = endpoint["raw"] as? Bool == true ? "*" : endpoint["method"] as? String ?? "POST"
             let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
-            let url = base + "/" + [workspace, app, "\(label)"].map(pathComponent).joined(separator: "/")
+            // The server's URL (its host form with --web-domain); else the path form on the API's address.
+            let url =
+                (reply["endpoints"] as? [String: String])?["\(label)"]
+                ?? base + "/" + [workspace, app, "\(label)"].map(pathComponent).joined(separator: "/")
             print(
                 "  endpoint \(label): \(method) \(url)\((endpoint["requiresAuth"] as? Bool ?? false) ? " (token)" : "")"
             )

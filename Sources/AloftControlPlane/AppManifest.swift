@@ -35,6 +35,9 @@ public struct AppManifest: Sendable, Hashable {
     /// The functions it declares, in declaration order.
     public var functionNames: [String] { wire.functions.map(\.functionName) }
 
+    /// The functions declared as web endpoints or raw web handlers.
+    public var webEndpointNames: [String] { wire.functions.filter(\.hasWebEndpoint).map(\.functionName) }
+
     /// The options function `name` declares, if it is in the manifest.
     public func options(of name: String) -> FunctionOptions? {
         wire.functions.first { $0.functionName == name }.map { FunctionOptions(wire: $0.options) }

@@ -9,6 +9,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var port: Int
     /// Largest argument or result accepted inline (Modal's 2 MiB).
     public var maxPayloadBytes: Int
+    /// Where web endpoints are served (by `aloft server`), for their URLs in registration replies.
+    public var webAddresses = WebAddresses()
     /// Containers per function when the function does not set `maxContainers`.
     public var defaultMaxContainers: Int
     /// How long a stopped container may take to exit before it is killed.

@@ -42,6 +42,7 @@ package enum AloftEnvironment {
     package static let localWorker = "ALOFT_SERVER_LOCAL_WORKER"
     package static let workerLease = "ALOFT_SERVER_WORKER_LEASE"
     package static let webRedirectAfter = "ALOFT_SERVER_WEB_REDIRECT_AFTER"
+    package static let webDomain = "ALOFT_SERVER_WEB_DOMAIN"
     package static let inputLimits = "ALOFT_SERVER_INPUT_LIMITS"
     package static let connectionLimits = "ALOFT_SERVER_CONNECTION_LIMITS"
     package static let httpLimits = "ALOFT_HTTP_LIMITS"

@@ -84,10 +84,12 @@ public final class AloftServer: Service {
                     additionalChannelHandlers: [gate.handler()],
                     idleTimeout: configuration.httpLimits.idleTimeout.map(TimeAmount.init))
                 let api = Application(
-                    router: HTTPAPI.router(
-                        controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
-                        maxPayloadBytes: configuration.controlPlane.maxPayloadBytes,
-                        webRedirectAfter: configuration.webRedirectAfter),
+                    router: WebHostRouter(
+                        router: HTTPAPI.router(
+                            controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
+                            maxPayloadBytes: configuration.controlPlane.maxPayloadBytes,
+                            webRedirectAfter: configuration.webRedirectAfter),
+                        domain: configuration.webDomain, controlPlane: controlPlane),
                     server: .http1(configuration: http1),
                     configuration: .init(
                         address: .hostname(configuration.host, port: httpPort), serverName: "aloft",
@@ -105,7 +107,14 @@ public final class AloftServer: Service {
                         // A graceful shutdown that took too long was escalated to cancellation: still a stop.
                     }
                 }
-                for await port in ports { http = ", HTTP API on http://\(configuration.host):\(port)" }
+                for await port in ports {
+                    http = ", HTTP API on http://\(configuration.host):\(port)"
+                    // Endpoint URLs as seen from this machine when the server listens on every address.
+                    let host = ["0.0.0.0", "::"].contains(configuration.host) ? "127.0.0.1" : configuration.host
+                    configuration.controlPlane.webAddresses.set(
+                        baseURL: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)",
+                        domain: configuration.webDomain)
+                }
                 if http.isEmpty {
                     _ = try await group.next()  // the API's error, if it threw one
                     throw AloftError(

@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     /// How long a web endpoint's request waits for its result before it is answered `303 See Other` to a result URL
     /// (Modal's 150 s).
     public var webRedirectAfter = Duration.seconds(150)
+    /// With a domain, web endpoints are also served (and their URLs given) in Modal's host form.
+    public var webDomain: WebDomain?
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
@@ -119,6 +121,7 @@ public struct ServerConfiguration: Sendable {
             expected: "a number of seconds, more than 0 and at most 3600"
         ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
         if let redirect { webRedirectAfter = .milliseconds(Int64(redirect * 1000)) }
+        if let domain = settings.value(Variable.webDomain) { webDomain = try WebDomain(parsing: domain) }
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }

@@ -48,12 +48,18 @@ struct WebEndpointTests {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func deployedServer(_ directory: String, arguments: [String] = []) async throws -> ServerProcess {
+    func deployedServer(
+        _ directory: String, arguments: [String] = [], endpointLines: [String]? = nil
+    ) async throws -> ServerProcess {
         let server = try ServerProcess(dataDirectory: directory, arguments: arguments)
         let deployed = try await runProduct(
             "aloft", arguments: ["deploy", "--executable", testApp],
             environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
         #expect(deployed.status == 0, "\(deployed.stderr)")
+        if let endpointLines {
+            for line in endpointLines { #expect(deployed.stdout.contains(line + "\n"), "\(deployed.stdout)") }
+            return server
+        }
         #expect(
             deployed.stdout.contains("  endpoint web_square: POST \(server.httpURL)/main/fixtures/web_square\n"),
             "\(deployed.stdout)")
@@ -135,6 +141,42 @@ struct WebEndpointTests {
         #expect(authorized.status == 200 && authorized.body == "secret", "\(authorized.body)")
         // A typed endpoint has no paths below it.
         #expect(try await request("POST", "/main/fixtures/web_square/more", body: "{}", on: server).status == 404)
+
+        // webURL(): the path form on the server's HTTP address; nil for a function that is no endpoint.
+        let controlPlane = RemoteControlPlane(server.address, token: server.token)
+        let square = Function<Int, Int>.lookup(app: "fixtures", name: "web_square", controlPlane: controlPlane)
+        #expect(try await square.webURL()?.absoluteString == server.httpURL + "/main/fixtures/web_square")
+        let plain = Function<Int, Int>.lookup(app: "fixtures", name: "square", controlPlane: controlPlane)
+        #expect(try await plain.webURL() == nil)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test("with --web-domain, endpoints answer at <workspace>--<app>-<label>.<domain>, and that is their URL")
+    func hostForm() async throws {
+        let directory = temporaryPath("aloft-web")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await deployedServer(
+            directory, arguments: ["--web-domain", "https://aloft.test"],
+            endpointLines: [
+                "  endpoint web_square: POST https://main--fixtures-web_square.aloft.test",
+                "  endpoint web_raw: * https://main--fixtures-web_raw.aloft.test",
+            ])
+        let square = try curl([
+            "-H", "Host: main--fixtures-web_square.aloft.test", "-X", "POST", "-d", #"{"x": 3}"#, server.httpURL + "/",
+        ])
+        #expect(square.contains(#""square":9"#), "\(square)")
+        let raw = try curl(["-H", "Host: MAIN--fixtures-web_raw.aloft.test:443", server.httpURL + "/items/1?a=b"])
+        #expect(raw == "GET /items/1?a=b - ", "\(raw)")
+        let unknown = try curl([
+            "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: main--fixtures-nosuch.aloft.test",
+            server.httpURL + "/",
+        ])
+        #expect(unknown == "404")
+        // Other hosts reach the path form and the API as before.
+        #expect(try curl(["-X", "DELETE", server.httpURL + "/main/fixtures/web_raw/x"]) == "DELETE /x - ")
+        let controlPlane = RemoteControlPlane(server.address, token: server.token)
+        let handler = Function<Int, Int>.lookup(app: "fixtures", name: "web_raw", controlPlane: controlPlane)
+        #expect(try await handler.webURL()?.absoluteString == "https://main--fixtures-web_raw.aloft.test")
         #expect(server.terminate() == 0)
     }
 

@@ -85,13 +85,21 @@ extension Scheduler {
             }
             var reply = Aloft_V1_FunctionRegistered()
             reply.functionID = self.register(register, workspace: workspace, functionID: nil, persist: true)
+            if register.hasWebEndpoint, let url = webURL(workspace, register.appName, register.functionName) {
+                reply.webURL = url
+            }
             replier.send(.functionRegistered(reply))
         case .functionLookup(let lookup):
             do {
                 var reply = Aloft_V1_FunctionRegistered()
-                reply.functionID = try registry.named(
-                    workspace: workspace, app: lookup.appName, function: lookup.functionName
-                ).id
+                let (id, pool, _) = try registry.named(
+                    workspace: workspace, app: lookup.appName, function: lookup.functionName)
+                reply.functionID = id
+                if pool.definition.webEndpoint != nil,
+                    let url = webURL(workspace, lookup.appName, lookup.functionName)
+                {
+                    reply.webURL = url
+                }
                 replier.send(.functionRegistered(reply))
             } catch {
                 replier.fail(error)
@@ -163,5 +171,12 @@ struct Replier: @unchecked Sendable {
             reply.result = result
         }
         send(.callGetResult(reply))
+    }
+}
+
+extension Scheduler {
+    /// A web endpoint's URL, where this control plane's server serves them.
+    func webURL(_ workspace: String, _ app: String, _ label: String) -> String? {
+        configuration.webAddresses.url(workspace: workspace, app: app, label: label)
     }
 }

@@ -15,7 +15,14 @@ extension HTTPAPI {
             let (artifact, manifest) = try deployment(Data(body.readableBytesView), app: app)
             let version = try await controlPlane.deploy(
                 workspace: context.workspace, manifest: manifest, artifact: artifact)
-            return try object(.created, ["app": app, "version": version, "workspace": context.workspace])
+            // Each endpoint's URL, as `Function.webURL()` answers it.
+            var endpoints: [String: String] = [:]
+            for label in manifest.webEndpointNames {
+                endpoints[label] = controlPlane.configuration.webAddresses.url(
+                    workspace: context.workspace, app: app, label: label)
+            }
+            return try object(
+                .created, ["app": app, "version": version, "workspace": context.workspace, "endpoints": endpoints])
         }
         routes.get("apps") { _, context -> Response in
             let versions = try await controlPlane.appVersions(workspace: context.workspace)

@@ -1000,6 +1000,9 @@ public nonisolated struct Aloft_V1_FunctionRegistered: Sendable {
 
   public var functionID: UInt64 = 0
 
+  /// a web endpoint's URL, where the server serves them (`Function.webURL()`)
+  public var webURL: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2913,7 +2916,7 @@ nonisolated extension Aloft_V1_AppManifest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Aloft_V1_FunctionRegistered: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionRegistered"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{3}web_url\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2922,6 +2925,7 @@ nonisolated extension Aloft_V1_FunctionRegistered: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.functionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.webURL) }()
       default: break
       }
     }
@@ -2931,11 +2935,15 @@ nonisolated extension Aloft_V1_FunctionRegistered: SwiftProtobuf.Message, SwiftP
     if self.functionID != 0 {
       try visitor.visitSingularUInt64Field(value: self.functionID, fieldNumber: 1)
     }
+    if !self.webURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.webURL, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Aloft_V1_FunctionRegistered, rhs: Aloft_V1_FunctionRegistered) -> Bool {
     if lhs.functionID != rhs.functionID {return false}
+    if lhs.webURL != rhs.webURL {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
