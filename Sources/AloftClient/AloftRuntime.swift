@@ -41,7 +41,7 @@ package final class AloftRuntime: Sendable {
     private let everConnected = Mutex<Set<String>>([])
     private let asyncUsageWarnings = Atomic<Int>(0)
     /// `ALOFT_CONTROL_PLANE`, read once: the environment is not read on the call path.
-    private let controlPlaneOverride: String?
+    let controlPlaneOverride: String?
     /// The control plane that calls made in this task (and the tasks it starts) go to, whatever their app's
     /// provider and `ALOFT_CONTROL_PLANE` say: AloftTesting's control plane of one test.
     @TaskLocal package static var providerOverride: (any ControlPlaneProvider)?

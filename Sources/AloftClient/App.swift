@@ -112,6 +112,7 @@ public final class App: Sendable {
         if ProcessInfo.processInfo.environment[AloftEnvironment.printManifest] == "1" { printManifest() }
         if ProcessInfo.processInfo.environment[AloftEnvironment.followLogs] == "1" { followContainerOutput() }
         warnAboutSchedules()
+        warnAboutWebEndpoints()
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
@@ -187,6 +188,19 @@ public final class App: Sendable {
                     ("warning: function '\(function.functionName)' has a schedule (\(schedule)), but schedules run only "
                         + "for deployed apps: `aloft deploy` the app to run it on its own\n").utf8))
         }
+    }
+
+    /// The embedded control plane serves no HTTP (the SDK holds no HTTP server): a run of an app with web endpoints on
+    /// it names the commands that serve them. A run against a server is served by that server while it lasts.
+    private func warnAboutWebEndpoints() {
+        guard AloftRuntime.shared.controlPlaneOverride == nil, !(controlPlane is RemoteControlPlane) else { return }
+        let labels = declarations.withLock({ $0 }).map({ $0() }).filter(\.hasWebEndpoint).map(\.functionName)
+        guard !labels.isEmpty else { return }
+        FileHandle.standardError.write(
+            Data(
+                ("note: the embedded control plane does not serve web endpoints (\(labels.joined(separator: ", "))): "
+                    + "`aloft serve PRODUCT` serves them while you develop (redeployed on every change), "
+                    + "`aloft deploy PRODUCT` on a server\n").utf8))
     }
 
     /// Asks the control plane to send this app's container output here (`aloft run`), where it is printed as it

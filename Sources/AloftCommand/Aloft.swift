@@ -18,7 +18,8 @@ struct Aloft: AsyncParsableCommand {
             and ALOFT_TOKEN.
             """,
         subcommands: [
-            Server.self, Worker.self, Deploy.self, Run.self, AppCommand.self, Call.self, CallResult.self, Token.self,
+            Server.self, Worker.self, Deploy.self, Serve.self, Run.self, AppCommand.self, Call.self, CallResult.self,
+            Token.self,
             SecretCommand.self, DictCommand.self, QueueCommand.self,
         ]
     )

@@ -25,66 +25,79 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var api: APIOptions
 
     func run() async throws {
-        let path = try source.path(release: true)
-        let manifestJSON = try readManifest(of: path)
-        guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
-            let app = manifest["appName"] as? String, !app.isEmpty
-        else {
-            throw ValidationError(
-                "\(path) did not print an app manifest: is it an aloft app whose main.swift ends with app.main()?")
-        }
-        let functions = (manifest["functions"] as? [[String: Any]] ?? []).compactMap { $0["functionName"] as? String }
-        guard !functions.isEmpty else { throw ValidationError("app '\(app)' declares no functions: nothing to deploy") }
-
-        let (digest, size, uploaded) = try await upload(path, api: api)
-        let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
-        let reply = try expectSuccess(
-            try await api.send("POST", "/v1/apps/\(pathComponent(app))/deploy", body: request), doing: "deploying")
-        let version = reply["version"] as? Int ?? 0
-        print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
-        print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
-        print("  call it: aloft call \(app).\(functions[0]) --json '…'")
-        for line in try await AppCommand.scheduleLines(app: app, api: api) { print("  " + line) }
-        // Web endpoints are served at /<workspace>/<app>/<label> on the server's HTTP port.
-        let workspace = reply["workspace"] as? String ?? ""
-        for function in manifest["functions"] as? [[String: Any]] ?? [] {
-            guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] else {
-                continue
-            }
-            // A raw handler (`app.webHandler`) answers every method, at its URL and below.
-            let method = endpoint["raw"] as? Bool == true ? "*" : endpoint["method"] as? String ?? "POST"
-            let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
-            // The server's URL (its host form with --web-domain); else the path form on the API's address.
-            let url =
-                (reply["endpoints"] as? [String: String])?["\(label)"]
-                ?? base + "/" + [workspace, app, "\(label)"].map(pathComponent).joined(separator: "/")
-            print(
-                "  endpoint \(label): \(method) \(url)\((endpoint["requiresAuth"] as? Bool ?? false) ? " (token)" : "")"
-            )
-        }
+        try await deployExecutable(at: try source.path(release: true), api: api)
     }
+}
 
-    /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
-    private func readManifest(of path: String) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        var environment = ProcessInfo.processInfo.environment
-        environment[AloftEnvironment.printManifest] = "1"
-        environment[AloftEnvironment.containerID] = nil
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("\(path) exited with status \(process.terminationStatus) when asked for its manifest")
-        }
-        // The manifest is the last line: top-level code may print before app.main().
-        let lines = output.split(separator: UInt8(ascii: "\n"))
-        return lines.last.map { Data($0) } ?? Data()
+/// What a deploy made: the app, its new live version and each web endpoint's URL (by label).
+struct DeployedApp {
+    var app: String
+    var version: Int
+    var endpointURLs: [String: String]
+}
+
+/// Reads the app manifest of the executable at `path`, uploads it and deploys its app as a new live version, printing
+/// what was deployed and where each web endpoint is served.
+@discardableResult
+func deployExecutable(at path: String, api: APIOptions) async throws -> DeployedApp {
+    let manifestJSON = try readManifest(of: path)
+    guard let manifest = try? JSONSerialization.jsonObject(with: manifestJSON) as? [String: Any],
+        let app = manifest["appName"] as? String, !app.isEmpty
+    else {
+        throw ValidationError(
+            "\(path) did not print an app manifest: is it an aloft app whose main.swift ends with app.main()?")
     }
+    let functions = (manifest["functions"] as? [[String: Any]] ?? []).compactMap { $0["functionName"] as? String }
+    guard !functions.isEmpty else { throw ValidationError("app '\(app)' declares no functions: nothing to deploy") }
+
+    let (digest, size, uploaded) = try await upload(path, api: api)
+    let request = try JSONSerialization.data(withJSONObject: ["artifact": digest, "manifest": manifest])
+    let reply = try expectSuccess(
+        try await api.send("POST", "/v1/apps/\(pathComponent(app))/deploy", body: request), doing: "deploying")
+    let version = reply["version"] as? Int ?? 0
+    print("deployed app '\(app)' version \(version): \(functions.joined(separator: ", "))")
+    print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
+    print("  call it: aloft call \(app).\(functions[0]) --json '…'")
+    for line in try await AppCommand.scheduleLines(app: app, api: api) { print("  " + line) }
+    // Web endpoints are served at /<workspace>/<app>/<label> on the server's HTTP port.
+    let workspace = reply["workspace"] as? String ?? ""
+    var urls: [String: String] = [:]
+    for function in manifest["functions"] as? [[String: Any]] ?? [] {
+        guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] as? String
+        else { continue }
+        // A raw handler (`app.webHandler`) answers every method, at its URL and below.
+        let method = endpoint["raw"] as? Bool == true ? "*" : endpoint["method"] as? String ?? "POST"
+        let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
+        // The server's URL (its host form with --web-domain); else the path form on the API's address.
+        let url =
+            (reply["endpoints"] as? [String: String])?[label]
+            ?? base + "/" + [workspace, app, label].map(pathComponent).joined(separator: "/")
+        urls[label] = url
+        print("  endpoint \(label): \(method) \(url)\((endpoint["requiresAuth"] as? Bool ?? false) ? " (token)" : "")")
+    }
+    return DeployedApp(app: app, version: version, endpointURLs: urls)
+}
+
+/// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
+private func readManifest(of path: String) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    var environment = ProcessInfo.processInfo.environment
+    environment[AloftEnvironment.printManifest] = "1"
+    environment[AloftEnvironment.containerID] = nil
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("\(path) exited with status \(process.terminationStatus) when asked for its manifest")
+    }
+    // The manifest is the last line: top-level code may print before app.main().
+    let lines = output.split(separator: UInt8(ascii: "\n"))
+    return lines.last.map { Data($0) } ?? Data()
 }
 
 /// The executable `aloft deploy` and `aloft run` upload: a product they build, or one built already.

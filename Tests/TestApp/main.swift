@@ -179,6 +179,9 @@ let writePIDThenSleep = app.function("write_pid_then_sleep") { (job: PIDJob) thr
     return ProcessInfo.processInfo.processIdentifier
 }
 
+// `aloft-test-app noop`: a run that calls nothing (what a run prints before its entrypoints).
+app.localEntrypoint("noop") { print("noop") }
+
 // `aloft-test-app hang PATH`: a caller whose input hangs in a container, for the Ctrl-C test.
 app.localEntrypoint("hang") {
     let path = CommandLine.arguments[2]

@@ -15,6 +15,9 @@ public final class WebAddresses: Sendable {
         state.withLock { $0 = (baseURL, domain) }
     }
 
+    /// `http://host:port` of the server's HTTP port, once it is known.
+    public var baseURL: String? { state.withLock { $0?.baseURL } }
+
     /// The URL of endpoint `label` of `app` in `workspace`, if this server serves web endpoints.
     public func url(workspace: String, app: String, label: String) -> String? {
         guard let (baseURL, domain) = state.withLock({ $0 }) else { return nil }

@@ -1,0 +1,131 @@
+import Aloft
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `aloft serve`: a private server that serves an app's endpoints and redeploys it when its executable changes.
+@Suite("aloft serve", .serialized, .timeLimit(.minutes(5)))
+struct ServeTests {
+    /// `aloft serve` running, its standard output and error collected as they arrive.
+    final class ServeProcess: Sendable {
+        let process: Process
+        private let output = Collected()
+        private let errors = Collected()
+
+        final class Collected: Sendable {
+            let bytes = Mutex(Data())
+        }
+
+        init(arguments: [String]) throws {
+            process = Process()
+            process.executableURL = productsDirectory.appendingPathComponent("aloft")
+            process.arguments = ["serve"] + arguments
+            let (out, err) = (Pipe(), Pipe())
+            (process.standardOutput, process.standardError) = (out, err)
+            for (pipe, buffer) in [(out, output), (err, errors)] {
+                pipe.fileHandleForReading.readabilityHandler = { (handle: FileHandle) in
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { handle.readabilityHandler = nil }
+                    buffer.bytes.withLock { $0.append(chunk) }
+                }
+            }
+            try process.run()
+        }
+
+        var stdout: String { String(decoding: output.bytes.withLock { $0 }, as: UTF8.self) }
+        var stderr: String { String(decoding: errors.bytes.withLock { $0 }, as: UTF8.self) }
+
+        /// Waits (at most 60 s) until standard output holds `text`.
+        func waitForOutput(_ text: String) async throws {
+            let seen = try await eventually(timeout: .seconds(60)) { stdout.contains(text) || !process.isRunning }
+            try #require(seen && stdout.contains(text), "no '\(text)' in: \(stdout)\nstderr: \(stderr)")
+        }
+
+        /// The word after `marker` in standard output (a URL, a directory).
+        func word(after marker: String) throws -> String {
+            let text = stdout
+            let range = try #require(text.range(of: marker), "no '\(marker)' in: \(text)")
+            return String(text[range.upperBound...].prefix { !$0.isWhitespace && $0 != ")" && $0 != "," })
+        }
+    }
+
+    func post(_ url: String, _ body: String) async throws -> (status: Int, body: String) {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.timeoutInterval = 60
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("serves endpoints, redeploys on a change without failing a request, survives a bad one, stops on Ctrl-C")
+    func redeploysOnChange() async throws {
+        let directory = temporaryPath("aloft-serve")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let executable = (directory as NSString).appendingPathComponent("app")
+        try FileManager.default.copyItem(
+            atPath: productsDirectory.appendingPathComponent("aloft-test-app").path, toPath: executable)
+
+        let serve = try ServeProcess(arguments: ["--executable", executable, "--http-port", "0", "--interval", "0.2"])
+        defer { if serve.process.isRunning { kill(serve.process.processIdentifier, SIGKILL) } }
+        try await serve.waitForOutput("serving app 'fixtures'")
+        #expect(serve.stdout.contains("deployed app 'fixtures' version 1:"))
+        let url = try serve.word(after: "endpoint web_square: POST ")
+        #expect(url.hasSuffix("/main/fixtures/web_square"), "\(url)")
+        let dataDirectory = try serve.word(after: "(data in ")
+        #expect(FileManager.default.fileExists(atPath: dataDirectory))
+        let first = try await post(url, #"{"x": 9}"#)
+        #expect(first.status == 200 && first.body.contains(#""square":81"#), "\(first)")
+
+        // A new executable (the same bytes, written again) is deployed as version 2 while requests keep coming.
+        let done = DoneFlag()
+        let requests = Task {
+            var statuses: [Int] = []
+            while !done.isSet && statuses.count < 2_000 {
+                statuses.append((try? await post(url, #"{"x": 3}"#))?.status ?? 0)
+            }
+            return statuses
+        }
+        try FileManager.default.removeItem(atPath: executable)
+        try FileManager.default.copyItem(
+            atPath: productsDirectory.appendingPathComponent("aloft-test-app").path, toPath: executable)
+        try await serve.waitForOutput("deployed app 'fixtures' version 2:")
+        let after = try await post(url, #"{"x": 4}"#)
+        done.set()  // the request in flight finishes: cancelling it would count as a failure
+        let statuses = await requests.value
+        #expect(!statuses.isEmpty && statuses.allSatisfy { $0 == 200 }, "\(Set(statuses))")
+        #expect(after.status == 200 && after.body.contains(#""square":16"#), "\(after)")
+
+        // An executable that is no app: not deployed, the last good version keeps serving.
+        try FileManager.default.removeItem(atPath: executable)
+        try "#!/bin/sh\nexit 3\n".write(toFile: executable, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable)
+        let refused = try await eventually(timeout: .seconds(60)) { serve.stderr.contains("not redeployed") }
+        #expect(refused, "\(serve.stderr)")
+        #expect(serve.stderr.contains("still serving version 2"), "\(serve.stderr)")
+        let still = try await post(url, #"{"x": 5}"#)
+        #expect(still.status == 200 && still.body.contains(#""square":25"#), "\(still)")
+
+        kill(serve.process.processIdentifier, SIGINT)
+        let stopped = try await eventually(timeout: .seconds(30)) { !serve.process.isRunning }
+        try #require(stopped, "aloft serve did not stop within 30 s of SIGINT")
+        #expect(serve.process.terminationStatus == 0, "\(serve.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory))
+    }
+
+    @Test("a run of an app with web endpoints on the embedded default says how to serve them")
+    func runNamesServe() async throws {
+        let run = try await runProduct("aloft-test-app", arguments: ["noop"])
+        #expect(run.status == 0 && run.stdout == "noop\n", "\(run)")
+        #expect(run.stderr.contains("does not serve web endpoints (web_square, "), "\(run.stderr)")
+        // A run against a server is served by it: no note (this one calls nothing, so it needs no server up).
+        let remote = try await runProduct(
+            "aloft-test-app", arguments: ["noop"], environment: ["ALOFT_CONTROL_PLANE": "127.0.0.1:1"])
+        #expect(remote.status == 0 && !remote.stderr.contains("web endpoints"), "\(remote)")
+    }
+}
