@@ -174,6 +174,10 @@ let package = Package(
         .executableTarget(
             name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench",
             swiftSettings: noWarnings),
+        // W10's floor (bench/web): a plain Hummingbird server.
+        .executableTarget(
+            name: "aloft-bench-http-floor", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "bench/http-floor", swiftSettings: noWarnings),
 
         // The executable the end-to-end tests start as containers.
         .target(name: "AloftTestFixtures", dependencies: ["Aloft"], path: "Tests/Fixtures", swiftSettings: upcoming),

@@ -34,6 +34,13 @@ let coldSquares = (0..<5).map { index in app.function("cold_square_\(index)") { 
 // W7: the argument's size comes back.
 let payloadSize = app.function("payload_size") { (payload: Data) -> Int in payload.count }
 
+// W10 (bench/web): a trivial JSON endpoint, deployed to an `aloft server` and driven over HTTP by wrk.
+struct W10Query: Codable, Sendable { var x: Int }
+struct W10Square: Codable, Sendable { var square: Int }
+let w10Square = app.webEndpoint(
+    "w10_square", method: .get, options: FunctionOptions(maxContainers: 2).concurrent(maxInputs: 64)
+) { (query: W10Query) async throws -> W10Square in W10Square(square: query.x * query.x) }
+
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
