@@ -111,8 +111,9 @@ public final class App: Sendable {
         }
         if ProcessInfo.processInfo.environment[AloftEnvironment.printManifest] == "1" { printManifest() }
         if ProcessInfo.processInfo.environment[AloftEnvironment.followLogs] == "1" { followContainerOutput() }
-        warnAboutSchedules()
-        warnAboutWebEndpoints()
+        let declared = declarations.withLock { $0 }.map { $0() }
+        warnAboutSchedules(declared)
+        warnAboutWebEndpoints(declared)
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
         let all = entrypoints.withLock { $0 }
@@ -180,8 +181,8 @@ public final class App: Sendable {
     }
 
     /// Schedules run only for deployed apps: a run of the app says so for each scheduled function it declares.
-    private func warnAboutSchedules() {
-        for function in declarations.withLock({ $0 }).map({ $0() }) where function.options.hasSchedule {
+    private func warnAboutSchedules(_ declared: [Aloft_V1_FunctionRegister]) {
+        for function in declared where function.options.hasSchedule {
             let schedule = Schedule(wire: function.options.schedule)
             FileHandle.standardError.write(
                 Data(
@@ -192,9 +193,9 @@ public final class App: Sendable {
 
     /// The embedded control plane serves no HTTP (the SDK holds no HTTP server): a run of an app with web endpoints on
     /// it names the commands that serve them. A run against a server is served by that server while it lasts.
-    private func warnAboutWebEndpoints() {
+    private func warnAboutWebEndpoints(_ declared: [Aloft_V1_FunctionRegister]) {
         guard AloftRuntime.shared.controlPlaneOverride == nil, !(controlPlane is RemoteControlPlane) else { return }
-        let labels = declarations.withLock({ $0 }).map({ $0() }).filter(\.hasWebEndpoint).map(\.functionName)
+        let labels = declared.filter(\.hasWebEndpoint).map(\.functionName)
         guard !labels.isEmpty else { return }
         FileHandle.standardError.write(
             Data(

@@ -29,11 +29,10 @@ struct Deploy: AsyncParsableCommand {
     }
 }
 
-/// What a deploy made: the app, its new live version and each web endpoint's URL (by label).
+/// What a deploy made: the app and its new live version.
 struct DeployedApp {
     var app: String
     var version: Int
-    var endpointURLs: [String: String]
 }
 
 /// Reads the app manifest of the executable at `path`, uploads it and deploys its app as a new live version, printing
@@ -59,23 +58,17 @@ func deployExecutable(at path: String, api: APIOptions) async throws -> Deployed
     print("  executable \(digest.prefix(12)) (\(size), \(uploaded ? "uploaded" : "already on the server"))")
     print("  call it: aloft call \(app).\(functions[0]) --json '…'")
     for line in try await AppCommand.scheduleLines(app: app, api: api) { print("  " + line) }
-    // Web endpoints are served at /<workspace>/<app>/<label> on the server's HTTP port.
-    let workspace = reply["workspace"] as? String ?? ""
-    var urls: [String: String] = [:]
+    // Each web endpoint's URL, as the server serves it (`Function.webURL()` answers the same).
+    let urls = reply["endpoints"] as? [String: String] ?? [:]
     for function in manifest["functions"] as? [[String: Any]] ?? [] {
-        guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] as? String
+        guard let endpoint = function["webEndpoint"] as? [String: Any], let label = function["functionName"] as? String,
+            let url = urls[label]
         else { continue }
         // A raw handler (`app.webHandler`) answers every method, at its URL and below.
         let method = endpoint["raw"] as? Bool == true ? "*" : endpoint["method"] as? String ?? "POST"
-        let base = api.baseURL.hasSuffix("/") ? String(api.baseURL.dropLast()) : api.baseURL
-        // The server's URL (its host form with --web-domain); else the path form on the API's address.
-        let url =
-            (reply["endpoints"] as? [String: String])?[label]
-            ?? base + "/" + [workspace, app, label].map(pathComponent).joined(separator: "/")
-        urls[label] = url
         print("  endpoint \(label): \(method) \(url)\((endpoint["requiresAuth"] as? Bool ?? false) ? " (token)" : "")")
     }
-    return DeployedApp(app: app, version: version, endpointURLs: urls)
+    return DeployedApp(app: app, version: version)
 }
 
 /// Runs the executable with ALOFT_PRINT_MANIFEST=1 and returns what it printed.
