@@ -44,10 +44,13 @@ struct ScheduleServerTests {
 
         // The first run waits for a cold start; then N seconds fire about N ticks (generous bounds: a loaded machine).
         #expect(try await eventually { firedTicks(logs + "/1").count >= 2 })
+        // The window is measured, not assumed: on a loaded machine a 4 s sleep can last much longer.
         let before = firedTicks(logs + "/1").count
+        let windowStart = ContinuousClock.now
         try await Task.sleep(for: .seconds(4))
         let fired = firedTicks(logs + "/1").count - before
-        #expect((2...6).contains(fired), "\(fired) ticks in 4 s")
+        let window = (ContinuousClock.now - windowStart) / .seconds(1)
+        #expect(fired >= 2 && Double(fired) <= window + 2, "\(fired) ticks in \(window) s")
 
         // Each tick is a call with an id and a result: the runs reach the queue, the last one is listed.
         let control = RemoteControlPlane(server.address, token: server.token)
