@@ -22,6 +22,19 @@ public struct GeneratorFunction<Input: Codable & Sendable, Item: Codable & Senda
     }
 }
 
+extension GeneratorFunction {
+    /// A generator of an app deployed to a server, by app and generator name: `Function.lookup(app:name:)` for
+    /// generators (Modal's `Function.from_name(...).remote_gen`). Lazy, like it: the first `remoteStream` fails with
+    /// `notFound` when the app's live version has no such generator.
+    ///
+    /// - Parameter controlPlane: the server; default `ALOFT_CONTROL_PLANE` (and `ALOFT_TOKEN` for its token).
+    public static func lookup(
+        app: String, name: String, controlPlane: any ControlPlaneProvider = RemoteControlPlane.environment
+    ) -> Self {
+        GeneratorFunction(function: .lookup(app: app, name: name, controlPlane: controlPlane), body: nil)
+    }
+}
+
 extension GeneratorFunction where Input == NoArguments {
     public func remoteStream() -> GeneratorStream<Input, Item> { remoteStream(NoArguments()) }
 }

@@ -77,6 +77,35 @@ struct SchedulerTests {
         #expect(harness.runtime.started.count == 1)  // retries reuse the serving container
     }
 
+    @Test("a late output of an earlier attempt is dropped: the caller gets the result of the attempt that ended it")
+    func lateOutputsAreDropped() throws {
+        let harness = Harness()
+        let client = try harness.client()
+        let retries = Retries(maxRetries: 2, backoffCoefficient: 1, initialDelay: .seconds(1))
+        let id = try harness.register("f", options: FunctionOptions(timeout: .seconds(2), retries: retries), on: client)
+        try client.invoke(id, "x")
+        let first = try harness.connectContainer(0)
+        let timedOut = try #require(try first.dispatched().first)
+        harness.advance(by: .seconds(2))  // the first attempt times out; its container is killed
+        #expect(harness.runtime.started[0].handle.wasKilled)
+        // Its output arrives anyway (the kill has not landed yet): dropped, the input is retried all the same.
+        try first.answer(timedOut.inputID, .success(Array("late".utf8)))
+        #expect(try client.next() == nil)
+        harness.advance(by: .seconds(1))
+        let second = try harness.connectContainer(1)
+        let failed = try #require(try second.dispatched().first)
+        #expect(failed.inputID != timedOut.inputID)
+        try second.answer(failed.inputID, userError)  // retried once more, after its backoff
+        harness.advance(by: .seconds(1))
+        let last = try #require(try second.dispatched().first)
+        try second.answer(failed.inputID, .success(Array("late too".utf8)))  // an output of that failed attempt again
+        #expect(try client.next() == nil)
+        try second.answer(last.inputID, success)
+        #expect(try client.received().compactMap(\.invokeResult) == [success])
+        try second.answer(last.inputID, userError)  // and one more of the attempt that ended the input
+        #expect(try client.received().isEmpty)
+    }
+
     @Test("an attempt past its timeout ends as a timeout, and its container is killed")
     func timeout() throws {
         let harness = Harness()

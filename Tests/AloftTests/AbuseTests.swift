@@ -21,13 +21,13 @@ struct AbuseTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory,
             arguments: ["--connection-limits", "hello-timeout=2", "--http-limits", "per-peer=100,idle-timeout=2"],
             standardError: log)
         let square: Function<Int, Int> = server.app("abuse").lookup("square")
         #expect(try await square.remote(3) == 9)  // its container is up: the fds it takes are in the baseline
-        let pid = server.process.processIdentifier
+        let pid = server.pid
         let fdsBefore = try openDescriptors(of: pid)
         let rssBefore = try residentMemory(of: pid)
 
@@ -75,7 +75,7 @@ struct AbuseTests {
         let rssAfter = try residentMemory(of: pid)
         #expect(rssAfter - rssBefore < 64 << 20, "server RSS: \(rssBefore >> 20) MiB before, \(rssAfter >> 20) after")
         #expect(try await square.remote(12) == 144)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
 
         // Refusals and garbage are logged now and then, not once per connection.
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
@@ -96,9 +96,9 @@ extension AbuseTests {
     func containerStartsPastSelectLimit() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory, arguments: ["--connection-limits", "hello-timeout=60"])
-        let pid = server.process.processIdentifier
+        let pid = server.pid
         let wirePort = try #require(server.address.split(separator: ":").last.flatMap { UInt16($0) })
         // 24 peers × 60 idle connections: under the per-peer cap of 64, so the server holds all 1,440.
         let flood = await Task.detached {
@@ -115,7 +115,7 @@ extension AbuseTests {
         for try await place in report.map(Array(repeating: 0.5, count: 8), orderOutputs: false) { places.append(place) }
         #expect(places.count == 8, "several containers started and served the map")
         #expect(try openDescriptors(of: pid) > 1_440)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }
 

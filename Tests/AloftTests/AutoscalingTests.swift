@@ -20,16 +20,30 @@ struct AutoscalingTests {
         #expect(try await function.stats().containers == 2)
     }
 
-    @Test("maxContainers bounds the containers of a burst")
+    @Test("maxContainers bounds the containers of a burst, and the burst gets that many")
     func maxContainers() async throws {
-        let function: Function<Double, Where> = app("scale-max").lookup(
-            "sleep_and_report", options: FunctionOptions(maxContainers: 2))
+        let function: Function<ArgumentPair<String, Int>, Where> = app("scale-max").lookup(
+            "file_barrier", options: FunctionOptions(maxContainers: 2))
+        let barrier = temporaryPath("aloft-barrier")
+        defer { try? FileManager.default.removeItem(atPath: barrier) }
+        // Each input waits until two have arrived: the first two need two containers at once (one input each), so
+        // the burst cannot be served by fewer; twelve inputs want twelve, and may have two.
+        let sampling = Task {
+            var most = 0
+            while !Task.isCancelled {
+                most = max(most, (try? await function.stats().containers) ?? 0)
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return most
+        }
         var places: [Where] = []
-        for try await place in function.map(Array(repeating: 0.2, count: 12), orderOutputs: false) {
+        for try await place in function.starmap(Array(repeating: (barrier, 2), count: 12), orderOutputs: false) {
             places.append(place)
         }
+        sampling.cancel()
         #expect(places.count == 12)
-        #expect(Set(places.map(\.process)).count <= 2)
+        #expect(Set(places.map(\.process)).count == 2)
+        #expect(await sampling.value <= 2)
         #expect(try await function.stats().containers <= 2)
     }
 
@@ -50,14 +64,28 @@ struct AutoscalingTests {
     @Test("targetInputs spreads inputs over containers; maxInputs is the burst limit")
     func targetInputs() async throws {
         let options = FunctionOptions(maxContainers: 5).concurrent(maxInputs: 10, targetInputs: 2)
-        let function: Function<Double, Where> = app("scale-target").lookup("sleep_and_report", options: options)
+        let function: Function<ArgumentPair<String, Int>, Where> = app("scale-target").lookup(
+            "file_barrier", options: options)
+        let barrier = temporaryPath("aloft-barrier")
+        defer { try? FileManager.default.removeItem(atPath: barrier) }
+        // All ten inputs wait until all ten run, so none ends (and frees a place) while containers still start.
         var places: [Where] = []
-        for try await place in function.map(Array(repeating: 1.0, count: 10), orderOutputs: false) {
+        for try await place in function.starmap(Array(repeating: (barrier, 10), count: 10), orderOutputs: false) {
             places.append(place)
         }
         let perProcess = Dictionary(grouping: places, by: \.process).mapValues(\.count)
         #expect(perProcess.count == 5, "inputs per container: \(perProcess)")
         #expect(perProcess.values.allSatisfy { $0 == 2 })
+
+        // At maxContainers, a burst of fifty inputs that all wait for each other runs ten to a container (maxInputs).
+        let burst = temporaryPath("aloft-barrier")
+        defer { try? FileManager.default.removeItem(atPath: burst) }
+        places = []
+        for try await place in function.starmap(Array(repeating: (burst, 50), count: 50), orderOutputs: false) {
+            places.append(place)
+        }
+        let perContainer = Dictionary(grouping: places, by: \.process).mapValues(\.count)
+        #expect(perContainer.count == 5 && perContainer.values.allSatisfy { $0 == 10 }, "\(perContainer)")
     }
 
     @Test("stats reports backlog, running inputs and containers")
@@ -79,13 +107,5 @@ struct AutoscalingTests {
         let first: Function<NoArguments, Int32> = app.lookup("process_id")
         let second: Function<Double, Where> = app.lookup("sleep_and_report")
         #expect(try await first.remote() != second.remote(0).process)
-    }
-}
-
-extension Sequence {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var results: [T] = []
-        for element in self { results.append(try await transform(element)) }
-        return results
     }
 }

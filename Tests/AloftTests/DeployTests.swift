@@ -29,7 +29,7 @@ struct DeployTests {
     func deployAndLookUp() async throws {
         let directory = temporaryPath("aloft-deploy")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var server = try ServerProcess(dataDirectory: directory)
+        var server = try await ServerProcess(dataDirectory: directory)
 
         let first = try await aloft(["deploy", "--executable", testApp], server)
         #expect(first.status == 0, "\(first.stderr)")
@@ -75,8 +75,8 @@ struct DeployTests {
         #expect(second.stdout.contains("deployed app 'fixtures' version 2"), "\(second.stderr)")
         #expect(second.stdout.contains("already on the server"))
 
-        server.kill()
-        server = try ServerProcess(dataDirectory: directory)
+        await server.kill()
+        server = try await ServerProcess(dataDirectory: directory)
         let control = RemoteControlPlane(server.address, token: server.token)
         #expect(
             try await FunctionCall<Int>.lookup(id: spawned.id, controlPlane: control).get(timeout: .seconds(10)) == 81)
@@ -85,14 +85,14 @@ struct DeployTests {
         let lines = history.stdout.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(lines.last?.hasPrefix("v2\t") == true && lines.last?.hasSuffix("\tlive") == true, "\(history.stdout)")
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a stopped app takes no calls, also after a restart, until a rollback makes a version live again")
     func stopAndRollback() async throws {
         let directory = temporaryPath("aloft-deploy")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var server = try ServerProcess(dataDirectory: directory)
+        var server = try await ServerProcess(dataDirectory: directory)
         for _ in 0..<2 { #expect(try await aloft(["deploy", "--executable", testApp], server).status == 0) }
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(2) == 4)
 
@@ -106,8 +106,8 @@ struct DeployTests {
         #expect(again.status != 0)
         #expect(again.stderr.contains("already stopped"))
 
-        server.kill()
-        server = try ServerProcess(dataDirectory: directory)
+        await server.kill()
+        server = try await ServerProcess(dataDirectory: directory)
         let afterRestart: Function<Int, Int> = lookup("square", on: server)
         #expect(await aloftError { try await afterRestart.remote(2) }?.code == .notFound)
 
@@ -121,18 +121,18 @@ struct DeployTests {
         #expect(
             try await aloft(["app", "rollback", "fixtures"], server).stderr.contains("no version before its live one"))
         #expect(try await aloft(["app", "rollback", "fixtures", "7"], server).stderr.contains("has no version 7"))
-        server.kill()
-        server = try ServerProcess(dataDirectory: directory)
+        await server.kill()
+        server = try await ServerProcess(dataDirectory: directory)
         #expect(try await aloft(["app", "list"], server).stdout.hasPrefix("fixtures\tv1\t2 versions"))
         #expect(try await (lookup("square", on: server) as Function<Int, Int>).remote(5) == 25)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("bad uploads and deployments are refused with a clear error and leave nothing behind")
     func badDeployments() async throws {
         let directory = temporaryPath("aloft-deploy")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         func code(_ reply: ServerProcess.Reply) -> String? {
             (reply.json["error"] as? [String: Any])?["code"] as? String
         }
@@ -160,6 +160,6 @@ struct DeployTests {
         #expect(notAnApp.status != 0)
         #expect(notAnApp.stderr.contains("did not print an app manifest"), "\(notAnApp.stderr)")
         #expect(try await aloft(["app", "list"], server).stdout.isEmpty)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

@@ -76,7 +76,7 @@ struct DictTests {
     func serverDurability() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try ServerProcess(dataDirectory: directory)
+        let first = try await ServerProcess(dataDirectory: directory)
         let provider = RemoteControlPlane(first.address, token: first.token)
         let dict = Dict<String, [Int]>.fromName("durable", createIfMissing: true, controlPlane: provider)
         for index in 0..<200 { try await dict.put("k\(index)", [index, index * 2]) }
@@ -86,9 +86,9 @@ struct DictTests {
         try await ephemeral.put("x", 1)
         let roundTrip: Function<String, Int?> = first.app("dicts").lookup("dict_round_trip")
         #expect(try await roundTrip.remote("durable") == nil)  // the container writes "from-container"
-        first.kill()
+        await first.kill()
 
-        let second = try ServerProcess(dataDirectory: directory)
+        let second = try await ServerProcess(dataDirectory: directory)
         let again = Dict<String, [Int]>.fromName(
             "durable", controlPlane: RemoteControlPlane(second.address, token: second.token))
         #expect(try await again.count() == 201)
@@ -108,14 +108,14 @@ struct DictTests {
         let elsewhere = Dict<String, [Int]>.fromName(
             "durable", controlPlane: RemoteControlPlane(second.address, token: otherToken))
         #expect(await aloftError { _ = try await elsewhere.get("k1") }?.code == .notFound)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
     }
 
     @Test("the HTTP API and aloft dict read and write the same entries as the SDK; other workspaces get 404")
     func httpAndCLI() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let provider = RemoteControlPlane(server.address, token: server.token)
         let dict = Dict<Point, [String: Int]>.fromName("shared", createIfMissing: true, controlPlane: provider)
         try await dict.put(Point(x: 1, y: 2), ["b": 2, "a": 1])
@@ -156,6 +156,6 @@ struct DictTests {
         try await dict.put(Point(x: 0, y: 0), [:])
         #expect(try await server.http("GET", "/v1/dicts/shared", token: otherToken).status == 404)
         #expect(try await aloft(["dict", "list"], token: otherToken).stdout.isEmpty)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

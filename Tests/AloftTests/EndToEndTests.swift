@@ -319,7 +319,7 @@ struct EndToEndTests {
     func rawBytesOnTheWire() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         // Small enough to sit in one database page, so the stored input is one contiguous run of bytes.
         let bytes = Data((0..<600).map { UInt8(truncatingIfNeeded: $0 &* 73 &+ 11) })
         let hold: Function<Data, Int> = server.app("raw-bytes").lookup("hold_bytes")
@@ -335,7 +335,7 @@ struct EndToEndTests {
         #expect(try await eventually { stored(bytes) })
         #expect(!stored(Data(bytes.base64EncodedString().prefix(200).utf8)))
         try await call.cancel()
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("an input whose containers keep being killed fails with containerCrashed after 2 re-runs, not a hang")

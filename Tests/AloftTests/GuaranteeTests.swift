@@ -21,6 +21,28 @@ struct GuaranteeTests {
         #expect(ContinuousClock.now - started < .seconds(25))
     }
 
+    @Test("a cancelled input's output, sent when its body ended anyway, is dropped; its container serves on")
+    func lateOutputOfACancelledInput() async throws {
+        let function: Function<String, Int32> = App("late-output", configuration: fixtures.configuration).lookup(
+            "wait_for_release", options: FunctionOptions(maxContainers: 1))
+        let (path, next) = (temporaryPath("aloft-late"), temporaryPath("aloft-late-next"))
+        defer {
+            for file in [path, path + ".release", next, next + ".release"] {
+                try? FileManager.default.removeItem(atPath: file)
+            }
+        }
+        let call = try await function.spawn(path)
+        #expect(try await eventually { FileManager.default.fileExists(atPath: path) })
+        let container = try #require(Int32(try String(contentsOfFile: path, encoding: .utf8)))
+        try await call.cancel()
+        // The body does not look at cancellation: let it end now (well within the 5 s grace), sending its output.
+        #expect(FileManager.default.createFile(atPath: path + ".release", contents: nil))
+        #expect(FileManager.default.createFile(atPath: next + ".release", contents: nil))
+        // One container, one input at a time: the next input runs there once that output has come back.
+        #expect(try await function.remote(next) == container)
+        #expect(await aloftError { try await call.get() }?.code == .cancelled)
+    }
+
     @Test(
         "on a server killed with -9, spawnMap inputs not yet run are run after the restart; gets and streams in flight fail with connectionFailed"
     )
@@ -30,7 +52,7 @@ struct GuaranteeTests {
         try FileManager.default.createDirectory(atPath: marks, withIntermediateDirectories: true)
         defer { for path in [directory, marks] { try? FileManager.default.removeItem(atPath: path) } }
         let port = try freePort()
-        var server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        var server = try await ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
         let app = server.app("guarantees")
         // One container, a second and a half per input: ten inputs take 15 s, the kill lands in the first few.
         let slow: Function<String, Int> = app.lookup("record_and_sleep", options: FunctionOptions(maxContainers: 1))
@@ -46,7 +68,7 @@ struct GuaranteeTests {
         #expect(try await items.next() == "first")
 
         #expect(try await eventually { paths.contains(where: FileManager.default.fileExists(atPath:)) })
-        server.kill()
+        await server.kill()
         let ranBefore = paths.filter(FileManager.default.fileExists(atPath:)).count
         #expect(ranBefore < 10, "every input ran before the kill: it landed too late to check anything")
 
@@ -55,10 +77,10 @@ struct GuaranteeTests {
         let streamError = await aloftError { _ = try await items.next() }
         #expect(streamError?.code == .connectionFailed, "\(String(describing: streamError))")
 
-        server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        server = try await ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
         #expect(
             try await eventually(timeout: .seconds(60)) { paths.allSatisfy(FileManager.default.fileExists(atPath:)) })
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test(
@@ -96,23 +118,16 @@ struct GuaranteeTests {
                 try? FileManager.default.removeItem(atPath: path)
             }
         }
-        let server = try ServerProcess(dataDirectory: directory)
-        let caller = Process()
-        caller.executableURL = productsDirectory.appendingPathComponent("aloft-test-app")
-        caller.arguments = ["caller_then_hang", running, spawned]
-        caller.environment = ProcessInfo.processInfo.environment.merging(
-            ["ALOFT_CONTROL_PLANE": server.address, "ALOFT_TOKEN": server.token]) { _, new in new }
-        let output = Pipe()
-        caller.standardOutput = output
-        try caller.run()
+        let server = try await ServerProcess(dataDirectory: directory)
+        let caller = try ChildProcess.product(
+            "aloft-test-app", arguments: ["caller_then_hang", running, spawned],
+            environment: ["ALOFT_CONTROL_PLANE": server.address, "ALOFT_TOKEN": server.token])
         #expect(try await eventually { FileManager.default.fileExists(atPath: running) })  // its input is running
-        kill(caller.processIdentifier, SIGKILL)  // its connection closes with it
-        caller.waitUntilExit()
+        await caller.kill()  // its connection closes with it
         #expect(try await eventually { FileManager.default.fileExists(atPath: running + ".cancelled") })
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let callID = try #require(printed.split(separator: "\n").first.map(String.init))
+        let callID = try #require(caller.stdout.split(separator: "\n").first.map(String.init))
         let call = FunctionCall<Int>(id: callID, app: server.app("fixtures"))
         #expect(try await call.get(timeout: .seconds(60)) == 1)  // the spawned input ran, once, to its end
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

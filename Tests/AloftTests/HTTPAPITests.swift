@@ -17,7 +17,7 @@ struct HTTPAPITests {
     func callSpawnAndFetch() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         // A run of the app against the server registers its functions.
         let app = server.app("web")
         #expect(try await (app.lookup("square") as Function<Int, Int>).remote(2) == 4)
@@ -105,6 +105,6 @@ struct HTTPAPITests {
         let misnamed = try await runProduct("aloft", arguments: ["call", "square"] + api)
         #expect(misnamed.status != 0)
         #expect(misnamed.stderr.contains("APP.FUNCTION"))
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

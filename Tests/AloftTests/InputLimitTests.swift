@@ -14,10 +14,10 @@ struct InputLimitTests {
     func mapPastItsBound() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "map-mib=32"])
+        let server = try await ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "map-mib=32"])
         let (_, functionID) = try await (server.app("limits").lookup("sleepy") as Function<Double, Int>)
             .connectAndRegister()
-        let before = try residentMemory(of: server.process.processIdentifier)
+        let before = try residentMemory(of: server.pid)
         // 200 inputs of 2 MiB (400 MiB) in one map, sent without waiting for a result: 2 MiB of JSON that says 30.
         let argument = Data("30".utf8) + Data(repeating: UInt8(ascii: " "), count: (2 << 20) - 64)
         let refused = try await offThePool { () throws -> [Aloft_V1_Output] in
@@ -54,18 +54,19 @@ struct InputLimitTests {
         let message = refused.first?.result.error.message ?? ""
         #expect(message.contains("a map may hold at most 33554432"), "\(message)")
         // 400 MiB arrived; the server never held much more than its 32 MiB bound (and what reading frames takes).
-        let peak = try residentMemory(of: server.process.processIdentifier, field: "VmHWM")
+        let peak = try residentMemory(of: server.pid, field: "VmHWM")
         #expect(peak - before < 200 << 20, "RSS before \(before >> 20) MiB, peak \(peak >> 20) MiB")
         // The connection is gone, so its map is cancelled and what it held is let go: the server is fine.
         #expect(try await (server.app("limits").lookup("square") as Function<Int, Int>).remote(4) == 16)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("the SDK keeps a map under the server's bounds: large inputs wait their turn instead of failing")
     func sdkMapStaysUnderTheBound() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "map=8,map-mib=8"])
+        let server = try await ServerProcess(
+            dataDirectory: directory, arguments: ["--input-limits", "map=8,map-mib=8"])
         let byteCount: Function<String, Int> = server.app("limits").lookup("byte_count")
         // 30 inputs of 1 MiB with a window of 1,000: the server holds at most 8 of them at once.
         let texts = (0..<30).map { String(repeating: "x", count: (1 << 20) + $0) }
@@ -73,14 +74,14 @@ struct InputLimitTests {
         for try await count in byteCount.map(texts) { counts.append(count) }
         // Any input the server refused would have thrown resourceExhausted here.
         #expect(counts == texts.map(\.utf8.count))
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a workspace past its bound gets resourceExhausted for new calls until some end; spawnMap waits instead")
     func workspaceBound() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "workspace=3"])
+        let server = try await ServerProcess(dataDirectory: directory, arguments: ["--input-limits", "workspace=3"])
         let sleepy: Function<Double, Int> = server.app("limits").lookup("sleepy")
         var held: [FunctionCall<Int>] = []
         for _ in 0..<3 { held.append(try await sleepy.spawn(60)) }
@@ -98,7 +99,7 @@ struct InputLimitTests {
         for call in held { try await call.cancel() }
         try await spawned.value
         #expect(try await eventuallyAsync { (try? await sleepy.remote(0)) == 0 })
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }
 

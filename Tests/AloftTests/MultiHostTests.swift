@@ -6,14 +6,17 @@ import Testing
 /// Several hosts on this machine: network namespaces joined by a bridge. The server (with PostgreSQL, when the run
 /// has one, else SQLite) listens on the bridge in this namespace; two worker hosts run in namespaces of their own and
 /// reach it only over the bridge. Needs root (`ip netns`); skipped elsewhere.
-@Suite("Multi-host (network namespaces)", .serialized, .timeLimit(.minutes(8)), .enabled(if: NetworkHosts.available))
+@Suite(
+    "Multi-host (network namespaces)", .serialized, .timeLimit(.minutes(8)), .enabled { await NetworkHosts.available })
 struct MultiHostTests {
     @Test(
         "the seed example and a 10,000-input map across two worker hosts; a worker killed and the server restarted mid-map lose nothing"
     )
     func acrossHosts() async throws {
-        let hosts = try NetworkHosts(workers: 2)
-        defer { hosts.remove() }
+        try await NetworkHosts.with(workers: 2) { hosts in try await acrossHosts(hosts) }
+    }
+
+    func acrossHosts(_ hosts: NetworkHosts) async throws {
         let directory = temporaryPath("aloft-multihost")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
@@ -25,15 +28,15 @@ struct MultiHostTests {
             schema = "aloft_multihost_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             serverArguments += ["--store", "postgres", "--postgres-url", url, "--postgres-schema", schema!]
         }
-        var server = try ServerProcess(dataDirectory: directory, arguments: serverArguments)
+        var server = try await ServerProcess(dataDirectory: directory, arguments: serverArguments)
         let address = "\(hosts.serverIP):\(port)"
         let token = try await runProduct(
             "aloft",
             arguments: ["token", "new", "--kind", "worker", "--data-dir", directory] + storeArguments(serverArguments)
         )
         .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let workers = try (0..<2).map { index in
-            try WorkerProcess(
+        let workers = try await (0..<2).asyncMap { index in
+            try await WorkerProcess(
                 server: server, token: token, name: "host\(index + 1)",
                 cacheDirectory: "\(directory)/cache-\(index + 1)",
                 namespace: hosts.namespaces[index], serverAddress: address, maxContainers: 3)
@@ -66,10 +69,10 @@ struct MultiHostTests {
             #expect(parts.count == 2 && String(parts[0]) == String(index * index), "input \(index): \(result)")
             hostsSeen.insert(String(parts.last ?? ""))
             index += 1
-            if index == 2_500 { workers[0].kill() }
+            if index == 2_500 { await workers[0].kill() }
             if index == 5_000 {
-                server.kill()
-                server = try ServerProcess(dataDirectory: directory, arguments: serverArguments)
+                await server.kill()
+                server = try await ServerProcess(dataDirectory: directory, arguments: serverArguments)
             }
         }
         #expect(index == 10_000)
@@ -79,7 +82,7 @@ struct MultiHostTests {
             !$0.contains(".partial")
         }
         #expect(cached.count == 2 && cached.allSatisfy { $0.count == 64 }, "\(cached)")
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         if let url = testPostgresURL, let schema {
             let cleanup = try PostgresStore(url: url, schema: schema)
             try await cleanup.open()
@@ -105,8 +108,8 @@ struct NetworkHostsAvailabilityTests {
     @Test(
         "root, ip and network namespaces are there for the multi-host suite",
         .enabled(if: ProcessInfo.processInfo.environment["ALOFT_REQUIRE_NETNS"] == "1"))
-    func available() {
-        #expect(NetworkHosts.available, "the multi-host suite needs root, /usr/sbin/ip (iproute2) and ip netns")
+    func available() async {
+        #expect(await NetworkHosts.available, "the multi-host suite needs root, /usr/sbin/ip (iproute2) and ip netns")
     }
 }
 
@@ -117,61 +120,70 @@ final class NetworkHosts: @unchecked Sendable {
     let namespaces: [String]
     private let bridge: String
 
-    /// Root, `ip`, and a namespace can be made.
-    static let available: Bool = {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return false }
-        let probe = "aloft-probe-\(getpid())"
-        guard (try? ip(["netns", "add", probe])) != nil else { return false }
-        _ = try? ip(["netns", "del", probe])
-        return true
-    }()
+    /// Root, `ip`, and a namespace can be made (found out once).
+    static var available: Bool {
+        get async { await probe.value }
+    }
 
-    init(workers: Int) throws {
+    private static let probe = Task<Bool, Never> {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else { return false }
+        let name = "aloft-probe-\(getpid())"
+        guard (try? await ip(["netns", "add", name])) != nil else { return false }
+        _ = try? await ip(["netns", "del", name])
+        return true
+    }
+
+    /// Makes the hosts, runs `body` with them and removes them, whether `body` throws or not.
+    static func with(workers: Int, _ body: (NetworkHosts) async throws -> Void) async throws {
+        let hosts = try await NetworkHosts(workers: workers)
+        do {
+            try await body(hosts)
+        } catch {
+            await hosts.remove()
+            throw error
+        }
+        await hosts.remove()
+    }
+
+    private init(workers: Int) async throws {
         let tag = String(getpid() % 100_000)
         let subnet = "10.213.\(Int(getpid()) % 250 + 1)"
         bridge = "albr\(tag)"
         serverIP = "\(subnet).1"
         namespaces = (1...workers).map { "aloft-\(tag)-w\($0)" }
         do {
-            try Self.ip(["link", "add", bridge, "type", "bridge"])
-            try Self.ip(["addr", "add", "\(serverIP)/24", "dev", bridge])
-            try Self.ip(["link", "set", bridge, "up"])
+            try await Self.ip(["link", "add", bridge, "type", "bridge"])
+            try await Self.ip(["addr", "add", "\(serverIP)/24", "dev", bridge])
+            try await Self.ip(["link", "set", bridge, "up"])
             for (offset, namespace) in namespaces.enumerated() {
                 let outside = "alv\(offset)h\(tag)"
                 let inside = "alv\(offset)n\(tag)"
-                try Self.ip(["netns", "add", namespace])
-                try Self.ip(["link", "add", outside, "type", "veth", "peer", "name", inside])
-                try Self.ip(["link", "set", inside, "netns", namespace])
-                try Self.ip(["link", "set", outside, "master", bridge, "up"])
-                try Self.ip(["-n", namespace, "addr", "add", "\(subnet).\(offset + 2)/24", "dev", inside])
-                try Self.ip(["-n", namespace, "link", "set", inside, "up"])
-                try Self.ip(["-n", namespace, "link", "set", "lo", "up"])
+                try await Self.ip(["netns", "add", namespace])
+                try await Self.ip(["link", "add", outside, "type", "veth", "peer", "name", inside])
+                try await Self.ip(["link", "set", inside, "netns", namespace])
+                try await Self.ip(["link", "set", outside, "master", bridge, "up"])
+                try await Self.ip(["-n", namespace, "addr", "add", "\(subnet).\(offset + 2)/24", "dev", inside])
+                try await Self.ip(["-n", namespace, "link", "set", inside, "up"])
+                try await Self.ip(["-n", namespace, "link", "set", "lo", "up"])
             }
         } catch {
-            remove()
+            await remove()
             throw error
         }
     }
 
-    func remove() {
-        for namespace in namespaces { _ = try? Self.ip(["netns", "del", namespace]) }  // takes its veth pair with it
-        _ = try? Self.ip(["link", "del", bridge])
+    func remove() async {
+        for namespace in namespaces { _ = try? await Self.ip(["netns", "del", namespace]) }  // takes its veth pair with it
+        _ = try? await Self.ip(["link", "del", bridge])
     }
 
     @discardableResult
-    static func ip(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw AloftError(.invalidConfiguration, "ip \(arguments.joined(separator: " ")) failed: \(text)")
+    static func ip(_ arguments: [String]) async throws -> String {
+        let run = try await runProcess("/usr/sbin/ip", arguments: arguments, timeout: .seconds(30))
+        guard run.status == 0 else {
+            throw AloftError(
+                .invalidConfiguration, "ip \(arguments.joined(separator: " ")) failed: \(run.stdout)\(run.stderr)")
         }
-        return text
+        return run.stdout
     }
 }

@@ -13,7 +13,7 @@ struct QueueRestartTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
         let arguments = ["--port", String(port)]
-        var server = try ServerProcess(dataDirectory: directory, arguments: arguments)
+        var server = try await ServerProcess(dataDirectory: directory, arguments: arguments)
         let app = server.app("queues")
         let queue = Queue<Int>.fromName(
             "moved", createIfMissing: true, controlPlane: RemoteControlPlane(server.address, token: server.token))
@@ -33,8 +33,8 @@ struct QueueRestartTests {
             // A third of the way, the server crashes and comes back on the same port and data; calls, producers
             // and consumers reconnect, and inputs that were running run again.
             if consumed == 30 {
-                server.kill()
-                server = try ServerProcess(dataDirectory: directory, arguments: arguments)
+                await server.kill()
+                server = try await ServerProcess(dataDirectory: directory, arguments: arguments)
                 killed = true
             }
         }
@@ -44,6 +44,6 @@ struct QueueRestartTests {
         #expect(received.count == 100_000 && duplicates == 0, "\(received.count) received, \(duplicates) twice")
         #expect(Set(received) == Set(0..<100_000))
         #expect(try await queue.count(total: true) == 0)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

@@ -66,14 +66,14 @@ struct QueueTests {
     func serverDurabilityAndExactlyOnce() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try ServerProcess(dataDirectory: directory)
+        let first = try await ServerProcess(dataDirectory: directory)
         let queue = Queue<Int>.fromName(
             "work", createIfMissing: true, controlPlane: RemoteControlPlane(first.address, token: first.token))
         for batch in 0..<20 { try await queue.putMany(Array(batch * 100..<(batch + 1) * 100)) }
         try await queue.put(-1, partition: "side")
-        first.kill()
+        await first.kill()
 
-        let second = try ServerProcess(dataDirectory: directory)
+        let second = try await ServerProcess(dataDirectory: directory)
         let provider = RemoteControlPlane(second.address, token: second.token)
         let again = Queue<Int>.fromName("work", controlPlane: provider)
         #expect(try await again.count(total: true) == 2_001)
@@ -95,14 +95,14 @@ struct QueueTests {
         }
         #expect(taken.count == 2_000 && Set(taken) == Set(0..<2_000), "\(taken.count) taken")
         #expect(try await again.count(total: true) == 0)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
     }
 
     @Test("the HTTP API and aloft queue put, peek, count, clear and delete what the SDK sees; no waits there")
     func httpAndCLI() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let queue = Queue<[String: Int]>.fromName(
             "events", controlPlane: RemoteControlPlane(server.address, token: server.token))
         let put = try await server.http(
@@ -124,6 +124,6 @@ struct QueueTests {
         #expect(try await server.http("POST", "/v1/queues/nothing/put", body: #"{"items": [1]}"#).status == 404)
         #expect(try await aloft(["queue", "delete", "events"]).status == 0)
         #expect(await aloftError { _ = try await queue.count() }?.code == .notFound)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

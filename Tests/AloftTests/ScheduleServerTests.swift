@@ -37,7 +37,7 @@ struct ScheduleServerTests {
             try? FileManager.default.removeItem(atPath: logs)
         }
         let arguments = ["--log-level", "info"]
-        var server = try ServerProcess(dataDirectory: directory, arguments: arguments, standardError: logs + "/1")
+        var server = try await ServerProcess(dataDirectory: directory, arguments: arguments, standardError: logs + "/1")
         let deployed = try await aloft(["deploy", "--executable", testApp], server)
         #expect(deployed.status == 0, "\(deployed.stderr)")
         #expect(deployed.stdout.contains("  schedule tick: every 1s; next "), "\(deployed.stdout)")
@@ -71,22 +71,22 @@ struct ScheduleServerTests {
         // and the next one follows the last before the kill.
         let last = firedTicks(logs + "/1").count
         #expect(try await eventually { firedTicks(logs + "/1").count > last })
-        server.kill()
+        await server.kill()
         let beforeKill = firedTicks(logs + "/1")
-        server = try ServerProcess(dataDirectory: directory, arguments: arguments, standardError: logs + "/2")
+        server = try await ServerProcess(dataDirectory: directory, arguments: arguments, standardError: logs + "/2")
         #expect(try await eventually { firedTicks(logs + "/2").count >= 3 })
         let afterRestart = firedTicks(logs + "/2")
         let all = beforeKill + afterRestart
         #expect(Set(all).count == all.count, "a tick fired twice: \(all)")
         #expect(try #require(afterRestart.first) > (try #require(beforeKill.last)))
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a schedule on a function with arguments, or a cron that cannot be read, is a clear error at deploy time")
     func badSchedules() async throws {
         let directory = temporaryPath("aloft-schedules")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let withArgument = try await aloft(["deploy", "--executable", testApp], server, schedules: "arguments")
         #expect(withArgument.status != 0)
         #expect(
@@ -120,6 +120,6 @@ struct ScheduleServerTests {
         #expect(arguments.status == 400)
         #expect(message(arguments).contains("has a schedule but takes arguments"), "\(arguments.json)")
         #expect(try await deploy(#"{"schedule": {"minutes": 5}}"#).status == 404)  // valid: no such executable
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }

@@ -82,7 +82,7 @@ struct SecretTests {
         let secretValue = "s3cr3t-" + UUID().uuidString
         let options = FunctionOptions(
             environment: ["PLAIN_SETTING": "visible"], secrets: [.fromDictionary(["API_KEY": secretValue])])
-        let first = try ServerProcess(
+        let first = try await ServerProcess(
             dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
         let value: Function<String, String?> = first.app("secrets").lookup("environment_value", options: options)
         #expect(try await value.remote("API_KEY") == secretValue)
@@ -91,13 +91,13 @@ struct SecretTests {
         // A call whose input runs again after kill -9 gets its container from the stored, sealed registration.
         let later: Function<String, String> = first.app("secrets").lookup("environment_value_later", options: options)
         let pending = try await later.spawn("1.5:API_KEY")
-        first.kill()
-        let second = try ServerProcess(
+        await first.kill()
+        let second = try await ServerProcess(
             dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
         #expect(
             try await FunctionCall<String>(id: pending.id, app: second.app("secrets")).get(timeout: .seconds(60))
                 == String(secretValue.reversed()))
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
 
         let secretBytes = Data(secretValue.utf8)
         for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
@@ -121,7 +121,7 @@ extension SecretTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let first = try ServerProcess(
+        let first = try await ServerProcess(
             dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
         let value = "sk-" + UUID().uuidString
         let dotenv = directory + ".env"
@@ -167,8 +167,8 @@ extension SecretTests {
         #expect(try await first.http("DELETE", "/v1/secrets/stripe", token: otherToken).status == 404)
 
         // Kept sealed across kill -9; a replacement reaches containers started after it.
-        first.kill()
-        let second = try ServerProcess(
+        await first.kill()
+        let second = try await ServerProcess(
             dataDirectory: directory, arguments: ["--log-level", "trace"], standardError: log)
         let afterRestart: Function<String, String?> = second.app("named-3").lookup("environment_value", options: named)
         #expect(try await afterRestart.remote("API_KEY") == value)
@@ -181,7 +181,7 @@ extension SecretTests {
         #expect(deleted.status == 0, "\(deleted.stderr)")
         let gone: Function<String, String?> = second.app("named-5").lookup("environment_value", options: named)
         #expect(await aloftError { try await gone.remote("API_KEY") }?.code == .notFound)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
 
         for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
             let contents = FileManager.default.contents(atPath: directory + "/" + file) ?? Data()

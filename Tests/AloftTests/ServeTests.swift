@@ -10,47 +10,10 @@ import FoundationNetworking
 /// `aloft serve`: a private server that serves an app's endpoints and redeploys it when its executable changes.
 @Suite("aloft serve", .serialized, .timeLimit(.minutes(5)))
 struct ServeTests {
-    /// `aloft serve` running, its standard output and error collected as they arrive.
-    final class ServeProcess: Sendable {
-        let process: Process
-        private let output = Collected()
-        private let errors = Collected()
-
-        final class Collected: Sendable {
-            let bytes = Mutex(Data())
-        }
-
-        init(arguments: [String]) throws {
-            process = Process()
-            process.executableURL = productsDirectory.appendingPathComponent("aloft")
-            process.arguments = ["serve"] + arguments
-            let (out, err) = (Pipe(), Pipe())
-            (process.standardOutput, process.standardError) = (out, err)
-            for (pipe, buffer) in [(out, output), (err, errors)] {
-                pipe.fileHandleForReading.readabilityHandler = { (handle: FileHandle) in
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { handle.readabilityHandler = nil }
-                    buffer.bytes.withLock { $0.append(chunk) }
-                }
-            }
-            try process.run()
-        }
-
-        var stdout: String { String(decoding: output.bytes.withLock { $0 }, as: UTF8.self) }
-        var stderr: String { String(decoding: errors.bytes.withLock { $0 }, as: UTF8.self) }
-
-        /// Waits (at most 60 s) until standard output holds `text`.
-        func waitForOutput(_ text: String) async throws {
-            let seen = try await eventually(timeout: .seconds(60)) { stdout.contains(text) || !process.isRunning }
-            try #require(seen && stdout.contains(text), "no '\(text)' in: \(stdout)\nstderr: \(stderr)")
-        }
-
-        /// The word after `marker` in standard output (a URL, a directory).
-        func word(after marker: String) throws -> String {
-            let text = stdout
-            let range = try #require(text.range(of: marker), "no '\(marker)' in: \(text)")
-            return String(text[range.upperBound...].prefix { !$0.isWhitespace && $0 != ")" && $0 != "," })
-        }
+    /// The word after `marker` in `text` (a URL, a directory).
+    func word(after marker: String, in text: String) throws -> String {
+        let range = try #require(text.range(of: marker), "no '\(marker)' in: \(text)")
+        return String(text[range.upperBound...].prefix { !$0.isWhitespace && $0 != ")" && $0 != "," })
     }
 
     func post(_ url: String, _ body: String) async throws -> (status: Int, body: String) {
@@ -71,13 +34,13 @@ struct ServeTests {
         try FileManager.default.copyItem(
             atPath: productsDirectory.appendingPathComponent("aloft-test-app").path, toPath: executable)
 
-        let serve = try ServeProcess(arguments: ["--executable", executable, "--http-port", "0", "--interval", "0.2"])
-        defer { if serve.process.isRunning { kill(serve.process.processIdentifier, SIGKILL) } }
-        try await serve.waitForOutput("serving app 'fixtures'")
+        let serve = try ChildProcess.product(
+            "aloft", arguments: ["serve", "--executable", executable, "--http-port", "0", "--interval", "0.2"])
+        try await serve.waitForOutput("serving app 'fixtures'", timeout: .seconds(60))
         #expect(serve.stdout.contains("deployed app 'fixtures' version 1:"))
-        let url = try serve.word(after: "endpoint web_square: POST ")
+        let url = try word(after: "endpoint web_square: POST ", in: serve.stdout)
         #expect(url.hasSuffix("/main/fixtures/web_square"), "\(url)")
-        let dataDirectory = try serve.word(after: "(data in ")
+        let dataDirectory = try word(after: "(data in ", in: serve.stdout)
         #expect(FileManager.default.fileExists(atPath: dataDirectory))
         let first = try await post(url, #"{"x": 9}"#)
         #expect(first.status == 200 && first.body.contains(#""square":81"#), "\(first)")
@@ -94,7 +57,7 @@ struct ServeTests {
         try FileManager.default.removeItem(atPath: executable)
         try FileManager.default.copyItem(
             atPath: productsDirectory.appendingPathComponent("aloft-test-app").path, toPath: executable)
-        try await serve.waitForOutput("deployed app 'fixtures' version 2:")
+        try await serve.waitForOutput("deployed app 'fixtures' version 2:", timeout: .seconds(60))
         let after = try await post(url, #"{"x": 4}"#)
         done.set()  // the request in flight finishes: cancelling it would count as a failure
         let statuses = await requests.value
@@ -111,10 +74,8 @@ struct ServeTests {
         let still = try await post(url, #"{"x": 5}"#)
         #expect(still.status == 200 && still.body.contains(#""square":25"#), "\(still)")
 
-        kill(serve.process.processIdentifier, SIGINT)
-        let stopped = try await eventually(timeout: .seconds(30)) { !serve.process.isRunning }
-        try #require(stopped, "aloft serve did not stop within 30 s of SIGINT")
-        #expect(serve.process.terminationStatus == 0, "\(serve.stderr)")
+        serve.signal(SIGINT)
+        #expect(try await serve.waitForExit(timeout: .seconds(30)) == 0, "\(serve.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dataDirectory))
     }
 

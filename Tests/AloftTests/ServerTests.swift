@@ -27,14 +27,14 @@ struct ServerTests {
             let schema = "aloft_server_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             storeArguments += ["--postgres-url", url, "--postgres-schema", schema]
         }
-        let first = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
+        let first = try await ServerProcess(dataDirectory: directory, arguments: storeArguments)
         let app = first.app("durable")
         let finished = try await (app.lookup("square") as Function<Int, Int>).spawn(7)
         #expect(try await finished.get(timeout: .seconds(60)) == 49)
         let unfinished = try await (app.lookup("sleepy") as Function<Double, Int>).spawn(1.0)
-        first.kill()
+        await first.kill()
 
-        let second = try ServerProcess(dataDirectory: directory, arguments: storeArguments)
+        let second = try await ServerProcess(dataDirectory: directory, arguments: storeArguments)
         let restarted = second.app("durable")
         #expect(try await FunctionCall<Int>(id: finished.id, app: restarted).get(timeout: .seconds(30)) == 49)
         #expect(try await FunctionCall<Int>(id: unfinished.id, app: restarted).get(timeout: .seconds(60)) == 0)
@@ -44,7 +44,7 @@ struct ServerTests {
         }
         #expect(unknown?.code == .notFound)
         #expect(unknown?.message.contains("kept for") == true)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
         if store == .postgres, let url = testPostgresURL, let schema = storeArguments.last {
             let cleanup = try PostgresStore(url: url, schema: schema)
             try await cleanup.open()
@@ -59,7 +59,7 @@ struct ServerTests {
     func exclusiveAndIsolated() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory, environment: ["ALOFT_POSTGRES_URL": "postgres://u:secretpw@localhost/db"])
         let second = try await runProduct(
             "aloft", arguments: ["server", "--port", "0", "--http-port", "0", "--data-dir", directory],
@@ -88,18 +88,18 @@ struct ServerTests {
         let files = try await (app.lookup("open_files") as Function<NoArguments, [String]>).remote()
         #expect(!files.contains { $0.hasPrefix(directory) }, "\(files)")
         #expect(files.filter { $0.hasPrefix("socket:") }.count <= 1, "\(files)")  // its own connection only
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("SIGTERM stops the server gracefully: it exits 0 and its containers are gone")
     func gracefulStop() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let app = server.app("graceful")
         let containerPID = try await (app.lookup("process_id") as Function<NoArguments, Int32>).remote()
         #expect(kill(containerPID, 0) == 0)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         #expect(try await eventually { kill(containerPID, 0) != 0 })
     }
 
@@ -131,7 +131,7 @@ struct TokenTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory, arguments: ["--log-level", "debug"], standardError: log)
         let secret = String(server.token.split(separator: "_").last ?? "")
 
@@ -172,7 +172,7 @@ struct TokenTests {
 
         #expect(try await server.http("GET", "/v1/calls/fc-x", anonymous: true).status == 401)
 
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
         let logs = try String(contentsOfFile: log, encoding: .utf8)
         #expect(logs.contains("refused a client"))
         #expect(!logs.contains(secret) && !logs.contains(String(extra.split(separator: "_")[2])))
@@ -182,7 +182,7 @@ struct TokenTests {
     func expiringToken() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let made = try await runProduct(
             "aloft", arguments: ["token", "new", "--expires", "15s", "--data-dir", directory])
         let token = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -206,7 +206,7 @@ struct TokenTests {
         let listed = try await runProduct("aloft", arguments: ["token", "list", "--data-dir", directory])
         let id = String(token.split(separator: "_")[1])
         #expect(listed.stdout.split(separator: "\n").contains { $0.hasPrefix(id) && $0.contains("\texpired\t") })
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test(
@@ -215,7 +215,7 @@ struct TokenTests {
     func workspacesAreIsolated() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let main = server.app("shared-name")
         let spawned = try await (main.lookup("square") as Function<Int, Int>).spawn(5)
         #expect(try await spawned.get(timeout: .seconds(30)) == 25)
@@ -258,14 +258,14 @@ struct TokenTests {
 
         // The other workspace's own app of the same name is its own.
         #expect(try await (other.lookup("square") as Function<Int, Int>).remote(6) == 36)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("before its hello is answered, a connection announcing a large frame is closed at once")
     func largeFrameBeforeHello() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let port = try #require(Int(server.address.split(separator: ":").last ?? ""))
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port).get()
@@ -277,14 +277,14 @@ struct TokenTests {
         #expect(!channel.isActive)
         // The server is fine: a well-behaved client still gets in.
         #expect(try await (server.app("after").lookup("square") as Function<Int, Int>).remote(3) == 9)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a hello and a first request in one write both get their answers while the token is checked")
     func helloAndRequestInOneWrite() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let socket = try BlockingWireSocket(address: server.address)
         var lookup = Aloft_V1_FunctionLookup()
         lookup.appName = "nosuch"
@@ -299,7 +299,7 @@ struct TokenTests {
         #expect(answer.requestID == 2)
         guard case .error(let error) = answer.body else { throw AloftError(.protocolError, "got \(answer)") }
         #expect(error.code == AloftError.Code.notFound.rawValue)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("the data directory and the database are its owner's only, even when the directory existed")
@@ -308,21 +308,21 @@ struct TokenTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         func mode(_ path: String) throws -> Int {
             try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) & 0o777
         }
         #expect(try mode(directory) == 0o700)
         #expect(try mode(directory + "/aloft.sqlite") == 0o600)
         #expect(try mode(directory + "/client-token") == 0o600)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a finished call's id stays its own: another workspace's call with that id is refused")
     func callIDsCannotBeTakenOver() async throws {
         let directory = temporaryPath("aloft-server")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory)
+        let server = try await ServerProcess(dataDirectory: directory)
         let owner = server.app("takeover")
         let spawned = try await (owner.lookup("square") as Function<Int, Int>).spawn(5)
         #expect(try await spawned.get(timeout: .seconds(30)) == 25)
@@ -343,122 +343,7 @@ struct TokenTests {
         #expect(refused?.code == .protocolError)
         #expect(refused?.message == "call id '\(spawned.id)' is already in use")
         #expect(try await spawned.get(timeout: .seconds(5)) == 25)  // the owner's result is still its own
-        #expect(server.terminate() == 0)
-    }
-}
-
-/// A running `aloft server` on a free port.
-final class ServerProcess: @unchecked Sendable {
-    let process = Process()
-    /// `host:port` it listens on.
-    let address: String
-    /// `http://host:port` of its HTTP API.
-    let httpURL: String
-    /// The client token (workspace `main`) it made on its first start.
-    let token: String
-
-    /// - Parameter standardError: a file for its logs (default: this process's standard error).
-    init(
-        dataDirectory: String, arguments: [String] = [], standardError: String? = nil,
-        environment: [String: String] = [:]
-    ) throws {
-        process.executableURL = productsDirectory.appendingPathComponent("aloft")
-        process.arguments =
-            ["server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"]
-            + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        if let standardError {
-            _ = FileManager.default.createFile(atPath: standardError, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: standardError)
-        }
-        // The first line says where it listens: "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
-        // Read off the test's threads (the handler runs on a Foundation thread), and kept draining afterwards: its
-        // containers' output is forwarded to this pipe.
-        let firstLine = Mutex(Data())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            if chunk.isEmpty { handle.readabilityHandler = nil }
-            firstLine.withLock { if !$0.contains(UInt8(ascii: "\n")) { $0.append(chunk) } }
-        }
-        try process.run()
-        // Waits with a deadline: a server that hangs before it listens fails the test in 30 s, not at the suite's limit.
-        let deadline = Date().addingTimeInterval(30)
-        while !firstLine.withLock({ $0.contains(UInt8(ascii: "\n")) }) {
-            guard process.isRunning else {
-                throw AloftError(.connectionFailed, "aloft server exited before it listened")
-            }
-            guard Date() < deadline else {
-                process.terminate()
-                throw AloftError(.connectionFailed, "aloft server did not listen within 30 s")
-            }
-            usleep(5_000)
-        }
-        let text = String(decoding: firstLine.withLock { $0 }, as: UTF8.self)
-        func word(after marker: String) throws -> String {
-            guard let range = text.range(of: marker) else {
-                throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)")
-            }
-            return String(text[range.upperBound...].prefix { $0 != "," && $0 != " " })
-        }
-        address = try word(after: "listening on ")
-        httpURL = try word(after: "HTTP API on ")
-        let tokenFile = (dataDirectory as NSString).appendingPathComponent("client-token")
-        token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// An app that reaches this server with `token` (default: the server's first token); its containers run
-    /// `aloft-test-app`.
-    func app(_ name: String, token: String? = nil) -> App {
-        App(
-            name, controlPlane: RemoteControlPlane(address, token: token ?? self.token),
-            configuration: fixtures.configuration)
-    }
-
-    struct Reply {
-        let status: Int
-        let json: [String: Any]
-    }
-
-    /// An HTTP request to its API at `path`, with `token` (default: the server's first) as a bearer token, or none
-    /// when `anonymous`.
-    func http(
-        _ method: String, _ path: String, body: String? = nil, token: String? = nil, anonymous: Bool = false
-    ) async throws -> Reply {
-        var request = URLRequest(url: try #require(URL(string: httpURL + path)))
-        request.httpMethod = method
-        request.httpBody = body.map { Data($0.utf8) }
-        if !anonymous { request.setValue("Bearer \(token ?? self.token)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: object as? [String: Any] ?? [:])
-    }
-
-    /// SIGKILL: a crash.
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    /// SIGTERM, then waits (at most 30 s, then SIGKILL: a server that does not stop fails the test, not the run);
-    /// returns the exit status.
-    func terminate() -> Int32 {
-        process.terminate()
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        guard !process.isRunning else {
-            Issue.record("aloft server did not stop within 30 s of SIGTERM")
-            kill()
-            return -1
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill() }
+        #expect(await server.terminate() == 0)
     }
 }
 

@@ -26,20 +26,15 @@ struct ShutdownTests {
     func interruptedCaller() async throws {
         let path = temporaryPath("aloft-pid")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let caller = Process()
-        caller.executableURL = productsDirectory.appendingPathComponent("aloft-test-app")
-        caller.arguments = ["hang", path]
-        caller.standardOutput = FileHandle.nullDevice
-        caller.standardError = FileHandle.nullDevice
-        try caller.run()
+        let caller = try ChildProcess.product(
+            "aloft-test-app", arguments: ["hang", path], standardOutput: .discard, standardError: .discard)
         #expect(try await eventually { pid(in: path) > 0 })
         let container = pid(in: path)
-        kill(caller.processIdentifier, SIGINT)
-        #expect(try await eventually(timeout: .seconds(20)) { !caller.isRunning })
-        #expect(caller.terminationStatus == 128 + SIGINT)
+        caller.signal(SIGINT)
+        #expect(try await caller.waitForExit(timeout: .seconds(20)) == 128 + SIGINT)
         #expect(try await eventually(timeout: .seconds(15)) { kill(container, 0) != 0 })
         // Every container of that caller was started with its control plane's address, which names the caller's pid.
-        let marker = "aloft-\(caller.processIdentifier)-"
+        let marker = "aloft-\(caller.pid)-"
         let leftovers = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).filter { entry in
             guard Int32(entry) != nil, let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ")
             else { return false }

@@ -36,22 +36,14 @@ struct WebEndpointTests {
     }
 
     /// `curl` (from Debian's packages) as a user runs it: the status, the redirect target and the body.
-    func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "--max-time", "60"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    func curl(_ arguments: [String]) async throws -> String {
+        try await runProcess("/usr/bin/curl", arguments: ["-s", "--max-time", "60"] + arguments).stdout
     }
 
     func deployedServer(
         _ directory: String, arguments: [String] = [], endpointLines: [String]? = nil
     ) async throws -> ServerProcess {
-        let server = try ServerProcess(dataDirectory: directory, arguments: arguments)
+        let server = try await ServerProcess(dataDirectory: directory, arguments: arguments)
         let deployed = try await runProduct(
             "aloft", arguments: ["deploy", "--executable", testApp],
             environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
@@ -114,7 +106,7 @@ struct WebEndpointTests {
         #expect(tooLarge.status == 413, "\(tooLarge.body.prefix(200))")
         // The API's own routes still answer beside the endpoints' catch-all path.
         #expect(try await server.http("GET", "/v1/calls/fc-nosuch").status == 404)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("raw handlers: every method and subpath, headers and body both ways, a throw's status, auth")
@@ -123,15 +115,15 @@ struct WebEndpointTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try await deployedServer(directory)
         let base = server.httpURL + "/main/fixtures/web_raw"
-        let echoed = try curl([
+        let echoed = try await curl([
             "-X", "PUT", "-H", "X-Test: yes", "--data-binary", "hello there", "-D", "-", base + "/items/7?full=1",
         ])
         #expect(echoed.hasPrefix("HTTP/1.1 201"), "\(echoed)")
         #expect(echoed.lowercased().contains("x-echo-method: put\r\n"), "\(echoed)")
         #expect(echoed.lowercased().contains("content-type: text/plain; charset=utf-8\r\n"), "\(echoed)")
         #expect(echoed.hasSuffix("\r\n\r\nPUT /items/7?full=1 yes hello there"), "\(echoed)")
-        #expect(try curl([base]) == "GET / - ")
-        #expect(try curl(["-X", "DELETE", base + "/"]) == "DELETE / - ")
+        #expect(try await curl([base]) == "GET / - ")
+        #expect(try await curl(["-X", "DELETE", base + "/"]) == "DELETE / - ")
 
         let teapot = try await request("GET", "/main/fixtures/web_raw/teapot", on: server)
         #expect(teapot.status == 418)
@@ -148,7 +140,7 @@ struct WebEndpointTests {
         #expect(try await square.webURL()?.absoluteString == server.httpURL + "/main/fixtures/web_square")
         let plain = Function<Int, Int>.lookup(app: "fixtures", name: "square", controlPlane: controlPlane)
         #expect(try await plain.webURL() == nil)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("with --web-domain, endpoints answer at <workspace>--<app>-<label>.<domain>, and that is their URL")
@@ -161,23 +153,23 @@ struct WebEndpointTests {
                 "  endpoint web_square: POST https://main--fixtures-web_square.aloft.test",
                 "  endpoint web_raw: * https://main--fixtures-web_raw.aloft.test",
             ])
-        let square = try curl([
+        let square = try await curl([
             "-H", "Host: main--fixtures-web_square.aloft.test", "-X", "POST", "-d", #"{"x": 3}"#, server.httpURL + "/",
         ])
         #expect(square.contains(#""square":9"#), "\(square)")
-        let raw = try curl(["-H", "Host: MAIN--fixtures-web_raw.aloft.test:443", server.httpURL + "/items/1?a=b"])
+        let raw = try await curl(["-H", "Host: MAIN--fixtures-web_raw.aloft.test:443", server.httpURL + "/items/1?a=b"])
         #expect(raw == "GET /items/1?a=b - ", "\(raw)")
-        let unknown = try curl([
+        let unknown = try await curl([
             "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: main--fixtures-nosuch.aloft.test",
             server.httpURL + "/",
         ])
         #expect(unknown == "404")
         // Other hosts reach the path form and the API as before.
-        #expect(try curl(["-X", "DELETE", server.httpURL + "/main/fixtures/web_raw/x"]) == "DELETE /x - ")
+        #expect(try await curl(["-X", "DELETE", server.httpURL + "/main/fixtures/web_raw/x"]) == "DELETE /x - ")
         let controlPlane = RemoteControlPlane(server.address, token: server.token)
         let handler = Function<Int, Int>.lookup(app: "fixtures", name: "web_raw", controlPlane: controlPlane)
         #expect(try await handler.webURL()?.absoluteString == "https://main--fixtures-web_raw.aloft.test")
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a streamed response: Server-Sent Events reach the client while the handler still runs")
@@ -202,43 +194,26 @@ struct WebEndpointTests {
         let one = try #require(lines.first { $0.text == "data: one" }?.at)
         let two = try #require(lines.first { $0.text == "data: two" }?.at)
         #expect(one < two)
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
-    /// Runs `curl` and reads its output line by line as it arrives, on a thread of its own (off the test pool),
-    /// calling `seen` with each; the lines (without `\r`) with the time each arrived.
+    /// Runs `curl` and reads its output line by line as it arrives, calling `seen` with each; the lines (without
+    /// `\r`) with the time each arrived.
     func curlLines(
         _ arguments: [String], seen: @escaping @Sendable (String) -> Void
     ) async throws -> [(text: String, at: ContinuousClock.Instant)] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "--max-time", "60"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let handle = output.fileHandleForReading
-        let lines = await withCheckedContinuation {
-            (done: CheckedContinuation<[(String, ContinuousClock.Instant)], Never>) in
-            Thread.detachNewThread {
-                var lines: [(String, ContinuousClock.Instant)] = []
-                var pending = Data()
-                while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    pending.append(chunk)
-                    while let newline = pending.firstIndex(of: 0x0A) {
-                        var text = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                        if text.hasSuffix("\r") { text.removeLast() }
-                        pending = Data(pending[pending.index(after: newline)...])
-                        lines.append((text, .now))
-                        seen(text)
-                    }
-                }
-                process.waitUntilExit()
-                done.resume(returning: lines)
-            }
+        final class Lines: Sendable { let value = Mutex<[(String, ContinuousClock.Instant)]>([]) }
+        let lines = Lines()
+        let curl = try ChildProcess(
+            "/usr/bin/curl", arguments: ["-s", "--max-time", "60"] + arguments,
+            onLine: { text in
+                lines.value.withLock { $0.append((text, .now)) }
+                seen(text)
+            })
+        try await curl.waitForExit(timeout: .seconds(90))
+        return lines.value.withLock { $0 }.map {
+            (text: $0.0.lowercased().hasPrefix("content-type") ? $0.0.lowercased() : $0.0, at: $0.1)
         }
-        return lines.map { (text: $0.0.lowercased().hasPrefix("content-type") ? $0.0.lowercased() : $0.0, at: $0.1) }
     }
 
     @Test("a request still running after the redirect time is answered 303 to a result URL; curl -L gets the result")
@@ -248,18 +223,19 @@ struct WebEndpointTests {
         let server = try await deployedServer(directory, arguments: ["--web-redirect-after", "1"])
         let url = server.httpURL + "/main/fixtures/web_slow?seconds=2.5"
         // Without following: 303 with a Location under /v1/web-results/main/.
-        let first = try curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", url])
+        let first = try await curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", url])
         #expect(first.hasPrefix("303 \(server.httpURL)/v1/web-results/main/fc-"), "\(first)")
         // Following: the redirect waits again (and again), then the result.
-        let followed = try curl(["-L", "-w", " %{http_code} %{num_redirects}", url])
+        let followed = try await curl(["-L", "-w", " %{http_code} %{num_redirects}", url])
         let parts = followed.split(separator: " ")
         #expect(parts.first == #""done""#, "\(followed)")
         #expect(parts.dropFirst().first == "200", "\(followed)")
         #expect(Int(parts.last ?? "") ?? 0 >= 2, "\(followed)")
         // A fast one is answered at once.
         #expect(
-            try curl(["-w", " %{http_code}", server.httpURL + "/main/fixtures/web_slow?seconds=0"]) == #""done" 200"#)
-        #expect(server.terminate() == 0)
+            try await curl(["-w", " %{http_code}", server.httpURL + "/main/fixtures/web_slow?seconds=0"])
+                == #""done" 200"#)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a redeploy switches an endpoint to the new version without dropping a request")
@@ -299,7 +275,7 @@ struct WebEndpointTests {
         #expect(deployed.stdout.contains("version 2"))
         #expect(Set(during).isSubset(of: ["1", "2"]), "\(Set(during))")
         #expect(try await round() == Array(repeating: "2", count: 20))
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test(
@@ -329,7 +305,7 @@ struct WebEndpointTests {
             "\(replies.first { $0.status != 200 }.map { "\($0.status) \($0.body)" } ?? "")")
         let containers = Set(replies.compactMap { $0.json as? Int })
         #expect((1...2).contains(containers.count), "\(containers)")
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }
 

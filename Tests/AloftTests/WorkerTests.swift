@@ -29,7 +29,7 @@ struct WorkerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + ".log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let server = try ServerProcess(
+        let server = try await ServerProcess(
             dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
             standardError: log)
         let token = try await workerToken(directory)
@@ -42,10 +42,11 @@ struct WorkerTests {
             "aloft", arguments: ["token", "new", "--kind", "worker", "--workspace", "other", "--data-dir", directory]
         )
         .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let other = try WorkerProcess(
+        let other = try await WorkerProcess(
             server: server, token: otherToken, name: "elsewhere", cacheDirectory: directory + "/cache-other")
-        let first = try WorkerProcess(server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
-        let second = try WorkerProcess(
+        let first = try await WorkerProcess(
+            server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
+        let second = try await WorkerProcess(
             server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
         try await deploy(server)
         let squareWhere = Function<Int, String>.lookup(
@@ -75,7 +76,7 @@ struct WorkerTests {
             hosts.insert(String(parts[1]))
             index += 1
             if killedAt == nil && index >= 500 && hosts == ["w1", "w2"] {
-                first.kill()
+                await first.kill()
                 killedAt = index
             }
         }
@@ -89,7 +90,8 @@ struct WorkerTests {
             })
 
         // A worker that stops heartbeating (SIGSTOP) is lost when its lease expires; its containers are cut off.
-        let third = try WorkerProcess(server: server, token: token, name: "w3", cacheDirectory: directory + "/cache-w3")
+        let third = try await WorkerProcess(
+            server: server, token: token, name: "w3", cacheDirectory: directory + "/cache-w3")
         index = 0
         hosts = []
         for try await result in squareWhere.map(0..<2000) {
@@ -102,11 +104,11 @@ struct WorkerTests {
         #expect(hosts.contains("w3"))
         // Resumed, it finds its connection closed and joins again: with the other worker gone, it runs everything.
         second.resume()
-        third.kill()
+        await third.kill()
         hosts = []
         for try await result in squareWhere.map(0..<200) { hosts.insert(String(result.split(separator: "@")[1])) }
         #expect(hosts == ["w2"])
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 
     @Test("a map and a remote call in flight carry on across a server killed with -9: every result arrives once")
@@ -114,7 +116,7 @@ struct WorkerTests {
         let directory = temporaryPath("aloft-restart")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
-        var server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+        var server = try await ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
         try await deploy(server)
         let control = RemoteControlPlane(server.address, token: server.token)
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where", controlPlane: control)
@@ -131,27 +133,62 @@ struct WorkerTests {
             index += 1
             if index == 1000 {
                 #expect(try await eventually { FileManager.default.fileExists(atPath: marker) })
-                server.kill()
-                server = try ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
+                await server.kill()
+                server = try await ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
             }
         }
         #expect(index == 3000)
         #expect(try await slowCall.value == "recovered")
         // The first run's container outlived its server, hanging: end it.
         if let pid = Int32((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "") { kill(pid, SIGKILL) }
-        #expect(server.terminate() == 0)
+        #expect(await server.terminate() == 0)
     }
 }
 
 extension WorkerTests {
+    @Test("a generator's container lost with its worker host ends the stream with internalFailure; it is not re-run")
+    func generatorLostWithItsHost() async throws {
+        let directory = temporaryPath("aloft-workers")
+        let runs = temporaryPath("aloft-generator-runs")
+        defer {
+            for path in [directory, runs] { try? FileManager.default.removeItem(atPath: path) }
+        }
+        let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
+        let token = try await workerToken(directory)
+        let workers = [
+            try await WorkerProcess(server: server, token: token, name: "g1", cacheDirectory: directory + "/cache-g1"),
+            try await WorkerProcess(server: server, token: token, name: "g2", cacheDirectory: directory + "/cache-g2"),
+        ]
+        try await deploy(server)
+        let control = RemoteControlPlane(server.address, token: server.token)
+        let generator = GeneratorFunction<String, String>.lookup(
+            app: "fixtures", name: "record_then_wait", controlPlane: control)
+        var items: [String] = []
+        let error = await aloftError {
+            for try await item in generator.remoteStream(runs) {
+                items.append(item)
+                // The first item names the host its container runs on: that host dies (the other one lives on, where
+                // a re-run would go).
+                if items.count == 1 { await workers.first { $0.name == item }?.kill() }
+            }
+        }
+        #expect(items.count == 1 && ["g1", "g2"].contains(items[0]), "\(items)")
+        #expect(error?.code == .internalFailure, "\(String(describing: error))")
+        // Ended, not waiting to run again: nothing of it is queued or running, and its body ran once.
+        let plain = Function<String, String>.lookup(app: "fixtures", name: "record_then_wait", controlPlane: control)
+        #expect(try await plain.stats() == FunctionStats(backlog: 0, runningInputs: 0, containers: 0))
+        #expect((try? String(contentsOfFile: runs, encoding: .utf8))?.split(separator: "\n").count == 1)
+        #expect(await server.terminate() == 0)
+    }
+
     @Test("a worker host whose standard output fails (a full disk, a closed pipe) keeps serving containers")
     func workerWithFailingOutput() async throws {
         let directory = temporaryPath("aloft-workers")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = try ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
+        let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
         // Every write to /dev/full fails (ENOSPC), as one to a pipe whose reader exited does (EPIPE).
         let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
-        let worker = try WorkerProcess(
+        let worker = try await WorkerProcess(
             server: server, token: try await workerToken(directory), name: "mute", cacheDirectory: directory + "/cache",
             standardOutput: full)
         try await deploy(server)
@@ -160,79 +197,8 @@ extension WorkerTests {
             controlPlane: RemoteControlPlane(server.address, token: server.token))
         let call = try await squareWhere.spawn(9)
         #expect(try await call.get(timeout: .seconds(60)) == "81@mute")
-        #expect(worker.process.isRunning)
-        #expect(server.terminate() == 0)
-    }
-}
-
-/// An `aloft worker` process (optionally in a network namespace), connected once it returns.
-final class WorkerProcess: @unchecked Sendable {
-    let process = Process()
-    private final class Output: Sendable {
-        let text = Mutex("")
-    }
-    private let output = Output()
-
-    init(
-        server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
-        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, standardOutput: FileHandle? = nil
-    ) throws {
-        let arguments = [
-            "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
-            "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
-            "warning",
-        ]
-        let aloft = productsDirectory.appendingPathComponent("aloft").path
-        if let namespace {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", namespace, aloft] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: aloft)
-            process.arguments = arguments
-        }
-        if let standardOutput {  // its output goes there: nothing to wait for
-            process.standardOutput = standardOutput
-            try process.run()
-            return
-        }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
-            let chunk = handle.availableData
-            if chunk.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                output.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
-            }
-        }
-        try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        while !output.text.withLock({ $0.contains("connected to") }) {
-            guard process.isRunning, Date() < deadline else {
-                throw AloftError(
-                    .connectionFailed, "aloft worker \(name) did not connect: \(output.text.withLock { $0 })")
-            }
-            usleep(20_000)
-        }
-    }
-
-    /// What it printed: its own lines and its containers' output.
-    var printed: String { output.text.withLock { $0 } }
-
-    func kill() {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    func pause() { Foundation.kill(process.processIdentifier, SIGSTOP) }
-    func resume() { Foundation.kill(process.processIdentifier, SIGCONT) }
-
-    deinit {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGCONT)
-            Foundation.kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        #expect(worker.isRunning)
+        #expect(await server.terminate() == 0)
     }
 }
 

@@ -114,6 +114,18 @@ let asyncArriveAndWait = app.function("async_arrive_and_wait") { (job: String) a
     return Where.here()
 }
 
+/// A barrier across containers: appends a line to `path`, then waits (up to 60 s) until it has `count` lines, and
+/// answers where it ran. `count` inputs are surely running at once when they answer.
+let fileBarrier = app.function("file_barrier") { (path: String, count: Int) throws -> Where in
+    let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard descriptor >= 0 else { throw PlainError() }
+    _ = write(descriptor, "+\n", 2)  // one write, appended whole: no line is lost to another container's
+    close(descriptor)
+    func arrived() -> Int { ((try? Data(contentsOf: URL(fileURLWithPath: path)))?.count ?? 0) / 2 }
+    for _ in 0..<6_000 where arrived() < count { Thread.sleep(forTimeInterval: 0.01) }
+    return Where.here()
+}
+
 let arrivals = Mutex<[String: Int]>([:])
 
 func arrive(_ job: String) -> (key: String, count: Int) {
@@ -170,6 +182,17 @@ let blockingWaitForCancel = app.function("blocking_wait_for_cancel") { (path: St
         Thread.sleep(forTimeInterval: 0.01)
     }
     return 0
+}
+
+/// Writes its pid to `path`, then waits (up to 60 s, not looking at cancellation) until `path.release` exists;
+/// answers its pid.
+let waitForRelease = app.function("wait_for_release") { (path: String) throws -> Int32 in
+    let pid = ProcessInfo.processInfo.processIdentifier
+    _ = FileManager.default.createFile(atPath: path, contents: Data(String(pid).utf8))
+    for _ in 0..<6_000 where !FileManager.default.fileExists(atPath: path + ".release") {
+        Thread.sleep(forTimeInterval: 0.01)
+    }
+    return pid
 }
 
 /// Writes its pid to `path`, sleeps `seconds`, returns its pid.
@@ -264,6 +287,23 @@ let yieldThenCrash = app.generator("yield_then_crash") { (path: String) -> Async
         Task {
             try await Task.sleep(for: .milliseconds(300))
             kill(getpid(), SIGKILL)
+        }
+    }
+}
+
+/// Adds a line to `path` per run, yields the worker host it runs on (`server` for the server's own), then waits (up
+/// to 60 s) for `path.go` before it yields "second".
+let recordThenWait = app.generator("record_then_wait") { (path: String) -> AsyncThrowingStream<String, any Error> in
+    let previous = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    try? (previous + "run\n").write(toFile: path, atomically: true, encoding: .utf8)
+    return AsyncThrowingStream { continuation in
+        continuation.yield(ProcessInfo.processInfo.environment["ALOFT_WORKER_NAME"] ?? "server")
+        Task {
+            for _ in 0..<6_000 where !FileManager.default.fileExists(atPath: path + ".go") {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            continuation.yield("second")
+            continuation.finish()
         }
     }
 }

@@ -34,56 +34,6 @@ let repeatText: Function<ArgumentPair<String, Int>, String> = fixtures.lookup("r
 let asyncFunction: Function<NoArguments, Int> = fixtures.lookup("async_function")
 let blockingCaller: Function<Int, Int> = fixtures.lookup("blocking_caller")
 
-/// Runs an executable to completion and returns its exit status and output.
-/// Waits on a thread of its own, not on one of the few threads that run every test's tasks.
-func runProduct(
-    _ name: String, arguments: [String] = [], environment: [String: String] = [:],
-    timeout: Duration = .seconds(120)
-) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(
-                with: Result {
-                    try runProductBlocking(name, arguments: arguments, environment: environment, timeout: timeout)
-                })
-        }
-    }
-}
-
-private func runProductBlocking(
-    _ name: String, arguments: [String], environment: [String: String],
-    timeout: Duration
-) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = productsDirectory.appendingPathComponent(name)
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let killer = DispatchWorkItem { process.terminate() }  // a hang fails the test instead of stalling the suite
-    DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: killer)
-    // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
-    nonisolated(unsafe) var errorData = Data()
-    let errorRead = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-        errorData = err.fileHandleForReading.readDataToEndOfFile()
-        errorRead.signal()
-    }
-    let outputData = out.fileHandleForReading.readDataToEndOfFile()
-    errorRead.wait()
-    process.waitUntilExit()
-    killer.cancel()
-    return (
-        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-        String(decoding: errorData, as: UTF8.self)
-    )
-}
-
 /// Polls `condition` until it holds or `timeout` passes; for effects in other processes that nothing signals.
 func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -149,4 +99,13 @@ func aloftError<T>(_ body: () async throws -> T, sourceLocation: SourceLocation 
         Issue.record("expected an AloftError, got \(error)", sourceLocation: sourceLocation)
     }
     return nil
+}
+
+extension Sequence {
+    /// `map` with an async transform, one element after another.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }

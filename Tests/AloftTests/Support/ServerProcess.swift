@@ -1,0 +1,93 @@
+import Aloft
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A running `aloft server` on a free port.
+final class ServerProcess: Sendable {
+    let child: ChildProcess
+    /// `host:port` it listens on.
+    let address: String
+    /// `http://host:port` of its HTTP API.
+    let httpURL: String
+    /// The client token (workspace `main`) it made on its first start.
+    let token: String
+
+    /// Starts it and waits (at most 30 s) until it listens.
+    /// - Parameter standardError: a file for its logs (default: this process's standard error).
+    init(
+        dataDirectory: String, arguments: [String] = [], standardError: String? = nil,
+        environment: [String: String] = [:]
+    ) async throws {
+        // Its standard output is collected: the first line says where it listens, and its containers' output
+        // follows.
+        child = try ChildProcess.product(
+            "aloft",
+            arguments: [
+                "server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning",
+            ] + arguments,
+            environment: environment, standardError: standardError.map { .file($0) } ?? .inherit)
+        // "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
+        try await child.waitForOutput("\n")
+        let text = String(child.stdout.prefix { $0 != "\n" })
+        func word(after marker: String) throws -> String {
+            guard let range = text.range(of: marker) else {
+                throw AloftError(.protocolError, "unexpected first line from aloft server: \(text)")
+            }
+            return String(text[range.upperBound...].prefix { $0 != "," && $0 != " " })
+        }
+        address = try word(after: "listening on ")
+        httpURL = try word(after: "HTTP API on ")
+        let tokenFile = (dataDirectory as NSString).appendingPathComponent("client-token")
+        token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    var pid: Int32 { child.pid }
+    /// What it printed on standard output: its first line and its containers' output.
+    var printed: String { child.stdout }
+
+    /// An app that reaches this server with `token` (default: the server's first token); its containers run
+    /// `aloft-test-app`.
+    func app(_ name: String, token: String? = nil) -> App {
+        App(
+            name, controlPlane: RemoteControlPlane(address, token: token ?? self.token),
+            configuration: fixtures.configuration)
+    }
+
+    struct Reply {
+        let status: Int
+        let json: [String: Any]
+    }
+
+    /// An HTTP request to its API at `path`, with `token` (default: the server's first) as a bearer token, or none
+    /// when `anonymous`.
+    func http(
+        _ method: String, _ path: String, body: String? = nil, token: String? = nil, anonymous: Bool = false
+    ) async throws -> Reply {
+        var request = URLRequest(url: try #require(URL(string: httpURL + path)))
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0.utf8) }
+        if !anonymous { request.setValue("Bearer \(token ?? self.token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: object as? [String: Any] ?? [:])
+    }
+
+    /// SIGKILL: a crash. Returns once it has ended.
+    func kill() async { await child.kill() }
+
+    /// SIGTERM, then waits (at most 30 s, then SIGKILL: a server that does not stop fails the test, not the run);
+    /// returns the exit status.
+    func terminate() async -> Int32 {
+        child.signal(SIGTERM)
+        do {
+            return try await child.waitForExit(timeout: .seconds(30))
+        } catch {
+            Issue.record("aloft server did not stop within 30 s of SIGTERM")
+            return -1
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Aloft
+import Foundation
+
+/// An `aloft worker` process (optionally in a network namespace), connected once `init` returns.
+final class WorkerProcess: Sendable {
+    let child: ChildProcess
+    /// Its `--name`.
+    let name: String
+
+    /// Starts it and waits (at most 30 s) until it says it connected, unless its output goes to `standardOutput`.
+    init(
+        server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
+        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, standardOutput: FileHandle? = nil
+    ) async throws {
+        self.name = name
+        let arguments = [
+            "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
+            "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
+            "warning",
+        ]
+        let aloft = productsDirectory.appendingPathComponent("aloft").path
+        child = try ChildProcess(
+            namespace == nil ? aloft : "/usr/sbin/ip",
+            arguments: namespace.map { ["netns", "exec", $0, aloft] + arguments } ?? arguments,
+            standardOutput: standardOutput.map { .handle($0) } ?? .collect, standardError: .inherit)
+        if standardOutput == nil { try await child.waitForOutput("connected to") }
+    }
+
+    /// What it printed: its own lines and its containers' output.
+    var printed: String { child.stdout }
+    var isRunning: Bool { child.isRunning }
+
+    /// SIGKILL; returns once it has ended.
+    func kill() async { await child.kill() }
+
+    func pause() { child.signal(SIGSTOP) }
+    func resume() { child.signal(SIGCONT) }
+
+    deinit {
+        if child.isRunning {
+            child.signal(SIGCONT)
+            child.signal(SIGTERM)
+        }
+    }
+}
