@@ -62,6 +62,19 @@ struct Server: AsyncParsableCommand {
     var localWorker: String?
 
     @Option(
+        help:
+            "How containers on this host run: auto (boxed with bubblewrap and cgroups where this host allows it, else plain processes), bwrap (always boxed; refuse to start otherwise) or none [$ALOFT_ISOLATION, default auto]."
+    )
+    var isolation: String?
+
+    @Option(
+        name: .customLong("container-pids"),
+        help:
+            "Tasks (processes and threads) one boxed container may have: a fork bomb stops there [$ALOFT_SERVER_CONTAINER_PIDS, default 4096]."
+    )
+    var containerPids: Int?
+
+    @Option(
         name: .customLong("worker-lease"),
         help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
     var workerLease: Double?
@@ -107,7 +120,8 @@ struct Server: AsyncParsableCommand {
             AloftEnvironment.httpLimits: httpLimits,
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
             AloftEnvironment.webRedirectAfter: webRedirectAfter.map { String($0) },
-            AloftEnvironment.webDomain: webDomain,
+            AloftEnvironment.webDomain: webDomain, AloftEnvironment.isolation: isolation,
+            AloftEnvironment.containerPids: containerPids.map { String($0) },
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
         ]

@@ -64,6 +64,8 @@ struct Serve: AsyncParsableCommand {
         var configuration = ServerConfiguration(
             host: "127.0.0.1", port: 0, dataDirectory: directory, store: .memory, logLevel: level)
         configuration.httpPort = httpPort
+        // The user's own code on their own machine, as on the embedded default: plain processes, no box.
+        configuration.isolation = .none
         var logger = Logger(label: "aloft.serve")
         logger.logLevel = level
         let server = try AloftServer(configuration: configuration, logger: logger)

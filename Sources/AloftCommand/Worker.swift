@@ -39,6 +39,12 @@ struct Worker: AsyncParsableCommand {
     @Option(name: .customLong("max-containers"), help: "Containers this host runs at once (default: twice its cores).")
     var maxContainers: Int?
 
+    @Option(
+        help:
+            "How containers run: auto (boxed with bubblewrap and cgroups where this host allows it, else plain processes), bwrap (always boxed; refuse to start otherwise) or none [$ALOFT_ISOLATION, default auto]."
+    )
+    var isolation: String?
+
     @Option(name: .customLong("cache-dir"), help: "Where fetched executables are kept (default ~/.aloft/worker-cache).")
     var cacheDirectory: String?
 
@@ -54,6 +60,7 @@ struct Worker: AsyncParsableCommand {
             flags: [
                 AloftEnvironment.controlPlaneAddress: server, AloftEnvironment.token: token,
                 AloftEnvironment.apiURL: apiURL, AloftEnvironment.logLevel: logLevel,
+                AloftEnvironment.isolation: isolation,
             ], environment: environment)
         var configuration: WorkerConfiguration
         let level: Logger.Level
@@ -73,7 +80,12 @@ struct Worker: AsyncParsableCommand {
         if let cacheDirectory { configuration.cacheDirectory = cacheDirectory }
         var logger = Logger(label: "aloft.worker")
         logger.logLevel = level
-        let worker = AloftWorker(configuration: configuration, logger: logger)
+        let worker: AloftWorker
+        do {
+            worker = try AloftWorker(configuration: configuration, logger: logger)
+        } catch {
+            throw ValidationError(error.message)
+        }
         let group = ServiceGroup(
             configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -1,3 +1,4 @@
+public import AloftCore
 public import Foundation
 
 /// What a container is started from.
@@ -10,6 +11,8 @@ public struct ContainerSpec: Sendable {
     public var arguments: [String]
     /// Added to the inherited environment.
     public var environment: [String: String]
+    /// What it may use; a runtime that does not isolate containers ignores it.
+    public var resources: ContainerResources
     /// Also gets what the container prints, as whole lines prefixed (`outputPrefix`) as they are forwarded,
     /// from any thread.
     public var onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)?
@@ -23,8 +26,10 @@ public struct ContainerSpec: Sendable {
 
     public init(
         containerID: String, appName: String, functionName: String, executable: String, arguments: [String],
-        environment: [String: String], onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)? = nil
+        environment: [String: String], resources: ContainerResources = ContainerResources(),
+        onOutput: (@Sendable (_ lines: Data, _ standardError: Bool) -> Void)? = nil
     ) {
+        self.resources = resources
         self.onOutput = onOutput
         self.containerID = containerID
         self.appName = appName
@@ -35,14 +40,47 @@ public struct ContainerSpec: Sendable {
     }
 }
 
+/// What a container may use: its function's `cpu`, `memory`, `ephemeralDisk` and `blockNetwork` options.
+public struct ContainerResources: Sendable, Hashable {
+    public var cpu: FunctionOptions.CPU
+    public var memory: FunctionOptions.Memory
+    /// MiB of writable `/tmp`; `nil`: the runtime's default.
+    public var ephemeralDisk: Int?
+    public var blockNetwork: Bool
+
+    public init(
+        cpu: FunctionOptions.CPU = .default, memory: FunctionOptions.Memory = .default, ephemeralDisk: Int? = nil,
+        blockNetwork: Bool = false
+    ) {
+        self.cpu = cpu
+        self.memory = memory
+        self.ephemeralDisk = ephemeralDisk
+        self.blockNetwork = blockNetwork
+    }
+
+    /// What a function with `options` asks for.
+    public init(_ options: FunctionOptions) {
+        self.init(
+            cpu: options.cpu, memory: options.memory, ephemeralDisk: options.ephemeralDisk,
+            blockNetwork: options.blockNetwork)
+    }
+}
+
 /// A started container, as the runtime that started it sees it.
 public protocol ContainerHandle: Sendable {
     /// The OS process id, where there is one.
     var processID: Int32? { get }
+    /// Whether the kernel killed it for going over its memory limit. Known by the time the runtime reports its
+    /// exit; always false where the runtime sets no limit.
+    var wasKilledAtMemoryLimit: Bool { get }
     /// Asks the container to stop (SIGTERM for a process).
     func terminate()
     /// Stops it now (SIGKILL for a process).
     func kill()
+}
+
+extension ContainerHandle {
+    public var wasKilledAtMemoryLimit: Bool { false }
 }
 
 /// Decides who a client or worker host is from the token in its `Hello`. The embedded control plane has none: every
@@ -60,4 +98,13 @@ public protocol ContainerRuntime: Sendable {
     func start(
         _ spec: ContainerSpec, onExit: @escaping @Sendable (_ status: Int32) -> Void
     ) throws -> any ContainerHandle
+
+    /// Once its owner stopped (no container starts any more): kills the containers still running and waits, up to
+    /// `timeout`, until what they leave on the host (a boxed container's cgroup) is gone. The owner's process may
+    /// exit after it returns.
+    func finish(within timeout: Duration) async
+}
+
+extension ContainerRuntime {
+    public func finish(within timeout: Duration) async {}
 }

@@ -15,11 +15,22 @@ public struct ProcessContainerRuntime: ContainerRuntime {
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
     {
         let environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        let process = try Self.spawn(
+            spec, executable: spec.executable, arguments: spec.arguments, environment: environment,
+            forwardOutput: forwardOutput, onExit: onExit)
+        return ProcessHandle(process: process)
+    }
+
+    /// Starts `executable` for the container `spec` describes, its output forwarded (each line prefixed, and to
+    /// `spec.onOutput`) or dropped; with `cgroups`, in those groups from its start.
+    static func spawn(
+        _ spec: ContainerSpec, executable: String, arguments: [String], environment: [String: String],
+        cgroups: [String] = [], forwardOutput: Bool, onExit: @escaping @Sendable (Int32) -> Void
+    ) throws -> SpawnedProcess {
         guard forwardOutput else {
-            let process = try SpawnedProcess(
-                executable: spec.executable, arguments: spec.arguments, environment: environment,
-                standardOutput: -1, standardError: -1, onExit: onExit)
-            return ProcessHandle(process: process)
+            return try SpawnedProcess(
+                executable: executable, arguments: arguments, environment: environment, standardOutput: -1,
+                standardError: -1, cgroups: cgroups, onExit: onExit)
         }
         let out = try OutputPipe()
         let err: OutputPipe
@@ -29,28 +40,24 @@ public struct ProcessContainerRuntime: ContainerRuntime {
             out.closeBothEnds()
             throw error
         }
-        let process: SpawnedProcess
-        do {
-            let prefix = spec.outputPrefix
-            let forwarders = [
-                LineForwarder(readEnd: out.readEnd, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
-                LineForwarder(readEnd: err.readEnd, prefix: prefix, destination: .standardError, sink: spec.onOutput),
-            ]
-            defer {
-                // The child has its copies; the control plane's would keep the pipes open after the child exits
-                // (and, when the start failed, closing them ends the readers, which close the read ends).
-                close(out.writeEnd)
-                close(err.writeEnd)
-            }
-            process = try SpawnedProcess(
-                executable: spec.executable, arguments: spec.arguments, environment: environment,
-                standardOutput: out.writeEnd, standardError: err.writeEnd
-            ) { status in
-                for forwarder in forwarders { forwarder.finish() }
-                onExit(status)
-            }
+        let prefix = spec.outputPrefix
+        let forwarders = [
+            LineForwarder(readEnd: out.readEnd, prefix: prefix, destination: .standardOutput, sink: spec.onOutput),
+            LineForwarder(readEnd: err.readEnd, prefix: prefix, destination: .standardError, sink: spec.onOutput),
+        ]
+        defer {
+            // The child has its copies; the control plane's would keep the pipes open after the child exits
+            // (and, when the start failed, closing them ends the readers, which close the read ends).
+            close(out.writeEnd)
+            close(err.writeEnd)
         }
-        return ProcessHandle(process: process)
+        return try SpawnedProcess(
+            executable: executable, arguments: arguments, environment: environment, standardOutput: out.writeEnd,
+            standardError: err.writeEnd, cgroups: cgroups
+        ) { status in
+            for forwarder in forwarders { forwarder.finish() }
+            onExit(status)
+        }
     }
 }
 

@@ -13,16 +13,24 @@ final class SpawnedProcess: Sendable {
 
     /// Starts `executable` with standard output and error onto the given descriptors (-1: /dev/null); `onExit` is
     /// called once, from the waiting thread, with the status as a shell reports it (128 + n when signal n killed
-    /// it). Throws `internalFailure` naming the cause (no such executable, out of processes or memory).
+    /// it). With `cgroups` (the `cgroup.procs` files of cgroups), the process joins them before it runs.
+    /// Throws `internalFailure` naming the cause (no such executable, out of processes or memory).
     init(
         executable: String, arguments: [String], environment: [String: String], standardOutput: Int32,
-        standardError: Int32, onExit: @escaping @Sendable (Int32) -> Void
+        standardError: Int32, cgroups: [String] = [], onExit: @escaping @Sendable (Int32) -> Void
     ) throws {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for string in argv + envp { free(string) } }
+        let procs = cgroups.map { UnsafePointer(strdup($0)) } + [nil]
+        defer {
+            for string in argv + envp { free(string) }
+            for string in procs { free(UnsafeMutablePointer(mutating: string)) }
+        }
         var pid: pid_t = 0
-        let result = aloft_spawn(&pid, executable, argv, envp, standardOutput, standardError)
+        let result =
+            cgroups.isEmpty
+            ? aloft_spawn(&pid, executable, argv, envp, standardOutput, standardError)
+            : aloft_spawn_in_cgroups(&pid, executable, argv, envp, standardOutput, standardError, procs)
         guard result == 0 else {
             throw AloftError(.internalFailure, "could not start \(executable): \(String(cString: strerror(result)))")
         }

@@ -19,6 +19,10 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         /// The container running the input crashed (its process died while the input ran, its host being fine)
         /// each time it ran; the message names the exit status or signal and quotes the container's last lines.
         public static let containerCrashed = Code(rawValue: "containerCrashed")
+        /// The container running the input was killed by the kernel for going over its memory limit
+        /// (`FunctionOptions.memory`); the message names the limit. The input is not run again (it would most
+        /// likely use as much the next time): raise the limit, or retry it yourself.
+        public static let outOfMemory = Code(rawValue: "outOfMemory")
         /// The call was cancelled.
         public static let cancelled = Code(rawValue: "cancelled")
         /// No such function, call, app or secret.

@@ -46,12 +46,16 @@ package enum AloftEnvironment {
     package static let inputLimits = "ALOFT_SERVER_INPUT_LIMITS"
     package static let connectionLimits = "ALOFT_SERVER_CONNECTION_LIMITS"
     package static let httpLimits = "ALOFT_HTTP_LIMITS"
+    /// How `aloft server` and `aloft worker` run containers: auto, bwrap or none.
+    package static let isolation = "ALOFT_ISOLATION"
+    /// Tasks (processes and threads) one boxed container of `aloft server` may have.
+    package static let containerPids = "ALOFT_SERVER_CONTAINER_PIDS"
 
     /// Whether a container may inherit variable `name` from the process that starts it: not the server's settings
     /// and secrets (a database URL with its password, the data directory, the server's or a caller's token).
     package static func isInheritedByContainers(_ name: String) -> Bool {
         !(name.hasPrefix("ALOFT_SERVER_") || name.hasPrefix("ALOFT_POSTGRES_") || name == dataDirectory
-            || name == httpPort || name == token || name == "ALOFT_TEST_POSTGRES_URL")
+            || name == httpPort || name == token || name == isolation || name == "ALOFT_TEST_POSTGRES_URL")
     }
 }
 

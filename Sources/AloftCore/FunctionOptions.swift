@@ -30,6 +30,15 @@ public struct FunctionOptions: Sendable, Hashable {
     public var secrets: [Secret]
     /// When a deployed function without arguments runs on its own (Modal's `schedule=`); `nil`: only when called.
     public var schedule: Schedule?
+    /// CPU cores requested and, optionally, a hard limit (Modal's `cpu=`). Default: 0.125 requested, no limit.
+    public var cpu: CPU
+    /// Memory in MiB requested and, optionally, a hard limit (Modal's `memory=`). Default: 128 requested, no limit.
+    public var memory: Memory
+    /// The size of the container's writable `/tmp` in MiB (Modal's `ephemeral_disk=`); `nil`: the runtime's
+    /// default (1 GiB). Files there count towards the container's memory.
+    public var ephemeralDisk: Int?
+    /// No network but the connection to the control plane (Modal's `block_network=True`).
+    public var blockNetwork: Bool
 
     /// Modal's `@modal.batched(max_batch_size=, wait_ms=)`: a batch runs when it has `maxBatchSize` inputs or
     /// when its first input has waited `wait`.
@@ -54,8 +63,16 @@ public struct FunctionOptions: Sendable, Hashable {
         scaledownWindow: Duration = .seconds(60),
         environment: [String: String] = [:],
         secrets: [Secret] = [],
-        schedule: Schedule? = nil
+        schedule: Schedule? = nil,
+        cpu: CPU = .default,
+        memory: Memory = .default,
+        ephemeralDisk: Int? = nil,
+        blockNetwork: Bool = false
     ) {
+        self.cpu = cpu
+        self.memory = memory
+        self.ephemeralDisk = ephemeralDisk
+        self.blockNetwork = blockNetwork
         self.schedule = schedule
         self.environment = environment
         self.secrets = secrets
@@ -113,6 +130,7 @@ public struct FunctionOptions: Sendable, Hashable {
         for key in environment.keys { try EnvironmentName.validate(key, what: "environment key") }
         for secret in secrets { try secret.validate() }
         try schedule?.validate()
+        try validateResources()
     }
 }
 

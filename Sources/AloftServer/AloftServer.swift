@@ -23,6 +23,8 @@ public final class AloftServer: Service {
     /// Deployed executables, in `<data-dir>/artifacts`.
     public let artifacts: FileArtifactStore
     private let logger: Logger
+    /// How this host runs containers, and why.
+    private let isolation: ContainerIsolation.Choice
 
     public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
         self.configuration = configuration
@@ -54,6 +56,8 @@ public final class AloftServer: Service {
         self.artifacts = artifacts
         controlPlane.artifacts = artifacts
         controlPlane.runsContainersLocally = configuration.runsContainersLocally
+        isolation = try configuration.isolation.choose(sandbox: configuration.sandbox)
+        controlPlane.containerRuntime = isolation.runtime
         // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.
         let socket = (configuration.dataDirectory as NSString).appendingPathComponent("aloft.sock")
         controlPlane.unixSocketPath = socket.utf8.count < 100 ? socket : nil
@@ -71,6 +75,7 @@ public final class AloftServer: Service {
             ])
         let lock = try lockDataDirectory()
         defer { close(lock) }
+        logger.log(level: isolation.fellBack ? .warning : .info, "\(isolation.description)")
         try await store.open()
         try await issueFirstToken()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -126,6 +131,7 @@ public final class AloftServer: Service {
                 "aloft server listening on \(addresses.tcp)\(http) (data in \(configuration.dataDirectory))\n")
             try await group.waitForAll()
         }
+        await isolation.runtime.finish(within: .seconds(5))
         logger.info("aloft server stopped")
     }
 }

@@ -38,7 +38,8 @@ public struct FileArtifactStore: ArtifactStore {
         try FileManager.default.createDirectory(
             atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = (folder as NSString).appendingPathComponent(".upload-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o700]),
+        // The folder keeps others out; the file is others' to read and run, as a boxed container's own uid must.
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o755]),
             let file = FileHandle(forWritingAtPath: temporary)
         else {
             throw AloftError(.storeFailure, "cannot create \(temporary)")

@@ -41,6 +41,11 @@ public struct ServerConfiguration: Sendable {
     public var webRedirectAfter = Duration.seconds(150)
     /// With a domain, web endpoints are also served (and their URLs given) in Modal's host form.
     public var webDomain: WebDomain?
+    /// How containers on this host run: boxed where the host allows it (`auto`, the default), always boxed
+    /// (`bwrap`: the server refuses to start where it cannot), or as plain processes (`none`).
+    public var isolation = ContainerIsolation.auto
+    /// How boxed containers are made (their pids limit, their `/tmp`'s default size, their uids).
+    public var sandbox = SandboxContainerRuntime.Configuration()
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
@@ -122,6 +127,17 @@ public struct ServerConfiguration: Sendable {
         ) { Double($0).flatMap { $0 > 0 && $0 <= 3600 ? $0 : nil } }
         if let redirect { webRedirectAfter = .milliseconds(Int64(redirect * 1000)) }
         if let domain = settings.value(Variable.webDomain) { webDomain = try WebDomain(parsing: domain) }
+        if let isolation = try settings.parse(
+            Variable.isolation, flag: "--isolation", expected: "auto, bwrap or none", ContainerIsolation.init(rawValue:)
+        ) {
+            self.isolation = isolation
+        }
+        if let pids = try settings.parse(
+            Variable.containerPids, flag: "--container-pids", expected: "a number of tasks, at least 16",
+            { Int($0).flatMap { $0 >= 16 ? $0 : nil } })
+        {
+            sandbox.pidsLimit = pids
+        }
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }

@@ -25,6 +25,38 @@ extension Aloft_V1_FunctionOptions {
         environment = options.environment
         secrets = options.secrets.map(Aloft_V1_SecretRef.init)
         if let schedule = options.schedule { self.schedule = Aloft_V1_Schedule(schedule) }
+        let resources = Aloft_V1_ContainerResources(options)
+        if resources != Aloft_V1_ContainerResources() { self.resources = resources }
+    }
+}
+
+extension Aloft_V1_ContainerResources {
+    /// The resources `options` ask for; the defaults are sent as zeros (and then not at all), so that options
+    /// without resources encode, and hash (`variantTag`), as before resources existed.
+    package init(_ options: FunctionOptions) {
+        self.init()
+        if options.cpu.request != FunctionOptions.CPU.default.request { cpuRequest = options.cpu.request }
+        cpuLimit = options.cpu.limit ?? 0
+        if options.memory.request != FunctionOptions.Memory.default.request {
+            memoryRequestMib = UInt32(clamping: options.memory.request)
+        }
+        memoryLimitMib = UInt32(clamping: options.memory.limit ?? 0)
+        ephemeralDiskMib = UInt32(clamping: options.ephemeralDisk ?? 0)
+        blockNetwork = options.blockNetwork
+    }
+
+    /// The CPU these resources ask for (zeros: the defaults).
+    package var cpu: FunctionOptions.CPU {
+        FunctionOptions.CPU(
+            request: cpuRequest > 0 ? cpuRequest : FunctionOptions.CPU.default.request,
+            limit: cpuLimit > 0 ? cpuLimit : nil)
+    }
+
+    /// The memory these resources ask for (zeros: the defaults).
+    package var memory: FunctionOptions.Memory {
+        FunctionOptions.Memory(
+            request: memoryRequestMib > 0 ? Int(memoryRequestMib) : FunctionOptions.Memory.default.request,
+            limit: memoryLimitMib > 0 ? Int(memoryLimitMib) : nil)
     }
 }
 
@@ -104,7 +136,11 @@ extension FunctionOptions {
             scaledownWindow: duration(wire.scaledownWindowMs, default: .seconds(60)),
             environment: wire.environment,
             secrets: wire.secrets.map(Secret.init(wire:)),
-            schedule: wire.hasSchedule ? Schedule(wire: wire.schedule) : nil
+            schedule: wire.hasSchedule ? Schedule(wire: wire.schedule) : nil,
+            cpu: wire.resources.cpu,
+            memory: wire.resources.memory,
+            ephemeralDisk: wire.resources.ephemeralDiskMib > 0 ? Int(wire.resources.ephemeralDiskMib) : nil,
+            blockNetwork: wire.resources.blockNetwork
         )
         if wire.maxBatchSize > 0 {
             batching = Batching(

@@ -1,5 +1,5 @@
 import AloftControlPlane
-import AloftCore
+public import AloftCore
 import AloftWire
 import Crypto
 import Foundation
@@ -20,7 +20,8 @@ import FoundationNetworking
 public final class AloftWorker: Service {
     public let configuration: WorkerConfiguration
     private let logger: Logger
-    private let runtime = ProcessContainerRuntime()
+    /// How containers run here, and why (logged at start).
+    private let isolation: ContainerIsolation.Choice
     private let cache: ArtifactCache
     /// Containers assigned here, by id: starting (fetching the executable; a stop asked for then is remembered), or
     /// running.
@@ -31,7 +32,9 @@ public final class AloftWorker: Service {
         case running(any ContainerHandle)
     }
 
-    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "aloft.worker")) {
+    /// Throws `invalidConfiguration` when `configuration.isolation` is `bwrap` and this host cannot box containers.
+    public init(configuration: WorkerConfiguration, logger: Logger = Logger(label: "aloft.worker")) throws(AloftError) {
+        self.isolation = try configuration.isolation.choose()
         self.configuration = configuration
         self.logger = logger
         self.cache = ArtifactCache(
@@ -40,6 +43,7 @@ public final class AloftWorker: Service {
 
     public func run() async throws {
         StandardStream.ignoreBrokenPipes()
+        logger.log(level: isolation.fellBack ? .warning : .info, "\(isolation.description)")
         try await cancelWhenGracefulShutdown {
             var announced = false
             while !Task.isCancelled {
@@ -63,6 +67,7 @@ public final class AloftWorker: Service {
             }
         }
         stopContainers()
+        await isolation.runtime.finish(within: .seconds(5))
     }
 
     /// One connection: hello, register, then serve assignments and heartbeat until the server goes away.
@@ -158,12 +163,13 @@ public final class AloftWorker: Service {
     private func start(
         _ start: Aloft_V1_ContainerStart, queue: AsyncStream<Aloft_V1_Envelope.OneOf_Body>.Continuation
     ) async {
-        let report: @Sendable (Int32, String) -> Void = { [self] status, reason in
+        let report: @Sendable (Int32, String, Bool) -> Void = { [self] status, reason, outOfMemory in
             running.withLock { $0[start.containerID] = nil }
             var exited = Aloft_V1_ContainerExited()
             exited.containerID = start.containerID
             exited.status = status
             exited.reason = reason
+            exited.outOfMemory = outOfMemory
             queue.yield(.containerExited(exited))
         }
         do {
@@ -171,9 +177,13 @@ public final class AloftWorker: Service {
             var environment = start.environment
             environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
             environment[AloftEnvironment.workerName] = configuration.name
+            let resources = ContainerResources(
+                cpu: start.resources.cpu, memory: start.resources.memory,
+                ephemeralDisk: start.resources.ephemeralDiskMib > 0 ? Int(start.resources.ephemeralDiskMib) : nil,
+                blockNetwork: start.resources.blockNetwork)
             let spec = ContainerSpec(
                 containerID: start.containerID, appName: start.appName, functionName: start.functionName,
-                executable: executable, arguments: start.arguments, environment: environment
+                executable: executable, arguments: start.arguments, environment: environment, resources: resources
             ) { lines, standardError in
                 var output = Aloft_V1_ContainerOutput()
                 output.containerID = start.containerID
@@ -182,10 +192,17 @@ public final class AloftWorker: Service {
                 queue.yield(.containerOutput(output))
             }
             guard case .starting(stopRequested: false) = running.withLock({ $0[start.containerID] }) else {
-                report(-1, "was stopped before it started")  // while its executable was fetched, or the session ended
+                // Stopped while its executable was fetched, or the session ended.
+                report(-1, "was stopped before it started", false)
                 return
             }
-            let handle = try runtime.start(spec) { status in report(status, "") }
+            // The exit may come before `start` returns: the handle reaches it through `started`.
+            let started = StartedHandle()
+            let handle = try isolation.runtime.start(spec) { status in
+                let outOfMemory = started.handle.withLock { $0?.wasKilledAtMemoryLimit } ?? false
+                report(status, "", outOfMemory)
+            }
+            started.handle.withLock { $0 = handle }
             let stopNow = running.withLock { running -> Bool in
                 // exited, or session over
                 guard case .starting(let stopRequested) = running[start.containerID] else { return true }
@@ -197,7 +214,7 @@ public final class AloftWorker: Service {
             logger.error(
                 "could not start a container",
                 metadata: ["aloft.container_id": "\(start.containerID)", "aloft.error": "\(error)"])
-            report(-1, "could not be started on worker host \(configuration.name): \(error)")
+            report(-1, "could not be started on worker host \(configuration.name): \(error)", false)
         }
     }
 
@@ -280,7 +297,8 @@ actor ArtifactCache {
         let temporary = path + ".partial-\(UUID().uuidString)"
         do {
             try data.write(to: URL(fileURLWithPath: temporary))
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: temporary)
+            // The folder keeps others out; a boxed container's own uid must read and run the file.
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: temporary)
             guard rename(temporary, path) == 0 else {
                 throw AloftError(.internalFailure, "cannot move the executable into \(path): errno \(errno)")
             }
@@ -290,4 +308,9 @@ actor ArtifactCache {
         }
         return path
     }
+}
+
+/// A container's handle, for its exit callback, which `start` creates before the handle exists.
+private final class StartedHandle: Sendable {
+    let handle = Mutex<(any ContainerHandle)?>(nil)
 }

@@ -1,4 +1,5 @@
 package import AloftCore
+public import AloftControlPlane
 import AloftWire
 public import Foundation
 
@@ -19,6 +20,8 @@ public struct WorkerConfiguration: Sendable {
     public var heartbeatInterval: Duration
     /// Wait between attempts to reach the server after the connection is lost.
     public var reconnectDelay: Duration
+    /// How containers run here (`--isolation`): boxed where the host allows it by default.
+    public var isolation = ContainerIsolation.auto
 
     public init(
         serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,
@@ -55,5 +58,11 @@ extension WorkerConfiguration {
                 "a worker needs a worker token: --token (make one on the server with `aloft token new --kind worker`)")
         }
         self.init(serverAddress: server, apiURL: settings.value(AloftEnvironment.apiURL), token: token)
+        if let isolation = try settings.parse(
+            AloftEnvironment.isolation, flag: "--isolation", expected: "auto, bwrap or none",
+            ContainerIsolation.init(rawValue:))
+        {
+            self.isolation = isolation
+        }
     }
 }

@@ -55,6 +55,38 @@ struct CrashTests {
         #expect(harness.runtime.started.count == 3)
     }
 
+    @Test(
+        "a container killed at its memory limit fails the inputs it ran with outOfMemory, naming the limit, at once; the next input gets a fresh container"
+    )
+    func outOfMemory() throws {
+        let harness = Harness()
+        let client = try harness.client()
+        let options = FunctionOptions(memory: .init(request: 64, limit: 64)).concurrent(maxInputs: 2)
+        let id = try harness.register("f", options: options, on: client)
+        #expect(harness.runtime.started.isEmpty)
+        try client.invoke(id, "big", requestID: 10)
+        try client.invoke(id, "small", requestID: 11)
+        let container = try harness.connectContainer(0)
+        #expect(harness.runtime.started[0].spec.resources.memory.limit == 64)
+        #expect(try container.dispatched().count == 2)
+        harness.runtime.started[0].handle.wasKilledAtMemoryLimit = true
+        try container.close()
+        harness.exit(0, status: 128 + SIGKILL)
+        for _ in 0..<2 {
+            let result = try #require(try client.next()?.invokeResult)
+            #expect(result.status == .failure)
+            #expect(result.error.code == AloftError.Code.outOfMemory.rawValue)
+            #expect(result.error.message.contains("memory limit of 64 MiB"), "\(result.error.message)")
+        }
+        // Not run again: no container was started for them (a new call is what starts one).
+        #expect(harness.runtime.started.count == 1)
+        try client.invoke(id, "next", requestID: 12)
+        harness.advance(by: .seconds(5))  // past the pool's crash backoff
+        #expect(harness.runtime.started.count == 2)
+        let fresh = try harness.connectContainer(1)
+        #expect(try fresh.dispatched().map(\.data) == [Data("next".utf8)])
+    }
+
     @Test("an input that was running when its container crashed runs alone, so that a healthy neighbour is not failed")
     func suspectRunsAlone() throws {
         let harness = Harness { $0.maxCrashRetries = 1 }

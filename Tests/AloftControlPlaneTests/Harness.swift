@@ -185,7 +185,13 @@ final class FakeRuntime: ContainerRuntime, @unchecked Sendable {
 
 final class FakeHandle: ContainerHandle, @unchecked Sendable {
     private let signals = Mutex<(terminated: Bool, killed: Bool)>((false, false))
+    private let memoryKill = Mutex(false)
     var processID: Int32? { nil }
+    /// Set by a test before `exit`: the kernel killed it at its memory limit.
+    var wasKilledAtMemoryLimit: Bool {
+        get { memoryKill.withLock { $0 } }
+        set { memoryKill.withLock { $0 = newValue } }
+    }
     var wasKilled: Bool { signals.withLock { $0.killed } }
     func terminate() { signals.withLock { $0.terminated = true } }
     func kill() { signals.withLock { $0.killed = true } }

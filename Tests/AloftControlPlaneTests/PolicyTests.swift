@@ -91,6 +91,15 @@ struct OptionsWireTests {
         .concurrent(maxInputs: 8, targetInputs: 3)
         options.batching = .init(maxBatchSize: 4, wait: .milliseconds(250))
         #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
+        options.cpu = .init(request: 0.25, limit: 1.5)
+        options.memory = .init(request: 256, limit: 1024)
+        options.ephemeralDisk = 2048
+        options.blockNetwork = true
+        #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
+        options.cpu = 2
+        options.memory = 512
+        #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
+        #expect(!Aloft_V1_FunctionOptions(FunctionOptions()).hasResources, "the defaults are not sent")
         var zeros = FunctionOptions(wire: Aloft_V1_FunctionOptions())
         #expect(zeros.retries.maxRetries == 0 && zeros.retries.initialDelay == .zero)  // a zero delay is a valid delay
         zeros.retries = .none

@@ -173,7 +173,8 @@ final class NetworkHosts: @unchecked Sendable {
     }
 
     func remove() async {
-        for namespace in namespaces { _ = try? await Self.ip(["netns", "del", namespace]) }  // takes its veth pair with it
+        // Deleting a namespace takes its veth pair with it.
+        for namespace in namespaces { _ = try? await Self.ip(["netns", "del", namespace]) }
         _ = try? await Self.ip(["link", "del", bridge])
     }
 

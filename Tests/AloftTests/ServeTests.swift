@@ -1,6 +1,5 @@
 import Aloft
 import Foundation
-import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -68,8 +67,7 @@ struct ServeTests {
         try FileManager.default.removeItem(atPath: executable)
         try "#!/bin/sh\nexit 3\n".write(toFile: executable, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable)
-        let refused = try await eventually(timeout: .seconds(60)) { serve.stderr.contains("not redeployed") }
-        #expect(refused, "\(serve.stderr)")
+        try await serve.waitForOutput("not redeployed", onErrors: true, timeout: .seconds(60))
         #expect(serve.stderr.contains("still serving version 2"), "\(serve.stderr)")
         let still = try await post(url, #"{"x": 5}"#)
         #expect(still.status == 200 && still.body.contains(#""square":25"#), "\(still)")

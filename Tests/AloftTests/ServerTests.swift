@@ -5,7 +5,6 @@ import AloftPostgres
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)

@@ -20,9 +20,17 @@ struct OptionsTests {
             FunctionOptions(scaledownWindow: .zero),
             FunctionOptions(retries: Retries(maxRetries: 11)),
             FunctionOptions(retries: Retries(maxRetries: 1, backoffCoefficient: 0.5)),
+            FunctionOptions(cpu: 0),
+            FunctionOptions(cpu: .init(request: 1, limit: 0.5)),
+            FunctionOptions(cpu: 65),
+            FunctionOptions(memory: 0),
+            FunctionOptions(memory: .init(request: 256, limit: 128)),
+            FunctionOptions(ephemeralDisk: 0),
         ] {
             #expect(throws: AloftError.self) { try bad.validate() }
         }
+        #expect(FunctionOptions().cpu == .init(request: 0.125) && FunctionOptions().memory == .init(request: 128))
+        #expect(throws: Never.self) { try FunctionOptions(cpu: .init(request: 0.5, limit: 0.5), memory: 64).validate() }
         #expect(Retries.count(3) == Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .seconds(1)))
     }
 }

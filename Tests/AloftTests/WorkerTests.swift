@@ -1,6 +1,5 @@
 import Aloft
 import Foundation
-import Synchronization
 import Testing
 
 /// Worker hosts (`aloft worker`) and calls that outlive a server restart, with real processes on this host.

@@ -291,18 +291,15 @@ let yieldThenCrash = app.generator("yield_then_crash") { (path: String) -> Async
     }
 }
 
-/// Adds a line to `path` per run, yields the worker host it runs on (`server` for the server's own), then waits (up
-/// to 60 s) for `path.go` before it yields "second".
+/// Adds a line to `path` per run, yields the worker host it runs on (`server` for the server's own), then waits 60 s
+/// before it ends: a stream that is surely still running when a test cuts it off.
 let recordThenWait = app.generator("record_then_wait") { (path: String) -> AsyncThrowingStream<String, any Error> in
     let previous = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     try? (previous + "run\n").write(toFile: path, atomically: true, encoding: .utf8)
     return AsyncThrowingStream { continuation in
         continuation.yield(ProcessInfo.processInfo.environment["ALOFT_WORKER_NAME"] ?? "server")
         Task {
-            for _ in 0..<6_000 where !FileManager.default.fileExists(atPath: path + ".go") {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            continuation.yield("second")
+            try await Task.sleep(for: .seconds(60))
             continuation.finish()
         }
     }
@@ -609,5 +606,7 @@ case "bad_cron":
 default:
     break
 }
+
+declareBoxFunctions(on: app)
 
 app.main()

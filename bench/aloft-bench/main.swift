@@ -10,9 +10,14 @@ import Foundation
 let transport = ProcessInfo.processInfo.environment["ALOFT_BENCH_TRANSPORT"] ?? "unix"
 // W7 sends arguments up to 16 MiB (21 MiB as JSON): over the 2 MiB default inline limit, so the bench raises it.
 let benchPayloadLimit = 24 * 1024 * 1024
+// ALOFT_BENCH_ISOLATION=bwrap: the embedded control plane boxes its containers as `aloft server` does as root
+// (SandboxContainerRuntime), to measure what a box costs (W5, W1) in the same run as plain processes.
+let isolation = ProcessInfo.processInfo.environment["ALOFT_BENCH_ISOLATION"] ?? "none"
 let controlPlane = EmbeddedControlPlane(
     configuration: ControlPlaneConfiguration(
-        unixSocketPath: transport == "tcp" ? "" : nil, maxPayloadBytes: benchPayloadLimit))
+        unixSocketPath: transport == "tcp" ? "" : nil, maxPayloadBytes: benchPayloadLimit,
+        containerRuntime: isolation == "bwrap" && ProcessInfo.processInfo.environment["ALOFT_CONTAINER_ID"] == nil
+            ? try SandboxContainerRuntime.make().get() : ProcessContainerRuntime()))
 let app = App("bench", controlPlane: controlPlane)
 
 let square = app.function("square") { (x: Int) -> Int in x * x }
@@ -50,7 +55,8 @@ func microseconds(_ duration: Duration) -> Double {
 }
 
 func report(_ name: String, _ fields: [(String, String)]) {
-    print(([name, "transport=\(transport)"] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
+    let context = ["transport=\(transport)", "isolation=\(isolation)"]
+    print(([name] + context + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
 }
 
 let clock = ContinuousClock()
@@ -156,21 +162,34 @@ func w5(processStart: ContinuousClock.Instant) async throws {
         ])
 }
 
-/// Memory (MiB) of each child process, the containers the embedded control plane started: resident, and the part
-/// of it no other process shares (most of the rest is the Swift runtime's and Foundation's shared libraries).
+/// Memory (MiB) of each container the embedded control plane started, as the sum over the child process and every
+/// process under it (a boxed container is bubblewrap, its init and the container): resident, and the part of it no
+/// other process shares (most of the rest is the Swift runtime's and Foundation's shared libraries).
 func childMemoryMiB() -> [(resident: Double, unshared: Double)] {
     let me = getpid()
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { entry in
+    var children: [Int32: [Int32]] = [:]
+    var memory: [Int32: (resident: Double, unshared: Double)] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
         guard let pid = Int32(entry), pid != me,
             let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let parent = kibField("PPid:", in: status), Int32(parent) == me,
-            let resident = kibField("VmRSS:", in: status),
+            let parent = kibField("PPid:", in: status)
+        else { continue }
+        children[Int32(parent), default: []].append(pid)
+        guard let resident = kibField("VmRSS:", in: status),
             let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
             let privateClean = kibField("Private_Clean:", in: rollup),
             let privateDirty = kibField("Private_Dirty:", in: rollup)
-        else { return nil }
-        return (resident / 1024, (privateClean + privateDirty) / 1024)
+        else { continue }
+        memory[pid] = (resident / 1024, (privateClean + privateDirty) / 1024)
+    }
+    return (children[me] ?? []).map { child in
+        var total = (resident: 0.0, unshared: 0.0)
+        var frontier = [child]
+        while let pid = frontier.popLast() {
+            if let own = memory[pid] { total = (total.resident + own.resident, total.unshared + own.unshared) }
+            frontier += children[pid] ?? []
+        }
+        return total
     }
 }
 

@@ -10,12 +10,15 @@ import NIOCore
 
 extension Scheduler {
     /// A container's process ended with `status` (128 + n: killed by signal n; -1: it could not start, `reason`
-    /// says why). A connected container's last outputs may still be in its connection, unread: the close that
-    /// follows them ends it (or, at the latest, a moment later).
-    func containerProcessExited(_ containerID: String, status: Int32, reason: String? = nil) {
+    /// says why), with `outOfMemory` when the kernel killed it at its memory limit. A connected container's last
+    /// outputs may still be in its connection, unread: the close that follows them ends it (or, at the latest, a
+    /// moment later).
+    func containerProcessExited(_ containerID: String, status: Int32, reason: String? = nil, outOfMemory: Bool = false)
+    {
         loop.assertInEventLoop()
         guard let container = containers[containerID] else { return }
         container.exitStatus = status
+        container.killedAtMemoryLimit = outOfMemory
         let reason = reason ?? "exited"
         guard container.channel != nil else { return containerEnded(containerID, .died, reason: reason) }
         loop.scheduleTask(in: .seconds(2)) { [self] in containerEnded(containerID, .died, reason: reason) }
@@ -113,8 +116,18 @@ extension Scheduler {
 
     /// `input` was running in `container` when it crashed. It runs again, alone in a container and after a
     /// growing delay at the back of the backlog, up to `maxCrashRetries` times (a generator never: its items
-    /// reached the caller); then it fails with `containerCrashed`, quoting the container's last lines.
+    /// reached the caller); then it fails with `containerCrashed`, quoting the container's last lines. A container
+    /// killed at its memory limit fails its inputs with `outOfMemory` at once: run again, they would most likely
+    /// use as much.
     private func ranWhenCrashed(_ input: InputRecord, in container: ContainerRecord, reason: String) {
+        if container.killedAtMemoryLimit {
+            let limit = container.pool.definition.options.memory.limit.map { "\($0) MiB" } ?? "its limit"
+            let message =
+                "container \(container.id) of function '\(container.pool.name)' was killed for going over its memory "
+                + "limit of \(limit) while running this input; raise it with FunctionOptions(memory:)"
+            answer(input, with: .failure(.failure, AloftError(.outOfMemory, message)))
+            return
+        }
         input.crashes += 1
         guard input.crashes > configuration.maxCrashRetries || input.isGenerator else {
             requeue(input, after: Autoscaler.crashRerunDelay(crashes: input.crashes))

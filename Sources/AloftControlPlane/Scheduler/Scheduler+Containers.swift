@@ -37,7 +37,11 @@ extension Scheduler {
             do {
                 container.handle = try configuration.containerRuntime.start(spec) { [self] status in
                     guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-                    loop.execute { self.containerProcessExited(container.id, status: status) }
+                    loop.execute {
+                        // The handle is set: this runs after `start` returned, on the same loop.
+                        let outOfMemory = container.handle?.wasKilledAtMemoryLimit ?? false
+                        self.containerProcessExited(container.id, status: status, outOfMemory: outOfMemory)
+                    }
                 }
             } catch {
                 containerEnded(container.id, .died, reason: "could not be started: \(error)")
@@ -71,7 +75,7 @@ extension Scheduler {
         var spec = ContainerSpec(
             containerID: container.id, appName: pool.appName, functionName: pool.name,
             executable: pool.definition.executable, arguments: pool.definition.arguments,
-            environment: environment)
+            environment: environment, resources: ContainerResources(pool.definition.options))
         spec.onOutput = { [self, id = container.id, tail = container.outputTail] lines, standardError in
             tail.append(lines)
             guard logFollowers.hasFollowers, !loopClosing.load(ordering: .sequentiallyConsistent) else { return }

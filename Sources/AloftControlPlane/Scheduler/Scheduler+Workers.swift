@@ -88,7 +88,8 @@ extension Scheduler {
         guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID)
         else { return }
         containerProcessExited(
-            exited.containerID, status: exited.status, reason: exited.reason.isEmpty ? nil : exited.reason)
+            exited.containerID, status: exited.status, reason: exited.reason.isEmpty ? nil : exited.reason,
+            outOfMemory: exited.outOfMemory)
     }
 
     /// A worker host closed its connection or missed its heartbeats: its containers are gone (their connections are
@@ -118,10 +119,11 @@ extension Scheduler {
     }
 
     /// Where a container of `pool` may start now: a deployed function's on the host or a worker host with room,
-    /// whichever runs fewer containers; a function registered from a local path only on this host. `nil`: nowhere
-    /// has room (it starts when a worker host joins or a container ends).
+    /// whichever runs fewer containers; a function registered from a local path, or one that blocks its network
+    /// (its box reaches the control plane through this host's Unix socket), only on this host. `nil`: nowhere has
+    /// room (it starts when a worker host joins or a container ends).
     func placement(for pool: FunctionPool) -> Placement? {
-        guard !pool.definition.artifact.isEmpty else { return .local }
+        guard !pool.definition.artifact.isEmpty, !pool.definition.options.blockNetwork else { return .local }
         var best: (placement: Placement, load: Int)?
         if configuration.runsContainersLocally {
             best = (.local, containers.values.count { $0.worker == nil })
@@ -142,6 +144,7 @@ extension Scheduler {
         start.environment[AloftEnvironment.controlPlaneAddress] = nil  // the worker knows how to reach this server
         start.functionName = spec.functionName
         start.appName = spec.appName
+        start.resources = Aloft_V1_ContainerResources(container.pool.definition.options)
         container.worker = worker
         worker.containers.insert(container.id)
         container.handle = RemoteContainerHandle(containerID: container.id, worker: worker.channel)

@@ -812,11 +812,49 @@ public nonisolated struct Aloft_V1_FunctionOptions: @unchecked Sendable {
   /// Clears the value of `schedule`. Subsequent reads from it will return its default value.
   public mutating func clearSchedule() {_uniqueStorage()._schedule = nil}
 
+  /// absent: the defaults (0.125 cores, 128 MiB requested, no limits)
+  public var resources: Aloft_V1_ContainerResources {
+    get {_storage._resources ?? Aloft_V1_ContainerResources()}
+    set {_uniqueStorage()._resources = newValue}
+  }
+  /// Returns true if `resources` has been explicitly set.
+  public var hasResources: Bool {_storage._resources != nil}
+  /// Clears the value of `resources`. Subsequent reads from it will return its default value.
+  public mutating func clearResources() {_uniqueStorage()._resources = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// What a container may use. Zero means the default: 0.125 cores and 128 MiB requested, no limit, a 1 GiB /tmp.
+public nonisolated struct Aloft_V1_ContainerResources: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// cores
+  public var cpuRequest: Double = 0
+
+  /// cores; 0: no limit
+  public var cpuLimit: Double = 0
+
+  public var memoryRequestMib: UInt32 = 0
+
+  /// 0: no limit
+  public var memoryLimitMib: UInt32 = 0
+
+  /// the size of its writable /tmp
+  public var ephemeralDiskMib: UInt32 = 0
+
+  /// no network but its connection to the control plane
+  public var blockNetwork: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A deployed function's schedule: a period (any of its fields set) or a cron expression read in `time_zone`.
@@ -1411,9 +1449,20 @@ public nonisolated struct Aloft_V1_ContainerStart: Sendable {
 
   public var appName: String = String()
 
+  public var resources: Aloft_V1_ContainerResources {
+    get {_resources ?? Aloft_V1_ContainerResources()}
+    set {_resources = newValue}
+  }
+  /// Returns true if `resources` has been explicitly set.
+  public var hasResources: Bool {self._resources != nil}
+  /// Clears the value of `resources`. Subsequent reads from it will return its default value.
+  public mutating func clearResources() {self._resources = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _resources: Aloft_V1_ContainerResources? = nil
 }
 
 /// Server to worker: SIGTERM (kill = false) or SIGKILL a container.
@@ -1442,6 +1491,9 @@ public nonisolated struct Aloft_V1_ContainerExited: Sendable {
   public var status: Int32 = 0
 
   public var reason: String = String()
+
+  /// the kernel killed it at its memory limit
+  public var outOfMemory: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2410,7 +2462,7 @@ nonisolated extension Aloft_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0\u{1}environment\0\u{1}secrets\0\u{1}schedule\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}timeout_ms\0\u{3}startup_timeout_ms\0\u{3}max_retries\0\u{3}max_inputs\0\u{3}target_inputs\0\u{3}min_containers\0\u{3}max_containers\0\u{3}buffer_containers\0\u{3}scaledown_window_ms\0\u{3}backoff_coefficient\0\u{3}initial_delay_ms\0\u{3}max_delay_ms\0\u{3}max_batch_size\0\u{3}batch_wait_ms\0\u{1}environment\0\u{1}secrets\0\u{1}schedule\0\u{1}resources\0")
 
   fileprivate class _StorageClass {
     var _timeoutMs: UInt32 = 0
@@ -2430,6 +2482,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
     var _environment: Dictionary<String,String> = [:]
     var _secrets: [Aloft_V1_SecretRef] = []
     var _schedule: Aloft_V1_Schedule? = nil
+    var _resources: Aloft_V1_ContainerResources? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2457,6 +2510,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       _environment = source._environment
       _secrets = source._secrets
       _schedule = source._schedule
+      _resources = source._resources
     }
   }
 
@@ -2492,6 +2546,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
         case 15: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._environment) }()
         case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._secrets) }()
         case 17: try { try decoder.decodeSingularMessageField(value: &_storage._schedule) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._resources) }()
         default: break
         }
       }
@@ -2555,6 +2610,9 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
       try { if let v = _storage._schedule {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       } }()
+      try { if let v = _storage._resources {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2581,10 +2639,66 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
         if _storage._environment != rhs_storage._environment {return false}
         if _storage._secrets != rhs_storage._secrets {return false}
         if _storage._schedule != rhs_storage._schedule {return false}
+        if _storage._resources != rhs_storage._resources {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Aloft_V1_ContainerResources: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerResources"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_request\0\u{3}cpu_limit\0\u{3}memory_request_mib\0\u{3}memory_limit_mib\0\u{3}ephemeral_disk_mib\0\u{3}block_network\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.cpuRequest) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.cpuLimit) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.memoryRequestMib) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.memoryLimitMib) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.ephemeralDiskMib) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.blockNetwork) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cpuRequest.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuRequest, fieldNumber: 1)
+    }
+    if self.cpuLimit.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuLimit, fieldNumber: 2)
+    }
+    if self.memoryRequestMib != 0 {
+      try visitor.visitSingularUInt32Field(value: self.memoryRequestMib, fieldNumber: 3)
+    }
+    if self.memoryLimitMib != 0 {
+      try visitor.visitSingularUInt32Field(value: self.memoryLimitMib, fieldNumber: 4)
+    }
+    if self.ephemeralDiskMib != 0 {
+      try visitor.visitSingularUInt32Field(value: self.ephemeralDiskMib, fieldNumber: 5)
+    }
+    if self.blockNetwork != false {
+      try visitor.visitSingularBoolField(value: self.blockNetwork, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Aloft_V1_ContainerResources, rhs: Aloft_V1_ContainerResources) -> Bool {
+    if lhs.cpuRequest != rhs.cpuRequest {return false}
+    if lhs.cpuLimit != rhs.cpuLimit {return false}
+    if lhs.memoryRequestMib != rhs.memoryRequestMib {return false}
+    if lhs.memoryLimitMib != rhs.memoryLimitMib {return false}
+    if lhs.ephemeralDiskMib != rhs.ephemeralDiskMib {return false}
+    if lhs.blockNetwork != rhs.blockNetwork {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3744,7 +3858,7 @@ nonisolated extension Aloft_V1_WorkerHeartbeat: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}artifact\0\u{1}arguments\0\u{1}environment\0\u{3}function_name\0\u{3}app_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}artifact\0\u{1}arguments\0\u{1}environment\0\u{3}function_name\0\u{3}app_name\0\u{1}resources\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3758,12 +3872,17 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.environment) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.appName) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.containerID.isEmpty {
       try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
     }
@@ -3782,6 +3901,9 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
     if !self.appName.isEmpty {
       try visitor.visitSingularStringField(value: self.appName, fieldNumber: 6)
     }
+    try { if let v = self._resources {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3792,6 +3914,7 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
     if lhs.environment != rhs.environment {return false}
     if lhs.functionName != rhs.functionName {return false}
     if lhs.appName != rhs.appName {return false}
+    if lhs._resources != rhs._resources {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3834,7 +3957,7 @@ nonisolated extension Aloft_V1_ContainerSignal: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerExited"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}status\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}status\0\u{1}reason\0\u{3}out_of_memory\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3845,6 +3968,7 @@ nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.status) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.outOfMemory) }()
       default: break
       }
     }
@@ -3860,6 +3984,9 @@ nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProt
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    if self.outOfMemory != false {
+      try visitor.visitSingularBoolField(value: self.outOfMemory, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3867,6 +3994,7 @@ nonisolated extension Aloft_V1_ContainerExited: SwiftProtobuf.Message, SwiftProt
     if lhs.containerID != rhs.containerID {return false}
     if lhs.status != rhs.status {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.outOfMemory != rhs.outOfMemory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -81,11 +81,13 @@ final class ChildProcess: Sendable {
     /// Sends `signal`.
     func signal(_ signal: Int32) { Foundation.kill(pid, signal) }
 
-    /// Waits until standard output holds `text`; throws if the child ends first or `timeout` passes.
-    func waitForOutput(_ text: String, timeout: Duration = .seconds(30)) async throws {
+    /// Waits until standard output (or standard error, with `errors`) holds `text`; throws if the child ends first
+    /// or `timeout` passes.
+    func waitForOutput(_ text: String, onErrors errors: Bool = false, timeout: Duration = .seconds(30)) async throws {
         let pattern = Data(text.utf8)
-        let seen = await box.wait(timeout: timeout) { $0.output.range(of: pattern) != nil || $0.status != nil }
-        guard box.state.withLock({ $0.output.range(of: pattern) != nil }) else {
+        let holds: @Sendable (Box.State) -> Bool = { (errors ? $0.errors : $0.output).range(of: pattern) != nil }
+        let seen = await box.wait(timeout: timeout) { holds($0) || $0.status != nil }
+        guard box.state.withLock({ holds($0) }) else {
             let why = seen ? "ended (status \(exitStatus ?? -1))" : "did not print it within \(timeout)"
             throw Failure(
                 description: "\(command) \(why) before printing '\(text)'; stdout: \(stdout)\nstderr: \(stderr)")
@@ -157,6 +159,13 @@ final class ChildProcess: Sendable {
         struct Waiter {
             let isMet: @Sendable (State) -> Bool
             let continuation: CheckedContinuation<Bool, Never>
+            /// Ends the wait with false at its deadline; cancelled when the condition comes true first.
+            var deadline: Task<Void, Never>?
+
+            func resume(returning holds: Bool) {
+                deadline?.cancel()
+                continuation.resume(returning: holds)
+            }
         }
 
         let state = Mutex(State())
@@ -196,9 +205,9 @@ final class ChildProcess: Sendable {
                 update(&state)
                 let met = state.waiters.filter { $0.value.isMet(state) }
                 for id in met.keys { state.waiters[id] = nil }
-                return met.values.map(\.continuation)
+                return met.values
             }
-            for continuation in met { continuation.resume(returning: true) }
+            for waiter in met { waiter.resume(returning: true) }
         }
 
         /// Waits until `condition` holds (true) or `timeout` passes (false).
@@ -211,10 +220,15 @@ final class ChildProcess: Sendable {
                     return false
                 }
                 guard !holds else { return continuation.resume(returning: true) }
-                Task { [self] in
-                    try? await Task.sleep(for: timeout)
-                    state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
+                let deadline = Task { [self] in
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: false)
                 }
+                let ended = state.withLock { state in
+                    state.waiters[id]?.deadline = deadline
+                    return state.waiters[id] == nil
+                }
+                if ended { deadline.cancel() }  // met between the two locks: the waiter had no deadline to cancel
             }
         }
     }

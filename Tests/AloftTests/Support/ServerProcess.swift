@@ -8,7 +8,7 @@ import FoundationNetworking
 
 /// A running `aloft server` on a free port.
 final class ServerProcess: Sendable {
-    let child: ChildProcess
+    private let child: ChildProcess
     /// `host:port` it listens on.
     let address: String
     /// `http://host:port` of its HTTP API.
@@ -16,7 +16,8 @@ final class ServerProcess: Sendable {
     /// The client token (workspace `main`) it made on its first start.
     let token: String
 
-    /// Starts it and waits (at most 30 s) until it listens.
+    /// Starts it and waits (at most 30 s) until it listens. Its containers are plain processes (`--isolation none`:
+    /// the tests share files with them) unless `arguments` name an isolation.
     /// - Parameter standardError: a file for its logs (default: this process's standard error).
     init(
         dataDirectory: String, arguments: [String] = [], standardError: String? = nil,
@@ -28,7 +29,7 @@ final class ServerProcess: Sendable {
             "aloft",
             arguments: [
                 "server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning",
-            ] + arguments,
+            ] + (arguments.contains("--isolation") ? [] : ["--isolation", "none"]) + arguments,
             environment: environment, standardError: standardError.map { .file($0) } ?? .inherit)
         // "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
         try await child.waitForOutput("\n")
@@ -46,8 +47,6 @@ final class ServerProcess: Sendable {
     }
 
     var pid: Int32 { child.pid }
-    /// What it printed on standard output: its first line and its containers' output.
-    var printed: String { child.stdout }
 
     /// An app that reaches this server with `token` (default: the server's first token); its containers run
     /// `aloft-test-app`.

@@ -1,22 +1,25 @@
 import Aloft
 import Foundation
 
-/// An `aloft worker` process (optionally in a network namespace), connected once `init` returns.
+/// An `aloft worker` process (optionally in a network namespace), connected once `init` returns; killed when the
+/// last reference to it goes.
 final class WorkerProcess: Sendable {
-    let child: ChildProcess
+    private let child: ChildProcess
     /// Its `--name`.
     let name: String
 
     /// Starts it and waits (at most 30 s) until it says it connected, unless its output goes to `standardOutput`.
+    /// Its containers are plain processes unless `isolation` says otherwise.
     init(
         server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
-        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, standardOutput: FileHandle? = nil
+        serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, isolation: String = "none",
+        standardOutput: FileHandle? = nil
     ) async throws {
         self.name = name
         let arguments = [
             "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
             "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
-            "warning",
+            "warning", "--isolation", isolation,
         ]
         let aloft = productsDirectory.appendingPathComponent("aloft").path
         child = try ChildProcess(
@@ -35,11 +38,4 @@ final class WorkerProcess: Sendable {
 
     func pause() { child.signal(SIGSTOP) }
     func resume() { child.signal(SIGCONT) }
-
-    deinit {
-        if child.isRunning {
-            child.signal(SIGCONT)
-            child.signal(SIGTERM)
-        }
-    }
 }

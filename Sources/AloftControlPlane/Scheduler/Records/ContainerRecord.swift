@@ -1,3 +1,4 @@
+import AloftCore
 import Foundation
 import NIOCore
 
@@ -42,6 +43,8 @@ final class ContainerRecord: @unchecked Sendable {
     var startupTimer: Scheduled<Void>?
     /// Its process's exit status once reported (128 + n: killed by signal n; -1: it could not start).
     var exitStatus: Int32?
+    /// The kernel killed it for going over its memory limit (a boxed container's cgroup says so).
+    var killedAtMemoryLimit = false
     /// The last lines it printed.
     let outputTail: OutputTail
     /// Whether an input that crashed a container before runs on it: it then takes no other input.
@@ -79,6 +82,10 @@ final class ContainerRecord: @unchecked Sendable {
     /// What its exit status says, as an error message puts it.
     var exitDescription: String? {
         guard let status = exitStatus, status >= 0 else { return nil }
+        if killedAtMemoryLimit {
+            let limit = pool.definition.options.memory.limit.map { " of \($0) MiB" } ?? ""
+            return "was killed for going over its memory limit\(limit)"
+        }
         guard status > 128 else { return "exited with status \(status)" }
         let signal = status - 128
         let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"

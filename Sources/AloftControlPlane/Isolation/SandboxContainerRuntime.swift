@@ -1,0 +1,184 @@
+public import AloftCore
+import Foundation
+import Synchronization
+
+/// Runs each container in a box of its own (`SandboxCommand`: bubblewrap's namespaces and a read-only view of the
+/// host, a uid of its own through setpriv) and a cgroup of its own (`Cgroups`: the function's memory and CPU
+/// limits, a pids limit always). Needs root, `bwrap` and `setpriv`, and a cgroup hierarchy with the memory, cpu
+/// and pids controllers; `make` says which is missing.
+public struct SandboxContainerRuntime: ContainerRuntime {
+    public struct Configuration: Sendable {
+        /// Tasks (processes and threads) one container may have. Default 4,096: a container may run up to 1,000
+        /// blocking inputs at once, each on a thread of its own.
+        public var pidsLimit = 4_096
+        /// The size of a container's `/tmp` when its function names no `ephemeralDisk`, in MiB.
+        public var defaultEphemeralDisk = 1_024
+        /// Containers run as uids from `firstUID` on, a different one for each container running at once.
+        public var firstUID: UInt32 = 200_000
+        public var uidCount: UInt32 = 100_000
+        /// Forwards container output to this process's stdout and stderr (as `ProcessContainerRuntime` does).
+        public var forwardOutput = true
+
+        public init() {}
+    }
+
+    let configuration: Configuration
+    let command: SandboxCommand
+    let cgroups: Cgroups
+    private let startCount = StartCount()
+    /// The containers whose cgroup is not removed yet.
+    private let live = LiveContainers()
+
+    /// What this runtime uses, for the log line that says which isolation is in force.
+    public var description: String {
+        "bubblewrap (pid, mount, ipc and uts namespaces; a uid per container) and \(cgroups.description)"
+    }
+
+    private init(configuration: Configuration, command: SandboxCommand, cgroups: Cgroups) {
+        self.configuration = configuration
+        self.command = command
+        self.cgroups = cgroups
+    }
+
+    /// The runtime, or `invalidConfiguration` saying why this host cannot box containers (not root, no `bwrap` or
+    /// `setpriv`, no usable cgroups).
+    public static func make(configuration: Configuration = Configuration()) -> Result<Self, AloftError> {
+        guard geteuid() == 0 else {
+            return .failure(
+                AloftError(.invalidConfiguration, "boxing containers needs root (running as uid \(geteuid()))"))
+        }
+        guard let bwrap = SandboxCommand.find("bwrap") else {
+            return .failure(AloftError(.invalidConfiguration, "no bwrap (Debian: apt-get install bubblewrap)"))
+        }
+        guard let setpriv = SandboxCommand.find("setpriv") else {
+            return .failure(AloftError(.invalidConfiguration, "no setpriv (Debian: util-linux)"))
+        }
+        switch Cgroups.detect(pidsLimit: configuration.pidsLimit) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let cgroups):
+            let command = SandboxCommand(bwrap: bwrap, setpriv: setpriv)
+            return .success(Self(configuration: configuration, command: command, cgroups: cgroups))
+        }
+    }
+
+    public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
+    {
+        var environment = ProcessContainerRuntime.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        let socket = try controlPlaneSocket(spec, environment: &environment)
+        try Self.checkExecutable(spec.executable)
+        let group = try cgroups.makeGroup(id: spec.containerID, resources: spec.resources)
+        let uid = configuration.firstUID + startCount.next() % configuration.uidCount
+        let arguments = command.arguments(
+            containerID: spec.containerID, executable: spec.executable, arguments: spec.arguments, uid: uid,
+            socket: socket, temporaryBytes: (spec.resources.ephemeralDisk ?? configuration.defaultEphemeralDisk) << 20,
+            blockNetwork: spec.resources.blockNetwork)
+        let handle = SandboxHandle(cgroups: cgroups, group: group)
+        live.add(handle, id: spec.containerID)
+        do {
+            handle.process = try ProcessContainerRuntime.spawn(
+                spec, executable: command.bwrap, arguments: arguments, environment: environment, cgroups: group.procs,
+                forwardOutput: configuration.forwardOutput
+            ) { [cgroups, live] status in
+                handle.killedAtMemoryLimit.store(
+                    cgroups.wasKilledAtMemoryLimit(group), ordering: .sequentiallyConsistent)
+                // Before the exit is reported: a server that stops once its containers are gone leaves no group.
+                cgroups.remove(group)
+                live.remove(spec.containerID)
+                onExit(status)
+            }
+        } catch {
+            cgroups.remove(group)
+            live.remove(spec.containerID)
+            throw error
+        }
+        return handle
+    }
+
+    public func finish(within timeout: Duration) async {
+        for handle in live.all { handle.kill() }
+        let deadline = ContinuousClock.now + timeout
+        while !live.all.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// A container reaches a control plane on this host through its Unix socket, shown in the box (and usable by
+    /// the container's uid); a TCP address is left as it is, reachable while the box shares the host's network.
+    private func controlPlaneSocket(_ spec: ContainerSpec, environment: inout [String: String]) throws -> String? {
+        let address = environment[AloftEnvironment.controlPlaneAddress] ?? ""
+        guard address.hasPrefix("unix:") else {
+            guard !spec.resources.blockNetwork else {
+                throw AloftError(
+                    .invalidConfiguration,
+                    "function '\(spec.functionName)' blocks its network, which needs the control plane's Unix socket: "
+                        + "its containers run only on the server's own host")
+            }
+            return nil
+        }
+        let socket = String(address.dropFirst("unix:".count))
+        // Every connection on it still authenticates (a container's token is its own).
+        _ = chmod(socket, 0o666)
+        environment[AloftEnvironment.controlPlaneAddress] = "unix:" + SandboxCommand.socketInBox
+        return socket
+    }
+
+    /// A container's uid must be able to run its executable.
+    private static func checkExecutable(_ path: String) throws(AloftError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw AloftError(.internalFailure, "could not start \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & 0o005 == 0o005 else {
+            throw AloftError(
+                .invalidConfiguration,
+                "\(path) is not readable and executable by others (mode \(String(status.st_mode & 0o777, radix: 8))), "
+                    + "which a boxed container's own uid needs")
+        }
+    }
+}
+
+/// A boxed container: bubblewrap's process, and the cgroup that holds everything in the box.
+private final class SandboxHandle: ContainerHandle, @unchecked Sendable {
+    let cgroups: Cgroups
+    let group: Cgroups.Group
+    /// Set once, before `start` returns it.
+    var process: SpawnedProcess?
+    let killedAtMemoryLimit = Atomic(false)
+
+    init(cgroups: Cgroups, group: Cgroups.Group) {
+        self.cgroups = cgroups
+        self.group = group
+    }
+
+    var processID: Int32? { process?.pid }
+    var wasKilledAtMemoryLimit: Bool { killedAtMemoryLimit.load(ordering: .sequentiallyConsistent) }
+
+    /// SIGTERM to the processes in the box (bubblewrap would not pass it on: it would die and take the box with
+    /// it; the box's init ignores it, as a PID namespace's init does).
+    func terminate() {
+        guard let process, process.isRunning else { return }
+        for pid in cgroups.processes(in: group) where pid != process.pid { Foundation.kill(pid, SIGTERM) }
+    }
+
+    /// Kills bubblewrap (the box's processes die with it) and whatever is still in the container's cgroup.
+    func kill() {
+        guard let process, process.isRunning else { return }
+        process.send(SIGKILL, group: true)
+        for pid in cgroups.processes(in: group) { Foundation.kill(pid, SIGKILL) }
+    }
+}
+
+/// Containers started so far: picks each one's uid.
+private final class StartCount: Sendable {
+    private let count = Atomic<UInt32>(0)
+    func next() -> UInt32 { count.add(1, ordering: .relaxed).oldValue }
+}
+
+/// Boxed containers by id, from their start until their cgroup is removed.
+private final class LiveContainers: Sendable {
+    private let handles = Mutex<[String: SandboxHandle]>([:])
+    func add(_ handle: SandboxHandle, id: String) { handles.withLock { $0[id] = handle } }
+    func remove(_ id: String) { _ = handles.withLock { $0.removeValue(forKey: id) } }
+    var all: [SandboxHandle] { handles.withLock { Array($0.values) } }
+}
