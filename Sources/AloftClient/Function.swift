@@ -373,11 +373,15 @@ public struct FunctionStats: Sendable, Hashable {
     public var runningInputs: Int
     /// Containers started or starting.
     public var containers: Int
+    /// Why no container of it can start anywhere, while that is so: its `cpu`, `memory` or `gpu` requests exceed
+    /// every host the control plane has (its inputs wait for a host that can take them).
+    public var unplaceable: String?
 
-    public init(backlog: Int, runningInputs: Int, containers: Int) {
+    public init(backlog: Int, runningInputs: Int, containers: Int, unplaceable: String? = nil) {
         self.backlog = backlog
         self.runningInputs = runningInputs
         self.containers = containers
+        self.unplaceable = unplaceable
     }
 }
 
@@ -391,6 +395,7 @@ extension Function {
             throw AloftError(.protocolError, "unexpected reply to the stats of '\(name)'")
         }
         return FunctionStats(
-            backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers))
+            backlog: Int(stats.backlog), runningInputs: Int(stats.runningInputs), containers: Int(stats.containers),
+            unplaceable: stats.unplaceable.isEmpty ? nil : stats.unplaceable)
     }
 }

@@ -75,6 +75,24 @@ struct Server: AsyncParsableCommand {
     var containerPids: Int?
 
     @Option(
+        help:
+            "Cores this host offers its containers, for placement: a container starts only where its function's cpu request fits beside the others' [$ALOFT_SERVER_CPUS, default: its cores]."
+    )
+    var cpus: Double?
+
+    @Option(
+        help:
+            "MiB of memory this host offers its containers, for placement [$ALOFT_SERVER_MEMORY, default: its physical memory]."
+    )
+    var memory: Int?
+
+    @Option(
+        help:
+            "GPUs this host offers its containers, TYPE:COUNT[,TYPE:COUNT…] such as H100:2 [$ALOFT_SERVER_GPUS, default: those nvidia-smi lists, if any]."
+    )
+    var gpus: String?
+
+    @Option(
         name: .customLong("worker-lease"),
         help: "Seconds without a heartbeat after which a worker host is lost [$ALOFT_SERVER_WORKER_LEASE, default 10].")
     var workerLease: Double?
@@ -121,7 +139,9 @@ struct Server: AsyncParsableCommand {
             AloftEnvironment.workerLease: workerLease.map { String($0) }, AloftEnvironment.localWorker: localWorker,
             AloftEnvironment.webRedirectAfter: webRedirectAfter.map { String($0) },
             AloftEnvironment.webDomain: webDomain, AloftEnvironment.isolation: isolation,
-            AloftEnvironment.containerPids: containerPids.map { String($0) },
+            AloftEnvironment.containerPids: containerPids.map { String($0) }, AloftEnvironment.serverGPUs: gpus,
+            AloftEnvironment.serverCPUs: cpus.map { String($0) },
+            AloftEnvironment.serverMemory: memory.map { String($0) },
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
         ]

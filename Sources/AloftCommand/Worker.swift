@@ -1,3 +1,4 @@
+import AloftControlPlane
 import AloftCore
 import AloftWorker
 import ArgumentParser
@@ -45,6 +46,17 @@ struct Worker: AsyncParsableCommand {
     )
     var isolation: String?
 
+    @Option(help: "Cores this host offers containers, for placement (default: its cores).")
+    var cpus: Double?
+
+    @Option(help: "MiB of memory this host offers containers, for placement (default: its physical memory).")
+    var memory: Int?
+
+    @Option(
+        help:
+            "GPUs this host offers, TYPE:COUNT[,TYPE:COUNT…] such as H100:2 (default: those nvidia-smi lists, if any).")
+    var gpus: String?
+
     @Option(name: .customLong("cache-dir"), help: "Where fetched executables are kept (default ~/.aloft/worker-cache).")
     var cacheDirectory: String?
 
@@ -78,6 +90,23 @@ struct Worker: AsyncParsableCommand {
         if let name { configuration.name = name }
         if let maxContainers { configuration.maxContainers = maxContainers }
         if let cacheDirectory { configuration.cacheDirectory = cacheDirectory }
+        if let cpus {
+            guard cpus > 0 else { throw ValidationError("--cpus must be more than 0") }
+            configuration.capacity.cpus = cpus
+        }
+        if let memory {
+            guard memory > 0 else { throw ValidationError("--memory must be more than 0 MiB") }
+            configuration.capacity.memoryMiB = memory
+        }
+        do throws(AloftError) {
+            if let gpus {
+                configuration.capacity.gpus = try HostCapacity.gpus(parsing: gpus)
+            } else {
+                configuration.capacity.gpus = HostCapacity.detectedGPUs()
+            }
+        } catch {
+            throw ValidationError(error.message)
+        }
         var logger = Logger(label: "aloft.worker")
         logger.logLevel = level
         let worker: AloftWorker

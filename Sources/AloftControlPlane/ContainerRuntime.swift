@@ -47,6 +47,9 @@ public struct ContainerResources: Sendable, Hashable {
     /// MiB of writable `/tmp`; `nil`: the runtime's default.
     public var ephemeralDisk: Int?
     public var blockNetwork: Bool
+    /// The host's GPU devices given to it (indices, as `CUDA_VISIBLE_DEVICES` numbers them); set by the host that
+    /// starts it.
+    public var gpuDevices: [Int] = []
 
     public init(
         cpu: FunctionOptions.CPU = .default, memory: FunctionOptions.Memory = .default, ephemeralDisk: Int? = nil,

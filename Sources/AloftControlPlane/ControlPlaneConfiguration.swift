@@ -39,6 +39,9 @@ public struct ControlPlaneConfiguration: Sendable {
     public var prefetchPerContainer: Int
     /// How containers are started.
     public var containerRuntime: any ContainerRuntime
+    /// What this host offers containers: they start here only while their functions' requests fit beside the
+    /// others'. `nil` (the embedded default): any container starts here, and none gets a GPU.
+    public var localCapacity: HostCapacity?
     /// Where registered functions, accepted spawned calls and their results are kept so that they outlive this
     /// process; `nil` (the embedded default) keeps them in memory only: an ephemeral app lives and dies with its
     /// caller's process.

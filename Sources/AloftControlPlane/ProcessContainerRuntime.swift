@@ -14,7 +14,10 @@ public struct ProcessContainerRuntime: ContainerRuntime {
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
     {
-        let environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        var environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        if !spec.resources.gpuDevices.isEmpty {
+            environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
+        }
         let process = try Self.spawn(
             spec, executable: spec.executable, arguments: spec.arguments, environment: environment,
             forwardOutput: forwardOutput, onExit: onExit)

@@ -50,6 +50,11 @@ package enum AloftEnvironment {
     package static let isolation = "ALOFT_ISOLATION"
     /// Tasks (processes and threads) one boxed container of `aloft server` may have.
     package static let containerPids = "ALOFT_SERVER_CONTAINER_PIDS"
+    /// The GPUs of `aloft server`'s own host, `TYPE:COUNT[,…]`.
+    package static let serverGPUs = "ALOFT_SERVER_GPUS"
+    /// The cores and MiB of memory `aloft server`'s own host offers containers, for placement.
+    package static let serverCPUs = "ALOFT_SERVER_CPUS"
+    package static let serverMemory = "ALOFT_SERVER_MEMORY"
 
     /// Whether a container may inherit variable `name` from the process that starts it: not the server's settings
     /// and secrets (a database URL with its password, the data directory, the server's or a caller's token).

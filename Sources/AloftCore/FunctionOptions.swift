@@ -39,6 +39,8 @@ public struct FunctionOptions: Sendable, Hashable {
     public var ephemeralDisk: Int?
     /// No network but the connection to the control plane (Modal's `block_network=True`).
     public var blockNetwork: Bool
+    /// GPUs each container needs (Modal's `gpu=`); `nil`: none.
+    public var gpu: GPU?
 
     /// Modal's `@modal.batched(max_batch_size=, wait_ms=)`: a batch runs when it has `maxBatchSize` inputs or
     /// when its first input has waited `wait`.
@@ -67,8 +69,10 @@ public struct FunctionOptions: Sendable, Hashable {
         cpu: CPU = .default,
         memory: Memory = .default,
         ephemeralDisk: Int? = nil,
-        blockNetwork: Bool = false
+        blockNetwork: Bool = false,
+        gpu: GPU? = nil
     ) {
+        self.gpu = gpu
         self.cpu = cpu
         self.memory = memory
         self.ephemeralDisk = ephemeralDisk
@@ -131,6 +135,7 @@ public struct FunctionOptions: Sendable, Hashable {
         for secret in secrets { try secret.validate() }
         try schedule?.validate()
         try validateResources()
+        try validateGPU()
     }
 }
 

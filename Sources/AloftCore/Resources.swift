@@ -62,3 +62,55 @@ extension FunctionOptions {
         }
     }
 }
+
+extension FunctionOptions {
+    /// GPUs a container needs, Modal's `gpu="H100"`, `gpu="A100-80GB:4"` or `gpu=["H100", "A100:2"]`: a type and a
+    /// count (default 1), or several in fall-back order (the first that a host can give is used). `"any"` is any
+    /// type. Containers are placed only on hosts with that many free GPUs of the type (`aloft worker --gpus`), which
+    /// get them through `CUDA_VISIBLE_DEVICES`.
+    public struct GPU: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByArrayLiteral {
+        public struct Choice: Sendable, Hashable {
+            /// The GPU type as hosts name it (`H100`, `A100-80GB`), matched without regard to case; `any`: any.
+            public var type: String
+            public var count: Int
+            public init(type: String, count: Int) {
+                self.type = type
+                self.count = count
+            }
+
+            /// Whether a GPU of `deviceType` will do: `any`, the same type, or a variant of it (`H100` takes an
+            /// `H100-80GB-HBM3`, as `nvidia-smi` names one; `A100-80GB` does not take an `A100-40GB`).
+            public func accepts(_ deviceType: String) -> Bool {
+                let wanted = type.lowercased()
+                let device = deviceType.lowercased()
+                return wanted == "any" || device == wanted || device.hasPrefix(wanted + "-")
+            }
+        }
+
+        /// In fall-back order.
+        public var choices: [Choice]
+
+        /// Reads `TYPE[:COUNT]`; a bad one is kept as a zero count, which `validate` refuses with its text.
+        public init(_ text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let type = parts.first.map(String.init) ?? ""
+            let count = parts.count == 2 ? Int(parts[1]) ?? 0 : 1
+            choices = [Choice(type: type, count: count)]
+        }
+        public init(choices: [Choice]) { self.choices = choices }
+        public init(stringLiteral text: String) { self.init(text) }
+        public init(arrayLiteral texts: String...) { choices = texts.flatMap { GPU($0).choices } }
+
+        /// `TYPE:COUNT` of each choice, as the wire carries them.
+        public var descriptions: [String] { choices.map { "\($0.type):\($0.count)" } }
+    }
+
+    func validateGPU() throws(AloftError) {
+        guard let gpu else { return }
+        if gpu.choices.isEmpty { throw AloftError(.invalidConfiguration, "gpu names no GPU type") }
+        for choice in gpu.choices where choice.type.isEmpty || choice.count < 1 || choice.count > 8 {
+            throw AloftError(
+                .invalidConfiguration, "gpu must be TYPE or TYPE:COUNT with 1 to 8 GPUs (\"H100:2\"), got \(gpu)")
+        }
+    }
+}

@@ -58,6 +58,7 @@ public final class AloftServer: Service {
         controlPlane.runsContainersLocally = configuration.runsContainersLocally
         isolation = try configuration.isolation.choose(sandbox: configuration.sandbox)
         controlPlane.containerRuntime = isolation.runtime
+        controlPlane.localCapacity = configuration.capacity
         // Containers on this host dial the Unix socket; a path too long for one (108 bytes) means TCP only.
         let socket = (configuration.dataDirectory as NSString).appendingPathComponent("aloft.sock")
         controlPlane.unixSocketPath = socket.utf8.count < 100 ? socket : nil
@@ -76,6 +77,9 @@ public final class AloftServer: Service {
         let lock = try lockDataDirectory()
         defer { close(lock) }
         logger.log(level: isolation.fellBack ? .warning : .info, "\(isolation.description)")
+        if configuration.runsContainersLocally {
+            logger.info("this host offers containers \(configuration.capacity)")
+        }
         try await store.open()
         try await issueFirstToken()
         try await withThrowingTaskGroup(of: Void.self) { group in

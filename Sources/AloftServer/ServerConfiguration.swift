@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     public var isolation = ContainerIsolation.auto
     /// How boxed containers are made (their pids limit, their `/tmp`'s default size, their uids).
     public var sandbox = SandboxContainerRuntime.Configuration()
+    /// What this host offers its containers, for placement: its cores and memory, and the GPUs `--gpus` names
+    /// (else those `nvidia-smi` lists).
+    public var capacity = HostCapacity.thisHost()
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
@@ -137,6 +140,23 @@ public struct ServerConfiguration: Sendable {
             { Int($0).flatMap { $0 >= 16 ? $0 : nil } })
         {
             sandbox.pidsLimit = pids
+        }
+        if let cpus = try settings.parse(
+            Variable.serverCPUs, flag: "--cpus", expected: "a number of cores, more than 0",
+            { Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } })
+        {
+            capacity.cpus = cpus
+        }
+        if let memory = try settings.parse(
+            Variable.serverMemory, flag: "--memory", expected: "a number of MiB, more than 0",
+            { Int($0).flatMap { $0 > 0 ? $0 : nil } })
+        {
+            capacity.memoryMiB = memory
+        }
+        if let gpus = settings.value(Variable.serverGPUs) {
+            capacity.gpus = try HostCapacity.gpus(parsing: gpus)
+        } else {
+            capacity.gpus = HostCapacity.detectedGPUs()
         }
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local

@@ -43,6 +43,7 @@ extension Aloft_V1_ContainerResources {
         memoryLimitMib = UInt32(clamping: options.memory.limit ?? 0)
         ephemeralDiskMib = UInt32(clamping: options.ephemeralDisk ?? 0)
         blockNetwork = options.blockNetwork
+        gpu = options.gpu?.descriptions ?? []
     }
 
     /// The CPU these resources ask for (zeros: the defaults).
@@ -140,7 +141,9 @@ extension FunctionOptions {
             cpu: wire.resources.cpu,
             memory: wire.resources.memory,
             ephemeralDisk: wire.resources.ephemeralDiskMib > 0 ? Int(wire.resources.ephemeralDiskMib) : nil,
-            blockNetwork: wire.resources.blockNetwork
+            blockNetwork: wire.resources.blockNetwork,
+            gpu: wire.resources.gpu.isEmpty
+                ? nil : FunctionOptions.GPU(choices: wire.resources.gpu.flatMap { FunctionOptions.GPU($0).choices })
         )
         if wire.maxBatchSize > 0 {
             batching = Batching(

@@ -136,12 +136,14 @@ public final class AloftWorker: Service {
         var register = Aloft_V1_WorkerRegister()
         register.name = configuration.name
         register.maxContainers = UInt32(configuration.maxContainers)
-        register.cpus = UInt32(ProcessInfo.processInfo.activeProcessorCount)
-        register.memoryBytes = ProcessInfo.processInfo.physicalMemory
+        register.cpus = UInt32(max(1, configuration.capacity.cpus.rounded()))
+        register.cpuCores = configuration.capacity.cpus
+        register.memoryBytes = UInt64(configuration.capacity.memoryMiB) << 20
+        register.gpus = configuration.capacity.gpus
         try await outbound.write(Aloft_V1_Envelope(requestID: 2, body: .workerRegister(register)))
         try Self.expect(try await replies.next(), "registering")
         let message =
-            "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers)\n"
+            "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers; \(configuration.capacity))\n"
         if announce { StandardStream.output.write(message) }
         logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
     }
@@ -181,9 +183,12 @@ public final class AloftWorker: Service {
                 cpu: start.resources.cpu, memory: start.resources.memory,
                 ephemeralDisk: start.resources.ephemeralDiskMib > 0 ? Int(start.resources.ephemeralDiskMib) : nil,
                 blockNetwork: start.resources.blockNetwork)
+            var resourcesWithDevices = resources
+            resourcesWithDevices.gpuDevices = start.gpuDevices.map { Int($0) }
             let spec = ContainerSpec(
                 containerID: start.containerID, appName: start.appName, functionName: start.functionName,
-                executable: executable, arguments: start.arguments, environment: environment, resources: resources
+                executable: executable, arguments: start.arguments, environment: environment,
+                resources: resourcesWithDevices
             ) { lines, standardError in
                 var output = Aloft_V1_ContainerOutput()
                 output.containerID = start.containerID

@@ -22,6 +22,9 @@ public struct WorkerConfiguration: Sendable {
     public var reconnectDelay: Duration
     /// How containers run here (`--isolation`): boxed where the host allows it by default.
     public var isolation = ContainerIsolation.auto
+    /// What this host offers containers (`--cpus`, `--memory`, `--gpus`); default: its cores and physical memory,
+    /// and the GPUs `nvidia-smi` lists.
+    public var capacity = HostCapacity.thisHost()
 
     public init(
         serverAddress: String, apiURL: String? = nil, token: String, name: String = ProcessInfo.processInfo.hostName,

@@ -98,6 +98,7 @@ struct OptionsWireTests {
         #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
         options.cpu = 2
         options.memory = 512
+        options.gpu = ["H100:2", "A100-80GB"]
         #expect(FunctionOptions(wire: Aloft_V1_FunctionOptions(options)) == options)
         #expect(!Aloft_V1_FunctionOptions(FunctionOptions()).hasResources, "the defaults are not sent")
         var zeros = FunctionOptions(wire: Aloft_V1_FunctionOptions())
@@ -135,5 +136,19 @@ struct SettingsTests {
             try fromEnvironment.toggle("ALOFT_SERVER_STORE", flag: "--store")
         }
         #expect(variableError?.message == "ALOFT_SERVER_STORE=nosuch (or --store) is not on or off")
+    }
+}
+
+@Suite("Host capacity")
+struct HostCapacityTests {
+    @Test("--gpus reads TYPE:COUNT lists into one device per index; bad lists are clear errors")
+    func parsesGPUs() throws {
+        #expect(try HostCapacity.gpus(parsing: "H100:2,L4") == ["H100", "H100", "L4"])
+        #expect(try HostCapacity.gpus(parsing: "") == [])
+        for bad in ["H100:0", "H100:x", ":1", "H100:65"] {
+            #expect(throws: AloftError.self) { try HostCapacity.gpus(parsing: bad) }
+        }
+        let capacity = HostCapacity(cpus: 8, memoryMiB: 4096, gpus: ["H100", "L4", "H100"])
+        #expect(capacity.description == "8 cores, 4096 MiB, 1 L4, 2 H100")
     }
 }

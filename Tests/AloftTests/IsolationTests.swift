@@ -107,11 +107,7 @@ struct IsolationTests {
             defer { try? FileManager.default.removeItem(atPath: cache) }
             let worker = try await WorkerProcess(
                 server: server, token: token, name: "boxed", cacheDirectory: cache, isolation: "bwrap")
-            let deployed = try await runProduct(
-                "aloft",
-                arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
-                environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
-            #expect(deployed.status == 0, "\(deployed.stderr)")
+            try await server.deployTestApp()
             let controlPlane = RemoteControlPlane(server.address, token: server.token)
             let probe = Function<BoxProbeRequest, BoxProbeReport>.lookup(
                 app: "fixtures", name: "box_probe", controlPlane: controlPlane)

@@ -26,11 +26,23 @@ struct OptionsTests {
             FunctionOptions(memory: 0),
             FunctionOptions(memory: .init(request: 256, limit: 128)),
             FunctionOptions(ephemeralDisk: 0),
+            FunctionOptions(gpu: "H100:0"),
+            FunctionOptions(gpu: "H100:9"),
+            FunctionOptions(gpu: ":2"),
+            FunctionOptions(gpu: "H100:two"),
+            FunctionOptions(gpu: []),
         ] {
             #expect(throws: AloftError.self) { try bad.validate() }
         }
         #expect(FunctionOptions().cpu == .init(request: 0.125) && FunctionOptions().memory == .init(request: 128))
         #expect(throws: Never.self) { try FunctionOptions(cpu: .init(request: 0.5, limit: 0.5), memory: 64).validate() }
+        let gpu: FunctionOptions.GPU = ["H100:2", "A100-80GB"]
+        #expect(gpu.choices == [.init(type: "H100", count: 2), .init(type: "A100-80GB", count: 1)])
+        #expect(throws: Never.self) { try FunctionOptions(gpu: gpu).validate() }
+        // A request takes its type, any variant of it as nvidia-smi names one, or (for `any`) every type.
+        #expect(gpu.choices[0].accepts("h100") && gpu.choices[0].accepts("H100-80GB-HBM3"))
+        #expect(!gpu.choices[0].accepts("H1000") && !gpu.choices[1].accepts("A100-40GB"))
+        #expect(FunctionOptions.GPU("any").choices[0].accepts("T4"))
         #expect(Retries.count(3) == Retries(maxRetries: 3, backoffCoefficient: 1, initialDelay: .seconds(1)))
     }
 }

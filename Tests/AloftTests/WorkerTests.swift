@@ -5,15 +5,6 @@ import Testing
 /// Worker hosts (`aloft worker`) and calls that outlive a server restart, with real processes on this host.
 @Suite("Worker hosts and restarts", .serialized, .timeLimit(.minutes(5)))
 struct WorkerTests {
-    let testApp = productsDirectory.appendingPathComponent("aloft-test-app").path
-
-    func deploy(_ server: ServerProcess) async throws {
-        let deployed = try await runProduct(
-            "aloft", arguments: ["deploy", "--executable", testApp],
-            environment: ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token])
-        #expect(deployed.status == 0, "\(deployed.stderr)")
-    }
-
     func workerToken(_ directory: String) async throws -> String {
         let made = try await runProduct(
             "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
@@ -47,7 +38,7 @@ struct WorkerTests {
             server: server, token: token, name: "w1", cacheDirectory: directory + "/cache-w1")
         let second = try await WorkerProcess(
             server: server, token: token, name: "w2", cacheDirectory: directory + "/cache-w2")
-        try await deploy(server)
+        try await server.deployTestApp()
         let squareWhere = Function<Int, String>.lookup(
             app: "fixtures", name: "square_where",
             controlPlane: RemoteControlPlane(server.address, token: server.token))
@@ -116,7 +107,7 @@ struct WorkerTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = try freePort()
         var server = try await ServerProcess(dataDirectory: directory, arguments: ["--port", String(port)])
-        try await deploy(server)
+        try await server.deployTestApp()
         let control = RemoteControlPlane(server.address, token: server.token)
         let squareWhere = Function<Int, String>.lookup(app: "fixtures", name: "square_where", controlPlane: control)
         // hang_once writes its pid to `marker` and hangs: the call is surely in flight when the server dies; run
@@ -158,7 +149,7 @@ extension WorkerTests {
             try await WorkerProcess(server: server, token: token, name: "g1", cacheDirectory: directory + "/cache-g1"),
             try await WorkerProcess(server: server, token: token, name: "g2", cacheDirectory: directory + "/cache-g2"),
         ]
-        try await deploy(server)
+        try await server.deployTestApp()
         let control = RemoteControlPlane(server.address, token: server.token)
         let generator = GeneratorFunction<String, String>.lookup(
             app: "fixtures", name: "record_then_wait", controlPlane: control)
@@ -190,7 +181,7 @@ extension WorkerTests {
         let worker = try await WorkerProcess(
             server: server, token: try await workerToken(directory), name: "mute", cacheDirectory: directory + "/cache",
             standardOutput: full)
-        try await deploy(server)
+        try await server.deployTestApp()
         let squareWhere = Function<Int, String>.lookup(
             app: "fixtures", name: "square_where",
             controlPlane: RemoteControlPlane(server.address, token: server.token))

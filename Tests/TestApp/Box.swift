@@ -12,6 +12,19 @@ func declareBoxFunctions(on app: App) {
     // With its limit in its declaration: what a deployment (and so a worker host) carries.
     _ = app.function("allocate_mib_limited", options: FunctionOptions(memory: .init(request: 64, limit: 64)), allocate)
 
+    // Placement (PlacementTests): where a container asking for 4 cores, 2 H100s or an A100 runs, and the GPUs it got.
+    for (name, options) in [
+        ("where_four_cores", FunctionOptions(cpu: 4)), ("where_two_h100", FunctionOptions(gpu: "H100:2")),
+        ("where_a100", FunctionOptions(gpu: "A100")),
+    ] {
+        _ = app.function(name, options: options) { (seconds: Double) -> String in
+            Thread.sleep(forTimeInterval: seconds)
+            let environment = ProcessInfo.processInfo.environment
+            return
+                "\(environment["ALOFT_WORKER_NAME"] ?? "server") gpus=\(environment["CUDA_VISIBLE_DEVICES"] ?? "none")"
+        }
+    }
+
     /// Spins for `seconds` of wall time and reports the CPU time it got.
     _ = app.function("busy_loop") { (seconds: Double) -> BusyReport in
         func cpu() -> Double {

@@ -61,7 +61,7 @@ struct SandboxCommand: Sendable {
     /// socket on the host, shown at `socketInBox`.
     func arguments(
         containerID: String, executable: String, arguments: [String], uid: UInt32, socket: String?,
-        temporaryBytes: Int, blockNetwork: Bool
+        temporaryBytes: Int, blockNetwork: Bool, gpuDevices: [Int] = []
     ) -> [String] {
         var command = [
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
@@ -72,6 +72,13 @@ struct SandboxCommand: Sendable {
         command += [
             "--proc", "/proc", "--dev", "/dev", "--size", "\(temporaryBytes)", "--perms", "1777", "--tmpfs", "/tmp",
         ]
+        // Its GPUs' device nodes and the driver's shared ones, where the host has them.
+        if !gpuDevices.isEmpty {
+            let shared = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+            for device in gpuDevices.map({ "/dev/nvidia\($0)" }) + shared {
+                command += ["--dev-bind-try", device, device]
+            }
+        }
         // Under /tmp the executable's folders are made in the box's own /tmp, which is mounted by then.
         var made: Set<String> = ["/tmp"]
         command += Self.parents(of: executable, below: shownDirectories, made: &made)

@@ -66,13 +66,16 @@ public struct SandboxContainerRuntime: ContainerRuntime {
     {
         var environment = ProcessContainerRuntime.inheritedEnvironment().merging(spec.environment) { _, new in new }
         let socket = try controlPlaneSocket(spec, environment: &environment)
+        if !spec.resources.gpuDevices.isEmpty {
+            environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
+        }
         try Self.checkExecutable(spec.executable)
         let group = try cgroups.makeGroup(id: spec.containerID, resources: spec.resources)
         let uid = configuration.firstUID + startCount.next() % configuration.uidCount
         let arguments = command.arguments(
             containerID: spec.containerID, executable: spec.executable, arguments: spec.arguments, uid: uid,
             socket: socket, temporaryBytes: (spec.resources.ephemeralDisk ?? configuration.defaultEphemeralDisk) << 20,
-            blockNetwork: spec.resources.blockNetwork)
+            blockNetwork: spec.resources.blockNetwork, gpuDevices: spec.resources.gpuDevices)
         let handle = SandboxHandle(cgroups: cgroups, group: group)
         live.add(handle, id: spec.containerID)
         do {

@@ -250,6 +250,7 @@ extension Scheduler {
             + UInt64(pool.containers.values.reduce(0) { $0 + max(0, $1.assigned.count - $1.slots) })
         stats.runningInputs = UInt64(pool.containers.values.reduce(0) { $0 + min($1.assigned.count, $1.slots) })
         stats.containers = UInt64(pool.activeContainers)
+        stats.unplaceable = pool.unplaceable ?? ""
         replier.send(.functionStats(stats))
     }
 }

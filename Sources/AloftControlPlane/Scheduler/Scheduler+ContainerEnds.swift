@@ -47,10 +47,8 @@ extension Scheduler {
         container.handle?.kill()  // the connection may close before the process exits
         // a container declared gone (its worker host was lost) can no longer report
         container.channel?.close(promise: nil)
-        if let worker = container.worker {
-            worker.containers.remove(containerID)
-            scheduleWaitingForRoom()  // a slot on a worker host is free
-        }
+        container.worker?.containers.remove(containerID)
+        scheduleWaitingForRoom()  // a slot, and what it requested, are free on its host
         let reason = end == .died ? container.exitDescription ?? reason : reason
         let crashed = end == .died && (container.isServing || container.isDisconnected)
         if container.isStarting {

@@ -16,8 +16,12 @@ extension Scheduler {
             return false
         }
         workers.waitingForRoom[ObjectIdentifier(pool)] = nil
+        pool.unplaceable = nil
         let container = ContainerRecord(id: "ctr-" + randomHex(), pool: pool, now: loop.now)
-        let spec: ContainerSpec
+        switch placement {
+        case .local(let devices), .worker(_, let devices): container.gpuDevices = devices
+        }
+        var spec: ContainerSpec
         do {
             spec = try containerSpec(for: container)
         } catch {
@@ -31,9 +35,10 @@ extension Scheduler {
         logger.debug(
             "starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
         switch placement {
-        case .worker(let worker):
-            startRemotely(container, spec: spec, on: worker)
-        case .local:
+        case .worker(let worker, let devices):
+            startRemotely(container, spec: spec, on: worker, gpuDevices: devices)
+        case .local(let devices):
+            spec.resources.gpuDevices = devices
             do {
                 container.handle = try configuration.containerRuntime.start(spec) { [self] status in
                     guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }

@@ -28,14 +28,20 @@ extension Scheduler {
                 .protocolError, "this worker host is already registered", requestID: requestID, on: channel)
         }
         let name = register.name.isEmpty ? "worker-\(randomHex())" : register.name
+        // A worker that says nothing of its size (an older one) is taken as able to hold what it is sent.
+        let capacity = HostCapacity(
+            cpus: register.cpuCores > 0
+                ? register.cpuCores : register.cpus > 0 ? Double(register.cpus) : .greatestFiniteMagnitude,
+            memoryMiB: register.memoryBytes > 0 ? Int(register.memoryBytes >> 20) : .max, gpus: register.gpus)
         let worker = WorkerRecord(
             channel: channel, name: name, workspace: workspace,
-            maxContainers: max(1, Int(register.maxContainers)), now: loop.now)
+            maxContainers: max(1, Int(register.maxContainers)), capacity: capacity, now: loop.now)
         workers.byChannel[ObjectIdentifier(channel)] = worker
         logger.notice(
             "worker host joined",
             metadata: [
                 "aloft.worker": "\(name)", "aloft.max_containers": "\(worker.maxContainers)",
+                "aloft.capacity": "\(capacity)",
                 "aloft.workspace": "\(worker.workspace)",
             ])
         send(.ack(.init()), requestID: requestID, on: channel)
@@ -50,28 +56,35 @@ extension Scheduler {
         for pool in waiting { schedule(pool) }
     }
 
-    /// No host has room for a container of `pool`. With inputs waiting, an idle container of another function on a
-    /// worker host is stopped to make room (instead of its scaledown window); the pool is scheduled again when a
-    /// slot frees up.
+    /// No host has room for a container of `pool`. With inputs waiting, an idle container of another function is
+    /// stopped where that makes room for one (instead of its scaledown window ending first); the pool is scheduled
+    /// again when a container ends. A pool whose requests fit no host at all says so in its stats and the log.
     func noRoom(for pool: FunctionPool) {
         let ownWorkers = workers.inWorkspace(pool.workspace)
-        if workers.waitingForRoom.updateValue(pool, forKey: ObjectIdentifier(pool)) == nil {
-            if ownWorkers.isEmpty {
+        let unplaceable = unplaceableReason(for: pool)
+        if unplaceable != pool.unplaceable, let unplaceable {
+            logger.warning("\(unplaceable)", metadata: ["aloft.function": "\(pool.name)"])
+        }
+        pool.unplaceable = unplaceable
+        if workers.waitingForRoom.updateValue(pool, forKey: ObjectIdentifier(pool)) == nil, unplaceable == nil {
+            if ownWorkers.isEmpty && !configuration.runsContainersLocally {
                 logger.warning(
                     "no host has room for a container: waiting for a worker host",
                     metadata: ["aloft.function": "\(pool.name)"])
             } else {
-                logger.debug("worker hosts are full: waiting for room", metadata: ["aloft.function": "\(pool.name)"])
+                logger.debug("hosts are full: waiting for room", metadata: ["aloft.function": "\(pool.name)"])
             }
         }
-        guard !pool.pending.isEmpty, !ownWorkers.isEmpty, !ownWorkers.contains(where: \.hasRoom) else { return }
-        let stopping = containers.values.count { $0.worker != nil && $0.isStopping }
+        guard !pool.pending.isEmpty, unplaceable == nil else { return }
+        let stopping = containers.values.count { $0.isStopping }
         guard stopping < workers.waitingForRoom.count else { return }  // room is already on its way
         let idle = containers.values
             .filter {
-                $0.worker?.workspace == pool.workspace && $0.pool !== pool && $0.isServing && $0.assigned.isEmpty
+                $0.pool !== pool && $0.pool.workspace == pool.workspace && $0.isServing && $0.assigned.isEmpty
+                    && $0.pool.activeContainers > desiredContainers($0.pool)
             }
-            .min { $0.idleSince < $1.idleSince }
+            .sorted { $0.idleSince < $1.idleSince }
+            .first { placement(for: pool, without: $0) != nil }
         if let idle {
             logger.debug(
                 "stopping an idle container to make room",
@@ -118,24 +131,8 @@ extension Scheduler {
         }
     }
 
-    /// Where a container of `pool` may start now: a deployed function's on the host or a worker host with room,
-    /// whichever runs fewer containers; a function registered from a local path, or one that blocks its network
-    /// (its box reaches the control plane through this host's Unix socket), only on this host. `nil`: nowhere has
-    /// room (it starts when a worker host joins or a container ends).
-    func placement(for pool: FunctionPool) -> Placement? {
-        guard !pool.definition.artifact.isEmpty, !pool.definition.options.blockNetwork else { return .local }
-        var best: (placement: Placement, load: Int)?
-        if configuration.runsContainersLocally {
-            best = (.local, containers.values.count { $0.worker == nil })
-        }
-        for worker in workers.inWorkspace(pool.workspace) where worker.hasRoom {
-            if worker.containers.count < best?.load ?? .max { best = (.worker(worker), worker.containers.count) }
-        }
-        return best?.placement
-    }
-
     /// Asks `worker` to start a container; its exit is reported with `ContainerExited`.
-    func startRemotely(_ container: ContainerRecord, spec: ContainerSpec, on worker: WorkerRecord) {
+    func startRemotely(_ container: ContainerRecord, spec: ContainerSpec, on worker: WorkerRecord, gpuDevices: [Int]) {
         var start = Aloft_V1_ContainerStart()
         start.containerID = container.id
         start.artifact = container.pool.definition.artifact
@@ -145,6 +142,7 @@ extension Scheduler {
         start.functionName = spec.functionName
         start.appName = spec.appName
         start.resources = Aloft_V1_ContainerResources(container.pool.definition.options)
+        start.gpuDevices = gpuDevices.map { UInt32($0) }
         container.worker = worker
         worker.containers.insert(container.id)
         container.handle = RemoteContainerHandle(containerID: container.id, worker: worker.channel)

@@ -852,6 +852,9 @@ public nonisolated struct Aloft_V1_ContainerResources: Sendable {
   /// no network but its connection to the control plane
   public var blockNetwork: Bool = false
 
+  /// "TYPE:COUNT" in fall-back order; empty: none
+  public var gpu: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1124,6 +1127,9 @@ public nonisolated struct Aloft_V1_FunctionStats: Sendable {
 
   /// started or starting, not stopping
   public var containers: UInt64 = 0
+
+  /// set while no host can take a container of it: why
+  public var unplaceable: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1411,9 +1417,16 @@ public nonisolated struct Aloft_V1_WorkerRegister: Sendable {
 
   public var maxContainers: UInt32 = 0
 
+  /// whole cores, as older workers send them; cpu_cores wins where set
   public var cpus: UInt32 = 0
 
   public var memoryBytes: UInt64 = 0
+
+  /// the type of each GPU device, by index (CUDA_VISIBLE_DEVICES numbering)
+  public var gpus: [String] = []
+
+  /// the cores it offers containers (--cpus), fractions included
+  public var cpuCores: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1457,6 +1470,9 @@ public nonisolated struct Aloft_V1_ContainerStart: Sendable {
   public var hasResources: Bool {self._resources != nil}
   /// Clears the value of `resources`. Subsequent reads from it will return its default value.
   public mutating func clearResources() {self._resources = nil}
+
+  /// the GPUs assigned to it (indices of WorkerRegister.gpus)
+  public var gpuDevices: [UInt32] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2651,7 +2667,7 @@ nonisolated extension Aloft_V1_FunctionOptions: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_ContainerResources: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerResources"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_request\0\u{3}cpu_limit\0\u{3}memory_request_mib\0\u{3}memory_limit_mib\0\u{3}ephemeral_disk_mib\0\u{3}block_network\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_request\0\u{3}cpu_limit\0\u{3}memory_request_mib\0\u{3}memory_limit_mib\0\u{3}ephemeral_disk_mib\0\u{3}block_network\0\u{1}gpu\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2665,6 +2681,7 @@ nonisolated extension Aloft_V1_ContainerResources: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.memoryLimitMib) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.ephemeralDiskMib) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.blockNetwork) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.gpu) }()
       default: break
       }
     }
@@ -2689,6 +2706,9 @@ nonisolated extension Aloft_V1_ContainerResources: SwiftProtobuf.Message, SwiftP
     if self.blockNetwork != false {
       try visitor.visitSingularBoolField(value: self.blockNetwork, fieldNumber: 6)
     }
+    if !self.gpu.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.gpu, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2699,6 +2719,7 @@ nonisolated extension Aloft_V1_ContainerResources: SwiftProtobuf.Message, SwiftP
     if lhs.memoryLimitMib != rhs.memoryLimitMib {return false}
     if lhs.ephemeralDiskMib != rhs.ephemeralDiskMib {return false}
     if lhs.blockNetwork != rhs.blockNetwork {return false}
+    if lhs.gpu != rhs.gpu {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3199,7 +3220,7 @@ nonisolated extension Aloft_V1_FunctionGetStats: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}backlog\0\u{3}running_inputs\0\u{1}containers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}backlog\0\u{3}running_inputs\0\u{1}containers\0\u{1}unplaceable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3210,6 +3231,7 @@ nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.backlog) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.runningInputs) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.containers) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.unplaceable) }()
       default: break
       }
     }
@@ -3225,6 +3247,9 @@ nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtob
     if self.containers != 0 {
       try visitor.visitSingularUInt64Field(value: self.containers, fieldNumber: 3)
     }
+    if !self.unplaceable.isEmpty {
+      try visitor.visitSingularStringField(value: self.unplaceable, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3232,6 +3257,7 @@ nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtob
     if lhs.backlog != rhs.backlog {return false}
     if lhs.runningInputs != rhs.runningInputs {return false}
     if lhs.containers != rhs.containers {return false}
+    if lhs.unplaceable != rhs.unplaceable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3794,7 +3820,7 @@ nonisolated extension Aloft_V1_InputCancel: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Aloft_V1_WorkerRegister: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkerRegister"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}max_containers\0\u{1}cpus\0\u{3}memory_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}max_containers\0\u{1}cpus\0\u{3}memory_bytes\0\u{1}gpus\0\u{3}cpu_cores\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3806,6 +3832,8 @@ nonisolated extension Aloft_V1_WorkerRegister: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxContainers) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.cpus) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.gpus) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.cpuCores) }()
       default: break
       }
     }
@@ -3824,6 +3852,12 @@ nonisolated extension Aloft_V1_WorkerRegister: SwiftProtobuf.Message, SwiftProto
     if self.memoryBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 4)
     }
+    if !self.gpus.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.gpus, fieldNumber: 5)
+    }
+    if self.cpuCores.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuCores, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3832,6 +3866,8 @@ nonisolated extension Aloft_V1_WorkerRegister: SwiftProtobuf.Message, SwiftProto
     if lhs.maxContainers != rhs.maxContainers {return false}
     if lhs.cpus != rhs.cpus {return false}
     if lhs.memoryBytes != rhs.memoryBytes {return false}
+    if lhs.gpus != rhs.gpus {return false}
+    if lhs.cpuCores != rhs.cpuCores {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3858,7 +3894,7 @@ nonisolated extension Aloft_V1_WorkerHeartbeat: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ContainerStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}artifact\0\u{1}arguments\0\u{1}environment\0\u{3}function_name\0\u{3}app_name\0\u{1}resources\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}artifact\0\u{1}arguments\0\u{1}environment\0\u{3}function_name\0\u{3}app_name\0\u{1}resources\0\u{3}gpu_devices\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3873,6 +3909,7 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.appName) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._resources) }()
+      case 8: try { try decoder.decodeRepeatedUInt32Field(value: &self.gpuDevices) }()
       default: break
       }
     }
@@ -3904,6 +3941,9 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._resources {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    if !self.gpuDevices.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.gpuDevices, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3915,6 +3955,7 @@ nonisolated extension Aloft_V1_ContainerStart: SwiftProtobuf.Message, SwiftProto
     if lhs.functionName != rhs.functionName {return false}
     if lhs.appName != rhs.appName {return false}
     if lhs._resources != rhs._resources {return false}
+    if lhs.gpuDevices != rhs.gpuDevices {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -56,6 +56,15 @@ final class ServerProcess: Sendable {
             configuration: fixtures.configuration)
     }
 
+    /// Deploys `aloft-test-app` (its apps, `fixtures` among them) with `aloft deploy`, and expects it to succeed.
+    func deployTestApp() async throws {
+        let deployed = try await runProduct(
+            "aloft",
+            arguments: ["deploy", "--executable", productsDirectory.appendingPathComponent("aloft-test-app").path],
+            environment: ["ALOFT_API_URL": httpURL, "ALOFT_TOKEN": token])
+        #expect(deployed.status == 0, "\(deployed.stderr)")
+    }
+
     struct Reply {
         let status: Int
         let json: [String: Any]

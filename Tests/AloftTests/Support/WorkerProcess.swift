@@ -9,18 +9,20 @@ final class WorkerProcess: Sendable {
     let name: String
 
     /// Starts it and waits (at most 30 s) until it says it connected, unless its output goes to `standardOutput`.
-    /// Its containers are plain processes unless `isolation` says otherwise.
+    /// Its containers are plain processes unless `isolation` says otherwise; `extra` arguments follow the others.
     init(
         server: ServerProcess, token: String, name: String, cacheDirectory: String, namespace: String? = nil,
         serverAddress: String? = nil, apiURL: String? = nil, maxContainers: Int = 2, isolation: String = "none",
-        standardOutput: FileHandle? = nil
+        arguments extra: [String] = [], standardOutput: FileHandle? = nil
     ) async throws {
         self.name = name
-        let arguments = [
-            "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token", token,
-            "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
-            "warning", "--isolation", isolation,
-        ]
+        let arguments =
+            [
+                "worker", "--server", serverAddress ?? server.address, "--api", apiURL ?? server.httpURL, "--token",
+                token,
+                "--name", name, "--cache-dir", cacheDirectory, "--max-containers", String(maxContainers), "--log-level",
+                "warning", "--isolation", isolation,
+            ] + extra
         let aloft = productsDirectory.appendingPathComponent("aloft").path
         child = try ChildProcess(
             namespace == nil ? aloft : "/usr/sbin/ip",

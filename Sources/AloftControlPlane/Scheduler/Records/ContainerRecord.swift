@@ -43,6 +43,8 @@ final class ContainerRecord: @unchecked Sendable {
     var startupTimer: Scheduled<Void>?
     /// Its process's exit status once reported (128 + n: killed by signal n; -1: it could not start).
     var exitStatus: Int32?
+    /// The GPU devices of its host it was given (indices), taken from others until it ends.
+    var gpuDevices: [Int] = []
     /// The kernel killed it for going over its memory limit (a boxed container's cgroup says so).
     var killedAtMemoryLimit = false
     /// The last lines it printed.

@@ -28,6 +28,8 @@ final class FunctionPool: @unchecked Sendable {
     /// What the options say about sizes, worked out once per definition (the call path reads them per event).
     private var sizes: Sizes
     var state = State.active
+    /// Why no host can take a container of it (its requests exceed every host's capacity), while that is so.
+    var unplaceable: String?
     /// Defined by a deployment (`aloft deploy`, a rollback): a run of the app against the server uses it as it is.
     var deployed: Bool
     let defaultMaxContainers: Int

@@ -8,19 +8,23 @@ final class WorkerRecord: @unchecked Sendable {
     /// The workspace of its token: it runs only that workspace's containers.
     let workspace: String
     let maxContainers: Int
+    /// What it offers containers (`aloft worker --cpus/--memory/--gpus`, else its own cores and memory).
+    let capacity: HostCapacity
     /// Containers it was asked to start that have not ended.
     var containers: Set<String> = []
     var lastHeartbeat: NIODeadline
 
-    init(channel: any Channel, name: String, workspace: String, maxContainers: Int, now: NIODeadline) {
+    init(
+        channel: any Channel, name: String, workspace: String, maxContainers: Int, capacity: HostCapacity,
+        now: NIODeadline
+    ) {
+        self.capacity = capacity
         self.channel = channel
         self.name = name
         self.workspace = workspace
         self.maxContainers = maxContainers
         self.lastHeartbeat = now
     }
-
-    var hasRoom: Bool { containers.count < maxContainers }
 }
 
 /// A container on a worker host: signals go to the worker, which signals the process.
@@ -41,6 +45,6 @@ struct RemoteContainerHandle: ContainerHandle {
 
 /// Where a new container runs.
 enum Placement {
-    case local
-    case worker(WorkerRecord)
+    case local(gpuDevices: [Int])
+    case worker(WorkerRecord, gpuDevices: [Int])
 }
