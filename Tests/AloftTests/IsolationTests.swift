@@ -64,6 +64,35 @@ struct IsolationTests {
         }
     }
 
+    @Test(
+        "a boxed container gets its GPUs in CUDA_VISIBLE_DEVICES, and may open only its box's device nodes and its GPUs' (cgroup v1 devices)",
+        .enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/devices/cgroup.procs"))
+    )
+    func devices() async throws {
+        try await BoxHost.withServer(arguments: ["--gpus", "H100:3"]) { server, _ in
+            let gpus: Function<Double, String> = server.app("fixtures").lookup(
+                "where_two_h100", options: FunctionOptions(gpu: "H100:2"))
+            let call = try await gpus.spawn(5)
+            // While it runs: the rules of the one container group under this server's devices hierarchy.
+            let parent = "/sys/fs/cgroup/devices/aloft/p\(server.pid)"
+            var rules: [String] = []
+            #expect(
+                try await eventually {
+                    let groups = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter {
+                        $0.hasPrefix("ctr-")
+                    }
+                    rules = groups.first.flatMap { readKernelFile("\(parent)/\($0)/devices.list") }?.split(
+                        separator: "\n"
+                    ).map(String.init) ?? []
+                    return !rules.isEmpty
+                })
+            #expect(!rules.contains("a *:* rwm"), "\(rules)")
+            #expect(rules.contains("c 195:0 rw") && rules.contains("c 195:1 rw"), "\(rules)")
+            #expect(!rules.contains("c 195:2 rw") && rules.contains("c 1:3 rwm"), "\(rules)")
+            #expect(try await call.get() == "server gpus=0,1")
+        }
+    }
+
     @Test("a container over its memory limit fails its input with outOfMemory, naming the limit; the next call works")
     func memoryLimit() async throws {
         try await BoxHost.withServer { server, _ in
@@ -192,7 +221,7 @@ enum BoxHost {
         let root = "/sys/fs/cgroup"
         let parents =
             FileManager.default.fileExists(atPath: root + "/cgroup.controllers")
-            ? [root + "/aloft"] : ["memory", "cpu", "pids", "cpuacct"].map { "\(root)/\($0)/aloft" }
+            ? [root + "/aloft"] : ["memory", "cpu", "pids", "cpuacct", "devices"].map { "\(root)/\($0)/aloft" }
         return parents.flatMap { parent in
             ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix("p") }.map {
                 "\(parent)/\($0)/\(id)"

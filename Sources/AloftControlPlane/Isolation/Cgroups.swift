@@ -19,7 +19,7 @@ struct Cgroups: Sendable {
 
     var description: String {
         switch version {
-        case .v1: "cgroup v1 (memory, cpu, pids)"
+        case .v1(let groups): "cgroup v1 (" + groups.keys.filter { $0 != "cpuacct" }.sorted().joined(separator: ", ") + ")"
         case .v2: "cgroup v2"
         }
     }
@@ -52,11 +52,12 @@ struct Cgroups: Sendable {
             return .success(Cgroups(version: .v2(group), pidsLimit: pidsLimit))
         }
         var groups: [String: String] = [:]
-        // cpuacct only for accounting (what a container used), where it is a hierarchy of its own.
-        for controller in ["memory", "cpu", "pids", "cpuacct"] {
+        // cpuacct only for accounting (what a container used), where it is a hierarchy of its own; devices where
+        // it is mounted (which device nodes a container may open).
+        for controller in ["memory", "cpu", "pids", "cpuacct", "devices"] {
             let hierarchy = root + "/" + controller
             guard files.fileExists(atPath: hierarchy + "/cgroup.procs") else {
-                if controller == "cpuacct" { continue }
+                if controller == "cpuacct" || controller == "devices" { continue }
                 return fail("no cgroup v1 \(controller) hierarchy at \(hierarchy) and no cgroup v2 at \(root)")
             }
             let resolved = (try? files.destinationOfSymbolicLink(atPath: hierarchy)) ?? controller
@@ -123,6 +124,8 @@ struct Cgroups: Sendable {
                 add("cpu", "cpu.cfs_quota_us", "\(max(1000, Int(limit * 100_000)))")
             }
             add("pids", "pids.max", "\(pidsLimit)")
+            add("devices", "devices.deny", "a")
+            for rule in Self.deviceRules(gpuDevices: resources.gpuDevices) { add("devices", "devices.allow", rule) }
         case .v2(let parent):
             let directory = parent + "/" + id
             directories = ["unified": directory]
@@ -150,6 +153,21 @@ struct Cgroups: Sendable {
             throw AloftError(.internalFailure, "could not set up the cgroup of container \(id): \(error)")
         }
         return group
+    }
+
+    /// The device nodes a container may open (cgroup v1's `devices` controller; v2 has no file for it): those
+    /// bubblewrap's minimal `/dev` holds, and the NVIDIA devices of its GPUs (`/dev/nvidiaN` for each, the control
+    /// device, and `nvidia-uvm`'s where the driver registered it).
+    static func deviceRules(gpuDevices: [Int], devices: String? = read("/proc/devices")) -> [String] {
+        var rules = ["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm"]
+        rules.append("c 136:* rwm")  // the box's own pseudo-terminals
+        guard !gpuDevices.isEmpty else { return rules }
+        rules += gpuDevices.map { "c 195:\($0) rw" } + ["c 195:255 rw"]
+        for line in (devices ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2 && fields[1] == "nvidia-uvm", let major = Int(fields[0]) { rules.append("c \(major):* rw") }
+        }
+        return rules
     }
 
     /// Whether the kernel killed a process of `group` for going over its memory limit.
