@@ -81,9 +81,10 @@ struct IsolationTests {
                     let groups = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter {
                         $0.hasPrefix("ctr-")
                     }
-                    rules = groups.first.flatMap { readKernelFile("\(parent)/\($0)/devices.list") }?.split(
-                        separator: "\n"
-                    ).map(String.init) ?? []
+                    rules =
+                        groups.first.flatMap { readKernelFile("\(parent)/\($0)/devices.list") }?.split(
+                            separator: "\n"
+                        ).map(String.init) ?? []
                     return !rules.isEmpty
                 })
             #expect(!rules.contains("a *:* rwm"), "\(rules)")

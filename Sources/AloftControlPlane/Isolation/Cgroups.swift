@@ -19,7 +19,8 @@ struct Cgroups: Sendable {
 
     var description: String {
         switch version {
-        case .v1(let groups): "cgroup v1 (" + groups.keys.filter { $0 != "cpuacct" }.sorted().joined(separator: ", ") + ")"
+        case .v1(let groups):
+            "cgroup v1 (" + groups.keys.filter { $0 != "cpuacct" }.sorted().joined(separator: ", ") + ")"
         case .v2: "cgroup v2"
         }
     }
@@ -165,7 +166,9 @@ struct Cgroups: Sendable {
         rules += gpuDevices.map { "c 195:\($0) rw" } + ["c 195:255 rw"]
         for line in (devices ?? "").split(separator: "\n") {
             let fields = line.split(separator: " ")
-            if fields.count == 2 && fields[1] == "nvidia-uvm", let major = Int(fields[0]) { rules.append("c \(major):* rw") }
+            if fields.count == 2 && fields[1] == "nvidia-uvm", let major = Int(fields[0]) {
+                rules.append("c \(major):* rw")
+            }
         }
         return rules
     }
