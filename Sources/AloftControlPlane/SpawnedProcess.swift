@@ -13,7 +13,7 @@ final class SpawnedProcess: Sendable {
 
     /// Starts `executable` with standard output and error onto the given descriptors (-1: /dev/null); `onExit` is
     /// called once, from the waiting thread, with the status as a shell reports it (128 + n when signal n killed
-    /// it). With `cgroups` (the `cgroup.procs` files of cgroups), the process joins them before it runs.
+    /// it). With `cgroups` (the `tasks` or `cgroup.procs` files of cgroups), the process joins them before it runs.
     /// Throws `internalFailure` naming the cause (no such executable, out of processes or memory).
     init(
         executable: String, arguments: [String], environment: [String: String], standardOutput: Int32,

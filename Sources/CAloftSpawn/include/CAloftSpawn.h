@@ -14,8 +14,8 @@
 // descriptors, so it works whatever their number (Process.run crashed in memcpy with ~1,500 open).
 int aloft_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd);
 
-// As aloft_spawn, but the child first joins each cgroup whose `cgroup.procs` file `cgroup_procs` lists
-// (NULL-terminated), so that it and everything it starts are counted and limited from their first instruction.
+// As aloft_spawn, but the child first joins each cgroup by writing "0" (itself) to the files `cgroup_procs`
+// lists (NULL-terminated: a v1 hierarchy's `tasks`, which moves the one thread a forked child has, or `cgroup.procs`), so that it and everything it starts are counted and limited from their first instruction.
 // Uses fork and execve (posix_spawn cannot join a cgroup): between the two the child only makes system calls.
 // Returns 0 and sets `*pid`, or the errno value of the step that failed (in the child: joining, or execve).
 int aloft_spawn_in_cgroups(pid_t *pid, const char *path, char *const argv[], char *const envp[], int stdout_fd,
