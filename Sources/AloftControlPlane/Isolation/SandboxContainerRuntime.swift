@@ -80,7 +80,8 @@ public struct SandboxContainerRuntime: ContainerRuntime {
         live.add(handle, id: spec.containerID)
         do {
             handle.process = try ProcessContainerRuntime.spawn(
-                spec, executable: command.bwrap, arguments: arguments, environment: environment, cgroups: group.joinFiles,
+                spec, executable: command.bwrap, arguments: arguments, environment: environment,
+                cgroups: group.joinFiles,
                 forwardOutput: configuration.forwardOutput
             ) { [cgroups, live] status in
                 handle.killedAtMemoryLimit.store(
