@@ -23,6 +23,8 @@ public final class AloftWorker: Service {
     /// How containers run here, and why (logged at start).
     private let isolation: ContainerIsolation.Choice
     private let cache: ArtifactCache
+    /// The way to the server of containers without a network, listening once the first such container starts.
+    private let relay: ControlPlaneRelay?
     /// Containers assigned here, by id: starting (fetching the executable; a stop asked for then is remembered), or
     /// running.
     private let running = Mutex<[String: Slot]>([:])
@@ -39,6 +41,14 @@ public final class AloftWorker: Service {
         self.logger = logger
         self.cache = ArtifactCache(
             directory: configuration.cacheDirectory, apiURL: configuration.apiURL, token: configuration.token)
+        // In the cache directory (the worker's own), unless that path is too long for a socket (108 bytes).
+        var socket = (configuration.cacheDirectory as NSString).appendingPathComponent("control.sock")
+        if socket.utf8.count >= 100 {
+            socket = (NSTemporaryDirectory() as NSString).appendingPathComponent("aloft-worker-\(getpid()).sock")
+        }
+        self.relay = (try? WireEndpoint(configuration.serverAddress)).map {
+            ControlPlaneRelay(path: socket, server: $0)
+        }
     }
 
     public func run() async throws {
@@ -68,6 +78,7 @@ public final class AloftWorker: Service {
         }
         stopContainers()
         await isolation.runtime.finish(within: .seconds(5))
+        await relay?.stop()
     }
 
     /// One connection: hello, register, then serve assignments and heartbeat until the server goes away.
@@ -178,17 +189,21 @@ public final class AloftWorker: Service {
             let executable = try await cache.path(for: start.artifact)
             var environment = start.environment
             environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
+            if start.resources.blockNetwork, let relay {
+                // Its box has no network: it reaches the server through this host's relay socket.
+                try await relay.start()
+                environment[AloftEnvironment.controlPlaneAddress] = "unix:" + relay.path
+            }
             environment[AloftEnvironment.workerName] = configuration.name
-            let resources = ContainerResources(
+            var resources = ContainerResources(
                 cpu: start.resources.cpu, memory: start.resources.memory,
                 ephemeralDisk: start.resources.ephemeralDiskMib > 0 ? Int(start.resources.ephemeralDiskMib) : nil,
                 blockNetwork: start.resources.blockNetwork)
-            var resourcesWithDevices = resources
-            resourcesWithDevices.gpuDevices = start.gpuDevices.map { Int($0) }
+            resources.gpuDevices = start.gpuDevices.map { Int($0) }
             let spec = ContainerSpec(
                 containerID: start.containerID, appName: start.appName, functionName: start.functionName,
                 executable: executable, arguments: start.arguments, environment: environment,
-                resources: resourcesWithDevices
+                resources: resources
             ) { lines, standardError in
                 var output = Aloft_V1_ContainerOutput()
                 output.containerID = start.containerID

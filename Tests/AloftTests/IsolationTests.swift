@@ -153,7 +153,15 @@ struct IsolationTests {
             let error = await aloftError { try await allocate.remote(256) }
             #expect(error?.code == .outOfMemory, "\(String(describing: error))")
             #expect(error?.message.contains("64 MiB") == true, "\(String(describing: error))")
-            #expect(worker.isRunning)  // --local-worker off: the worker ran both
+            // Without a network, on the worker host: its box cannot dial the server's HTTP port, yet its input and
+            // result pass (through the worker's relay socket).
+            let offline = Function<BoxProbeRequest, BoxProbeReport>.lookup(
+                app: "fixtures", name: "box_probe_offline", controlPlane: controlPlane)
+            let http = try #require(server.httpURL.split(separator: ":").last.map(String.init))
+            let blocked = try await offline.remote(BoxProbeRequest(connect: ["127.0.0.1:\(http)"]))
+            #expect(blocked.connect["127.0.0.1:\(http)"] != "ok", "\(blocked.connect)")
+            #expect(blocked.uid >= 200_000, "\(blocked)")
+            #expect(worker.isRunning)  // --local-worker off: the worker ran them all
         }
     }
 

@@ -7,6 +7,8 @@ import Foundation
 func declareBoxFunctions(on app: App) {
     // Two names for one body: two functions, so two containers.
     for name in ["box_probe", "box_probe_other"] { _ = app.function(name, probe) }
+    // Without a network, in its declaration: what a deployment (and so a worker host) carries.
+    _ = app.function("box_probe_offline", options: FunctionOptions(blockNetwork: true), probe)
 
     _ = app.function("allocate_mib", allocate)
     // With its limit in its declaration: what a deployment (and so a worker host) carries.

@@ -73,12 +73,12 @@ public struct HostCapacity: Sendable, Hashable, CustomStringConvertible {
 
 extension Scheduler {
     /// Where a container of `pool` may start now (or once the container `stopped` has ended), with the GPU devices
-    /// it gets there; `nil`: nowhere has room (it starts when a worker host joins or a container ends). A deployed function goes to this host or a worker
-    /// host; one registered from a local path, or one that blocks its network (its box reaches the control plane
-    /// through this host's Unix socket), only to this host.
+    /// it gets there; `nil`: nowhere has room (it starts when a worker host joins or a container ends). A deployed
+    /// function goes to this host or a worker host; one registered from a local path only to this host (no worker
+    /// has that path).
     func placement(for pool: FunctionPool, without stopped: ContainerRecord? = nil) -> Placement? {
         let options = pool.definition.options
-        let localOnly = pool.definition.artifact.isEmpty || options.blockNetwork
+        let localOnly = pool.definition.artifact.isEmpty
         var best: (placement: Placement, cpuLeft: Double, load: Int)?
         func consider(_ placement: Placement, cpuLeft: Double, load: Int) {
             if let current = best, (current.cpuLeft, current.load) <= (cpuLeft, load) { return }
@@ -126,7 +126,7 @@ extension Scheduler {
     /// `nil` when some host could once others end.
     func unplaceableReason(for pool: FunctionPool) -> String? {
         let options = pool.definition.options
-        let localOnly = pool.definition.artifact.isEmpty || options.blockNetwork
+        let localOnly = pool.definition.artifact.isEmpty
         var hosts: [(name: String, capacity: HostCapacity?)] = []
         if configuration.runsContainersLocally || localOnly {
             hosts.append(("this server", configuration.localCapacity))
