@@ -22,7 +22,7 @@ public enum ContainerIsolation: String, Sendable, CaseIterable {
         public let runtime: any ContainerRuntime
         /// Which isolation is in force and why, for the start-up log.
         public let description: String
-        /// `auto` could not box containers here: worth a warning.
+        /// `auto` could not box containers here, or boxes them without limits (not root): worth a warning.
         public let fellBack: Bool
     }
 
@@ -38,12 +38,14 @@ public enum ContainerIsolation: String, Sendable, CaseIterable {
         case .bwrap:
             let runtime = try SandboxContainerRuntime.make(configuration: sandbox).get()
             return Choice(
-                runtime: runtime, description: "containers are boxed: \(runtime.description)", fellBack: false)
+                runtime: runtime, description: "containers are boxed: \(runtime.description)",
+                fellBack: !runtime.enforcesLimits)
         case .auto:
             switch SandboxContainerRuntime.make(configuration: sandbox) {
             case .success(let runtime):
                 return Choice(
-                    runtime: runtime, description: "containers are boxed: \(runtime.description)", fellBack: false)
+                    runtime: runtime, description: "containers are boxed: \(runtime.description)",
+                    fellBack: !runtime.enforcesLimits)
             case .failure(let error):
                 return Choice(
                     runtime: plain,

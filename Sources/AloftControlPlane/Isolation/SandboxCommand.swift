@@ -6,21 +6,31 @@ import Foundation
 /// sees the host's system directories read-only, the directories of the shared libraries this process runs with
 /// (the Swift runtime, where the toolchain lives outside `/usr`), its own executable, a private `/tmp` of its
 /// `ephemeralDisk` size that is also its working directory and home, a fresh `/proc` and a minimal `/dev`, and the
-/// control plane's Unix socket; nothing else of the host's file system. bubblewrap runs as root and `setpriv`
-/// (util-linux) then takes the container to a uid and gid of its own with no capabilities, no supplementary
-/// groups and `no_new_privs`.
+/// control plane's Unix socket; nothing else of the host's file system. As root, bubblewrap's box then runs
+/// `setpriv` (util-linux), which takes the container to a uid and gid of its own with no capabilities, no
+/// supplementary groups and `no_new_privs`. Without root, bubblewrap makes a user namespace too, where the
+/// container's uid maps to this process's own, and `prlimit` (util-linux) gives it its pids limit as
+/// `RLIMIT_NPROC`, which the kernel counts per user namespace.
 struct SandboxCommand: Sendable {
+    /// How the container leaves the privileges bubblewrap ran with.
+    enum Identity: Sendable {
+        /// As root: `setpriv` at this path takes it to its own uid.
+        case setpriv(String)
+        /// Without root: a user namespace, and `prlimit` at this path limits its tasks to `pidsLimit`.
+        case userNamespace(prlimit: String, pidsLimit: Int)
+    }
+
     let bwrap: String
-    let setpriv: String
+    let identity: Identity
     /// `--ro-bind`/`--symlink` arguments for the system directories and library directories, worked out once.
     let systemArguments: [String]
 
     /// Where a container finds the control plane's socket in its box.
     static let socketInBox = "/run/aloft/control.sock"
 
-    init(bwrap: String, setpriv: String) {
+    init(bwrap: String, identity: Identity) {
         self.bwrap = bwrap
-        self.setpriv = setpriv
+        self.identity = identity
         var arguments: [String] = []
         var shown: [String] = []
         for path in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
@@ -63,7 +73,12 @@ struct SandboxCommand: Sendable {
         containerID: String, executable: String, arguments: [String], uid: UInt32, socket: String?,
         temporaryBytes: Int, blockNetwork: Bool, gpuDevices: [Int] = []
     ) -> [String] {
-        var command = [
+        var command: [String] = []
+        if case .userNamespace = identity {
+            // No user namespace can be made inside: the box's uid stays the one it is given.
+            command += ["--unshare-user", "--disable-userns", "--uid", "\(uid)", "--gid", "\(uid)"]
+        }
+        command += [
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
             "--new-session", "--hostname", String(containerID.prefix(63)),
         ]
@@ -88,14 +103,19 @@ struct SandboxCommand: Sendable {
             command += ["--bind", socket, Self.socketInBox]
         }
         command += ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
-        // Only what setpriv needs to change users; it drops those too.
-        command += [
-            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
-        ]
-        command += [
-            "--", setpriv, "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs", "--", executable,
-        ]
+        switch identity {
+        case .setpriv(let setpriv):
+            // Only what setpriv needs to change users; it drops those too.
+            command += [
+                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
+            ]
+            command += [
+                "--", setpriv, "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--", executable,
+            ]
+        case .userNamespace(let prlimit, let pidsLimit):
+            command += ["--", prlimit, "--nproc=\(pidsLimit)", "--", executable]
+        }
         return command + arguments
     }
 

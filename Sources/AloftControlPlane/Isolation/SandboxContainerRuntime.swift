@@ -4,8 +4,10 @@ import Synchronization
 
 /// Runs each container in a box of its own (`SandboxCommand`: bubblewrap's namespaces and a read-only view of the
 /// host, a uid of its own through setpriv) and a cgroup of its own (`Cgroups`: the function's memory and CPU
-/// limits, a pids limit always). Needs root, `bwrap` and `setpriv`, and a cgroup hierarchy with the memory, cpu
-/// and pids controllers; `make` says which is missing.
+/// limits, a pids limit always). As root it needs `bwrap` and `setpriv`, and a cgroup hierarchy with the memory,
+/// cpu and pids controllers. Without root it needs `bwrap`, `prlimit` and unprivileged user namespaces, and boxes
+/// without cgroups: no memory or CPU limits then, the pids limit through `RLIMIT_NPROC`. `make` says which is
+/// missing.
 public struct SandboxContainerRuntime: ContainerRuntime {
     public struct Configuration: Sendable {
         /// Tasks (processes and threads) one container may have. Default 4,096: a container may run up to 1,000
@@ -24,17 +26,26 @@ public struct SandboxContainerRuntime: ContainerRuntime {
 
     let configuration: Configuration
     let command: SandboxCommand
-    let cgroups: Cgroups
+    /// `nil` without root: nothing limits memory or CPU.
+    let cgroups: Cgroups?
     private let startCount = StartCount()
     /// The containers whose cgroup is not removed yet.
     private let live = LiveContainers()
 
     /// What this runtime uses, for the log line that says which isolation is in force.
     public var description: String {
-        "bubblewrap (pid, mount, ipc and uts namespaces; a uid per container) and \(cgroups.description)"
+        guard let cgroups else {
+            return "bubblewrap in a user namespace (not root: pid, mount, ipc and uts namespaces; the box's uid is "
+                + "this process's own outside it; at most \(configuration.pidsLimit) tasks per box through "
+                + "RLIMIT_NPROC), WITHOUT memory or CPU limits (they need root for cgroups)"
+        }
+        return "bubblewrap (pid, mount, ipc and uts namespaces; a uid per container) and \(cgroups.description)"
     }
 
-    private init(configuration: Configuration, command: SandboxCommand, cgroups: Cgroups) {
+    /// Whether functions' memory and CPU limits hold here (not without root).
+    public var enforcesLimits: Bool { cgroups != nil }
+
+    private init(configuration: Configuration, command: SandboxCommand, cgroups: Cgroups?) {
         self.configuration = configuration
         self.command = command
         self.cgroups = cgroups
@@ -43,23 +54,43 @@ public struct SandboxContainerRuntime: ContainerRuntime {
     /// The runtime, or `invalidConfiguration` saying why this host cannot box containers (not root, no `bwrap` or
     /// `setpriv`, no usable cgroups).
     public static func make(configuration: Configuration = Configuration()) -> Result<Self, AloftError> {
-        guard geteuid() == 0 else {
-            return .failure(
-                AloftError(.invalidConfiguration, "boxing containers needs root (running as uid \(geteuid()))"))
-        }
+        func fail(_ why: String) -> Result<Self, AloftError> { .failure(AloftError(.invalidConfiguration, why)) }
         guard let bwrap = SandboxCommand.find("bwrap") else {
-            return .failure(AloftError(.invalidConfiguration, "no bwrap (Debian: apt-get install bubblewrap)"))
+            return fail("no bwrap (Debian: apt-get install bubblewrap)")
         }
-        guard let setpriv = SandboxCommand.find("setpriv") else {
-            return .failure(AloftError(.invalidConfiguration, "no setpriv (Debian: util-linux)"))
+        guard geteuid() == 0 else {
+            guard let prlimit = SandboxCommand.find("prlimit") else { return fail("no prlimit (Debian: util-linux)") }
+            if let why = userNamespacesUnavailable(bwrap: bwrap) {
+                return fail("not root (uid \(geteuid())), and no user namespaces: \(why)")
+            }
+            let command = SandboxCommand(
+                bwrap: bwrap, identity: .userNamespace(prlimit: prlimit, pidsLimit: configuration.pidsLimit))
+            return .success(Self(configuration: configuration, command: command, cgroups: nil))
         }
+        guard let setpriv = SandboxCommand.find("setpriv") else { return fail("no setpriv (Debian: util-linux)") }
         switch Cgroups.detect(pidsLimit: configuration.pidsLimit) {
         case .failure(let error):
             return .failure(error)
         case .success(let cgroups):
-            let command = SandboxCommand(bwrap: bwrap, setpriv: setpriv)
+            let command = SandboxCommand(bwrap: bwrap, identity: .setpriv(setpriv))
             return .success(Self(configuration: configuration, command: command, cgroups: cgroups))
         }
+    }
+
+    /// Why bubblewrap cannot make a user namespace here (tried once: the kernel or its settings may forbid it to
+    /// users without root), or `nil`.
+    private static func userNamespacesUnavailable(bwrap: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bwrap)
+        process.arguments = ["--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "--", "/bin/true"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        do { try process.run() } catch { return "\(bwrap): \(error)" }
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus != 0 else { return nil }
+        return String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
@@ -69,30 +100,35 @@ public struct SandboxContainerRuntime: ContainerRuntime {
         if !spec.resources.gpuDevices.isEmpty {
             environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
         }
-        try Self.checkExecutable(spec.executable)
-        let group = try cgroups.makeGroup(id: spec.containerID, resources: spec.resources)
+        // As root the box runs as a uid of its own; in a user namespace, as this process's uid.
+        if cgroups != nil { try Self.checkExecutable(spec.executable) }
+        let limits = try cgroups.map { cgroups throws(AloftError) in
+            Limits(cgroups: cgroups, group: try cgroups.makeGroup(id: spec.containerID, resources: spec.resources))
+        }
         let uid = configuration.firstUID + startCount.next() % configuration.uidCount
         let arguments = command.arguments(
             containerID: spec.containerID, executable: spec.executable, arguments: spec.arguments, uid: uid,
             socket: socket, temporaryBytes: (spec.resources.ephemeralDisk ?? configuration.defaultEphemeralDisk) << 20,
             blockNetwork: spec.resources.blockNetwork, gpuDevices: spec.resources.gpuDevices)
-        let handle = SandboxHandle(cgroups: cgroups, group: group)
+        let handle = SandboxHandle(limits: limits)
         live.add(handle, id: spec.containerID)
         do {
             handle.process = try ProcessContainerRuntime.spawn(
                 spec, executable: command.bwrap, arguments: arguments, environment: environment,
-                cgroups: group.joinFiles,
+                cgroups: limits?.group.joinFiles ?? [],
                 forwardOutput: configuration.forwardOutput
-            ) { [cgroups, live] status in
-                handle.killedAtMemoryLimit.store(
-                    cgroups.wasKilledAtMemoryLimit(group), ordering: .sequentiallyConsistent)
-                // Before the exit is reported: a server that stops once its containers are gone leaves no group.
-                cgroups.remove(group)
+            ) { [live] status in
+                if let limits {
+                    handle.killedAtMemoryLimit.store(
+                        limits.cgroups.wasKilledAtMemoryLimit(limits.group), ordering: .sequentiallyConsistent)
+                    // Before the exit is reported: a server that stops once its containers are gone leaves no group.
+                    limits.cgroups.remove(limits.group)
+                }
                 live.remove(spec.containerID)
                 onExit(status)
             }
         } catch {
-            cgroups.remove(group)
+            if let limits { limits.cgroups.remove(limits.group) }
             live.remove(spec.containerID)
             throw error
         }
@@ -142,34 +178,43 @@ public struct SandboxContainerRuntime: ContainerRuntime {
     }
 }
 
-/// A boxed container: bubblewrap's process, and the cgroup that holds everything in the box.
-private final class SandboxHandle: ContainerHandle, @unchecked Sendable {
+/// A container's cgroup, where it has one (as root).
+private struct Limits: Sendable {
     let cgroups: Cgroups
     let group: Cgroups.Group
+}
+
+/// A boxed container: bubblewrap's process, and the cgroup that holds everything in the box (as root).
+private final class SandboxHandle: ContainerHandle, @unchecked Sendable {
+    let limits: Limits?
     /// Set once, before `start` returns it.
     var process: SpawnedProcess?
     let killedAtMemoryLimit = Atomic(false)
 
-    init(cgroups: Cgroups, group: Cgroups.Group) {
-        self.cgroups = cgroups
-        self.group = group
-    }
+    init(limits: Limits?) { self.limits = limits }
 
     var processID: Int32? { process?.pid }
     var wasKilledAtMemoryLimit: Bool { killedAtMemoryLimit.load(ordering: .sequentiallyConsistent) }
+
+    /// The processes in the box: those of its cgroup, or (without one) those under bubblewrap in `/proc`.
+    private func processes(of process: SpawnedProcess) -> [Int32] {
+        guard let limits else { return ProcessTree.descendants(of: process.pid) }
+        return limits.cgroups.processes(in: limits.group)
+    }
 
     /// SIGTERM to the processes in the box (bubblewrap would not pass it on: it would die and take the box with
     /// it; the box's init ignores it, as a PID namespace's init does).
     func terminate() {
         guard let process, process.isRunning else { return }
-        for pid in cgroups.processes(in: group) where pid != process.pid { Foundation.kill(pid, SIGTERM) }
+        for pid in processes(of: process) where pid != process.pid { Foundation.kill(pid, SIGTERM) }
     }
 
-    /// Kills bubblewrap (the box's processes die with it) and whatever is still in the container's cgroup.
+    /// Kills bubblewrap (the box's processes die with it) and whatever is still in the box.
     func kill() {
         guard let process, process.isRunning else { return }
+        let inside = processes(of: process)
         process.send(SIGKILL, group: true)
-        for pid in cgroups.processes(in: group) { Foundation.kill(pid, SIGKILL) }
+        for pid in inside + (limits.map { $0.cgroups.processes(in: $0.group) } ?? []) { Foundation.kill(pid, SIGKILL) }
     }
 }
 

@@ -19,18 +19,20 @@ final class ServerProcess: Sendable {
     /// Starts it and waits (at most 30 s) until it listens. Its containers are plain processes (`--isolation none`:
     /// the tests share files with them) unless `arguments` name an isolation.
     /// - Parameter standardError: a file for its logs (default: this process's standard error).
+    /// - Parameter launcher: a command that runs it (`setpriv … --`), and `executable` another copy of `aloft`.
     init(
         dataDirectory: String, arguments: [String] = [], standardError: String? = nil,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], launcher: [String] = [], executable: String? = nil
     ) async throws {
         // Its standard output is collected: the first line says where it listens, and its containers' output
         // follows.
-        child = try ChildProcess.product(
-            "aloft",
-            arguments: [
-                "server", "--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning",
-            ] + (arguments.contains("--isolation") ? [] : ["--isolation", "none"]) + arguments,
-            environment: environment, standardError: standardError.map { .file($0) } ?? .inherit)
+        let command =
+            launcher + [executable ?? productsDirectory.appendingPathComponent("aloft").path, "server"]
+            + ["--port", "0", "--http-port", "0", "--data-dir", dataDirectory, "--log-level", "warning"]
+            + (arguments.contains("--isolation") ? [] : ["--isolation", "none"]) + arguments
+        child = try ChildProcess(
+            command[0], arguments: Array(command.dropFirst()), environment: environment,
+            standardError: standardError.map { .file($0) } ?? .inherit)
         // "aloft server listening on HOST:PORT, HTTP API on URL (data in DIR)".
         try await child.waitForOutput("\n")
         let text = String(child.stdout.prefix { $0 != "\n" })
