@@ -54,6 +54,13 @@ public final class AloftWorker: Service {
     public func run() async throws {
         StandardStream.ignoreBrokenPipes()
         logger.log(level: isolation.fellBack ? .warning : .info, "\(isolation.description)")
+        do {
+            try await relay?.start()
+        } catch {
+            logger.warning(
+                "no relay socket for containers without a network: they cannot reach the server",
+                metadata: ["aloft.path": "\(relay?.path ?? "")", "aloft.error": "\(error)"])
+        }
         try await cancelWhenGracefulShutdown {
             var announced = false
             while !Task.isCancelled {
@@ -191,7 +198,6 @@ public final class AloftWorker: Service {
             environment[AloftEnvironment.controlPlaneAddress] = configuration.serverAddress
             if start.resources.blockNetwork, let relay {
                 // Its box has no network: it reaches the server through this host's relay socket.
-                try await relay.start()
                 environment[AloftEnvironment.controlPlaneAddress] = "unix:" + relay.path
             }
             environment[AloftEnvironment.workerName] = configuration.name

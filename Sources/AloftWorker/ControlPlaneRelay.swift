@@ -20,9 +20,11 @@ final class ControlPlaneRelay: Sendable {
         self.server = server
     }
 
-    /// Listens on `path`, once; later calls return at once.
+    /// Listens on `path` (the worker's `run` calls it once, before any container starts).
     func start() async throws {
-        if listener.withLock({ $0 != nil }) { return }
+        try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         try? FileManager.default.removeItem(atPath: path)
         let server = self.server
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -31,14 +33,11 @@ final class ControlPlaneRelay: Sendable {
             .bind(unixDomainSocketPath: path).get()
         // Boxed containers run as uids of their own; the socket's directory stays the worker's.
         _ = chmod(path, 0o666)
-        let lost = listener.withLock { current -> (any Channel)? in
-            if current == nil {
-                current = channel
-                return nil
-            }
-            return channel
+        let previous = listener.withLock { current in
+            defer { current = channel }
+            return current
         }
-        try await lost?.close()
+        try? await previous?.close()
     }
 
     func stop() async {
@@ -66,12 +65,15 @@ final class ControlPlaneRelay: Sendable {
                 try inbound.pipeline.syncOperations.addHandler(toServer)
                 try outbound.pipeline.syncOperations.addHandler(toContainer)
             } catch {
-                outbound.close(promise: nil)
-                return inbound.eventLoop.makeFailedFuture(error)
+                return inbound.eventLoop.makeFailedFuture(error).always { _ in outbound.close(promise: nil) }
             }
             // Both read from now on, each as far as its partner can take it (Glue holds back their reads).
             return inbound.setOption(.autoRead, value: true).and(outbound.setOption(.autoRead, value: true))
                 .map { _ in }
+                .flatMapErrorThrowing { error in
+                    outbound.close(promise: nil)
+                    throw error
+                }
         }.flatMapErrorThrowing { error in
             inbound.close(promise: nil)
             throw error
@@ -109,7 +111,12 @@ private final class Glue: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
 
-    func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
+    /// The other side closes once what was read before is written (writes are done in order).
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let other = partner?.context else { return }
+        let channel = other.channel
+        other.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 

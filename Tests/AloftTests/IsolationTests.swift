@@ -148,6 +148,11 @@ struct IsolationTests {
                 BoxProbeRequest(read: [cache + "/beside", directory + "/client-token"]))
             #expect(report.uid >= 200_000 && report.hostname == report.containerID, "\(report)")
             #expect(report.read.values.allSatisfy { $0 == String(cString: strerror(ENOENT)) }, "\(report.read)")
+            // Idle past the time a pool thread that started it may retire: a box dies with the thread that forked
+            // it (bubblewrap's --die-with-parent), so it must be one that lives as long as the box.
+            try await Task.sleep(for: .seconds(8))
+            let later = try await probe.remote(BoxProbeRequest())
+            #expect(later.containerID == report.containerID, "the container did not outlive 8 idle seconds")
             let allocate = Function<Int, Int>.lookup(
                 app: "fixtures", name: "allocate_mib_limited", controlPlane: controlPlane)
             let error = await aloftError { try await allocate.remote(256) }

@@ -47,6 +47,8 @@ struct Cgroups: Sendable {
                 removeGroupsOfGoneProcesses(in: root + "/aloft")
                 try makeDirectory(group)
                 try write("+memory +cpu +pids", to: group + "/cgroup.subtree_control")
+                // A container's memory.low protects it only as far as its parents' do.
+                for parent in [root + "/aloft", group] { try? write("max", to: parent + "/memory.low") }
             } catch {
                 return fail("cannot make cgroup \(group): \(error)")
             }
@@ -125,10 +127,10 @@ struct Cgroups: Sendable {
                     add("memory", "memory.memsw.limit_in_bytes", "\(limit * mib)")
                 }
             }
-            add("cpu", "cpu.shares", "\(max(2, Int(resources.cpu.request * 1024)))")
+            add("cpu", "cpu.shares", "\(max(2, Int(min(resources.cpu.request, 1_024) * 1024)))")
             if let limit = resources.cpu.limit {
                 add("cpu", "cpu.cfs_period_us", "100000")
-                add("cpu", "cpu.cfs_quota_us", "\(max(1000, Int(limit * 100_000)))")
+                add("cpu", "cpu.cfs_quota_us", "\(max(1000, Int(min(limit, 1_024) * 100_000)))")
             }
             add("pids", "pids.max", "\(pidsLimit)")
             add("devices", "devices.deny", "a")
@@ -142,8 +144,10 @@ struct Cgroups: Sendable {
                 add("memory.max", "\(limit * mib)")
                 add("memory.swap.max", "0")
             }
-            add("cpu.weight", "\(min(10_000, max(1, Int(resources.cpu.request * 100))))")
-            if let limit = resources.cpu.limit { add("cpu.max", "\(max(1000, Int(limit * 100_000))) 100000") }
+            add("cpu.weight", "\(min(10_000, max(1, Int(min(resources.cpu.request, 1_024) * 100))))")
+            if let limit = resources.cpu.limit {
+                add("cpu.max", "\(max(1000, Int(min(limit, 1_024) * 100_000))) 100000")
+            }
             add("pids.max", "\(pidsLimit)")
         }
         let joinFile =

@@ -14,8 +14,9 @@ import Foundation
 struct SandboxCommand: Sendable {
     /// How the container leaves the privileges bubblewrap ran with.
     enum Identity: Sendable {
-        /// As root: `setpriv` at this path takes it to its own uid.
-        case setpriv(String)
+        /// As root: `setpriv` at this path takes it to its own uid; `prlimit` (where cgroups cannot hold its pids
+        /// limit) then limits the tasks of that uid, which is the box's own.
+        case setpriv(String, prlimit: String? = nil, pidsLimit: Int = 0)
         /// Without root: a user namespace, and `prlimit` at this path limits its tasks to `pidsLimit`.
         case userNamespace(prlimit: String, pidsLimit: Int)
     }
@@ -86,6 +87,8 @@ struct SandboxCommand: Sendable {
         command += systemArguments
         command += [
             "--proc", "/proc", "--dev", "/dev", "--size", "\(temporaryBytes)", "--perms", "1777", "--tmpfs", "/tmp",
+            // Shared memory its uid can use (bwrap's /dev/shm is root's), as large as Docker's default.
+            "--size", "\(64 << 20)", "--perms", "1777", "--tmpfs", "/dev/shm",
         ]
         // Its GPUs' device nodes and the driver's shared ones, where the host has them.
         if !gpuDevices.isEmpty {
@@ -100,19 +103,21 @@ struct SandboxCommand: Sendable {
         command += ["--ro-bind", executable, executable]
         if let socket {
             command += Self.parents(of: Self.socketInBox, below: shownDirectories, made: &made)
-            command += ["--bind", socket, Self.socketInBox]
+            // Read-only: connecting needs no write to the mount, and the box cannot change the socket's mode.
+            command += ["--ro-bind", socket, Self.socketInBox]
         }
         command += ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
         switch identity {
-        case .setpriv(let setpriv):
+        case .setpriv(let setpriv, let prlimit, let pidsLimit):
             // Only what setpriv needs to change users; it drops those too.
             command += [
                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
             ]
             command += [
                 "--", setpriv, "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--no-new-privs", "--", executable,
+                "--bounding-set=-all", "--no-new-privs", "--",
             ]
+            command += (prlimit.map { [$0, "--nproc=\(pidsLimit)", "--"] } ?? []) + [executable]
         case .userNamespace(let prlimit, let pidsLimit):
             command += ["--", prlimit, "--nproc=\(pidsLimit)", "--", executable]
         }

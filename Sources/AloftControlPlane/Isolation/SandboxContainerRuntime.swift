@@ -26,63 +26,78 @@ public struct SandboxContainerRuntime: ContainerRuntime {
 
     let configuration: Configuration
     let command: SandboxCommand
-    /// `nil` without root: nothing limits memory or CPU.
+    /// `nil` where they cannot be used (without root, or as root where they failed): nothing limits memory or CPU.
     let cgroups: Cgroups?
+    /// What this runtime uses, for the log line that says which isolation is in force.
+    public let description: String
     private let startCount = StartCount()
     /// The containers whose cgroup is not removed yet.
     private let live = LiveContainers()
 
-    /// What this runtime uses, for the log line that says which isolation is in force.
-    public var description: String {
-        guard let cgroups else {
-            return "bubblewrap in a user namespace (not root: pid, mount, ipc and uts namespaces; the box's uid is "
-                + "this process's own outside it; at most \(configuration.pidsLimit) tasks per box through "
-                + "RLIMIT_NPROC), WITHOUT memory or CPU limits (they need root for cgroups)"
-        }
-        return "bubblewrap (pid, mount, ipc and uts namespaces; a uid per container) and \(cgroups.description)"
-    }
-
-    /// Whether functions' memory and CPU limits hold here (not without root).
+    /// Whether functions' memory and CPU limits hold here (not without cgroups).
     public var enforcesLimits: Bool { cgroups != nil }
 
-    private init(configuration: Configuration, command: SandboxCommand, cgroups: Cgroups?) {
+    private init(configuration: Configuration, command: SandboxCommand, cgroups: Cgroups?, description: String) {
         self.configuration = configuration
         self.command = command
         self.cgroups = cgroups
+        self.description = description
     }
 
-    /// The runtime, or `invalidConfiguration` saying why this host cannot box containers (not root, no `bwrap` or
-    /// `setpriv`, no usable cgroups).
+    /// The runtime, or `invalidConfiguration` saying why this host cannot box containers (no `bwrap`, `setpriv` or
+    /// `prlimit`; a bubblewrap that cannot make the box, too old or without user namespaces for a user).
     public static func make(configuration: Configuration = Configuration()) -> Result<Self, AloftError> {
         func fail(_ why: String) -> Result<Self, AloftError> { .failure(AloftError(.invalidConfiguration, why)) }
         guard let bwrap = SandboxCommand.find("bwrap") else {
             return fail("no bwrap (Debian: apt-get install bubblewrap)")
         }
+        guard let prlimit = SandboxCommand.find("prlimit") else { return fail("no prlimit (Debian: util-linux)") }
+        let pids = configuration.pidsLimit
+        let unlimited = "WITHOUT memory or CPU limits"
         guard geteuid() == 0 else {
-            guard let prlimit = SandboxCommand.find("prlimit") else { return fail("no prlimit (Debian: util-linux)") }
-            if let why = userNamespacesUnavailable(bwrap: bwrap) {
-                return fail("not root (uid \(geteuid())), and no user namespaces: \(why)")
+            if let why = boxUnavailable(bwrap: bwrap, userNamespace: true) {
+                return fail("not root (uid \(geteuid())), and bubblewrap cannot make a user namespace: \(why)")
             }
-            let command = SandboxCommand(
-                bwrap: bwrap, identity: .userNamespace(prlimit: prlimit, pidsLimit: configuration.pidsLimit))
-            return .success(Self(configuration: configuration, command: command, cgroups: nil))
+            let command = SandboxCommand(bwrap: bwrap, identity: .userNamespace(prlimit: prlimit, pidsLimit: pids))
+            let description =
+                "bubblewrap in a user namespace (not root: pid, mount, ipc and uts namespaces; the box's uid is this "
+                + "process's own outside it; at most \(pids) tasks per box through RLIMIT_NPROC), \(unlimited) "
+                + "(they need root for cgroups)"
+            return .success(
+                Self(configuration: configuration, command: command, cgroups: nil, description: description))
         }
         guard let setpriv = SandboxCommand.find("setpriv") else { return fail("no setpriv (Debian: util-linux)") }
-        switch Cgroups.detect(pidsLimit: configuration.pidsLimit) {
+        if let why = boxUnavailable(bwrap: bwrap, userNamespace: false) {
+            return fail("bubblewrap cannot make a box here: \(why)")
+        }
+        let boxed = "bubblewrap (pid, mount, ipc and uts namespaces; a uid per container)"
+        switch Cgroups.detect(pidsLimit: pids) {
         case .failure(let error):
-            return .failure(error)
+            // Still a box and a uid of its own, never a plain process of root's: only the limits are lost.
+            let command = SandboxCommand(bwrap: bwrap, identity: .setpriv(setpriv, prlimit: prlimit, pidsLimit: pids))
+            let description =
+                "\(boxed), at most \(pids) tasks per box through RLIMIT_NPROC, \(unlimited): no usable cgroups "
+                + "(\(error.message))"
+            return .success(
+                Self(configuration: configuration, command: command, cgroups: nil, description: description))
         case .success(let cgroups):
             let command = SandboxCommand(bwrap: bwrap, identity: .setpriv(setpriv))
-            return .success(Self(configuration: configuration, command: command, cgroups: cgroups))
+            return .success(
+                Self(
+                    configuration: configuration, command: command, cgroups: cgroups,
+                    description: "\(boxed) and \(cgroups.description)"))
         }
     }
 
-    /// Why bubblewrap cannot make a user namespace here (tried once: the kernel or its settings may forbid it to
-    /// users without root), or `nil`.
-    private static func userNamespacesUnavailable(bwrap: String) -> String? {
+    /// Why bubblewrap cannot make a box with the options the runtime uses (tried once: an old bubblewrap lacks
+    /// some; the kernel or its settings may forbid users to make user namespaces), or `nil`.
+    private static func boxUnavailable(bwrap: String, userNamespace: Bool) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bwrap)
-        process.arguments = ["--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "--", "/bin/true"]
+        process.arguments =
+            (userNamespace ? ["--unshare-user", "--disable-userns"] : [])
+            + ["--unshare-pid", "--ro-bind", "/", "/", "--size", "1048576", "--perms", "1777", "--tmpfs", "/tmp"]
+            + ["--dev-bind-try", "/dev/null", "/dev/null", "--", "/bin/true"]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -101,7 +116,7 @@ public struct SandboxContainerRuntime: ContainerRuntime {
             environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
         }
         // As root the box runs as a uid of its own; in a user namespace, as this process's uid.
-        if cgroups != nil { try Self.checkExecutable(spec.executable) }
+        if case .setpriv = command.identity { try Self.checkExecutable(spec.executable) }
         let limits = try cgroups.map { cgroups throws(AloftError) in
             Limits(cgroups: cgroups, group: try cgroups.makeGroup(id: spec.containerID, resources: spec.resources))
         }

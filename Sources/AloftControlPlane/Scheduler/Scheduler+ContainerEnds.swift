@@ -119,7 +119,7 @@ extension Scheduler {
     /// use as much.
     private func ranWhenCrashed(_ input: InputRecord, in container: ContainerRecord, reason: String) {
         if container.killedAtMemoryLimit {
-            let limit = container.pool.definition.options.memory.limit.map { "\($0) MiB" } ?? "its limit"
+            let limit = container.memory.limit.map { "\($0) MiB" } ?? "its limit"
             let message =
                 "container \(container.id) of function '\(container.pool.name)' was killed for going over its memory "
                 + "limit of \(limit) while running this input; raise it with FunctionOptions(memory:)"

@@ -110,12 +110,12 @@ extension Scheduler {
     private func fit(
         _ options: FunctionOptions, on capacity: HostCapacity, beside others: [ContainerRecord]
     ) -> (cpuLeft: Double, gpuDevices: [Int])? {
-        let cpuLeft = capacity.cpus - others.reduce(0) { $0 + $1.pool.definition.options.cpu.request }
-        let memoryLeft = capacity.memoryMiB - others.reduce(0) { $0 + $1.pool.definition.options.memory.request }
+        let cpuLeft = capacity.cpus - others.reduce(0) { $0 + $1.cpu.request }
+        let memoryLeft = capacity.memoryMiB - others.reduce(0) { $0 + $1.memory.request }
         guard cpuLeft >= options.cpu.request, memoryLeft >= options.memory.request else { return nil }
         guard let gpu = options.gpu else { return (cpuLeft - options.cpu.request, []) }
         let taken = Set(others.flatMap(\.gpuDevices))
-        for choice in gpu.choices {
+        for choice in gpu.choices where choice.count >= 1 {
             let free = capacity.gpus.indices.filter { !taken.contains($0) && choice.accepts(capacity.gpus[$0]) }
             if free.count >= choice.count { return (cpuLeft - options.cpu.request, Array(free.prefix(choice.count))) }
         }

@@ -79,6 +79,9 @@ extension Scheduler {
         switch body {
         case .functionRegister(let register):
             do {
+                // What a deployment's manifest is checked for, for a registration too: its options reach placement
+                // and the runtime's limits.
+                try FunctionOptions(wire: register.options).validate()
                 try checkSecrets(of: register, workspace: workspace)
             } catch {
                 return replier.fail(error)

@@ -55,10 +55,16 @@ final class ContainerRecord: @unchecked Sendable {
     /// Inputs it takes at once, and bodies it runs at once, as its function's options were when it started.
     let slots: Int
     let bodies: Int
+    /// Its CPU and memory, as its function's options were when it started: what it holds of its host's capacity
+    /// and the limit it was killed at, through a redefinition of the function too.
+    let cpu: FunctionOptions.CPU
+    let memory: FunctionOptions.Memory
 
     init(id: String, pool: FunctionPool, now: NIODeadline) {
         self.id = id
         self.pool = pool
+        self.cpu = pool.definition.options.cpu
+        self.memory = pool.definition.options.memory
         self.slots = pool.slotsPerContainer
         self.bodies = pool.bodiesPerContainer
         self.idleSince = now
@@ -85,7 +91,7 @@ final class ContainerRecord: @unchecked Sendable {
     var exitDescription: String? {
         guard let status = exitStatus, status >= 0 else { return nil }
         if killedAtMemoryLimit {
-            let limit = pool.definition.options.memory.limit.map { " of \($0) MiB" } ?? ""
+            let limit = memory.limit.map { " of \($0) MiB" } ?? ""
             return "was killed for going over its memory limit\(limit)"
         }
         guard status > 128 else { return "exited with status \(status)" }
