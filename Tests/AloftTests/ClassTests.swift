@@ -15,6 +15,9 @@ struct ClassTests {
     func lifecycleOrder() async throws {
         let path = temporaryPath("aloft-class")
         defer { try? FileManager.default.removeItem(atPath: path) }
+        // A window long enough that a loaded machine does not scale the container down between the two calls (at
+        // 1 s it once did: enter and exit twice), short enough to wait for.
+        let recorder = self.recorder.withOptions { $0.scaledownWindow = .seconds(5) }
         let greet = recorder.method("greet") { (recorder: Recorder, name: String) in recorder.greet(name) }
             .with(.init(path: path, greeting: "hello"))
         #expect(try await greet.remote("a") == "hello from enter, a")
