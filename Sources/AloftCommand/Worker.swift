@@ -99,11 +99,7 @@ struct Worker: AsyncParsableCommand {
             configuration.capacity.memoryMiB = memory
         }
         do throws(AloftError) {
-            if let gpus {
-                configuration.capacity.gpus = try HostCapacity.gpus(parsing: gpus)
-            } else {
-                configuration.capacity.gpus = HostCapacity.detectedGPUs()
-            }
+            configuration.capacity.gpus = try HostCapacity.gpus(setting: gpus)
         } catch {
             throw ValidationError(error.message)
         }

@@ -14,12 +14,8 @@ public struct ProcessContainerRuntime: ContainerRuntime {
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
     {
-        var environment = Self.inheritedEnvironment().merging(spec.environment) { _, new in new }
-        if !spec.resources.gpuDevices.isEmpty {
-            environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
-        }
         let process = try Self.spawn(
-            spec, executable: spec.executable, arguments: spec.arguments, environment: environment,
+            spec, executable: spec.executable, arguments: spec.arguments, environment: Self.environment(of: spec),
             forwardOutput: forwardOutput, onExit: onExit)
         return ProcessHandle(process: process)
     }
@@ -219,5 +215,15 @@ extension ProcessContainerRuntime {
     /// (a database URL with its password, the data directory, the server's token), which function code must not see.
     static func inheritedEnvironment() -> [String: String] {
         ProcessInfo.processInfo.environment.filter { key, _ in AloftEnvironment.isInheritedByContainers(key) }
+    }
+
+    /// The whole environment of `spec`'s process: the inherited one, the spec's own over it, and the GPUs it was
+    /// given as `CUDA_VISIBLE_DEVICES`.
+    static func environment(of spec: ContainerSpec) -> [String: String] {
+        var environment = inheritedEnvironment().merging(spec.environment) { _, new in new }
+        if !spec.resources.gpuDevices.isEmpty {
+            environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
+        }
+        return environment
     }
 }

@@ -153,11 +153,7 @@ public struct ServerConfiguration: Sendable {
         {
             capacity.memoryMiB = memory
         }
-        if let gpus = settings.value(Variable.serverGPUs) {
-            capacity.gpus = try HostCapacity.gpus(parsing: gpus)
-        } else {
-            capacity.gpus = HostCapacity.detectedGPUs()
-        }
+        capacity.gpus = try HostCapacity.gpus(setting: settings.value(Variable.serverGPUs))
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }

@@ -110,11 +110,8 @@ public struct SandboxContainerRuntime: ContainerRuntime {
 
     public func start(_ spec: ContainerSpec, onExit: @escaping @Sendable (Int32) -> Void) throws -> any ContainerHandle
     {
-        var environment = ProcessContainerRuntime.inheritedEnvironment().merging(spec.environment) { _, new in new }
+        var environment = ProcessContainerRuntime.environment(of: spec)
         let socket = try controlPlaneSocket(spec, environment: &environment)
-        if !spec.resources.gpuDevices.isEmpty {
-            environment["CUDA_VISIBLE_DEVICES"] = spec.resources.gpuDevices.map(String.init).joined(separator: ",")
-        }
         // As root the box runs as a uid of its own; in a user namespace, as this process's uid.
         if case .setpriv = command.identity { try Self.checkExecutable(spec.executable) }
         let limits = try cgroups.map { cgroups throws(AloftError) in

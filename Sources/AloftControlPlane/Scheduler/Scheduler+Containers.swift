@@ -21,7 +21,7 @@ extension Scheduler {
         switch placement {
         case .local(let devices), .worker(_, let devices): container.gpuDevices = devices
         }
-        var spec: ContainerSpec
+        let spec: ContainerSpec
         do {
             spec = try containerSpec(for: container)
         } catch {
@@ -35,10 +35,9 @@ extension Scheduler {
         logger.debug(
             "starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
         switch placement {
-        case .worker(let worker, let devices):
-            startRemotely(container, spec: spec, on: worker, gpuDevices: devices)
-        case .local(let devices):
-            spec.resources.gpuDevices = devices
+        case .worker(let worker, _):
+            startRemotely(container, spec: spec, on: worker)
+        case .local:
             do {
                 container.handle = try configuration.containerRuntime.start(spec) { [self] status in
                     guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
@@ -81,6 +80,7 @@ extension Scheduler {
             containerID: container.id, appName: pool.appName, functionName: pool.name,
             executable: pool.definition.executable, arguments: pool.definition.arguments,
             environment: environment, resources: ContainerResources(pool.definition.options))
+        spec.resources.gpuDevices = container.gpuDevices
         spec.onOutput = { [self, id = container.id, tail = container.outputTail] lines, standardError in
             tail.append(lines)
             guard logFollowers.hasFollowers, !loopClosing.load(ordering: .sequentiallyConsistent) else { return }

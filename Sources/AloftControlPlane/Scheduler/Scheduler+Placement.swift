@@ -1,70 +1,5 @@
-public import AloftCore
+import AloftCore
 import Foundation
-
-/// What a host offers containers: cores, memory, and its GPU devices (the type of each, by index).
-public struct HostCapacity: Sendable, Hashable, CustomStringConvertible {
-    public var cpus: Double
-    public var memoryMiB: Int
-    public var gpus: [String]
-
-    public init(cpus: Double, memoryMiB: Int, gpus: [String] = []) {
-        self.cpus = cpus
-        self.memoryMiB = memoryMiB
-        self.gpus = gpus
-    }
-
-    /// This machine: its cores and physical memory, and `gpus`.
-    public static func thisHost(gpus: [String] = []) -> HostCapacity {
-        HostCapacity(
-            cpus: Double(ProcessInfo.processInfo.activeProcessorCount),
-            memoryMiB: Int(ProcessInfo.processInfo.physicalMemory >> 20), gpus: gpus)
-    }
-
-    /// Reads a GPU inventory, `TYPE:COUNT[,TYPE:COUNT…]` (`H100:2,A100-80GB:1`): the type of each device, in
-    /// index order.
-    public static func gpus(parsing text: String) throws(AloftError) -> [String] {
-        var devices: [String] = []
-        for part in text.split(separator: ",") where !part.isEmpty {
-            let fields = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let type = fields.first, !type.isEmpty, let count = fields.count == 2 ? Int(fields[1]) : 1,
-                count >= 1, count <= 64
-            else { throw AloftError(.invalidConfiguration, "--gpus takes TYPE:COUNT[,TYPE:COUNT…], got '\(text)'") }
-            devices += Array(repeating: String(type), count: count)
-        }
-        return devices
-    }
-
-    /// The GPUs `nvidia-smi` lists on this machine, named without the vendor and with dashes for spaces
-    /// (`NVIDIA H100 80GB HBM3` → `H100-80GB-HBM3`, which a request for `H100` accepts), or none without it.
-    public static func detectedGPUs() -> [String] {
-        guard
-            let smi = ["/usr/bin/nvidia-smi", "/usr/local/bin/nvidia-smi"].first(where: {
-                FileManager.default.isExecutableFile(atPath: $0)
-            })
-        else { return [] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: smi)
-        process.arguments = ["--query-gpu=name", "--format=csv,noheader"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return [] }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return [] }
-        return String(decoding: output, as: UTF8.self).split(separator: "\n").map {
-            $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "NVIDIA ", with: "")
-                .replacingOccurrences(of: " ", with: "-")
-        }
-    }
-
-    public var description: String {
-        let devices = Dictionary(grouping: gpus, by: { $0 }).map { "\($0.value.count) \($0.key)" }.sorted()
-        let cores = cpus == cpus.rounded() ? String(Int(cpus)) : String(cpus)
-        return "\(cores) \(cpus == 1 ? "core" : "cores"), \(memoryMiB) MiB, "
-            + (devices.isEmpty ? "no GPUs" : devices.joined(separator: ", "))
-    }
-}
 
 // Placement: a container goes where its function's requests (CPU, memory, GPUs) fit beside what the host's other
 // containers requested; of the hosts where it fits, the one it fills best (the least CPU left after it: bin-packing
@@ -78,31 +13,38 @@ extension Scheduler {
     /// has that path).
     func placement(for pool: FunctionPool, without stopped: ContainerRecord? = nil) -> Placement? {
         let options = pool.definition.options
-        let localOnly = pool.definition.artifact.isEmpty
         var best: (placement: Placement, cpuLeft: Double, load: Int)?
-        func consider(_ placement: Placement, cpuLeft: Double, load: Int) {
-            if let current = best, (current.cpuLeft, current.load) <= (cpuLeft, load) { return }
-            best = (placement, cpuLeft, load)
-        }
-        if configuration.runsContainersLocally || localOnly {
-            let local = containers.values.filter { $0.worker == nil && $0 !== stopped }
-            if let capacity = configuration.localCapacity {
-                if let fit = fit(options, on: capacity, beside: local) {
-                    consider(.local(gpuDevices: fit.gpuDevices), cpuLeft: fit.cpuLeft, load: local.count)
-                }
-            } else {
-                consider(.local(gpuDevices: []), cpuLeft: .infinity, load: local.count)
+        for host in hosts(for: pool) {
+            let theirs =
+                (host.worker.map { $0.containers.compactMap { containers[$0] } }
+                ?? containers.values.filter { $0.worker == nil }).filter { $0 !== stopped }
+            if let worker = host.worker, theirs.count >= worker.maxContainers { continue }
+            // A host of unknown size (the embedded control plane's own) takes any container and gives no GPUs.
+            guard let fit = host.capacity.map({ fit(options, on: $0, beside: theirs) }) ?? (.infinity, []) else {
+                continue
             }
-        }
-        guard !localOnly else { return best?.placement }
-        for worker in workers.inWorkspace(pool.workspace) {
-            let theirs = worker.containers.compactMap { containers[$0] }.filter { $0 !== stopped }
-            guard theirs.count < worker.maxContainers else { continue }
-            if let fit = fit(options, on: worker.capacity, beside: theirs) {
-                consider(.worker(worker, gpuDevices: fit.gpuDevices), cpuLeft: fit.cpuLeft, load: theirs.count)
-            }
+            if let current = best, (current.cpuLeft, current.load) <= (fit.cpuLeft, theirs.count) { continue }
+            let placement =
+                host.worker.map { Placement.worker($0, gpuDevices: fit.gpuDevices) }
+                ?? .local(gpuDevices: fit.gpuDevices)
+            best = (placement, fit.cpuLeft, theirs.count)
         }
         return best?.placement
+    }
+
+    /// The hosts that may run containers of `pool`, this one first: a deployed function's may run here (unless
+    /// `--local-worker off`) or on a worker host of its workspace; one registered from a local path only here (no
+    /// worker has that path). `capacity` `nil`: no limit.
+    private func hosts(for pool: FunctionPool) -> [(name: String, capacity: HostCapacity?, worker: WorkerRecord?)] {
+        let localOnly = pool.definition.artifact.isEmpty
+        var hosts: [(name: String, capacity: HostCapacity?, worker: WorkerRecord?)] = []
+        if configuration.runsContainersLocally || localOnly {
+            hosts.append(("this server", configuration.localCapacity, nil))
+        }
+        if !localOnly {
+            hosts += workers.inWorkspace(pool.workspace).map { ("worker \($0.name)", $0.capacity, $0) }
+        }
+        return hosts
     }
 
     /// Whether a container of `options` fits on a host of `capacity` beside `others`: the CPU left after it and
@@ -126,14 +68,7 @@ extension Scheduler {
     /// `nil` when some host could once others end.
     func unplaceableReason(for pool: FunctionPool) -> String? {
         let options = pool.definition.options
-        let localOnly = pool.definition.artifact.isEmpty
-        var hosts: [(name: String, capacity: HostCapacity?)] = []
-        if configuration.runsContainersLocally || localOnly {
-            hosts.append(("this server", configuration.localCapacity))
-        }
-        if !localOnly {
-            hosts += workers.inWorkspace(pool.workspace).map { ("worker \($0.name)", $0.capacity) }
-        }
+        let hosts = hosts(for: pool)
         let fitsSomewhere = hosts.contains { host in
             host.capacity.map { fit(options, on: $0, beside: []) != nil } ?? true
         }

@@ -132,7 +132,7 @@ extension Scheduler {
     }
 
     /// Asks `worker` to start a container; its exit is reported with `ContainerExited`.
-    func startRemotely(_ container: ContainerRecord, spec: ContainerSpec, on worker: WorkerRecord, gpuDevices: [Int]) {
+    func startRemotely(_ container: ContainerRecord, spec: ContainerSpec, on worker: WorkerRecord) {
         var start = Aloft_V1_ContainerStart()
         start.containerID = container.id
         start.artifact = container.pool.definition.artifact
@@ -142,7 +142,7 @@ extension Scheduler {
         start.functionName = spec.functionName
         start.appName = spec.appName
         start.resources = Aloft_V1_ContainerResources(container.pool.definition.options)
-        start.gpuDevices = gpuDevices.map { UInt32($0) }
+        start.gpuDevices = spec.resources.gpuDevices.map { UInt32($0) }
         container.worker = worker
         worker.containers.insert(container.id)
         container.handle = RemoteContainerHandle(containerID: container.id, worker: worker.channel)
