@@ -67,7 +67,9 @@ struct ServeTests {
         try FileManager.default.removeItem(atPath: executable)
         try "#!/bin/sh\nexit 3\n".write(toFile: executable, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable)
-        try await serve.waitForOutput("not redeployed", onErrors: true, timeout: .seconds(60))
+        // Waits for this refusal, not an earlier one: the copy above may have been seen half-written and refused.
+        try await serve.waitForOutput("still serving version 2", onErrors: true, timeout: .seconds(60))
+        #expect(serve.stderr.contains("not redeployed"), "\(serve.stderr)")
         #expect(serve.stderr.contains("still serving version 2"), "\(serve.stderr)")
         let still = try await post(url, #"{"x": 5}"#)
         #expect(still.status == 200 && still.body.contains(#""square":25"#), "\(still)")
