@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "AloftCore", swiftSettings: upcoming),
@@ -58,7 +60,7 @@ let package = Package(
         .target(
             name: "AloftClient",
             dependencies: [
-                "AloftCore", "AloftWire",
+                "AloftCore", "AloftWire", "CAloftStdio",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,10 +72,13 @@ let package = Package(
         ),
         // posix_spawn for container processes (closefrom, signal defaults, a process group): C, for the glibc API.
         .target(name: "CAloftSpawn"),
+        // fopencookie for a container's tagged stdout and stderr (glibc's, which the Glibc module does not show).
+        .target(name: "CAloftStdio"),
         .target(
             name: "AloftControlPlane",
             dependencies: [
                 "AloftCore", "AloftWire", "CAloftSpawn",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,6 +116,8 @@ let package = Package(
             dependencies: [
                 "AloftCore", "AloftWire", "AloftControlPlane", "AloftSQLite", "AloftPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -138,6 +145,8 @@ let package = Package(
             dependencies: [
                 "AloftCore", "AloftServer", "AloftControlPlane", "AloftWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

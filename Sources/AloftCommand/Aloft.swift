@@ -3,6 +3,8 @@ import AloftServer
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -112,6 +114,16 @@ struct Server: AsyncParsableCommand {
     var webDomain: String?
 
     @Option(
+        name: .customLong("log-retention"),
+        help: "How long container output is kept: 90m, 12h, 7d [$ALOFT_SERVER_LOG_RETENTION, default 7d].")
+    var logRetention: String?
+
+    @Option(
+        name: .customLong("log-max-size"),
+        help: "MiB of container output kept, the oldest dropped first [$ALOFT_SERVER_LOG_MAX_SIZE, default 512].")
+    var logMaxSize: Int?
+
+    @Option(
         name: .customLong("input-limits"),
         help:
             "Bounds on unanswered inputs in memory, any of map=N,map-mib=N,connection-mib=N,workspace=N,workspace-mib=N [$ALOFT_SERVER_INPUT_LIMITS, default map=10000,map-mib=256,connection-mib=512,workspace=1000000,workspace-mib=2048]."
@@ -142,6 +154,7 @@ struct Server: AsyncParsableCommand {
             AloftEnvironment.containerPids: containerPids.map { String($0) }, AloftEnvironment.serverGPUs: gpus,
             AloftEnvironment.serverCPUs: cpus.map { String($0) },
             AloftEnvironment.serverMemory: memory.map { String($0) },
+            AloftEnvironment.logRetention: logRetention, AloftEnvironment.logMaxSize: logMaxSize.map { String($0) },
             AloftEnvironment.serverHost: host, AloftEnvironment.serverPort: port.map { String($0) },
             AloftEnvironment.httpPort: httpPort, AloftEnvironment.logLevel: logLevel,
         ]
@@ -155,7 +168,10 @@ struct Server: AsyncParsableCommand {
         }
         var logger = Logger(label: "aloft.server")
         logger.logLevel = configuration.logLevel
-        let server = try AloftServer(configuration: configuration, logger: logger)
+        // Metrics go to a Prometheus registry that the server serves at /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory.aloft(registry: registry))
+        let server = try AloftServer(configuration: configuration, logger: logger, metricsRegistry: registry)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Graceful shutdown drains (containers get their stop grace), then cancels: a stop never hangs.

@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
 
-/// `aloft app list | history | stop | rollback`: deployed apps.
+/// `aloft app list | history | logs | stop | rollback`: deployed apps.
 struct AppCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "app",
-        abstract: "List, stop and roll back deployed apps.",
-        subcommands: [List.self, History.self, Stop.self, Rollback.self]
+        abstract: "List deployed apps, read their logs, stop them and roll them back.",
+        subcommands: [List.self, History.self, LogsCommand.self, Stop.self, Rollback.self]
     )
 
     struct List: AsyncParsableCommand {

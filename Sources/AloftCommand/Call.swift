@@ -89,6 +89,22 @@ struct APIOptions: ParsableArguments {
 
     func send(_ method: String, _ path: String, body: Data?) async throws -> (status: Int, body: Data) {
         let base = baseURL
+        do {
+            return try await request(method, path, body: body)
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            FileHandle.standardError.write(
+                Data(
+                    "aloft: cannot reach the server's HTTP API at \(base): \(error.localizedDescription) (is `aloft server` running? --api or ALOFT_API_URL names another)\n"
+                        .utf8))
+            throw ExitCode(3)
+        }
+    }
+
+    /// `send` without its handling of an unreachable server: the error is the caller's (a follower retries).
+    func request(_ method: String, _ path: String, body: Data?) async throws -> (status: Int, body: Data) {
+        let base = baseURL
         guard let target = URL(string: base + path) else { throw ValidationError("'\(base)' is not a URL") }
         var request = URLRequest(url: target)
         request.httpMethod = method
@@ -97,16 +113,8 @@ struct APIOptions: ParsableArguments {
         if let token = resolvedToken {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
-        do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
-        } catch {
-            FileHandle.standardError.write(
-                Data(
-                    "aloft: cannot reach the server's HTTP API at \(base): \(error.localizedDescription) (is `aloft server` running? --api or ALOFT_API_URL names another)\n"
-                        .utf8))
-            throw ExitCode(3)
-        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 }
 

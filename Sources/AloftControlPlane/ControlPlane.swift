@@ -20,6 +20,10 @@ public final class ControlPlane: Service, Sendable {
     private let runningState = Mutex<Scheduler?>(nil)
     /// Deployments, stops and rollbacks run one at a time (each reads the app's versions, then changes them).
     let deployments = SerialGate()
+    /// The lines containers print, numbered across restarts where the log store keeps them.
+    let logs: LogBook
+    /// The gauges set at the last `updateGauges` (Metrics/).
+    let gauges = Gauges()
 
     private enum BoundAddressState {
         case waiting([CheckedContinuation<Addresses, any Error>])
@@ -40,6 +44,7 @@ public final class ControlPlane: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
+        self.logs = LogBook(store: configuration.logStore, logger: logger)
     }
 
     /// The address a client on this host should use, once the control plane listens: `unix:<path>` when it has a
@@ -81,7 +86,7 @@ public final class ControlPlane: Service, Sendable {
         let ownGroup: MultiThreadedEventLoopGroup? =
             configuration.eventLoopGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = configuration.eventLoopGroup ?? ownGroup!
-        let state = Scheduler(loop: group.next(), configuration: configuration, logger: logger)
+        let state = Scheduler(loop: group.next(), configuration: configuration, logger: logger, logs: logs)
         var stored = StoredState()
         let listeners: Listeners
         do {
@@ -89,6 +94,7 @@ public final class ControlPlane: Service, Sendable {
                 try await store.open()
                 stored = try await store.load()
             }
+            try logs.open()
             listeners = try await listen(on: group, for: state)
         } catch {
             publish(.failure(error))
@@ -171,6 +177,7 @@ public final class ControlPlane: Service, Sendable {
             await store.close()
         }
         try? await state.loop.submit { state.closeConnections() }.get()
+        logs.close()
         if let ownGroup {
             state.loopClosing.store(true, ordering: .sequentiallyConsistent)
             try? await ownGroup.shutdownGracefully()

@@ -46,6 +46,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// process; `nil` (the embedded default) keeps them in memory only: an ephemeral app lives and dies with its
     /// caller's process.
     public var store: (any ControlPlaneStore)?
+    /// Where the lines containers print are kept (`aloft app logs`, the HTTP API's logs): in memory by default (the
+    /// newest 8 MiB), `aloft server` keeps them in files of its data directory; `nil` keeps only the newest in memory
+    /// for followers.
+    public var logStore: (any LogStore)? = InMemoryLogStore()
     /// Seals secret values before `store` keeps them (inline secrets of registrations, named secrets). `aloft
     /// server` sets one; `nil` keeps them as they are, which suits a store in memory only.
     public var secretSealer: (any SecretSealer)?

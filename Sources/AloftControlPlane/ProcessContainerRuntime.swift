@@ -202,11 +202,12 @@ private final class LineForwarder: @unchecked Sendable {
         write(out)
     }
 
+    /// Hands `data` to the sink as it is (lines may carry an `OutputTag`) and writes it without tags.
     private func write(_ data: Data) {
         guard !data.isEmpty else { return }
         sink?(data, destination == .standardError)
         let handle = destination == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
-        try? handle.write(contentsOf: data)
+        try? handle.write(contentsOf: Data(OutputTag.stripped(Array(data), prefixLength: prefix.count)))
     }
 }
 

@@ -25,3 +25,17 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
+
+extension Duration {
+    /// `90`, `90s`, `10m`, `12h` or `7d` (a number, fractions allowed, and an optional unit; seconds without one):
+    /// how people write an age on a command line. `nil` for anything else, or a negative or endless value.
+    package init?(humanReadable text: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        let trimmed = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        let unit = trimmed.last.flatMap { units[$0] }
+        guard let number = Double(unit == nil ? trimmed : String(trimmed.dropLast())), number >= 0,
+            (number * (unit ?? 1)).isFinite, number * (unit ?? 1) < 1e12
+        else { return nil }
+        self = .milliseconds(Int64((number * (unit ?? 1) * 1000).rounded()))
+    }
+}

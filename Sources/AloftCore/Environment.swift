@@ -14,6 +14,8 @@ package enum AloftEnvironment {
     package static let containerExecutable = "ALOFT_CONTAINER_EXECUTABLE"
     /// `0` turns off the warning logged when a blocking call is made from async code.
     package static let asyncWarnings = "ALOFT_ASYNC_WARNINGS"
+    /// `0` turns off the progress line of big maps on a terminal.
+    package static let progress = "ALOFT_PROGRESS"
     /// The token a client presents to a server that requires one (`aloft token new` makes one). Never logged.
     package static let token = "ALOFT_TOKEN"
     /// Set by `aloft run`: the SHA-256 of this executable, uploaded to the server, so that the functions it registers
@@ -55,6 +57,9 @@ package enum AloftEnvironment {
     /// The cores and MiB of memory `aloft server`'s own host offers containers, for placement.
     package static let serverCPUs = "ALOFT_SERVER_CPUS"
     package static let serverMemory = "ALOFT_SERVER_MEMORY"
+    /// How long, and how many MiB of, container output `aloft server` keeps (`7d`, `512`).
+    package static let logRetention = "ALOFT_SERVER_LOG_RETENTION"
+    package static let logMaxSize = "ALOFT_SERVER_LOG_MAX_SIZE"
 
     /// Whether a container may inherit variable `name` from the process that starts it: not the server's settings
     /// and secrets (a database URL with its password, the data directory, the server's or a caller's token).

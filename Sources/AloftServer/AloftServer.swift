@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 public import Logging
+public import Prometheus
 public import ServiceLifecycle
 
 /// `aloft server`: the control plane of the embedded default, run on its own with a durable store.
@@ -25,9 +26,15 @@ public final class AloftServer: Service {
     private let logger: Logger
     /// How this host runs containers, and why.
     private let isolation: ContainerIsolation.Choice
+    /// Where the metrics recorded through swift-metrics are read for `/metrics`, if the process bootstrapped
+    /// swift-metrics with a `PrometheusMetricsFactory` on it (`aloft server` does).
+    private let metricsRegistry: PrometheusCollectorRegistry?
 
-    public init(configuration: ServerConfiguration, logger: Logger? = nil) throws {
+    public init(
+        configuration: ServerConfiguration, logger: Logger? = nil, metricsRegistry: PrometheusCollectorRegistry? = nil
+    ) throws {
         self.configuration = configuration
+        self.metricsRegistry = metricsRegistry
         var logger = logger ?? Logger(label: "aloft.server")
         logger.logLevel = configuration.logLevel
         self.logger = logger
@@ -49,6 +56,13 @@ public final class AloftServer: Service {
         self.store = store
         self.authenticator = StoreTokenAuthenticator(store: store)
         controlPlane.store = store
+        do {
+            controlPlane.logStore = try FileLogStore(
+                directory: (configuration.dataDirectory as NSString).appendingPathComponent("logs"),
+                retention: configuration.logRetention)
+        } catch {
+            throw AloftError(.invalidConfiguration, "cannot open the log directory: \(error.localizedDescription)")
+        }
         controlPlane.secretSealer = try AESGCMSecretSealer.loadingOrCreatingKey(at: configuration.secretKeyPath)
         controlPlane.authenticator = authenticator
         let artifacts = FileArtifactStore(
@@ -97,7 +111,7 @@ public final class AloftServer: Service {
                         router: HTTPAPI.router(
                             controlPlane: controlPlane, authenticator: authenticator, artifacts: artifacts,
                             maxPayloadBytes: configuration.controlPlane.maxPayloadBytes,
-                            webRedirectAfter: configuration.webRedirectAfter),
+                            webRedirectAfter: configuration.webRedirectAfter, metrics: metricsRegistry),
                         domain: configuration.webDomain, controlPlane: controlPlane),
                     server: .http1(configuration: http1),
                     configuration: .init(

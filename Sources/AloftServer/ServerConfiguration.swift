@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
     /// What this host offers its containers, for placement: its cores and memory, and the GPUs `--gpus` names
     /// (else those `nvidia-smi` lists).
     public var capacity = HostCapacity.thisHost()
+    /// How long and how much container output is kept (in `dataDirectory`/logs).
+    public var logRetention = LogRetention()
 
     public static let defaultPort = AloftPorts.wire
     public static let defaultHTTPPort = AloftPorts.http
@@ -89,7 +91,8 @@ public struct ServerConfiguration: Sendable {
     /// The defaults, overridden by the environment (`ALOFT_SERVER_HOST`, `ALOFT_SERVER_PORT`, `ALOFT_HTTP_PORT`,
     /// `ALOFT_DATA_DIR`, `ALOFT_SERVER_STORE`, `ALOFT_POSTGRES_URL`, `ALOFT_POSTGRES_SCHEMA`,
     /// `ALOFT_SERVER_WORKER_LEASE`, `ALOFT_SERVER_LOCAL_WORKER`, `ALOFT_SERVER_INPUT_LIMITS`,
-    /// `ALOFT_SERVER_CONNECTION_LIMITS`, `ALOFT_HTTP_LIMITS`, `ALOFT_SERVER_WEB_REDIRECT_AFTER`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
+    /// `ALOFT_SERVER_CONNECTION_LIMITS`, `ALOFT_HTTP_LIMITS`, `ALOFT_SERVER_WEB_REDIRECT_AFTER`, `ALOFT_SERVER_LOG_RETENTION`,
+    /// `ALOFT_SERVER_LOG_MAX_SIZE`, `ALOFT_LOG_LEVEL`). Throws for a value that does not
     /// parse, naming the variable.
     public init(environment: [String: String]) throws {
         try self.init(settings: Settings(environment: environment))
@@ -154,6 +157,18 @@ public struct ServerConfiguration: Sendable {
             capacity.memoryMiB = memory
         }
         capacity.gpus = try HostCapacity.gpus(setting: settings.value(Variable.serverGPUs))
+        if let age = try settings.parse(
+            Variable.logRetention, flag: "--log-retention", expected: "an age such as 90m, 12h or 7d, more than 0",
+            { Duration(humanReadable: $0).flatMap { $0 > .zero ? $0 : nil } })
+        {
+            logRetention.maxAge = age
+        }
+        if let size = try settings.parse(
+            Variable.logMaxSize, flag: "--log-max-size", expected: "a number of MiB, at least 1",
+            { Int($0).flatMap { $0 >= 1 && $0 < 1 << 30 ? $0 : nil } })
+        {
+            logRetention.maxBytes = size << 20
+        }
         if let local = try settings.toggle(Variable.localWorker, flag: "--local-worker") {
             runsContainersLocally = local
         }

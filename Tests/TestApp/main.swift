@@ -1,5 +1,8 @@
 // The executable that the end-to-end tests start as containers. Each function here is called from the tests
 // through `app.lookup(name, ...)` handles with the same types.
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import Aloft
 import AloftControlPlane
 import AloftTestFixtures
@@ -15,6 +18,13 @@ let app = App("fixtures")
 app.registerError(FixtureError.self)
 
 let square = app.function("square") { (x: Int) -> Int in x * x }
+
+/// Prints `text` on standard output and `text (stderr)` on standard error (the stored logs' tests).
+let say = app.function("say") { (text: String) -> String in
+    print(text)
+    fputs("\(text) (stderr)\n", stderr)
+    return text
+}
 
 let processID = app.function("process_id") { () -> Int32 in ProcessInfo.processInfo.processIdentifier }
 

@@ -105,12 +105,14 @@ final class ContainerInputs: @unchecked Sendable {
                 let flag = CancellationFlag()
                 running[id] = { flag.cancel() }
                 threads.submit { [self] in
-                    let result = asCaller { CancellationFlag.$current.withValue(flag) { work() } }
+                    let result = asCaller {
+                        CancellationFlag.$current.withValue(flag) { RunningInput.$id.withValue(id) { work() } }
+                    }
                     finished([(id, result)])
                 }
             case .async(let work):
                 let task = Task(executorPreference: asyncExecutor) { [self] in
-                    finished([(id, await asCallerAsync { await work() })])
+                    finished([(id, await asCallerAsync { await RunningInput.$id.withValue(id) { await work() } })])
                 }
                 running[id] = { task.cancel() }
             }

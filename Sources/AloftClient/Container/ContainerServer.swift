@@ -15,7 +15,8 @@ func lineBufferStandardOutput() {
 /// then exits.
 enum ContainerServer {
     static func run(containerID: String) -> Never {
-        lineBufferStandardOutput()  // the control plane forwards our output line by line
+        // The control plane forwards our output line by line, and keeps each with the call whose body printed it.
+        TaggedStandardStreams.install()
         let environment = ProcessInfo.processInfo.environment
         let address = environment[AloftEnvironment.controlPlaneAddress] ?? ""
         // A container of a class constructs its instance and runs `enter` before it connects: a failure here is a

@@ -83,12 +83,8 @@ extension Scheduler {
         spec.resources.gpuDevices = container.gpuDevices
         spec.onOutput = { [self, id = container.id, tail = container.outputTail] lines, standardError in
             tail.append(lines)
-            guard logFollowers.hasFollowers, !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-            var output = Aloft_V1_ContainerOutput()
-            output.containerID = id
-            output.data = lines
-            output.standardError = standardError
-            loop.execute { [output] in self.containerPrinted(output) }
+            guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
+            loop.execute { self.containerPrinted(id, lines, standardError: standardError) }
         }
         return spec
     }
@@ -109,6 +105,7 @@ extension Scheduler {
     func containerConnected(_ containerID: String, channel: any Channel) {
         guard let container = containers[containerID] else { return }
         container.connected(channel)
+        metricsColdStart(container)
         container.idleSince = loop.now
         container.startupTimer?.cancel()
         container.pool.consecutiveStartFailures = 0

@@ -79,6 +79,7 @@ extension Scheduler {
             pool.pending.removeFirst()
             input.state = .queued(on: container)
             container.assigned.append(input.id)
+            container.recentInputs.sent(input)
             if input.isSuspect { container.runsSuspect = true }
             var dispatch = Aloft_V1_InputDispatch()
             dispatch.inputID = input.id

@@ -1,5 +1,6 @@
 import AloftCore
 import AloftWire
+import CoreMetrics
 import Logging
 import NIOCore
 
@@ -19,6 +20,7 @@ extension Scheduler {
         held.add(input)
         input.isHeld = true
         inputs[input.id] = input
+        input.queuedAt = loop.now
         input.pool.pending.append(input.id)
     }
 
@@ -73,6 +75,7 @@ extension Scheduler {
             return answer(input, with: result)
         }
         input.retries += 1
+        pool.metrics.retried.increment()
         logger.debug("retrying input", metadata: ["aloft.function": "\(pool.name)", "aloft.retry": "\(input.retries)"])
         requeue(input, after: pool.retryDelay(input.retries))
     }
@@ -83,6 +86,7 @@ extension Scheduler {
         input.id = makeID()
         input.move(to: .waiting)
         inputs[input.id] = input
+        input.queuedAt = loop.now
         guard delay > .zero else {
             input.pool.pending.prepend(input.id)
             return
@@ -90,6 +94,7 @@ extension Scheduler {
         let attemptID = input.id
         loop.scheduleTask(in: delay) { [self] in
             guard inputs[attemptID] === input, !input.isAnswered else { return }
+            input.queuedAt = loop.now
             input.pool.pending.append(attemptID)
             schedule(input.pool)
         }
@@ -104,6 +109,7 @@ extension Scheduler {
                 timedOut(input, attemptID: inputID, after: timeout, on: container)
             }
             input.state = .running(on: container, timeout: timer)
+            metricsInputStarted(input)
         }
     }
 
@@ -160,6 +166,7 @@ extension Scheduler {
     /// cancelled input its container still runs).
     func answer(_ input: InputRecord, with result: Aloft_V1_Result) {
         input.move(to: .answered)
+        metricsInputAnswered(input, result.status)
         if input.isHeld {
             held.remove(input)
             input.isHeld = false

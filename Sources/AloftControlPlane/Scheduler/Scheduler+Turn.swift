@@ -1,6 +1,7 @@
 import AloftCore
 import AloftWire
 import Foundation
+import CoreMetrics
 import Logging
 import NIOCore
 
@@ -87,8 +88,11 @@ extension Scheduler {
     private func writeToStore() {
         guard let store = configuration.store, let (batch, waiting) = storeBatch.startBatch() else { return }
         let written = loop.makePromise(of: Void.self)
+        let began = loop.now
         written.completeWithTask { try await store.apply(batch) }
         written.futureResult.whenComplete { [self] result in
+            metrics.storeWrite.recordNanoseconds((loop.now - began).recordable)
+            if case .failure = result { metrics.storeFailures.increment() }
             let more = storeBatch.batchEnded()
             if case .failure(let error) = result {
                 logger.error(

@@ -23,7 +23,8 @@ import Synchronization
 /// - container output to followers: `LogFollowers`; the reaper and shutdown: `Scheduler+Lifecycle`
 /// - connections from arrival to close (caps, idle timeout): `Scheduler+Connections`, `ConnectionLimits`
 /// - connections let in by a token, checked again: `Scheduler+TokenSessions`
-/// - rooms of their own: named secrets (Secrets/), dicts (Dicts/), queues (Queues/), schedules (Schedules/)
+/// - rooms of their own: named secrets (Secrets/), dicts (Dicts/), queues (Queues/), schedules (Schedules/),
+///   container output kept and followed (Logs/)
 final class Scheduler: @unchecked Sendable {
     let loop: any EventLoop
     let configuration: ControlPlaneConfiguration
@@ -60,7 +61,11 @@ final class Scheduler: @unchecked Sendable {
     /// What peers not welcomed did, by kind, for rate-limited logging.
     var unwelcomedLog: [String: RefusalLog] = [:]
     var lastIdleCheck: NIODeadline
-    let logFollowers = LogFollowers()
+    /// The control plane's own metrics (Metrics/).
+    let metrics = ControlPlaneMetrics()
+    var logFollowers = LogFollowers()
+    /// What containers print, numbered and kept (Logs/).
+    let logs: LogBook
 
     let outbound = OutboundFrames()
     var storeBatch = StoreBatch()
@@ -79,8 +84,9 @@ final class Scheduler: @unchecked Sendable {
         case stopped(EventLoopFuture<Void>)
     }
 
-    init(loop: any EventLoop, configuration: ControlPlaneConfiguration, logger: Logger) {
+    init(loop: any EventLoop, configuration: ControlPlaneConfiguration, logger: Logger, logs: LogBook? = nil) {
         self.loop = loop
+        self.logs = logs ?? LogBook(store: configuration.logStore, logger: logger)
         self.configuration = configuration
         self.logger = logger
         self.lastExpiry = loop.now

@@ -2,6 +2,7 @@ import AloftControlPlane
 import AloftCore
 import Foundation
 import Hummingbird
+import Prometheus
 
 /// The HTTP/JSON API: deployed functions for callers in any language, and deployment for `aloft deploy`/`aloft app`.
 ///
@@ -22,6 +23,9 @@ import Hummingbird
 ///     GET  /v1/schedules, /v1/apps/{app}/schedules  ->  200 {"schedules": [{"app", "function", "schedule", "next_run",
 ///                                                  "last_run", "last_call_id", "last_status", "last_error"}]}
 ///
+///     GET  /v1/apps/{app}/logs?…                                  ->  200 {"lines": […], "next_after": SEQ}  (HTTPAPI+Logs)
+///     GET  /metrics                      (a token of workspace main)  ->  200 Prometheus text (HTTPAPI+Metrics)
+///
 ///     ANY  /{workspace}/{app}/{label}    a web endpoint (`app.webEndpoint`): the argument's JSON (or the query)
 ///                                        ->  200 the result's JSON, or 303 to /v1/web-results/{workspace}/{call_id}
 ///
@@ -33,10 +37,14 @@ import Hummingbird
 enum HTTPAPI {
     static func router(
         controlPlane: ControlPlane, authenticator: any ClientAuthenticator, artifacts: FileArtifactStore,
-        maxPayloadBytes: Int, webRedirectAfter: Duration = .seconds(150)
+        maxPayloadBytes: Int, webRedirectAfter: Duration = .seconds(150), metrics: PrometheusCollectorRegistry? = nil
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        if metrics != nil { router.add(middleware: MetricsMiddleware()) }
         router.add(middleware: ErrorResponses())
+        if let metrics {
+            addMetrics(to: router, registry: metrics, controlPlane: controlPlane, authenticator: authenticator)
+        }
         addWebEndpoints(
             to: router, controlPlane: controlPlane, authenticator: authenticator, maxPayloadBytes: maxPayloadBytes,
             redirectAfter: webRedirectAfter)
@@ -44,6 +52,7 @@ enum HTTPAPI {
         addCalls(to: clients, controlPlane: controlPlane, maxPayloadBytes: maxPayloadBytes)
         addApps(to: clients, controlPlane: controlPlane)
         addSchedules(to: clients, controlPlane: controlPlane)
+        addLogs(to: clients, controlPlane: controlPlane)
         addSecrets(to: clients, controlPlane: controlPlane)
         addDicts(to: clients, controlPlane: controlPlane)
         addQueues(to: clients, controlPlane: controlPlane)

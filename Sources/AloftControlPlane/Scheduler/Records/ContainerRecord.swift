@@ -38,6 +38,8 @@ final class ContainerRecord: @unchecked Sendable {
     /// Inputs sent to the container and not finished, in the order sent (it runs them in that order).
     var assigned: [UInt64] = []
     var idleSince: NIODeadline
+    /// When the scheduler asked for it.
+    let createdAt: NIODeadline
     /// The token its body's own calls present (`ctr:<id>:<secret>`), in its pool's workspace.
     let clientSecret = randomHex() + randomHex()
     var startupTimer: Scheduled<Void>?
@@ -49,6 +51,8 @@ final class ContainerRecord: @unchecked Sendable {
     var killedAtMemoryLimit = false
     /// The last lines it printed.
     let outputTail: OutputTail
+    /// The inputs sent to it last, which the lines it prints name (Logs/).
+    var recentInputs = RecentInputs()
     /// Whether an input that crashed a container before runs on it: it then takes no other input.
     var runsSuspect = false
 
@@ -68,6 +72,7 @@ final class ContainerRecord: @unchecked Sendable {
         self.slots = pool.slotsPerContainer
         self.bodies = pool.bodiesPerContainer
         self.idleSince = now
+        self.createdAt = now
         self.outputTail = OutputTail(
             linePrefix: ContainerSpec.outputPrefix(functionName: pool.name, containerID: id))
     }

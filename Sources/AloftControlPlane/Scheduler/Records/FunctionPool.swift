@@ -50,6 +50,8 @@ final class FunctionPool: @unchecked Sendable {
     var restartNotBefore: NIODeadline?
     /// Schedules the pool again once a crash backoff ends (one timer at a time).
     var restartTimer: Scheduled<Void>?
+    /// Its counters and timers, made on first use (Metrics/).
+    lazy var metrics = PoolMetrics(workspace: workspace, app: appName, function: name)
 
     /// The part of a registration that a redefinition may change.
     struct Definition: Equatable {

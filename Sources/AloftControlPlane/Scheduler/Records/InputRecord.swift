@@ -46,6 +46,9 @@ final class InputRecord: @unchecked Sendable {
     var retries = 0
     var internalRetries = 0
     var crashes = 0
+    /// When it last joined the backlog, and when its current attempt started running (Metrics/).
+    var queuedAt = NIODeadline.uptimeNanoseconds(0)
+    var startedAt: NIODeadline?
 
     init(
         id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner,

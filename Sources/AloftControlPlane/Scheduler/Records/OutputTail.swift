@@ -1,3 +1,4 @@
+import AloftCore
 import Foundation
 import Synchronization
 
@@ -41,7 +42,7 @@ final class OutputTail: Sendable {
 
     /// Appends the complete lines in `data` (a runtime hands output over line by line).
     func append(_ data: Data) {
-        let new = String(decoding: data, as: UTF8.self)
+        let new = String(decoding: OutputTag.stripped(Array(data), prefixLength: linePrefix.utf8.count), as: UTF8.self)
             .split(separator: "\n", omittingEmptySubsequences: true)
             .map { $0.hasPrefix(linePrefix) ? $0.dropFirst(linePrefix.count) : $0 }
             .filter { !$0.allSatisfy(\.isWhitespace) }

@@ -1,0 +1,100 @@
+import AloftCore
+import AloftWire
+import Foundation
+import NIOCore
+
+/// The inputs sent to a container last, by attempt id: a line its body printed names its input (`OutputTag`), and
+/// may be read after the input was answered and forgotten.
+struct RecentInputs {
+    struct Input {
+        let callID: String?
+        let index: UInt64
+        let function: String
+    }
+
+    static let capacity = 32
+    private var byID: [UInt64: Input] = [:]
+    private var order = CircularBuffer<UInt64>(initialCapacity: 4)
+
+    mutating func sent(_ input: InputRecord) {
+        if order.count == Self.capacity { byID[order.removeFirst()] = nil }
+        order.append(input.id)
+        byID[input.id] = Input(callID: input.callID, index: input.index, function: input.functionName)
+    }
+
+    subscript(id: UInt64) -> Input? { byID[id] }
+}
+
+extension Scheduler {
+    /// A container printed `data` (whole lines, each with the prefix the caller's terminal shows, and perhaps the
+    /// tag of the input whose body printed it): its lines are kept, each with its input and call (its tag's, else
+    /// the one input running in the container if there is exactly one), and passed, untagged, to the clients
+    /// following its app.
+    func containerPrinted(_ containerID: String, _ data: Data, standardError: Bool) {
+        guard let container = containers[containerID] else { return }
+        let pool = container.pool
+        let prefix = Array(ContainerSpec.outputPrefix(functionName: pool.name, containerID: containerID).utf8)
+        var running: RecentInputs.Input?? = nil  // worked out once, for the untagged lines
+        var lines: [LogLine] = []
+        let now = wallClock()
+        for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+            let bytes = Array(raw)
+            let start = bytes.starts(with: prefix) ? prefix.count : 0
+            let (tag, textStart) = OutputTag.read(bytes, at: start)
+            let input: RecentInputs.Input?
+            if let tag {
+                input = container.recentInputs[tag]
+            } else {
+                if running == nil { running = .some(onlyRunningInput(of: container)) }
+                input = running!
+            }
+            var text = bytes[textStart...]
+            var cut = ""
+            if text.count > LogLine.maxTextBytes {
+                text = text.prefix(LogLine.maxTextBytes)
+                cut = "…"
+            }
+            lines.append(
+                LogLine(
+                    time: now, workspace: pool.workspace, app: pool.appName, function: input?.function ?? pool.name,
+                    containerID: containerID, host: container.worker?.name ?? "local", callID: input?.callID,
+                    inputIndex: input?.index, standardError: standardError,
+                    text: String(decoding: text, as: UTF8.self) + cut))
+        }
+        guard !lines.isEmpty else { return }
+        logs.append(lines)
+
+        guard !logFollowers.isEmpty else { return }
+        var output = Aloft_V1_ContainerOutput()
+        output.containerID = containerID
+        output.data = Data(OutputTag.stripped(Array(data), prefixLength: prefix.count))
+        output.standardError = standardError
+        let key = FunctionRegistry.poolKey(workspace: pool.workspace, app: pool.appName, pool: "")
+        for (channel, outputs) in logFollowers.frames(for: output, lines: lines.count, following: key) {
+            for output in outputs { send(.containerOutput(output), on: channel) }
+        }
+    }
+
+    /// The input running in `container` if there is exactly one.
+    private func onlyRunningInput(of container: ContainerRecord) -> RecentInputs.Input? {
+        var found: InputRecord?
+        for id in container.assigned {
+            guard let input = inputs[id], case .running = input.state else { continue }
+            if found != nil { return nil }
+            found = input
+        }
+        return found.map { RecentInputs.Input(callID: $0.callID, index: $0.index, function: $0.functionName) }
+    }
+}
+
+extension InputRecord {
+    /// The call it is part of: a spawned or mapped call's id, or the id a `.remote` call named (none for the HTTP
+    /// API's own calls).
+    var callID: String? {
+        switch owner {
+        case .invoke(_, _, let callID): callID.isEmpty ? nil : callID
+        case .call(let call): call.id
+        case .local: nil
+        }
+    }
+}
