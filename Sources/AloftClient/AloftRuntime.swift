@@ -45,7 +45,13 @@ package final class AloftRuntime: Sendable {
     /// The control plane that calls made in this task (and the tasks it starts) go to, whatever their app's
     /// provider and `ALOFT_CONTROL_PLANE` say: AloftTesting's control plane of one test.
     @TaskLocal package static var providerOverride: (any ControlPlaneProvider)?
-    private let asyncWarningsEnabled: Bool
+    /// What a blocking call from async code does (`ALOFT_ASYNC_WARNINGS`): warn (default), nothing (`0`), or
+    /// fail with `blockingCallInAsyncContext` (`error`).
+    private let asyncWarnings: AsyncWarnings
+
+    private enum AsyncWarnings {
+        case warn, off, error
+    }
     /// `ALOFT_TOKEN`, read once: this runs on every call.
     private let environmentToken: String?
 
@@ -57,7 +63,12 @@ package final class AloftRuntime: Sendable {
         self.logger = logger
         let environment = ProcessInfo.processInfo.environment
         controlPlaneOverride = environment[AloftEnvironment.controlPlaneAddress].flatMap { $0.isEmpty ? nil : $0 }
-        asyncWarningsEnabled = environment[AloftEnvironment.asyncWarnings] != "0"
+        asyncWarnings =
+            switch environment[AloftEnvironment.asyncWarnings] {
+            case "0", "off": .off
+            case "error": .error
+            default: .warn
+            }
         environmentToken = environment[AloftEnvironment.token].flatMap { $0.isEmpty ? nil : $0 }
         self.loopExecutor = EventLoopTaskExecutor(loop: eventLoopGroup.next())
     }
@@ -164,12 +175,22 @@ package final class AloftRuntime: Sendable {
         }
         if withUnsafeCurrentTask(body: { $0 != nil }) {
             asyncUsageWarnings.add(1, ordering: .relaxed)
-            if asyncWarningsEnabled {
+            switch asyncWarnings {
+            case .warn:
                 logger.warning(
                     """
                     A blocking Aloft call is being used in an async context; it blocks this thread until it finishes. \
-                    Suggested rewrite: `\(asyncForm)`. Set \(AloftEnvironment.asyncWarnings)=0 to silence this warning.
+                    Suggested rewrite: `\(asyncForm)`. Set \(AloftEnvironment.asyncWarnings)=0 to silence this warning, \
+                    or =error to make it an error.
                     """)
+            case .error:
+                throw AloftError(
+                    .blockingCallInAsyncContext,
+                    """
+                    a blocking Aloft call was made in an async context (\(AloftEnvironment.asyncWarnings)=error); \
+                    use the async form `\(asyncForm)`
+                    """)
+            case .off: break
             }
         }
         let result = BlockingResult<T>()

@@ -37,6 +37,8 @@ where Inputs.Element == Input {
     /// The control plane was told that no more inputs follow.
     private var lastSent = false
     private var finished = false
+    /// The line on a terminal's standard error, for a big map.
+    private let progress: MapProgress?
 
     init(stream: MapStream<Inputs, Input, Output, Element>) {
         self.stream = stream
@@ -44,6 +46,8 @@ where Inputs.Element == Input {
         self.window = max(1, stream.window)
         self.keepsInputsForReconnect =
             AloftRuntime.shared.reconnectWindow(for: stream.function.app.controlPlane) > .zero
+        self.progress = MapProgress(
+            label: "map \(stream.function.name)", knownCount: stream.inputs.underestimatedCount)
     }
 
     func next() async throws -> Element? {
@@ -64,6 +68,10 @@ where Inputs.Element == Input {
                     if !largeSizes.isEmpty, let size = largeSizes.removeValue(forKey: index) { inFlightBytes -= size }
                     if keepsInputsForReconnect { unfinished[index] = nil }
                     if stream.ordered { nextIndex += 1 }
+                    if let progress {
+                        if inputsExhausted { progress.allSent(Int(sent)) }
+                        progress.taken(failed: result.status != .success)
+                    }
                     return try stream.transform(decode(result, index: index))
                 }
                 do {
@@ -198,6 +206,7 @@ where Inputs.Element == Input {
     private func finish() {
         guard !finished else { return }
         finished = true
+        progress?.end()
         if !callID.isEmpty { PushedOutputRouter.shared.unregister(callID) }
         if let connection, !lastSent || consumed < sent {
             // Abandoned early (a failure, or the caller stopped iterating): stop what has not started.

@@ -42,6 +42,8 @@ public struct AloftError: Error, Sendable, CustomStringConvertible {
         public static let resourceExhausted = Code(rawValue: "resourceExhausted")
         /// A blocking call was made on one of the runtime's own threads, where waiting would deadlock.
         public static let blockingCallOnRuntimeThread = Code(rawValue: "blockingCallOnRuntimeThread")
+        /// A blocking call was made from async code while `ALOFT_ASYNC_WARNINGS=error` makes that an error.
+        public static let blockingCallInAsyncContext = Code(rawValue: "blockingCallInAsyncContext")
         /// The control plane could not be reached, or the connection to it broke.
         public static let connectionFailed = Code(rawValue: "connectionFailed")
         /// The peer speaks a protocol version or message this side does not understand.

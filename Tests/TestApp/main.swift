@@ -215,6 +215,26 @@ let writePIDThenSleep = app.function("write_pid_then_sleep") { (job: PIDJob) thr
 // `aloft-test-app noop`: a run that calls nothing (what a run prints before its entrypoints).
 app.localEntrypoint("noop") { print("noop") }
 
+// `aloft-test-app map_squares N`: maps `square` over 0..<N on the embedded default and prints the sum (a big map
+// shows its progress line on a terminal's standard error).
+app.localEntrypoint("map_squares") { () async throws in
+    let count = Int(CommandLine.arguments[2]) ?? 0
+    var sum = 0
+    for try await result in square.map(Array(0..<count)) { sum += result }
+    print("sum \(sum)")
+}
+
+// `aloft-test-app blocking_in_async`: a blocking call from async code (ALOFT_ASYNC_WARNINGS decides what it does);
+// prints the result or the error's code.
+app.localEntrypoint("blocking_in_async") { () async throws in
+    func synchronousHelper() throws -> Int { try square.remote(5) }
+    do {
+        print("result \(try synchronousHelper())")
+    } catch let error as AloftError {
+        print("error \(error.code): \(error.message)")
+    }
+}
+
 // `aloft-test-app hang PATH`: a caller whose input hangs in a container, for the Ctrl-C test.
 app.localEntrypoint("hang") {
     let path = CommandLine.arguments[2]
