@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "seed-example", targets: ["seed-example"]),
         .executable(name: "concurrency-example", targets: ["concurrency-example"]),
         .executable(name: "hello-client", targets: ["hello-client"]),
+        .executable(name: "starter", targets: ["starter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -61,6 +62,8 @@ let package = Package(
             name: "AloftClient",
             dependencies: [
                 "AloftCore", "AloftWire", "CAloftStdio",
+                // Typed entrypoint arguments (`ParsableArguments`).
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,6 +94,7 @@ let package = Package(
             name: "Aloft",
             dependencies: [
                 "AloftClient", "AloftControlPlane", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming),
         // The test kit: an app's containers as threads of the test process (the real scheduler and wire).
@@ -171,6 +175,9 @@ let package = Package(
 
         // Examples a newcomer runs with `swift run <name>`.
         .executableTarget(name: "hello", dependencies: ["Aloft"], path: "Examples/hello", swiftSettings: noWarnings),
+        // What `aloft new NAME` writes (AloftCommand/NewCommand.swift holds the same text; a test compares them).
+        .executableTarget(
+            name: "starter", dependencies: ["Aloft"], path: "Examples/starter", swiftSettings: noWarnings),
         .executableTarget(
             name: "seed-example", dependencies: ["Aloft"], path: "Examples/seed-example", swiftSettings: noWarnings),
         .executableTarget(

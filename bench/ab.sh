@@ -18,6 +18,6 @@ for round in $(seq "$rounds"); do
   echo "## round $round"
   "$scratch/pingpong-unix"
   for side in old new; do
-    "$scratch/$side/release/aloft-bench" w1 w2 w3 | sed "s/^/$side /"
+    "$scratch/$side/release/aloft-bench" -- w1 w2 w3 | sed "s/^/$side /"
   done
 done

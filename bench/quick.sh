@@ -13,7 +13,7 @@ for round in $(seq "$rounds"); do
   echo "## round $round"
   "$out/pingpong-tcp" | sed 's/^/tcp /'
   "$out/pingpong-unix"
-  ALOFT_BENCH_TRANSPORT=tcp .build/release/aloft-bench w1 w2 w3
-  ALOFT_BENCH_TRANSPORT=unix .build/release/aloft-bench w1 w2 w3
+  ALOFT_BENCH_TRANSPORT=tcp .build/release/aloft-bench -- w1 w2 w3
+  ALOFT_BENCH_TRANSPORT=unix .build/release/aloft-bench -- w1 w2 w3
 done
 rm -rf "$out"

@@ -1,4 +1,6 @@
 @_exported import AloftClient
+// Typed entrypoint arguments are `ParsableArguments` types with `@Option`, `@Flag` and `@Argument`.
+@_exported import ArgumentParser
 @_exported import AloftCore
 @_exported import HTTPTypes
 

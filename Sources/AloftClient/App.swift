@@ -45,19 +45,10 @@ public final class App: Sendable {
     public let name: String
     public let configuration: AppConfiguration
     let controlPlane: any ControlPlaneProvider
-    private let entrypoints = Mutex<[Entrypoint]>([])
+    let entrypoints = Mutex<[Entrypoint]>([])
     /// The functions declared at the top level, in order: the app's manifest for `aloft deploy`. Built only when the
     /// manifest is printed, so a container or a caller starting up does no work for it.
     private let declarations = Mutex<[@Sendable () -> Aloft_V1_FunctionRegister]>([])
-
-    struct Entrypoint: @unchecked Sendable {  // run only on the thread that calls main()
-        enum Body {
-            case blocking(() throws -> Void)
-            case async(@Sendable () async throws -> Void)
-        }
-        let name: String
-        let body: Body
-    }
 
     /// - Parameters:
     ///   - controlPlane: where calls go. `import Aloft` adds `App(_:)`, which uses the embedded control plane.
@@ -88,23 +79,13 @@ public final class App: Sendable {
         ErrorRegistry.register(type)
     }
 
-    // MARK: Entrypoints
-
-    /// A synchronous entrypoint: Modal's `@app.local_entrypoint()` on a `def`.
-    public func localEntrypoint(_ name: String = "main", _ body: @escaping () throws -> Void) {
-        entrypoints.withLock { $0.append(Entrypoint(name: name, body: .blocking(body))) }
-    }
-
-    /// An async entrypoint: Modal's `@app.local_entrypoint()` on an `async def`.
-    public func localEntrypoint(_ name: String = "main", _ body: @escaping @Sendable () async throws -> Void) {
-        entrypoints.withLock { $0.append(Entrypoint(name: name, body: .async(body))) }
-    }
-
     /// Runs the app. Call it last, from the top level of `main.swift`.
     ///
     /// In a container it serves this executable's functions until the control plane stops it. Otherwise it runs
-    /// the entrypoint named by the first command-line argument, or every entrypoint in declaration order, then
-    /// stops the app's containers and exits (status 1, with the error on stderr, if an entrypoint threw).
+    /// the entrypoint named by the first command-line argument (with the arguments after it), or, with no argument
+    /// or an option first, every entrypoint in declaration order, then stops the app's containers and exits
+    /// (status 1, with the error on stderr, if an entrypoint threw). A first argument that names no entrypoint is
+    /// an error that lists them (status 2).
     public func main() -> Never {
         if let containerID = ProcessInfo.processInfo.environment[AloftEnvironment.containerID], !containerID.isEmpty {
             ContainerServer.run(containerID: containerID)
@@ -116,13 +97,11 @@ public final class App: Sendable {
         warnAboutWebEndpoints(declared)
         lineBufferStandardOutput()  // so the caller's lines and its containers' forwarded lines interleave in order
         stopOnInterrupt()
-        let all = entrypoints.withLock { $0 }
-        let requested = CommandLine.arguments.dropFirst().first
-        let selected = all.contains { $0.name == requested } ? all.filter { $0.name == requested } : all
+        let selected = selectEntrypoints(Array(CommandLine.arguments.dropFirst()))
         var status: Int32 = 0
         do {
             for entrypoint in selected {
-                switch entrypoint.body {
+                switch entrypoint {
                 case .blocking(let body):
                     try body()
                 case .async(let body):

@@ -21,7 +21,7 @@ struct Aloft: AsyncParsableCommand {
             """,
         subcommands: [
             Server.self, Worker.self, Deploy.self, Serve.self, Run.self, AppCommand.self, Call.self, CallResult.self,
-            Token.self,
+            Token.self, NewCommand.self,
             SecretCommand.self, DictCommand.self, QueueCommand.self,
         ]
     )

@@ -44,8 +44,8 @@ struct LogsCommand: AsyncParsableCommand {
                     URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "wait", value: "25"),
                 ]
             do {
-                after = try await page(next, reportingUnreachable: false)
-                if lost {
+                after = try await page(next, reportingUnreachable: false) {
+                    guard lost else { return }
                     FileHandle.standardError.write(Data("aloft: reconnected; following on\n".utf8))
                     lost = false
                 }
@@ -63,7 +63,10 @@ struct LogsCommand: AsyncParsableCommand {
     private struct UnreachableServer: Error {}
 
     /// Prints one reply's lines and returns the sequence to go on after.
-    private func page(_ items: [URLQueryItem], reportingUnreachable: Bool = true) async throws -> UInt64 {
+    /// `reached` runs once the server answered, before the lines are printed.
+    private func page(
+        _ items: [URLQueryItem], reportingUnreachable: Bool = true, reached: () -> Void = {}
+    ) async throws -> UInt64 {
         var components = URLComponents()
         components.queryItems = items
         let path = "/v1/apps/\(pathComponent(app))/logs?\(components.percentEncodedQuery ?? "")"
@@ -79,6 +82,7 @@ struct LogsCommand: AsyncParsableCommand {
             // A server that is starting again answers nothing useful for a moment.
             if reply.status == 503 || reply.status == 0 { throw UnreachableServer() }
         }
+        reached()
         let object = try expectSuccess(reply, doing: "reading the logs of '\(app)'")
         for line in object["lines"] as? [[String: Any]] ?? [] { print(line) }
         return (object["next_after"] as? NSNumber)?.uint64Value ?? 0

@@ -235,6 +235,22 @@ app.localEntrypoint("blocking_in_async") { () async throws in
     }
 }
 
+/// `aloft-test-app sum_squares --count N [--verbose]`: typed entrypoint arguments.
+struct SumArguments: ParsableArguments {
+    @Option(help: "How many squares to sum, from 0.") var count = 3
+    @Flag(help: "Print each square.") var verbose = false
+}
+
+app.localEntrypoint("sum_squares") { (arguments: SumArguments) async throws in
+    var sum = 0
+    for x in 0..<arguments.count {
+        let squared = try await square.remote(x)
+        if arguments.verbose { print("square \(x) = \(squared)") }
+        sum += squared
+    }
+    print("sum \(sum)")
+}
+
 // `aloft-test-app hang PATH`: a caller whose input hangs in a container, for the Ctrl-C test.
 app.localEntrypoint("hang") {
     let path = CommandLine.arguments[2]

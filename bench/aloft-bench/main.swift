@@ -235,7 +235,8 @@ func peakResidentMiB() -> Int {
     return usage.ru_maxrss / 1024
 }
 
-let selected = Set(CommandLine.arguments.dropFirst())
+// `aloft-bench -- w1 quick`: the workloads follow `--`, so that `app.main()` runs both entrypoints.
+let selected = Set(CommandLine.arguments.dropFirst()).subtracting(["--"])
 let quick = selected.contains("quick")
 let defaultWorkloads: Set = ["w1", "w2", "w3", "w4", "w6", "w7", "w8", "w9"]
 func wants(_ name: String) -> Bool {

@@ -22,7 +22,10 @@ extension Scheduler {
         case .cancelled: metrics.cancelled.increment()
         default: metrics.failed.increment()
         }
-        if let started = input.startedAt { metrics.duration.recordNanoseconds((loop.now - started).recordable) }
+        let now = loop.now
+        let duration = input.startedAt.map { now - $0 }
+        if let duration { metrics.duration.recordNanoseconds(duration.recordable) }
+        input.pool.window.record(at: now, duration: duration, failed: status != .success && status != .cancelled)
     }
 
     /// A container connected: a cold start is over.

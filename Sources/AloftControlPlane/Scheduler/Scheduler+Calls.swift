@@ -93,6 +93,7 @@ extension Scheduler {
         call.subscriber = subscriber
         call.localSubscriber = localSubscriber
         calls[call.id] = call
+        recentCalls.started(call, at: wallClock())
         for input in inputs { addInput(input, to: call, from: connection) }
         if last || kind == .spawn { call.closeInputs() }  // a spawn sends its one input here
         if isStored(call.kind) {
@@ -191,6 +192,7 @@ extension Scheduler {
     /// results: in memory without a store, else in the store (and go once it has them).
     func retireIfDone(_ call: CallRecord) {
         guard call.isDone else { return }
+        recentCallDone(call)
         switch call.kind {
         case .spawn:
             guard isStored(.spawn) else { return }

@@ -13,6 +13,7 @@ extension Scheduler {
             id: makeID(), pool: call.pool, functionName: call.functionName, index: input.index,
             data: input.data, owner: .call(call), connection: connection)
         call.liveInputs[ObjectIdentifier(record)] = record
+        call.tally?.summary.inputs += 1
         enqueue(record)
     }
 
@@ -36,6 +37,7 @@ extension Scheduler {
                 container.runsSuspect = false
             }
             container.pool.consecutiveCrashes = 0  // it serves: a crash loop, if there was one, is over
+            container.served += 1
             startTimeouts(on: container)
         }
         guard let input = inputs.removeValue(forKey: output.inputID) else { return }
@@ -76,6 +78,7 @@ extension Scheduler {
         }
         input.retries += 1
         pool.metrics.retried.increment()
+        if case .call(let call) = input.owner { call.tally?.summary.retries += 1 }
         logger.debug("retrying input", metadata: ["aloft.function": "\(pool.name)", "aloft.retry": "\(input.retries)"])
         requeue(input, after: pool.retryDelay(input.retries))
     }
@@ -180,6 +183,7 @@ extension Scheduler {
             send(.invokeResult(reply), requestID: requestID, on: channel)
         case .call(let call):
             call.liveInputs[ObjectIdentifier(input)] = nil
+            recentCallAnswered(call, result)
             deliver(result, index: input.index, to: call)
             retireIfDone(call)
         case .local(let promise):

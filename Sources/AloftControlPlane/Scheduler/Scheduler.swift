@@ -61,6 +61,8 @@ final class Scheduler: @unchecked Sendable {
     /// What peers not welcomed did, by kind, for rate-limited logging.
     var unwelcomedLog: [String: RefusalLog] = [:]
     var lastIdleCheck: NIODeadline
+    /// The latest calls of each workspace, for the dashboard (Dashboard/).
+    var recentCalls = RecentCalls()
     /// The control plane's own metrics (Metrics/).
     let metrics = ControlPlaneMetrics()
     var logFollowers = LogFollowers()

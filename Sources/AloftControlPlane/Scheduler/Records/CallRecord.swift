@@ -43,6 +43,8 @@ final class CallRecord: @unchecked Sendable {
     var liveInputs: [ObjectIdentifier: InputRecord] = [:]
     /// Bytes of arguments its live inputs hold.
     var heldBytes = 0
+    /// What the dashboard shows of it (Dashboard/), counted as it goes.
+    var tally: CallTally?
 
     init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool, functionName: String) {
         self.id = id

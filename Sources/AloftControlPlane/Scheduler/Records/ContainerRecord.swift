@@ -40,6 +40,8 @@ final class ContainerRecord: @unchecked Sendable {
     var idleSince: NIODeadline
     /// When the scheduler asked for it.
     let createdAt: NIODeadline
+    /// Outputs it answered (Dashboard/).
+    var served = 0
     /// The token its body's own calls present (`ctr:<id>:<secret>`), in its pool's workspace.
     let clientSecret = randomHex() + randomHex()
     var startupTimer: Scheduled<Void>?

@@ -52,6 +52,8 @@ final class FunctionPool: @unchecked Sendable {
     var restartTimer: Scheduled<Void>?
     /// Its counters and timers, made on first use (Metrics/).
     lazy var metrics = PoolMetrics(workspace: workspace, app: appName, function: name)
+    /// Its last answered inputs, for the dashboard's rates and percentiles (Dashboard/).
+    var window = PoolWindow()
 
     /// The part of a registration that a redefinition may change.
     struct Definition: Equatable {
