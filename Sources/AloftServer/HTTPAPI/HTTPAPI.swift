@@ -45,6 +45,7 @@ enum HTTPAPI {
         if let metrics {
             addMetrics(to: router, registry: metrics, controlPlane: controlPlane, authenticator: authenticator)
         }
+        Dashboard.add(to: router, controlPlane: controlPlane, authenticator: authenticator)
         addWebEndpoints(
             to: router, controlPlane: controlPlane, authenticator: authenticator, maxPayloadBytes: maxPayloadBytes,
             redirectAfter: webRedirectAfter)
