@@ -190,7 +190,11 @@ let package = Package(
 
         // Quick workloads of ../shared/bench/WORKLOADS.md: `swift run -c release aloft-bench`.
         .executableTarget(
-            name: "aloft-bench", dependencies: ["Aloft", "AloftControlPlane"], path: "bench/aloft-bench",
+            name: "aloft-bench",
+            dependencies: [
+                "Aloft", "AloftControlPlane", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ], path: "bench/aloft-bench",
             swiftSettings: noWarnings),
         // W10's floor (bench/web): a plain Hummingbird server.
         .executableTarget(

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The dashboard in a real browser (Tests/Browser/dashboard_test.py: headless Chromium and Selenium, which
-/// `.ci/run` installs and requires with `ALOFT_REQUIRE_BROWSER=1`); skipped where they are not installed.
+/// `.ci/run` installs and requires with `ALOFT_REQUIRE_BROWSER=1`); skipped where they are not installed. A browser
+/// takes much of a 2-core machine: `scripts/test` runs it after the rest, alone (`ALOFT_ALONE=1`).
 @Suite("Dashboard", .serialized, .timeLimit(.minutes(5)))
 struct DashboardTests {
     static let browserReason: String? = {
@@ -29,7 +30,8 @@ struct DashboardTests {
 
     @Test(
         "log in with a token, open an app, see a call appear and finish, follow its logs, see a failure's error; another workspace sees none of it",
-        .enabled(if: browserReason == nil))
+        .enabled(if: browserReason == nil),
+        .enabled(if: ProcessInfo.processInfo.environment["ALOFT_ALONE"] == "1", "runs alone: ALOFT_ALONE=1"))
     func inTheBrowser() async throws {
         let directory = temporaryPath("aloft-dashboard")
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -4,6 +4,8 @@
 import Aloft
 import AloftControlPlane
 import Foundation
+import Metrics
+import Prometheus
 
 // ALOFT_BENCH_TRANSPORT=tcp: containers and the caller reach the embedded control plane over loopback TCP
 // instead of its Unix-domain socket (the default), to compare the two in one run.
@@ -243,6 +245,11 @@ func wants(_ name: String) -> Bool {
     selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name)
 }
 let processStart = clock.now
+// `ALOFT_BENCH_METRICS=prometheus`: the embedded control plane records its metrics into a Prometheus registry, as
+// `aloft server`'s does (bench/metrics-ab.sh measures what that costs).
+if ProcessInfo.processInfo.environment["ALOFT_BENCH_METRICS"] == "prometheus" {
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
+}
 
 app.localEntrypoint("bench") { () async throws in
     if wants("w5") {
