@@ -35,7 +35,11 @@ struct LogsCommand: AsyncParsableCommand {
         } else {
             first.append(URLQueryItem(name: "tail", value: String(tail)))
         }
-        var after = try await page(first)
+        var (after, count) = try await page(first)
+        // `--since` may select more than one reply holds: the pages that follow, until one comes back short.
+        while since != nil, count >= LogsCommand.pageSize {
+            (after, count) = try await page(parameters + [URLQueryItem(name: "after", value: String(after))])
+        }
         guard follow else { return }
         var lost = false
         while !Task.isCancelled {
@@ -44,7 +48,7 @@ struct LogsCommand: AsyncParsableCommand {
                     URLQueryItem(name: "after", value: String(after)), URLQueryItem(name: "wait", value: "25"),
                 ]
             do {
-                after = try await page(next, reportingUnreachable: false) {
+                (after, _) = try await page(next, reportingUnreachable: false) {
                     guard lost else { return }
                     FileHandle.standardError.write(Data("aloft: reconnected; following on\n".utf8))
                     lost = false
@@ -62,11 +66,14 @@ struct LogsCommand: AsyncParsableCommand {
 
     private struct UnreachableServer: Error {}
 
-    /// Prints one reply's lines and returns the sequence to go on after.
+    /// Lines asked for per reply (the server's default `limit`).
+    static let pageSize = 1_000
+
+    /// Prints one reply's lines; returns the sequence to go on after, and how many lines it had.
     /// `reached` runs once the server answered, before the lines are printed.
     private func page(
         _ items: [URLQueryItem], reportingUnreachable: Bool = true, reached: () -> Void = {}
-    ) async throws -> UInt64 {
+    ) async throws -> (after: UInt64, lines: Int) {
         var components = URLComponents()
         components.queryItems = items
         let path = "/v1/apps/\(pathComponent(app))/logs?\(components.percentEncodedQuery ?? "")"
@@ -84,8 +91,9 @@ struct LogsCommand: AsyncParsableCommand {
         }
         reached()
         let object = try expectSuccess(reply, doing: "reading the logs of '\(app)'")
-        for line in object["lines"] as? [[String: Any]] ?? [] { print(line) }
-        return (object["next_after"] as? NSNumber)?.uint64Value ?? 0
+        let lines = object["lines"] as? [[String: Any]] ?? []
+        for line in lines { print(line) }
+        return ((object["next_after"] as? NSNumber)?.uint64Value ?? 0, lines.count)
     }
 
     private func print(_ line: [String: Any]) {

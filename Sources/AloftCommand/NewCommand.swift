@@ -46,6 +46,9 @@ struct NewCommand: ParsableCommand {
     /// The package manifest: Aloft by path (a path dependency's package identity is its directory's name).
     static func manifest(name: String, checkout: String) -> String {
         let identity = URL(fileURLWithPath: checkout).lastPathComponent
+        func literal(_ text: String) -> String {
+            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        }
         return """
             // swift-tools-version: 6.2
             import PackageDescription
@@ -56,12 +59,12 @@ struct NewCommand: ParsableCommand {
                 dependencies: [
                     // A path dependency is known by its directory's name; from a repository it would be
                     // .package(url: "https://github.com/OWNER/aloft", branch: "main") and package: "aloft".
-                    .package(path: "\(checkout)")
+                    .package(path: "\(literal(checkout))")
                 ],
                 targets: [
                     .executableTarget(
                         name: "\(name)",
-                        dependencies: [.product(name: "Aloft", package: "\(identity)")]
+                        dependencies: [.product(name: "Aloft", package: "\(literal(identity))")]
                     )
                 ]
             )
@@ -103,7 +106,10 @@ struct NewCommand: ParsableCommand {
     /// The checkout whose `.build` holds this executable: the nearest directory above it with a Package.swift of
     /// package "aloft".
     static func ownCheckout() -> String? {
-        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // This process's executable (argv[0] is only `aloft` when the shell found it on the PATH).
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
         while url.path != "/" {
             let manifest = url.appendingPathComponent("Package.swift")
             if let text = try? String(contentsOf: manifest, encoding: .utf8), text.contains("name: \"aloft\"") {

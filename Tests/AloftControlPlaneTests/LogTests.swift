@@ -122,6 +122,13 @@ struct LogBookTests {
 
         let timedOut = try await book.wait(LogQuery(workspace: "main", after: 2), timeout: .milliseconds(50))
         #expect(timedOut.isEmpty)
+        // A timer that fires before the waiter registers still ends the wait.
+        for _ in 0..<50 {
+            #expect(try await book.wait(LogQuery(workspace: "main", after: 2), timeout: .zero).isEmpty)
+        }
+        #expect(!book.hasWaiters)
+        // A cursor at the very end of the numbers is no crash.
+        #expect(try await book.lines(LogQuery(workspace: "main", after: .max)).isEmpty)
         let cancelled = Task { try await book.wait(LogQuery(workspace: "main", after: 2), timeout: .seconds(30)) }
         while !book.hasWaiters { await Task.yield() }
         cancelled.cancel()
@@ -208,6 +215,29 @@ struct OutputAttributionTests {
         #expect(lines.map(\.text) == ["while running", "tagged, read late", "untagged, read late"])
         #expect(lines.map(\.callID) == ["fc-named", "fc-named", nil])
         #expect(lines.allSatisfy { $0.function == "f" && $0.containerID == spec.containerID && $0.host == "local" })
+    }
+}
+
+@Suite("Log numbering across restarts")
+struct LogNumberingTests {
+    @Test("a book on a file store numbers on after every number it may have handed out, even lines never stored")
+    func reserved() throws {
+        let directory = NSTemporaryDirectory() + "aloft-log-numbering-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "aloft.log-numbering-tests")
+        let first = LogBook(store: try FileLogStore(directory: directory), logger: logger)
+        try first.open()
+        first.append([LogStoreTests.line(0), LogStoreTests.line(0)])
+        first.close()
+        #expect(first.lastSequence == 2)
+        // A restart (say after a crash that lost lines a follower had seen): numbers go on past the reservation.
+        let second = LogBook(store: try FileLogStore(directory: directory), logger: logger)
+        try second.open()
+        second.append([LogStoreTests.line(0)])
+        #expect(second.lastSequence > LogBook.reservation)
+        second.close()
+        let stored = try FileLogStore(directory: directory).lines(matching: LogQuery(workspace: "main"))
+        #expect(stored.count == 3 && stored.map(\.sequence) == stored.map(\.sequence).sorted())
     }
 }
 

@@ -43,10 +43,12 @@ private final class TaggedDescriptor: @unchecked Sendable {
         self.descriptor = descriptor
     }
 
+    /// The bytes taken, or 0 when the descriptor failed (a cookie's write must not return a negative count: glibc
+    /// reads it unsigned).
     func write(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard let id = RunningInput.id else {
             atLineStart = bytes.last.map { $0 == UInt8(ascii: "\n") } ?? atLineStart
-            return writeAll(bytes) ? bytes.count : -1
+            return writeAll(bytes) ? bytes.count : 0
         }
         let tag = OutputTag.tag(id)
         var out: [UInt8] = []
@@ -56,7 +58,7 @@ private final class TaggedDescriptor: @unchecked Sendable {
             out.append(byte)
             atLineStart = byte == UInt8(ascii: "\n")
         }
-        return out.withUnsafeBytes { writeAll($0) } ? bytes.count : -1
+        return out.withUnsafeBytes { writeAll($0) } ? bytes.count : 0
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {

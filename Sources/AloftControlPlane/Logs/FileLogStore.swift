@@ -22,6 +22,8 @@ public final class FileLogStore: LogStore {
         var segments: [Segment] = []
         var current: FileHandle?
         var last: UInt64 = 0
+        /// Kept in `reserved` beside the segments (`reserve(through:)`).
+        var reserved: UInt64 = 0
     }
 
     public let directory: String
@@ -38,7 +40,13 @@ public final class FileLogStore: LogStore {
         state = Mutex(try Self.scan(directory))
     }
 
-    public func lastSequence() -> UInt64 { state.withLock { $0.last } }
+    public func lastSequence() -> UInt64 { state.withLock { max($0.last, $0.reserved) } }
+
+    public func reserve(through sequence: UInt64) throws {
+        let path = "\(directory)/reserved"
+        try Data(String(sequence).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        state.withLock { $0.reserved = max($0.reserved, sequence) }
+    }
 
     public func append(_ lines: [LogLine]) throws {
         guard let first = lines.first else { return }
@@ -118,6 +126,10 @@ public final class FileLogStore: LogStore {
     /// The segments in `directory`, the newest cut after its last whole line.
     private static func scan(_ directory: String) throws -> State {
         var state = State()
+        state.reserved =
+            (try? String(contentsOfFile: "\(directory)/reserved", encoding: .utf8)).flatMap {
+                UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            } ?? 0
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".jsonl") }
         for name in names.sorted() {
             guard let first = UInt64(name.dropLast(".jsonl".count)) else { continue }
@@ -139,9 +151,10 @@ public final class FileLogStore: LogStore {
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
-        let lastLine = data[..<whole].split(separator: 0x0A).last.flatMap {
+        // The newest line that decodes (one damaged by a full disk is passed over).
+        let lastLine = data[..<whole].split(separator: 0x0A).reversed().lazy.compactMap {
             try? decoder.decode(LogLine.self, from: $0)
-        }
+        }.first
         state.last = lastLine?.sequence ?? (newest.first > 0 ? newest.first - 1 : 0)
         if let lastLine { newest.newest = lastLine.time }
         state.segments[state.segments.count - 1] = newest

@@ -24,6 +24,11 @@ final class LogBook: Sendable {
         var unwritten: [LogLine] = []
         var unwrittenBytes = 0
         var writing = false
+        /// The first line of the batch the store is writing now, if it is writing one.
+        var inFlightFrom: UInt64?
+        /// Sequences up to this are reserved in the store: a restart numbers on after them, so that no number a
+        /// follower saw is given to another line.
+        var reserved: UInt64 = 0
         /// Lines not stored because the store fell behind, since the last warning.
         var dropped = 0
         var waiters: [UInt64: Waiter] = [:]
@@ -46,10 +51,19 @@ final class LogBook: Sendable {
         self.logger = logger
     }
 
-    /// Continues the store's numbering (blocking: call it once, before lines arrive).
+    /// Sequences reserved in the store at a time.
+    static let reservation: UInt64 = 100_000
+
+    /// Continues the store's numbering after every number it may have handed out (blocking: call it once, before
+    /// lines arrive).
     func open() throws {
-        let last = try store?.lastSequence() ?? 0
-        state.withLock { $0.last = max($0.last, last) }
+        guard let store else { return }
+        let last = try store.lastSequence()
+        try store.reserve(through: last + Self.reservation)
+        state.withLock { state in
+            state.last = max(state.last, last)
+            state.reserved = last + Self.reservation
+        }
     }
 
     /// The sequence of the newest line.
@@ -71,7 +85,13 @@ final class LogBook: Sendable {
                 state.recent.append(numbered[index])
                 state.recentBytes += numbered[index].bytes
             }
-            while state.recentBytes > recentLimit, let first = state.recent.first {
+            // Lines the store does not have yet stay (up to the limit of those waiting for it), so that a reader
+            // that reaches past memory finds them in the store.
+            let notStored =
+                store == nil ? nil : min(state.inFlightFrom ?? .max, state.unwritten.first?.sequence ?? .max)
+            while state.recentBytes > recentLimit, let first = state.recent.first,
+                first.sequence < (notStored ?? .max) || state.recentBytes > recentLimit + unwrittenLimit
+            {
                 state.recentBytes -= first.bytes
                 state.recent.removeFirst()
             }
@@ -100,22 +120,27 @@ final class LogBook: Sendable {
     /// Writes what is waiting, batch after batch, until nothing is (on a thread of the pool, one at a time).
     private func drain() {
         while true {
-            let (batch, dropped) = state.withLock { state -> ([LogLine], Int) in
+            let (batch, dropped, reserve) = state.withLock { state -> ([LogLine], Int, UInt64?) in
                 defer {
                     state.unwritten = []
                     state.unwrittenBytes = 0
                     state.dropped = 0
                 }
+                state.inFlightFrom = state.unwritten.first?.sequence
                 if state.unwritten.isEmpty { state.writing = false }
-                return (state.unwritten, state.dropped)
+                let reserve = state.last + Self.reservation / 2 > state.reserved ? state.last + Self.reservation : nil
+                if let reserve { state.reserved = reserve }
+                return (state.unwritten, state.dropped, reserve)
             }
             if dropped > 0 {
                 logger.warning(
                     "container output not stored: the log store fell behind",
                     metadata: ["aloft.lines": "\(dropped)"])
             }
+            defer { state.withLock { $0.inFlightFrom = nil } }
             guard !batch.isEmpty, let store else { return }
             do {
+                if let reserve { try store.reserve(through: reserve) }
                 try store.append(batch)
             } catch {
                 logger.error(
@@ -130,7 +155,7 @@ final class LogBook: Sendable {
         let (fromMemory, oldestInMemory) = state.withLock { state in
             (query.select(from: state.recent), state.recent.first?.sequence ?? (state.last + 1))
         }
-        guard let store, oldestInMemory > 1, query.after + 1 < oldestInMemory,
+        guard let store, oldestInMemory > 1, query.after < oldestInMemory - 1,
             query.newest ? fromMemory.count < query.limit : true
         else { return fromMemory }
         var older = query
@@ -151,8 +176,10 @@ final class LogBook: Sendable {
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
         }
+        // The timer may fire before the waiter is registered: registration checks the deadline too.
+        let deadline = ContinuousClock.now + timeout
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            try? await Task.sleep(until: deadline)
             resume(waiter: id)
         }
         defer { timer.cancel() }
@@ -161,7 +188,9 @@ final class LogBook: Sendable {
                 let now = state.withLock { state -> [LogLine]? in
                     // What arrived since the read above is in memory.
                     let arrived = query.select(from: state.recent)
-                    if !arrived.isEmpty || state.closed || Task.isCancelled { return arrived }
+                    if !arrived.isEmpty || state.closed || Task.isCancelled || ContinuousClock.now >= deadline {
+                        return arrived
+                    }
                     state.waiters[id] = Waiter(query: query, continuation: continuation)
                     return nil
                 }

@@ -15,6 +15,13 @@ public protocol LogStore: Sendable {
     func append(_ lines: [LogLine]) throws
     /// The lines `query` selects, in sequence order.
     func lines(matching query: LogQuery) throws -> [LogLine]
+    /// Keeps, across restarts, that sequences up to `sequence` may have been handed out: `lastSequence()` is never
+    /// below it after. A store that does not outlive its process need not keep it.
+    func reserve(through sequence: UInt64) throws
+}
+
+extension LogStore {
+    public func reserve(through sequence: UInt64) throws {}
 }
 
 /// How long and how much a log store keeps: lines older than `maxAge` go, and the oldest go while the whole is

@@ -81,10 +81,16 @@ extension Scheduler {
             executable: pool.definition.executable, arguments: pool.definition.arguments,
             environment: environment, resources: ContainerResources(pool.definition.options))
         spec.resources.gpuDevices = container.gpuDevices
-        spec.onOutput = { [self, id = container.id, tail = container.outputTail] lines, standardError in
+        spec.onOutput = {
+            [self, id = container.id, tail = container.outputTail, pending = container.pendingOutput, pool]
+            lines,
+            standardError in
             tail.append(lines)
-            guard !loopClosing.load(ordering: .sequentiallyConsistent) else { return }
-            loop.execute { self.containerPrinted(id, lines, standardError: standardError) }
+            guard !loopClosing.load(ordering: .sequentiallyConsistent), pending.admit(lines) else { return }
+            loop.execute {
+                pending.taken(lines)
+                self.containerPrinted(id, lines, standardError: standardError, pool: pool)
+            }
         }
         return spec
     }

@@ -62,7 +62,7 @@ extension Scheduler {
             // Only for a container on this worker host: one host cannot speak for another's containers.
             guard let container = containers[output.containerID], container.worker?.channel === channel else { return }
             container.outputTail.append(output.data)
-            containerPrinted(output.containerID, output.data, standardError: output.standardError)
+            containerPrinted(output.containerID, output.data, standardError: output.standardError, pool: container.pool)
         default:
             // A worker token admits a host to run containers, not to call functions or read calls.
             sendError(

@@ -38,15 +38,15 @@ extension Dashboard {
                         try await writer.write(buffer)
                     }
                     let lines: [LogLine]
+                    let cursor = controlPlane.lastLogSequence
                     do {
                         lines = try await controlPlane.waitForLogLines(query, timeout: .seconds(1))
                     } catch {
                         break  // the server is stopping
                     }
-                    if let last = lines.last {
-                        query.after = last.sequence
-                        try await writer.write(logEvents(lines))
-                    }
+                    // Nothing matched up to `cursor`: the next wait need not read those lines again.
+                    query.after = lines.last?.sequence ?? max(query.after, cursor)
+                    if !lines.isEmpty { try await writer.write(logEvents(lines)) }
                 }
                 try await writer.finish(nil)
             })

@@ -65,7 +65,11 @@ enum Dashboard {
                     .notFound)
             }
             var values = callValues(call)
-            let lines = try await controlPlane.logLines(LogQuery(workspace: context.workspace, callID: id, limit: 500))
+            // From its start: the store reads only the segments written since.
+            let lines = try await controlPlane.logLines(
+                LogQuery(
+                    workspace: context.workspace, app: call.app, callID: id,
+                    since: call.started.addingTimeInterval(-1), limit: 500))
             values["lines"] = lines.map(logValues)
             if call.finished == nil { values["refresh"] = 2 }
             return try await page("Call \(id)", workspace: context.workspace, template: "call", values)

@@ -17,6 +17,8 @@ import NIOCore
 //     per line from there on, a comment every 15 s while there are none; `Last-Event-ID` resumes after that line.
 
 extension HTTPAPI {
+    static let maxReplyTextBytes = 8 << 20
+
     static func addLogs(to routes: RouterGroup<APIRequestContext>, controlPlane: ControlPlane) {
         routes.get("apps/:app/logs") { request, context -> Response in
             let app = try context.parameters.require("app")
@@ -37,13 +39,22 @@ extension HTTPAPI {
                 }
                 return .milliseconds(Int64(seconds * 1000))
             }
-            let lines =
+            var lines =
                 if let wait, !query.newest {
                     try await controlPlane.waitForLogLines(query, timeout: wait)
                 } else {
                     try await controlPlane.logLines(query)
                 }
-            let next = lines.last?.sequence ?? (query.newest ? cursor : max(query.after, 0))
+            // At most 8 MiB of text in one reply (10,000 lines of 16 KiB would be 160 MiB): the rest comes next.
+            var bytes = 0
+            if let cut = lines.firstIndex(where: { line in
+                bytes += line.text.utf8.count
+                return bytes > maxReplyTextBytes
+            }), cut > 0 {
+                lines.removeSubrange(cut...)
+            }
+            // Nothing matched up to `cursor`: the next request starts there, not where this one did.
+            let next = lines.last?.sequence ?? max(query.after, cursor)
             let formatter = timeFormatter()
             return try object(.ok, ["lines": lines.map { json($0, formatter) }, "next_after": next])
         }
@@ -100,12 +111,14 @@ extension HTTPAPI {
                 }
                 while !Task.isCancelled {
                     let lines: [LogLine]
+                    let cursor = controlPlane.lastLogSequence
                     do {
                         lines = try await controlPlane.waitForLogLines(query, timeout: .seconds(15))
                     } catch {
                         break  // the server is stopping
                     }
-                    if let last = lines.last { query.after = last.sequence }
+                    // Nothing matched up to `cursor`: the next wait need not read those lines again.
+                    query.after = lines.last?.sequence ?? max(query.after, cursor)
                     try await writer.write(
                         lines.isEmpty ? ByteBuffer(string: ": waiting\n\n") : events(lines, formatter))
                 }

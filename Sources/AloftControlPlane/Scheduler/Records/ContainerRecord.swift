@@ -55,6 +55,8 @@ final class ContainerRecord: @unchecked Sendable {
     let outputTail: OutputTail
     /// The inputs sent to it last, which the lines it prints name (Logs/).
     var recentInputs = RecentInputs()
+    /// Its output read and not yet taken by the loop (Logs/).
+    let pendingOutput = PendingOutput()
     /// Whether an input that crashed a container before runs on it: it then takes no other input.
     var runsSuspect = false
 
