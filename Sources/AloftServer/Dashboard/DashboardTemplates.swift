@@ -117,7 +117,7 @@ enum DashboardTemplates {
         """
 
     static let functions = """
-        <table><tr><th>function</th><th>backlog</th><th>running</th><th>containers</th><th>calls/min</th>
+        <table><tr><th>function</th><th>backlog</th><th>running</th><th>containers</th><th>inputs/min</th>
         <th>failures/min</th><th>p50</th><th>p99</th></tr>
         {{#functions}}<tr data-function="{{name}}"><td>{{name}}{{#stopped}} <span class="muted">(stopped)</span>{{/stopped}}
         {{#unplaceable}}<div class="error">{{unplaceable}}</div>{{/unplaceable}}</td>
