@@ -19,58 +19,24 @@ extension Dashboard {
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                var query = start
-                let cursor = controlPlane.lastLogSequence
-                let recent = try await controlPlane.logLines(query)
-                try await writer.write(logEvents(recent))
-                query.after = recent.last?.sequence ?? cursor
-                query.newest = false
-                query.limit = 500
+                var cursor = LogCursor(start, followLimit: 500)
+                try await writer.write(HTTPAPI.logEvents(try await cursor.start(controlPlane), event: "log"))
                 var lastTables = ContinuousClock.now - .seconds(10)
                 while !Task.isCancelled {
                     if ContinuousClock.now - lastTables >= .seconds(2) {
                         lastTables = .now
                         var buffer = ByteBuffer()
-                        event(
+                        HTTPAPI.serverSentEvent(
                             "functions", try await functionsFragment(app, workspace: workspace, controlPlane),
                             into: &buffer)
-                        event("calls", try await callsFragment(app, workspace: workspace, controlPlane), into: &buffer)
+                        HTTPAPI.serverSentEvent(
+                            "calls", try await callsFragment(app, workspace: workspace, controlPlane), into: &buffer)
                         try await writer.write(buffer)
                     }
-                    let lines: [LogLine]
-                    let cursor = controlPlane.lastLogSequence
-                    do {
-                        lines = try await controlPlane.waitForLogLines(query, timeout: .seconds(1))
-                    } catch {
-                        break  // the server is stopping
-                    }
-                    // Nothing matched up to `cursor`: the next wait need not read those lines again.
-                    query.after = lines.last?.sequence ?? max(query.after, cursor)
-                    if !lines.isEmpty { try await writer.write(logEvents(lines)) }
+                    guard let lines = await cursor.next(controlPlane, timeout: .seconds(1)) else { break }
+                    if !lines.isEmpty { try await writer.write(HTTPAPI.logEvents(lines, event: "log")) }
                 }
                 try await writer.finish(nil)
             })
-    }
-
-    private static func logEvents(_ lines: [LogLine]) throws -> ByteBuffer {
-        var buffer = ByteBuffer()
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for line in lines {
-            let data = try JSONSerialization.data(
-                withJSONObject: HTTPAPI.json(line, formatter), options: [.sortedKeys, .withoutEscapingSlashes])
-            event("log", String(decoding: data, as: UTF8.self), id: line.sequence, into: &buffer)
-        }
-        return buffer
-    }
-
-    /// One event: each line of `data` on a `data:` line of its own.
-    private static func event(_ name: String, _ data: String, id: UInt64? = nil, into buffer: inout ByteBuffer) {
-        if let id { buffer.writeString("id: \(id)\n") }
-        buffer.writeString("event: \(name)\n")
-        for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
-            buffer.writeString("data: \(line)\n")
-        }
-        buffer.writeString("\n")
     }
 }

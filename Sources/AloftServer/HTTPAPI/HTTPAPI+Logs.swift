@@ -99,43 +99,35 @@ extension HTTPAPI {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                var query = start
-                let formatter = timeFormatter()
-                if query.newest {
-                    let cursor = controlPlane.lastLogSequence
-                    let recent = try await controlPlane.logLines(query)
-                    try await writer.write(events(recent, formatter))
-                    query.after = recent.last?.sequence ?? cursor
-                    query.newest = false
-                    query.limit = 1_000
-                }
-                while !Task.isCancelled {
-                    let lines: [LogLine]
-                    let cursor = controlPlane.lastLogSequence
-                    do {
-                        lines = try await controlPlane.waitForLogLines(query, timeout: .seconds(15))
-                    } catch {
-                        break  // the server is stopping
-                    }
-                    // Nothing matched up to `cursor`: the next wait need not read those lines again.
-                    query.after = lines.last?.sequence ?? max(query.after, cursor)
-                    try await writer.write(
-                        lines.isEmpty ? ByteBuffer(string: ": waiting\n\n") : events(lines, formatter))
+                var cursor = LogCursor(start, followLimit: 1_000)
+                try await writer.write(logEvents(try await cursor.start(controlPlane)))
+                while !Task.isCancelled, let lines = await cursor.next(controlPlane, timeout: .seconds(15)) {
+                    try await writer.write(lines.isEmpty ? ByteBuffer(string: ": waiting\n\n") : logEvents(lines))
                 }
                 try await writer.finish(nil)
             })
     }
 
-    private static func events(_ lines: [LogLine], _ formatter: ISO8601DateFormatter) throws -> ByteBuffer {
+    /// `lines` as Server-Sent Events (of type `event`, if given): `id: SEQ`, then the line's JSON.
+    static func logEvents(_ lines: [LogLine], event: String? = nil) throws -> ByteBuffer {
         var buffer = ByteBuffer()
+        let formatter = timeFormatter()
         for line in lines {
             let data = try JSONSerialization.data(
                 withJSONObject: json(line, formatter), options: [.sortedKeys, .withoutEscapingSlashes])
-            buffer.writeString("id: \(line.sequence)\ndata: ")
-            buffer.writeBytes(data)
-            buffer.writeString("\n\n")
+            serverSentEvent(event, String(decoding: data, as: UTF8.self), id: line.sequence, into: &buffer)
         }
         return buffer
+    }
+
+    /// One Server-Sent Event: each line of `data` on a `data:` line of its own.
+    static func serverSentEvent(_ name: String?, _ data: String, id: UInt64? = nil, into buffer: inout ByteBuffer) {
+        if let id { buffer.writeString("id: \(id)\n") }
+        if let name { buffer.writeString("event: \(name)\n") }
+        for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
+            buffer.writeString("data: \(line)\n")
+        }
+        buffer.writeString("\n")
     }
 
     private static func timeFormatter() -> ISO8601DateFormatter {
@@ -151,5 +143,38 @@ extension HTTPAPI {
             "call_id": line.callID ?? NSNull(), "input": line.inputIndex.map { $0 as Any } ?? NSNull(),
             "stream": line.standardError ? "stderr" : "stdout", "text": line.text,
         ]
+    }
+}
+
+/// A follower's place in the log (the SSE route, the dashboard's live page): the newest lines first when its query
+/// asks for them, then what comes next, its position moved past lines that did not match so that a wait never reads
+/// them again.
+struct LogCursor {
+    private var query: LogQuery
+    private let followLimit: Int
+
+    init(_ query: LogQuery, followLimit: Int) {
+        self.query = query
+        self.followLimit = followLimit
+    }
+
+    /// The newest lines of a `newest` query (nothing for one that starts at a position); then it follows.
+    mutating func start(_ controlPlane: ControlPlane) async throws -> [LogLine] {
+        guard query.newest else { return [] }
+        let position = controlPlane.lastLogSequence
+        let recent = try await controlPlane.logLines(query)
+        query.after = recent.last?.sequence ?? position
+        query.newest = false
+        query.limit = followLimit
+        return recent
+    }
+
+    /// The next lines, none if `timeout` passes first, or nil once the server is stopping.
+    mutating func next(_ controlPlane: ControlPlane, timeout: Duration) async -> [LogLine]? {
+        let position = controlPlane.lastLogSequence
+        guard let lines = try? await controlPlane.waitForLogLines(query, timeout: timeout) else { return nil }
+        // Nothing matched up to `position`: the next wait need not read those lines again.
+        query.after = lines.last?.sequence ?? max(query.after, position)
+        return lines
     }
 }
