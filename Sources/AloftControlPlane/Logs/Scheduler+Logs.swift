@@ -5,25 +5,20 @@ import NIOCore
 import Synchronization
 
 /// The inputs sent to a container last, by attempt id: a line its body printed names its input (`OutputTag`), and
-/// may be read after the input was answered and forgotten.
+/// may be read after the input was answered and left the scheduler's table. Kept as the records themselves (an
+/// answered input has let its argument go), so dispatch copies nothing; what a line needs is read when one comes.
 struct RecentInputs {
-    struct Input {
-        let callID: String?
-        let index: UInt64
-        let function: String
-    }
-
     static let capacity = 32
-    private var byID: [UInt64: Input] = [:]
+    private var byID: [UInt64: InputRecord] = [:]
     private var order = CircularBuffer<UInt64>(initialCapacity: 4)
 
     mutating func sent(_ input: InputRecord) {
         if order.count == Self.capacity { byID[order.removeFirst()] = nil }
         order.append(input.id)
-        byID[input.id] = Input(callID: input.callID, index: input.index, function: input.functionName)
+        byID[input.id] = input
     }
 
-    subscript(id: UInt64) -> Input? { byID[id] }
+    subscript(id: UInt64) -> InputRecord? { byID[id] }
 }
 
 /// A container's output read from its pipes and handed to the loop, not yet taken there: at most `limit` bytes, so
@@ -61,14 +56,14 @@ extension Scheduler {
     func containerPrinted(_ containerID: String, _ data: Data, standardError: Bool, pool: FunctionPool) {
         let container = containers[containerID]
         let prefix = Array(ContainerSpec.outputPrefix(functionName: pool.name, containerID: containerID).utf8)
-        var running: RecentInputs.Input?? = nil  // worked out once, for the untagged lines
+        var running: InputRecord?? = nil  // worked out once, for the untagged lines
         var lines: [LogLine] = []
         let now = wallClock()
         for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
             let bytes = Array(raw)
             let start = bytes.starts(with: prefix) ? prefix.count : 0
             let (tag, textStart) = OutputTag.read(bytes, at: start)
-            let input: RecentInputs.Input?
+            let input: InputRecord?
             if let tag {
                 input = container?.recentInputs[tag]
             } else {
@@ -83,7 +78,7 @@ extension Scheduler {
             }
             lines.append(
                 LogLine(
-                    time: now, workspace: pool.workspace, app: pool.appName, function: input?.function ?? pool.name,
+                    time: now, workspace: pool.workspace, app: pool.appName, function: input?.functionName ?? pool.name,
                     containerID: containerID, host: container?.worker?.name ?? "local", callID: input?.callID,
                     inputIndex: input?.index, standardError: standardError,
                     text: String(decoding: text, as: UTF8.self) + cut))
@@ -111,14 +106,14 @@ extension Scheduler {
     }
 
     /// The input running in `container` if there is exactly one.
-    private func onlyRunningInput(of container: ContainerRecord) -> RecentInputs.Input? {
+    private func onlyRunningInput(of container: ContainerRecord) -> InputRecord? {
         var found: InputRecord?
         for id in container.assigned {
             guard let input = inputs[id], case .running = input.state else { continue }
             if found != nil { return nil }
             found = input
         }
-        return found.map { RecentInputs.Input(callID: $0.callID, index: $0.index, function: $0.functionName) }
+        return found
     }
 }
 
