@@ -107,7 +107,7 @@ struct IsolationTests {
         }
     }
 
-    @Test("a CPU limit of half a core holds a busy loop near half a core")
+    @Test("a CPU limit of half a core throttles a busy loop (the kernel counts the periods) and never gives it more")
     func cpuLimit() async throws {
         try await BoxHost.withServer { server, _ in
             let busy: Function<Double, BusyReport> = server.app("fixtures").lookup(
