@@ -69,8 +69,10 @@ final class LogBook: Sendable {
     /// The sequence of the newest line.
     var lastSequence: UInt64 { state.withLock { $0.last } }
     var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
-    /// What the lines in memory cost, at most `recentLimit`.
+    /// What the lines in memory cost: at most `recentLimit`, or up to `unwrittenLimit` more while the store lags.
     var recentBytes: Int { state.withLock { $0.recentBytes } }
+    /// Whether the store is writing (or about to write) lines.
+    var isWriting: Bool { state.withLock { $0.writing } }
 
     /// Numbers `lines`, keeps them, wakes the followers they match, and has the store write them.
     func append(_ lines: [LogLine]) {
