@@ -167,10 +167,15 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// this throws `CancellationError`.
     public func remote(_ input: Input) async throws -> Output {
         try Task.checkCancellation()  // a cancel sent before the call itself would find nothing to cancel
+        return try await TraceContext.span("\(name) remote", function: name) { try await invoke(input) }
+    }
+
+    private func invoke(_ input: Input) async throws -> Output {
         let reply = try await withReconnects { connection, functionID in
             var invoke = Aloft_V1_FunctionInvoke()
             invoke.functionID = functionID
             invoke.data = try encodeInput(input, limit: connection.maxPayloadBytes)
+            invoke.traceContext = TraceContext.headers()
             let callID = CallID.make()
             invoke.callID = callID
             let request = invoke
@@ -225,6 +230,7 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
         create.functionID = functionID
         create.kind = .spawn
         create.callID = CallID.make()
+        create.traceContext = TraceContext.headers()
         var wireInput = Aloft_V1_Input()
         wireInput.data = try encodeInput(input, limit: connection.maxPayloadBytes)
         create.inputs = [wireInput]

@@ -50,6 +50,7 @@ extension Function {
         create.functionID = functionID
         create.kind = .detached
         create.callID = CallID.make()
+        create.traceContext = TraceContext.headers()
         _ = try await connection.request(.callCreate(create))
         var chunk: [Aloft_V1_Input] = []
         var chunkBytes = 0

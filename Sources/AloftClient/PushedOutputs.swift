@@ -116,6 +116,7 @@ final class PushedOutputRouter: Sendable {
         create.callID = callID
         create.inputs = inputs
         create.last = last
+        create.traceContext = TraceContext.headers()
         do {
             _ = try await connection.request(.callCreate(create))
         } catch {

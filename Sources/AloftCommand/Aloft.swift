@@ -144,6 +144,13 @@ struct Server: AsyncParsableCommand {
     )
     var httpLimits: String?
 
+    @Option(
+        name: .customLong("otlp-endpoint"),
+        help:
+            "Export a span per call, attempt and cold start over OTLP/HTTP to this collector, such as http://localhost:4318 [$OTEL_EXPORTER_OTLP_ENDPOINT; default: no spans]."
+    )
+    var otlpEndpoint: String?
+
     func run() async throws {
         let flags: [String: String?] = [
             AloftEnvironment.inputLimits: inputLimits, AloftEnvironment.connectionLimits: connectionLimits,
@@ -171,9 +178,14 @@ struct Server: AsyncParsableCommand {
         // Metrics go to a Prometheus registry that the server serves at /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory.aloft(registry: registry))
+        // Bootstrapped before the server is made: its control plane takes the process's tracer.
+        let traceExport = try TraceExport.bootstrap(
+            endpoint: otlpEndpoint, environment: ProcessInfo.processInfo.environment, logger: logger)
         let server = try AloftServer(configuration: configuration, logger: logger, metricsRegistry: registry)
+        // Services shut down last first: the server drains, then the exporter sends what is left.
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: (traceExport.map { [$0] } ?? []) + [server], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
         // Graceful shutdown drains (containers get their stop grace), then cancels: a stop never hangs.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         let group = ServiceGroup(configuration: groupConfiguration)

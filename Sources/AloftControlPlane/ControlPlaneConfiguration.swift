@@ -1,6 +1,7 @@
 public import AloftCore
 public import Foundation
 public import NIOCore
+public import Tracing
 
 /// Settings of a control plane. Every field has a default that suits the embedded control plane.
 public struct ControlPlaneConfiguration: Sendable {
@@ -77,6 +78,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// The event loop group to run on (the control plane uses one loop of it); `nil` makes a group of its own.
     /// The embedded control plane shares the SDK's, so a call to it never wakes another thread.
     public var eventLoopGroup: (any EventLoopGroup)?
+    /// Records a span per call, per attempt (queue wait, run) and per cold start, continuing the trace context
+    /// callers send (docs/tracing.md); `nil`: the process's bootstrapped tracer (`InstrumentationSystem`), if it has
+    /// one, else no spans.
+    public var tracer: (any Tracer)?
 
     public init(
         host: String = "127.0.0.1",

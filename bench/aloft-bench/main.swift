@@ -4,7 +4,9 @@
 import Aloft
 import AloftControlPlane
 import Foundation
+import Instrumentation
 import Metrics
+import OTel
 import Prometheus
 
 // ALOFT_BENCH_TRANSPORT=tcp: containers and the caller reach the embedded control plane over loopback TCP
@@ -246,9 +248,22 @@ func wants(_ name: String) -> Bool {
 }
 let processStart = clock.now
 // `ALOFT_BENCH_METRICS=prometheus`: the embedded control plane records its metrics into a Prometheus registry, as
-// `aloft server`'s does (bench/metrics-ab.sh measures what that costs).
+// `aloft server`'s does (bench/observability-ab.sh measures what that costs).
 if ProcessInfo.processInfo.environment["ALOFT_BENCH_METRICS"] == "prometheus" {
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
+}
+// `ALOFT_BENCH_TRACING=otlp`: a tracer is bootstrapped (swift-otel, exporting over OTLP/HTTP to
+// OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318), so that every call records its client span and the embedded
+// control plane its spans, as with `aloft server --otlp-endpoint`.
+if ProcessInfo.processInfo.environment["ALOFT_BENCH_TRACING"] == "otlp" {
+    var configuration = OTel.Configuration.default
+    configuration.serviceName = "aloft-bench"
+    configuration.logs.enabled = false
+    configuration.metrics.enabled = false
+    configuration.traces.otlpExporter.protocol = .httpProtobuf
+    let (tracer, service) = try OTel.makeTracingBackend(configuration: configuration)
+    InstrumentationSystem.bootstrap(tracer)
+    Task { try await service.run() }
 }
 
 app.localEntrypoint("bench") { () async throws in

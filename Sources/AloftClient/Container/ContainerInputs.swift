@@ -100,19 +100,23 @@ final class ContainerInputs: @unchecked Sendable {
                 item.data = data
                 try socket.send(Aloft_V1_Envelope(requestID: 0, body: .generatorItem(item)))
             }
+            let trace = input.traceContext
             switch ContainerFunctions.prepare(input, context: context, emitItem: emitItem) {
             case .blocking(let work):
                 let flag = CancellationFlag()
                 running[id] = { flag.cancel() }
                 threads.submit { [self] in
-                    let result = asCaller {
+                    let result = asCaller(trace: trace) {
                         CancellationFlag.$current.withValue(flag) { RunningInput.$id.withValue(id) { work() } }
                     }
                     finished([(id, result)])
                 }
             case .async(let work):
                 let task = Task(executorPreference: asyncExecutor) { [self] in
-                    finished([(id, await asCallerAsync { await RunningInput.$id.withValue(id) { await work() } })])
+                    let result = await asCallerAsync(trace: trace) {
+                        await RunningInput.$id.withValue(id) { await work() }
+                    }
+                    finished([(id, result)])
                 }
                 running[id] = { task.cancel() }
             }
@@ -144,17 +148,19 @@ final class ContainerInputs: @unchecked Sendable {
         for input in batch { arrivals[input.inputID] = nil }
         freeSlots -= 1
         let ids = batch.map(\.inputID)
+        // A batch's calls continue the trace of its first input.
+        let trace = batch[0].traceContext
         switch function.prepareBatch(batch.map(\.data), context: context) {
         case .blocking(let work):
             let flag = CancellationFlag()
             for id in ids { running[id] = { flag.cancel() } }
             threads.submit { [self] in
-                let results = asCaller { CancellationFlag.$current.withValue(flag) { work() } }
+                let results = asCaller(trace: trace) { CancellationFlag.$current.withValue(flag) { work() } }
                 finished(Array(zip(ids, results)))
             }
         case .async(let work):
             let task = Task(executorPreference: asyncExecutor) { [self] in
-                finished(Array(zip(ids, await asCallerAsync { await work() })))
+                finished(Array(zip(ids, await asCallerAsync(trace: trace) { await work() })))
             }
             for id in ids { running[id] = { task.cancel() } }
         }
@@ -162,13 +168,19 @@ final class ContainerInputs: @unchecked Sendable {
     }
 
     /// Runs a body with its own calls going to `callerProvider`, if there is one (a container process has none,
-    /// and pays nothing for it).
-    private func asCaller<T>(_ body: () -> T) -> T {
+    /// and pays nothing for it), and continuing its input's trace, if it came with one.
+    private func asCaller<T>(trace: [String: String], _ body: () -> T) -> T {
+        guard trace.isEmpty else {
+            return TraceContext.$inherited.withValue(trace) { asCaller(trace: [:], body) }
+        }
         guard let callerProvider else { return body() }
         return AloftRuntime.$providerOverride.withValue(callerProvider) { body() }
     }
 
-    private func asCallerAsync<T>(_ body: () async -> T) async -> T {
+    private func asCallerAsync<T>(trace: [String: String], _ body: () async -> T) async -> T {
+        guard trace.isEmpty else {
+            return await TraceContext.$inherited.withValue(trace) { await asCallerAsync(trace: [:], body) }
+        }
         guard let callerProvider else { return await body() }
         return await AloftRuntime.$providerOverride.withValue(callerProvider) { await body() }
     }

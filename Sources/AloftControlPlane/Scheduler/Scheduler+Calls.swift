@@ -33,6 +33,7 @@ extension Scheduler {
             id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner,
             connection: connection)
         if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
+        traceInvoke(input, invoke)
         enqueue(input)
         schedule(pool)
     }
@@ -61,7 +62,7 @@ extension Scheduler {
             createCall(
                 id: create.callID, kind: create.kind, functionID: create.functionID, pool: pool,
                 functionName: functionName, inputs: create.inputs, last: create.last, subscriber: subscriber,
-                connection: connection, accepted: replier.acknowledge)
+                connection: connection, traceContext: create.traceContext, accepted: replier.acknowledge)
         }
         // A finished call leaves memory once the store has it: its id stays taken as long as the store keeps it,
         // in every workspace.
@@ -87,12 +88,13 @@ extension Scheduler {
         id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
         inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
         localSubscriber: (@Sendable (Aloft_V1_Output) -> Void)? = nil, connection: ObjectIdentifier?,
-        accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
+        traceContext: [String: String] = [:], accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
     ) {
         let call = CallRecord(id: id, kind: kind, pool: pool, functionName: functionName)
         call.subscriber = subscriber
         call.localSubscriber = localSubscriber
         calls[call.id] = call
+        traceCall(call, headers: traceContext)
         recentCalls.started(call, at: wallClock())
         for input in inputs { addInput(input, to: call, from: connection) }
         if last || kind == .spawn { call.closeInputs() }  // a spawn sends its one input here
@@ -193,6 +195,7 @@ extension Scheduler {
     func retireIfDone(_ call: CallRecord) {
         guard call.isDone else { return }
         recentCallDone(call)
+        traceCallDone(call)
         switch call.kind {
         case .spawn:
             guard isStored(.spawn) else { return }

@@ -50,6 +50,7 @@ extension Scheduler {
         container.worker?.containers.remove(containerID)
         scheduleWaitingForRoom()  // a slot, and what it requested, are free on its host
         let reason = end == .died ? container.exitDescription ?? reason : reason
+        traceContainerStarted(container, ok: false, reason: "the container \(reason)")
         let crashed = end == .died && (container.isServing || container.isDisconnected)
         if container.isStarting {
             pool.consecutiveStartFailures += 1

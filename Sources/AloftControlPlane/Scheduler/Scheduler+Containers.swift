@@ -34,6 +34,7 @@ extension Scheduler {
         pool.containers[container.id] = container
         logger.debug(
             "starting container", metadata: ["aloft.container_id": "\(container.id)", "aloft.function": "\(pool.name)"])
+        traceContainerStarting(container)
         switch placement {
         case .worker(let worker, _):
             startRemotely(container, spec: spec, on: worker)
@@ -112,6 +113,7 @@ extension Scheduler {
         guard let container = containers[containerID] else { return }
         container.connected(channel)
         metricsColdStart(container)
+        traceContainerStarted(container, ok: true)
         container.idleSince = loop.now
         container.startupTimer?.cancel()
         container.pool.consecutiveStartFailures = 0

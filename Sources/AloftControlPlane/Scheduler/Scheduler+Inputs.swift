@@ -14,6 +14,7 @@ extension Scheduler {
             data: input.data, owner: .call(call), connection: connection)
         call.liveInputs[ObjectIdentifier(record)] = record
         call.tally?.summary.inputs += 1
+        traceInput(record, of: call)
         enqueue(record)
     }
 
@@ -23,6 +24,7 @@ extension Scheduler {
         inputs[input.id] = input
         input.queuedAt = loop.now
         input.pool.pending.append(input.id)
+        traceQueued(input)
     }
 
     /// A container finished an attempt. An unknown id is an earlier attempt's (its input timed out, was retried or
@@ -41,6 +43,7 @@ extension Scheduler {
             startTimeouts(on: container)
         }
         guard let input = inputs.removeValue(forKey: output.inputID) else { return }
+        traceAttemptEnded(input, status: output.result.status, message: output.result.error.message)
         if input.isAnswered {
             input.move(to: .answered)
         } else {
@@ -90,6 +93,7 @@ extension Scheduler {
         input.move(to: .waiting)
         inputs[input.id] = input
         input.queuedAt = loop.now
+        traceQueued(input)
         guard delay > .zero else {
             input.pool.pending.prepend(input.id)
             return
@@ -130,6 +134,7 @@ extension Scheduler {
         let seconds = Double(timeout.nanoseconds) / 1e9
         let message =
             "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
+        traceAttemptEnded(input, status: .timeout, message: message)
         attemptEnded(input, with: .failure(.timeout, AloftError(.timeout, message)))
         container.handle?.kill()
         containerEnded(container.id, .killed, reason: "was stopped after an input timed out")
@@ -170,6 +175,7 @@ extension Scheduler {
     func answer(_ input: InputRecord, with result: Aloft_V1_Result) {
         input.move(to: .answered)
         metricsInputAnswered(input, result.status)
+        traceAnswered(input, result)
         if input.isHeld {
             held.remove(input)
             input.isHeld = false

@@ -24,10 +24,12 @@ import Synchronization
 /// - connections from arrival to close (caps, idle timeout): `Scheduler+Connections`, `ConnectionLimits`
 /// - connections let in by a token, checked again: `Scheduler+TokenSessions`
 /// - rooms of their own: named secrets (Secrets/), dicts (Dicts/), queues (Queues/), schedules (Schedules/),
-///   container output kept and followed (Logs/)
+///   container output kept and followed (Logs/), calls' spans (Tracing/)
 final class Scheduler: @unchecked Sendable {
     let loop: any EventLoop
     let configuration: ControlPlaneConfiguration
+    /// Records calls' spans (Tracing/); nil when there is no tracer.
+    let tracing: CallTracing?
     let logger: Logger
     /// The address containers dial (`unix:/path` or `host:port`); set once the listeners are bound.
     var address = ""
@@ -90,6 +92,7 @@ final class Scheduler: @unchecked Sendable {
         self.loop = loop
         self.logs = logs ?? LogBook(store: configuration.logStore, logger: logger)
         self.configuration = configuration
+        self.tracing = CallTracing(configured: configuration.tracer)
         self.logger = logger
         self.lastExpiry = loop.now
         self.lastIdleCheck = loop.now

@@ -1149,6 +1149,9 @@ public nonisolated struct Aloft_V1_FunctionInvoke: Sendable {
   /// chosen by the caller, so that it can cancel the call with CallCancel
   public var callID: String = String()
 
+  /// the caller's trace context as W3C headers (`traceparent`); empty: none
+  public var traceContext: Dictionary<String,String> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1191,6 +1194,9 @@ public nonisolated struct Aloft_V1_CallCreate: Sendable {
 
   /// no more inputs will follow (map and detached calls)
   public var last: Bool = false
+
+  /// as in FunctionInvoke
+  public var traceContext: Dictionary<String,String> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1333,6 +1339,9 @@ public nonisolated struct Aloft_V1_InputDispatch: Sendable {
   public var functionName: String = String()
 
   public var data: Data = Data()
+
+  /// the attempt's span, which the body's own calls continue; empty: none
+  public var traceContext: Dictionary<String,String> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3265,7 +3274,7 @@ nonisolated extension Aloft_V1_FunctionStats: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FunctionInvoke"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}data\0\u{3}call_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}data\0\u{3}call_id\0\u{3}trace_context\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3276,6 +3285,7 @@ nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.functionID) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.traceContext) }()
       default: break
       }
     }
@@ -3291,6 +3301,9 @@ nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProto
     if !self.callID.isEmpty {
       try visitor.visitSingularStringField(value: self.callID, fieldNumber: 3)
     }
+    if !self.traceContext.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.traceContext, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3298,6 +3311,7 @@ nonisolated extension Aloft_V1_FunctionInvoke: SwiftProtobuf.Message, SwiftProto
     if lhs.functionID != rhs.functionID {return false}
     if lhs.data != rhs.data {return false}
     if lhs.callID != rhs.callID {return false}
+    if lhs.traceContext != rhs.traceContext {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3339,7 +3353,7 @@ nonisolated extension Aloft_V1_InvokeResult: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CallCreate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}kind\0\u{1}inputs\0\u{3}call_id\0\u{1}last\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}function_id\0\u{1}kind\0\u{1}inputs\0\u{3}call_id\0\u{1}last\0\u{3}trace_context\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3352,6 +3366,7 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.inputs) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.callID) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.last) }()
+      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.traceContext) }()
       default: break
       }
     }
@@ -3373,6 +3388,9 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
     if self.last != false {
       try visitor.visitSingularBoolField(value: self.last, fieldNumber: 5)
     }
+    if !self.traceContext.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.traceContext, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3382,6 +3400,7 @@ nonisolated extension Aloft_V1_CallCreate: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.inputs != rhs.inputs {return false}
     if lhs.callID != rhs.callID {return false}
     if lhs.last != rhs.last {return false}
+    if lhs.traceContext != rhs.traceContext {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3652,7 +3671,7 @@ nonisolated extension Aloft_V1_CallCancel: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Aloft_V1_InputDispatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InputDispatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}input_id\0\u{3}function_name\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}input_id\0\u{3}function_name\0\u{1}data\0\u{3}trace_context\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3663,6 +3682,7 @@ nonisolated extension Aloft_V1_InputDispatch: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inputID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.functionName) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.traceContext) }()
       default: break
       }
     }
@@ -3678,6 +3698,9 @@ nonisolated extension Aloft_V1_InputDispatch: SwiftProtobuf.Message, SwiftProtob
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
     }
+    if !self.traceContext.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.traceContext, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3685,6 +3708,7 @@ nonisolated extension Aloft_V1_InputDispatch: SwiftProtobuf.Message, SwiftProtob
     if lhs.inputID != rhs.inputID {return false}
     if lhs.functionName != rhs.functionName {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.traceContext != rhs.traceContext {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

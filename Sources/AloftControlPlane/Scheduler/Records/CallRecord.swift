@@ -1,5 +1,6 @@
 import AloftWire
 import NIOCore
+import Tracing
 
 /// A call with inputs of its own: spawned, mapped, detached (`spawnMap`) or a generator.
 final class CallRecord: @unchecked Sendable {
@@ -45,6 +46,9 @@ final class CallRecord: @unchecked Sendable {
     var heldBytes = 0
     /// What the dashboard shows of it (Dashboard/), counted as it goes.
     var tally: CallTally?
+    /// Its span, while a tracer records calls (Tracing/), and the inputs it was given.
+    var span: (any Span)?
+    var inputCount = 0
 
     init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool, functionName: String) {
         self.id = id

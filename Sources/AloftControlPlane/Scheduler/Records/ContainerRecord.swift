@@ -1,6 +1,7 @@
 import AloftCore
 import Foundation
 import NIOCore
+import Tracing
 
 /// One container of a pool, from the moment the scheduler asks for it until it is gone.
 final class ContainerRecord: @unchecked Sendable {
@@ -38,6 +39,8 @@ final class ContainerRecord: @unchecked Sendable {
     /// Inputs sent to the container and not finished, in the order sent (it runs them in that order).
     var assigned: [UInt64] = []
     var idleSince: NIODeadline
+    /// A cold start's span, while a tracer records calls (Tracing/): from its start until it connects.
+    var startSpan: (any Span)?
     /// When the scheduler asked for it.
     let createdAt: NIODeadline
     /// Outputs it answered (Dashboard/).

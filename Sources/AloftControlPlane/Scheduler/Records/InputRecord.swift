@@ -49,6 +49,8 @@ final class InputRecord: @unchecked Sendable {
     /// When it last joined the backlog, and when its current attempt started running (Metrics/).
     var queuedAt = NIODeadline.uptimeNanoseconds(0)
     var startedAt: NIODeadline?
+    /// Its spans, when its call is traced (Tracing/).
+    var trace: InputTrace?
 
     init(
         id: UInt64, pool: FunctionPool, functionName: String, index: UInt64, data: Data, owner: InputOwner,

@@ -1,0 +1,120 @@
+import AloftWire
+import NIOCore
+import Tracing
+
+// Where the scheduler opens and ends spans (CallTracing): each hook is a nil check when there is no tracer.
+//
+//   <caller's span>
+//     └─ "f call"                          a call, from its arrival to its last answer
+//          ├─ "container start"           a container started while the call waited (a cold start)
+//          ├─ "queue wait"                per attempt: from the backlog to a container
+//          └─ "run" / "retry"             per attempt: in the container, until its output; the body's own calls
+//               └─ "g call" …             are children of it (its context travels with the input)
+
+extension Scheduler {
+    /// A `.remote` call's input: its call span is the input's own.
+    func traceInvoke(_ input: InputRecord, _ invoke: Aloft_V1_FunctionInvoke) {
+        guard let tracing else { return }
+        let span = tracing.callSpan(
+            function: input.functionName, app: input.pool.appName, workspace: input.pool.workspace,
+            callID: invoke.callID, kind: "remote", headers: invoke.traceContext)
+        input.trace = InputTrace(call: span.context, ownCallSpan: span)
+    }
+
+    /// A call with inputs of its own.
+    func traceCall(_ call: CallRecord, headers: [String: String]) {
+        guard let tracing else { return }
+        let kind =
+            switch call.kind {
+            case .spawn: "spawn"
+            case .map: "map"
+            case .detached: "spawn_map"
+            case .generator: "generator"
+            default: "call"
+            }
+        call.span = tracing.callSpan(
+            function: call.functionName, app: call.pool.appName, workspace: call.workspace, callID: call.id,
+            kind: kind, headers: headers)
+    }
+
+    /// One of a call's inputs: traced when it is among the first of its call.
+    func traceInput(_ input: InputRecord, of call: CallRecord) {
+        guard let span = call.span else { return }
+        call.inputCount += 1
+        guard input.index < CallTracing.tracedInputsPerCall else { return }
+        input.trace = InputTrace(call: span.context)
+    }
+
+    /// An attempt of `input` joins the backlog (or waits out a retry's delay).
+    func traceQueued(_ input: InputRecord) {
+        guard let tracing, let trace = input.trace else { return }
+        traceAttemptEnded(input, status: .failure, message: "its container was lost; it runs again")
+        trace.attempts += 1
+        let span = tracing.childSpan("queue wait", of: trace.call)
+        span.attributes["aloft.attempt"] = trace.attempts
+        trace.queueWait = span
+    }
+
+    /// `input` is sent to `container`: its queue wait ends and its run begins. Returns the run span's context for
+    /// the dispatch.
+    func traceDispatched(_ input: InputRecord, to container: ContainerRecord) -> [String: String] {
+        guard let tracing, let trace = input.trace else { return [:] }
+        trace.queueWait?.end()
+        trace.queueWait = nil
+        let span = tracing.childSpan(trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer)
+        span.attributes["aloft.attempt"] = trace.attempts
+        span.attributes["aloft.container_id"] = container.id
+        span.attributes["aloft.host"] = container.worker?.name ?? "local"
+        trace.run = span
+        return tracing.headers(for: span.context)
+    }
+
+    /// The current attempt of `input` ended (an output, a timeout, its container lost).
+    func traceAttemptEnded(_ input: InputRecord, status: Aloft_V1_Status, message: String = "") {
+        guard let trace = input.trace, let run = trace.run else { return }
+        trace.run = nil
+        run.end(with: status, message: message)
+    }
+
+    /// `input` is answered: what is open of it ends, and a `.remote`'s call span with it.
+    func traceAnswered(_ input: InputRecord, _ result: Aloft_V1_Result) {
+        guard let trace = input.trace else { return }
+        trace.queueWait?.end()
+        trace.queueWait = nil
+        traceAttemptEnded(input, status: result.status, message: result.error.message)
+        if let span = trace.ownCallSpan {
+            trace.ownCallSpan = nil
+            span.end(with: result.status, message: result.error.message)
+        }
+    }
+
+    /// Every input of `call` was answered.
+    func traceCallDone(_ call: CallRecord) {
+        guard let span = call.span else { return }
+        call.span = nil
+        span.attributes["aloft.inputs"] = call.inputCount
+        span.end(with: call.isCancelled ? .cancelled : .success)
+    }
+
+    /// A container starts for `pool`: a cold start of the call waiting longest, if it is traced.
+    func traceContainerStarting(_ container: ContainerRecord) {
+        guard let tracing else { return }
+        let waiting = container.pool.pending.prefix(16).lazy.compactMap { self.inputs[$0]?.trace }.first
+        guard let waiting else { return }
+        let span = tracing.childSpan("container start", of: waiting.call)
+        span.attributes["aloft.container_id"] = container.id
+        span.attributes["aloft.host"] = container.worker?.name ?? "local"
+        container.startSpan = span
+    }
+
+    /// A container connected (`ok`) or ended before it did.
+    func traceContainerStarted(_ container: ContainerRecord, ok: Bool, reason: String = "") {
+        guard let span = container.startSpan else { return }
+        container.startSpan = nil
+        if ok {
+            span.end()
+        } else {
+            span.end(with: .failure, message: reason)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import AloftCore
+import AloftWire
+import Foundation
+import InMemoryTracing
+import Testing
+import Tracing
+
+@testable import AloftControlPlane
+
+@Suite("Spans of calls in the scheduler")
+struct CallTracingTests {
+    @Test(
+        "a call continues its caller's trace; its attempts' queue waits and runs, a retry and a cold start are its children; the dispatch carries the run's context"
+    )
+    func structure() throws {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        let harness = Harness { $0.tracer = tracer }
+        let client = try harness.client()
+        let options = FunctionOptions(retries: Retries(maxRetries: 1, initialDelay: .zero))
+        let id = try harness.register("f", options: options, on: client)
+
+        var invoke = Aloft_V1_FunctionInvoke()
+        invoke.functionID = id
+        invoke.data = Data("x".utf8)
+        invoke.callID = "fc-traced"
+        invoke.traceContext = [InMemoryTracer.traceIDKey: "caller-trace", InMemoryTracer.spanIDKey: "caller-span"]
+        try client.send(.functionInvoke(invoke), requestID: 10)
+        let container = try harness.connectContainer(0)
+        let first = try #require(try container.dispatched().first)
+        // The first attempt fails (a user error: retried), the second succeeds.
+        try container.answer(first.inputID, .failure(.failure, AloftError(.remoteError, "once")))
+        let second = try #require(try container.dispatched().first)
+        try container.answer(second.inputID, .success(Array("ok".utf8)))
+        #expect(try client.received().contains { if case .invokeResult = $0.body { true } else { false } })
+
+        let spans = tracer.finishedSpans
+        let call = try #require(spans.first { $0.operationName == "f call" })
+        #expect(call.traceID == "caller-trace" && call.parentSpanID == "caller-span")
+        #expect(call.kind == .server && call.status?.code == .ok)
+        func children(_ name: String) -> [FinishedInMemorySpan] {
+            spans.filter { $0.operationName == name && $0.parentSpanID == call.spanID && $0.traceID == "caller-trace" }
+        }
+        #expect(children("container start").count == 1)
+        #expect(children("queue wait").count == 2)
+        let run = try #require(children("run").first)
+        let retry = try #require(children("retry").first)
+        #expect(run.status?.code == .error && retry.status?.code == .ok)
+        // Each dispatch carries its run's context: the body's own calls continue it.
+        #expect(first.traceContext[InMemoryTracer.spanIDKey] == run.spanID)
+        #expect(second.traceContext[InMemoryTracer.spanIDKey] == retry.spanID)
+        #expect(first.traceContext[InMemoryTracer.traceIDKey] == "caller-trace")
+    }
+
+    @Test("a map's call span ends with its last input; only its first inputs get spans of their own")
+    func mapCall() throws {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        let harness = Harness { $0.tracer = tracer }
+        let client = try harness.client()
+        let id = try harness.register("f", options: FunctionOptions(maxInputs: 1_000), on: client)
+        var create = Aloft_V1_CallCreate()
+        create.functionID = id
+        create.kind = .map
+        create.callID = "fc-mapped"
+        create.last = true
+        let count = Int(CallTracing.tracedInputsPerCall) + 20
+        create.inputs = (0..<count).map { index in
+            var input = Aloft_V1_Input()
+            input.index = UInt64(index)
+            input.data = Data("x".utf8)
+            return input
+        }
+        try client.send(.callCreate(create), requestID: 11)
+        let container = try harness.connectContainer(0)
+        var answered = 0
+        while answered < count {
+            let dispatched = try container.dispatched()
+            try #require(!dispatched.isEmpty)
+            for input in dispatched { try container.answer(input.inputID, .success(Array("ok".utf8))) }
+            answered += dispatched.count
+        }
+        _ = try client.received()
+        let spans = tracer.finishedSpans
+        let call = try #require(spans.first { $0.operationName == "f call" })
+        #expect(call.parentSpanID == nil && call.attributes["aloft.inputs"]?.toSpanAttribute() == .int64(Int64(count)))
+        #expect(spans.filter { $0.operationName == "run" }.count == Int(CallTracing.tracedInputsPerCall))
+        #expect(spans.allSatisfy { $0.operationName == "f call" || $0.parentSpanID == call.spanID })
+    }
+
+    @Test("without a tracer nothing is recorded and a dispatch carries no context")
+    func off() throws {
+        let harness = Harness()
+        #expect(harness.scheduler.tracing == nil)
+        let client = try harness.client()
+        let id = try harness.register("f", on: client)
+        var invoke = Aloft_V1_FunctionInvoke()
+        invoke.functionID = id
+        invoke.traceContext = ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]
+        try client.send(.functionInvoke(invoke), requestID: 10)
+        let container = try harness.connectContainer(0)
+        let dispatched = try #require(try container.dispatched().first)
+        #expect(dispatched.traceContext.isEmpty)
+    }
+}
