@@ -49,6 +49,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // Only its OTLP/HTTP exporter: the gRPC one would add grpc-swift to every build.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // Already in the graph through swift-otel: `aloft deploy` streams its upload with it (for a progress line).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(name: "AloftCore", swiftSettings: upcoming),
@@ -74,8 +76,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // Types only (a raw web handler's request and response), no HTTP server.
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                // The tracing API only (a caller's span, its context on the wire); exporters are the app's choice.
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                // The instrumentation API only (the caller's trace context on the wire); a tracer is the app's choice.
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: upcoming
         ),
@@ -162,6 +164,10 @@ let package = Package(
                 // `aloft server --otlp-endpoint`: the OTLP exporter of the control plane's spans.
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

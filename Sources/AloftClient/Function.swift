@@ -167,10 +167,6 @@ public struct Function<Input: Codable & Sendable, Output: Codable & Sendable>: S
     /// this throws `CancellationError`.
     public func remote(_ input: Input) async throws -> Output {
         try Task.checkCancellation()  // a cancel sent before the call itself would find nothing to cancel
-        return try await TraceContext.span("\(name) remote", function: name) { try await invoke(input) }
-    }
-
-    private func invoke(_ input: Input) async throws -> Output {
         let reply = try await withReconnects { connection, functionID in
             var invoke = Aloft_V1_FunctionInvoke()
             invoke.functionID = functionID

@@ -1,6 +1,5 @@
 import AloftCore
 import ArgumentParser
-import Crypto
 import Foundation
 
 #if canImport(FoundationNetworking)
@@ -147,18 +146,6 @@ private func runSwift(_ arguments: [String], captureOutput: Bool) throws -> (sta
     let output = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
     process.waitUntilExit()
     return (process.terminationStatus, output)
-}
-
-/// Uploads an executable to the server's artifact store unless it is there already; returns its SHA-256, its size
-/// (for people) and whether it was uploaded.
-func upload(_ path: String, api: APIOptions) async throws -> (digest: String, size: String, uploaded: Bool) {
-    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-    let digest = Hex.string(SHA256.hash(data: bytes))
-    let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
-    if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
-    try expectSuccess(
-        try await api.send("PUT", "/v1/artifacts/\(digest)", body: bytes), doing: "uploading the executable")
-    return (digest, size, true)
 }
 
 /// `text` as one URL path segment (an app name may hold any character).

@@ -2,6 +2,7 @@ import AloftCore
 import AloftWire
 import Foundation
 import InMemoryTracing
+import NIOCore
 import Testing
 import Tracing
 
@@ -33,6 +34,7 @@ struct CallTracingTests {
         try container.answer(second.inputID, .success(Array("ok".utf8)))
         #expect(try client.received().contains { if case .invokeResult = $0.body { true } else { false } })
 
+        harness.advance(by: .milliseconds(50))  // ended spans reach the tracer in batches
         let spans = tracer.finishedSpans
         let call = try #require(spans.first { $0.operationName == "f call" })
         #expect(call.traceID == "caller-trace" && call.parentSpanID == "caller-span")
@@ -79,6 +81,7 @@ struct CallTracingTests {
             answered += dispatched.count
         }
         _ = try client.received()
+        harness.advance(by: .milliseconds(50))  // ended spans reach the tracer in batches
         let spans = tracer.finishedSpans
         let call = try #require(spans.first { $0.operationName == "f call" })
         #expect(call.parentSpanID == nil && call.attributes["aloft.inputs"]?.toSpanAttribute() == .int64(Int64(count)))

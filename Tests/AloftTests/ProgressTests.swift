@@ -1,3 +1,4 @@
+import AloftCore
 import Foundation
 import Testing
 
@@ -27,6 +28,46 @@ struct ProgressTests {
         let piped = try await runProcess(testApp, arguments: ["map_squares", "3000"])
         #expect(piped.status == 0 && piped.stdout.contains("sum 8995500500"))
         #expect(!piped.stderr.contains("map square:") && !piped.stdout.contains("map square:"), "\(piped.stderr)")
+    }
+}
+
+/// `aloft deploy`'s upload on a terminal: its progress line; in a pipe, none.
+@Suite("Upload progress", .serialized, .timeLimit(.minutes(3)))
+struct UploadProgressTests {
+    @Test("aloft deploy on a terminal shows the upload's MiB sent of the whole and its rate; a pipe shows none")
+    func uploadLine() async throws {
+        let directory = temporaryPath("aloft-upload-progress")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(dataDirectory: directory)
+        let aloft = productsDirectory.appendingPathComponent("aloft").path
+        let environment = ["ALOFT_API_URL": server.httpURL, "ALOFT_TOKEN": server.token]
+        // A copy with a byte of its own: a new digest, so that it is uploaded, not found on the server.
+        let executable = temporaryPath("aloft-upload-progress-app")
+        defer { try? FileManager.default.removeItem(atPath: executable) }
+        var bytes = try Data(contentsOf: productsDirectory.appendingPathComponent("aloft-test-app"))
+        bytes.append(contentsOf: [0x0A])
+        try bytes.write(to: URL(fileURLWithPath: executable))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable)
+        let megabytes = ProgressLine.rate(Double(bytes.count) / 1_048_576)
+
+        let terminal = try await runProcess(
+            "/usr/bin/script", arguments: ["-qec", "\(aloft) deploy --executable \(executable)", "/dev/null"],
+            environment: environment)
+        #expect(terminal.status == 0, "\(terminal.stdout)")
+        let name = (executable as NSString).lastPathComponent
+        #expect(
+            terminal.stdout.contains("\r\u{1B}[Kuploading \(name): \(megabytes)/\(megabytes) MiB, "),
+            "\(terminal.stdout)")
+        #expect(terminal.stdout.contains("MiB/s") && terminal.stdout.contains(", uploaded)"), "\(terminal.stdout)")
+
+        // Again, piped: the artifact is on the server now; a fresh copy is uploaded without a line.
+        bytes.append(contentsOf: [0x0A])
+        try bytes.write(to: URL(fileURLWithPath: executable))
+        let piped = try await runProcess(
+            aloft, arguments: ["deploy", "--executable", executable], environment: environment)
+        #expect(piped.status == 0 && piped.stdout.contains(", uploaded)"), "\(piped.stderr)")
+        #expect(!piped.stderr.contains("uploading") && !piped.stdout.contains("uploading"), "\(piped.stderr)")
+        #expect(await server.terminate() == 0)
     }
 }
 

@@ -28,7 +28,7 @@ struct TracingTests {
         }
     }
 
-    /// An OTLP/HTTP receiver (JSON): prints `port N`, then one line per span it is sent.
+    /// An OTLP/HTTP receiver (JSON): prints `port N ready`, then one line per span it is sent.
     static let receiver = """
         import http.server, json
         class Receiver(http.server.BaseHTTPRequestHandler):
@@ -60,7 +60,7 @@ struct TracingTests {
             def log_message(self, *arguments):
                 pass
         server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Receiver)
-        print('port', server.server_address[1], flush=True)
+        print('port', server.server_address[1], 'ready', flush=True)
         server.serve_forever()
         """
 
@@ -70,9 +70,11 @@ struct TracingTests {
     func spans() async throws {
         let receiver = try ChildProcess("/usr/bin/python3", arguments: ["-c", Self.receiver])
         defer { Task { await receiver.kill() } }
-        try await receiver.waitForOutput("port ")
+        try await receiver.waitForOutput(" ready")  // the whole line is there
         let port = try #require(
-            receiver.stdout.split(separator: "\n").first { $0.hasPrefix("port ") }.flatMap { Int($0.dropFirst(5)) })
+            receiver.stdout.split(separator: "\n").first { $0.hasPrefix("port ") }.flatMap {
+                Int($0.split(separator: " ")[1])
+            })
         let directory = temporaryPath("aloft-tracing")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try await ServerProcess(

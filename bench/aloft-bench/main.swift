@@ -255,12 +255,16 @@ if ProcessInfo.processInfo.environment["ALOFT_BENCH_METRICS"] == "prometheus" {
 // `ALOFT_BENCH_TRACING=otlp`: a tracer is bootstrapped (swift-otel, exporting over OTLP/HTTP to
 // OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318), so that every call records its client span and the embedded
 // control plane its spans, as with `aloft server --otlp-endpoint`.
-if ProcessInfo.processInfo.environment["ALOFT_BENCH_TRACING"] == "otlp" {
+// Not in its containers (the same executable): a container needs no tracer, the control plane records its spans.
+if ProcessInfo.processInfo.environment["ALOFT_BENCH_TRACING"] == "otlp",
+    ProcessInfo.processInfo.environment["ALOFT_CONTAINER_ID"] == nil
+{
     var configuration = OTel.Configuration.default
     configuration.serviceName = "aloft-bench"
     configuration.logs.enabled = false
     configuration.metrics.enabled = false
     configuration.traces.otlpExporter.protocol = .httpProtobuf
+    configuration.diagnosticLogLevel = .warning
     let (tracer, service) = try OTel.makeTracingBackend(configuration: configuration)
     InstrumentationSystem.bootstrap(tracer)
     Task { try await service.run() }

@@ -92,7 +92,7 @@ final class Scheduler: @unchecked Sendable {
         self.loop = loop
         self.logs = logs ?? LogBook(store: configuration.logStore, logger: logger)
         self.configuration = configuration
-        self.tracing = CallTracing(configured: configuration.tracer)
+        self.tracing = CallTracing(configured: configuration.tracer, loop: loop)
         self.logger = logger
         self.lastExpiry = loop.now
         self.lastIdleCheck = loop.now

@@ -1,5 +1,6 @@
 import AloftWire
 import Instrumentation
+import NIOCore
 import ServiceContextModule
 import Tracing
 
@@ -10,13 +11,15 @@ import Tracing
 /// Built only when there is a tracer: without one, the call path pays a nil check per event.
 struct CallTracing: Sendable {
     let tracer: any Tracer
+    /// Where the scheduler's spans end, in batches.
+    let ends: SpanEnds
 
     /// Inputs of one call that get spans of their own: the first ones, by index (a map of a million inputs
     /// would otherwise make two million spans). The call's span counts them all.
     static let tracedInputsPerCall: UInt64 = 100
 
     /// The tracer to use: the configured one, else the process's bootstrapped one; nil when there is none.
-    init?(configured: (any Tracer)?) {
+    init?(configured: (any Tracer)?, loop: any EventLoop) {
         if let configured {
             tracer = configured
         } else if InstrumentationSystem.tracer is NoOpTracer {
@@ -24,6 +27,7 @@ struct CallTracing: Sendable {
         } else {
             tracer = InstrumentationSystem.tracer
         }
+        ends = SpanEnds(loop: loop)
     }
 
     /// The context a caller sent (its span's), or a new trace when it sent none.
@@ -74,16 +78,38 @@ final class InputTrace: @unchecked Sendable {
     }
 }
 
-extension Span {
-    /// Ends the span with a wire result's status.
-    func end(with status: Aloft_V1_Status, message: String = "") {
+/// Ends spans at the moment they end, but hands them to the tracer in batches (every 20 ms, or 512 at a time),
+/// on the scheduler's loop. A tracer's processor may wake a thread for each span it is handed (swift-otel's batch
+/// processor does, through an `AsyncStream`): a `.remote` ends three spans here, and three wake-ups per call would
+/// cost more than the call itself. Ending them together wakes it once for many.
+final class SpanEnds: @unchecked Sendable {
+    private let loop: any EventLoop
+    private var pending: [(span: any Span, at: DefaultTracerClock.Instant)] = []
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    /// Ends `span` now, with `status` (a wire result's) when given.
+    func end(_ span: any Span, status: Aloft_V1_Status? = nil, message: String = "") {
         switch status {
-        case .success: setStatus(SpanStatus(code: .ok))
-        default:
-            attributes["aloft.status"] = "\(status)"
-            setStatus(SpanStatus(code: .error, message: message.isEmpty ? "\(status)" : message))
+        case nil: break
+        case .success: span.setStatus(SpanStatus(code: .ok))
+        case let status?:
+            span.attributes["aloft.status"] = "\(status)"
+            span.setStatus(SpanStatus(code: .error, message: message.isEmpty ? "\(status)" : message))
         }
-        end()
+        pending.append((span, DefaultTracerClock.now))
+        if pending.count >= 512 {
+            flush()
+        } else if pending.count == 1 {
+            loop.scheduleTask(in: .milliseconds(20)) { [self] in flush() }
+        }
+    }
+
+    /// Hands the ended spans to the tracer (also at shutdown).
+    func flush() {
+        let ended = pending
+        pending = []
+        for (span, instant) in ended { span.end(at: instant) }
     }
 }
 

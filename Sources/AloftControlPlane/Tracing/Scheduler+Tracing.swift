@@ -59,7 +59,7 @@ extension Scheduler {
     /// the dispatch.
     func traceDispatched(_ input: InputRecord, to container: ContainerRecord) -> [String: String] {
         guard let tracing, let trace = input.trace else { return [:] }
-        trace.queueWait?.end()
+        if let queueWait = trace.queueWait { tracing.ends.end(queueWait) }
         trace.queueWait = nil
         let span = tracing.childSpan(trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer)
         span.attributes["aloft.attempt"] = trace.attempts
@@ -71,29 +71,29 @@ extension Scheduler {
 
     /// The current attempt of `input` ended (an output, a timeout, its container lost).
     func traceAttemptEnded(_ input: InputRecord, status: Aloft_V1_Status, message: String = "") {
-        guard let trace = input.trace, let run = trace.run else { return }
+        guard let tracing, let trace = input.trace, let run = trace.run else { return }
         trace.run = nil
-        run.end(with: status, message: message)
+        tracing.ends.end(run, status: status, message: message)
     }
 
     /// `input` is answered: what is open of it ends, and a `.remote`'s call span with it.
     func traceAnswered(_ input: InputRecord, _ result: Aloft_V1_Result) {
-        guard let trace = input.trace else { return }
-        trace.queueWait?.end()
+        guard let tracing, let trace = input.trace else { return }
+        if let queueWait = trace.queueWait { tracing.ends.end(queueWait) }
         trace.queueWait = nil
         traceAttemptEnded(input, status: result.status, message: result.error.message)
         if let span = trace.ownCallSpan {
             trace.ownCallSpan = nil
-            span.end(with: result.status, message: result.error.message)
+            tracing.ends.end(span, status: result.status, message: result.error.message)
         }
     }
 
     /// Every input of `call` was answered.
     func traceCallDone(_ call: CallRecord) {
-        guard let span = call.span else { return }
+        guard let tracing, let span = call.span else { return }
         call.span = nil
         span.attributes["aloft.inputs"] = call.inputCount
-        span.end(with: call.isCancelled ? .cancelled : .success)
+        tracing.ends.end(span, status: call.isCancelled ? .cancelled : .success)
     }
 
     /// A container starts for `pool`: a cold start of the call waiting longest, if it is traced.
@@ -109,12 +109,8 @@ extension Scheduler {
 
     /// A container connected (`ok`) or ended before it did.
     func traceContainerStarted(_ container: ContainerRecord, ok: Bool, reason: String = "") {
-        guard let span = container.startSpan else { return }
+        guard let tracing, let span = container.startSpan else { return }
         container.startSpan = nil
-        if ok {
-            span.end()
-        } else {
-            span.end(with: .failure, message: reason)
-        }
+        tracing.ends.end(span, status: ok ? nil : .failure, message: reason)
     }
 }
