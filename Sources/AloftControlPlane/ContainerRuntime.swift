@@ -80,10 +80,26 @@ public protocol ContainerHandle: Sendable {
     func terminate()
     /// Stops it now (SIGKILL for a process).
     func kill()
+    /// What it has used so far, where the runtime can tell (blocking: reads `/proc` or cgroup files); nil when it
+    /// cannot, or the container is gone.
+    func usage() -> ContainerUsage?
 }
 
 extension ContainerHandle {
     public var wasKilledAtMemoryLimit: Bool { false }
+    public func usage() -> ContainerUsage? { nil }
+}
+
+/// What a container has used: CPU time since its start and memory now (its processes' resident memory, or its
+/// cgroup's charge where it has one).
+public struct ContainerUsage: Sendable, Equatable {
+    public var cpuSeconds: Double
+    public var memoryBytes: Int
+
+    public init(cpuSeconds: Double, memoryBytes: Int) {
+        self.cpuSeconds = cpuSeconds
+        self.memoryBytes = memoryBytes
+    }
 }
 
 /// Decides who a client or worker host is from the token in its `Hello`. The embedded control plane has none: every

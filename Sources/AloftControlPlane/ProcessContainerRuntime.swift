@@ -73,6 +73,8 @@ private struct ProcessHandle: ContainerHandle {
         process.send(SIGKILL, group: true)
         for descendant in descendants { Foundation.kill(descendant, SIGKILL) }
     }
+    /// The container's own process (what it starts is not counted: finding it means reading all of `/proc`).
+    func usage() -> ContainerUsage? { process.isRunning ? ProcessTree.usage(of: [process.pid]) : nil }
 }
 
 /// The processes of this host, from `/proc`.
@@ -95,13 +97,36 @@ enum ProcessTree {
         return found
     }
 
-    /// The parent of `pid`: the field after the state in `/proc/PID/stat` (the name before it may hold spaces).
+    /// The parent of `pid`: the field after the state in `/proc/PID/stat`.
     private static func parent(of pid: Int32) -> Int32? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let end = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: end)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        guard let fields = statFields(of: pid), fields.count > 1 else { return nil }
+        return Int32(fields[1])
+    }
+
+    /// CPU time (user and system) and resident memory of `pids` together; nil when none could be read.
+    static func usage(of pids: [Int32]) -> ContainerUsage? {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = sysconf(Int32(_SC_PAGESIZE))
+        var usage: ContainerUsage?
+        for pid in pids {
+            // utime and stime are the 14th and 15th fields: the 12th and 13th after the name.
+            guard let fields = statFields(of: pid), fields.count > 12, let user = Double(fields[11]),
+                let system = Double(fields[12]), ticks > 0
+            else { continue }
+            let resident = Cgroups.read("/proc/\(pid)/statm")?.split(separator: " ").dropFirst().first.flatMap {
+                Int($0)
+            }
+            usage = ContainerUsage(
+                cpuSeconds: (usage?.cpuSeconds ?? 0) + (user + system) / ticks,
+                memoryBytes: (usage?.memoryBytes ?? 0) + (resident ?? 0) * page)
+        }
+        return usage
+    }
+
+    /// The fields of `/proc/PID/stat` after the process's name (which may hold spaces), the state first.
+    private static func statFields(of pid: Int32) -> [Substring]? {
+        guard let stat = Cgroups.read("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: end)...].split(separator: " ")
     }
 }
 

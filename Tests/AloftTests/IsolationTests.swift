@@ -125,6 +125,9 @@ struct IsolationTests {
             let used = try #require(BoxHost.cpuSeconds(ofContainer: report.containerID))
             let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             #expect(used >= report.cpuSeconds * 0.9 && used < 0.7 * wall + 0.5, "cgroup: \(used) s in \(wall) s")
+            // The dashboard shows the box's cgroup's account: the CPU time of the loop, and memory.
+            let shown = try #require(try await server.dashboardUsage(app: "fixtures", container: report.containerID))
+            #expect(shown.cpuSeconds >= report.cpuSeconds * 0.9 && shown.memoryMiB >= 1, "\(shown)")
         }
     }
 

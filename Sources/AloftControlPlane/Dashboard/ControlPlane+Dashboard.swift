@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 // What the dashboard shows: a workspace's functions with their containers, its latest calls, its worker hosts.
 
@@ -30,6 +31,9 @@ public struct ContainerView: Sendable {
     /// Inputs it answered.
     public var served: Int
     public var running: Int
+    /// What it used, for containers of this host whose runtime can tell (`ContainerHandle.usage()`); nil for those
+    /// of worker hosts, which do not report it.
+    public var usage: ContainerUsage?
 }
 
 /// One worker host of a workspace, now.
@@ -44,7 +48,18 @@ extension ControlPlane {
     /// The function pools of `app` in `workspace`, by name.
     public func functionViews(workspace: String, app: String) async throws -> [FunctionView] {
         let state = try runningScheduler()
-        return try await state.loop.submit { state.functionViews(workspace: workspace, app: app) }.get()
+        let (found, handles) = try await state.loop.submit { state.functionViews(workspace: workspace, app: app) }
+            .get()
+        var views = found
+        guard !handles.isEmpty else { return found }
+        // Read off the loop: files of /proc and cgroups.
+        let usages = try await NIOThreadPool.singleton.runIfActive { handles.compactMapValues { $0.usage() } }
+        for function in views.indices {
+            for container in views[function].containers.indices {
+                views[function].containers[container].usage = usages[views[function].containers[container].id]
+            }
+        }
+        return views
     }
 
     /// The latest calls of `workspace` (of `app`, if given), newest first.
@@ -76,9 +91,11 @@ extension ControlPlane {
 }
 
 extension Scheduler {
-    func functionViews(workspace: String, app: String) -> [FunctionView] {
+    /// The views, and the handles of this host's containers among them (whose usage is read off the loop).
+    func functionViews(workspace: String, app: String) -> ([FunctionView], [String: any ContainerHandle]) {
         let now = loop.now
-        return registry.pools.values.filter { $0.workspace == workspace && $0.appName == app }
+        var handles: [String: any ContainerHandle] = [:]
+        let views = registry.pools.values.filter { $0.workspace == workspace && $0.appName == app }
             .sorted { $0.name < $1.name }
             .map { pool in
                 let containers = pool.containers.values.sorted { $0.createdAt < $1.createdAt }.map {
@@ -93,6 +110,7 @@ extension Scheduler {
                         case .stopping: "stopping"
                         case .disconnected: "disconnected"
                         }
+                    if container.worker == nil, let handle = container.handle { handles[container.id] = handle }
                     return ContainerView(
                         id: container.id, host: container.worker?.name ?? "local", state: state,
                         uptimeSeconds: Double((now - container.createdAt).nanoseconds) / 1e9,
@@ -106,5 +124,6 @@ extension Scheduler {
                     callsPerMinute: window.perMinute, failuresPerMinute: window.failuresPerMinute, p50: window.p50,
                     p99: window.p99, unplaceable: pool.unplaceable, stopped: stopped)
             }
+        return (views, handles)
     }
 }

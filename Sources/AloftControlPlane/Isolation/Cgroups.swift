@@ -233,6 +233,16 @@ struct Cgroups: Sendable {
         }
     }
 
+    /// The memory `group` is charged for now, in bytes (nil where no hierarchy accounts it).
+    func memoryBytes(of group: Group) -> Int? {
+        let file =
+            switch version {
+            case .v1: group.directories["memory"].map { $0 + "/memory.usage_in_bytes" }
+            case .v2: group.directories["unified"].map { $0 + "/memory.current" }
+            }
+        return file.flatMap(Self.read).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     /// Kills what is left in `group` and removes it; waits up to two seconds for the kernel to let it go.
     func remove(_ group: Group) {
         for directory in group.directories.values { Self.removeDirectory(directory) }

@@ -221,6 +221,16 @@ private final class SandboxHandle: ContainerHandle, @unchecked Sendable {
         for pid in processes(of: process) where pid != process.pid { Foundation.kill(pid, SIGTERM) }
     }
 
+    /// The box's cgroup's CPU time and memory charge; without one, its processes'.
+    func usage() -> ContainerUsage? {
+        guard let process, process.isRunning else { return nil }
+        guard let limits else { return ProcessTree.usage(of: processes(of: process)) }
+        guard let cpu = limits.cgroups.cpuSeconds(of: limits.group),
+            let memory = limits.cgroups.memoryBytes(of: limits.group)
+        else { return ProcessTree.usage(of: processes(of: process)) }
+        return ContainerUsage(cpuSeconds: cpu, memoryBytes: memory)
+    }
+
     /// Kills bubblewrap (the box's processes die with it) and whatever is still in the box.
     func kill() {
         guard let process, process.isRunning else { return }

@@ -1,25 +1,33 @@
 import AloftControlPlane
 import AloftCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
 extension Dashboard {
-    /// The app page's live parts as Server-Sent Events: the newest 100 log lines (of the page's filters) and then
-    /// each new one as a `log` event, and the `functions` and `calls` tables re-rendered every 2 s. Ends when the
+    /// The app page's live parts as Server-Sent Events: the newest 100 log lines (of the page's filters; after a
+    /// reconnect, those after the last it saw) and then each new one as a `log` event, and the `functions` and `calls` tables re-rendered every 2 s. Ends when the
     /// browser goes or the server stops.
     static func live(_ app: String, workspace: String, request: Request, _ controlPlane: ControlPlane) -> Response {
         let parameters = request.uri.queryParameters
         func filter(_ name: Substring) -> String? {
             parameters[name].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         }
-        let start = LogQuery(
+        var start = LogQuery(
             workspace: workspace, app: app, function: filter("function"), callID: filter("call"), limit: 100,
             newest: true)
+        // A browser that reconnects says which line it saw last: it gets the lines after it, none twice.
+        if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!], let after = UInt64(lastEventID) {
+            start.after = after
+            start.newest = false
+            start.limit = 500
+        }
+        let first = start
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                var cursor = LogCursor(start, followLimit: 500)
+                var cursor = LogCursor(first, followLimit: 500)
                 try await writer.write(HTTPAPI.logEvents(try await cursor.start(controlPlane), event: "log"))
                 var lastTables = ContinuousClock.now - .seconds(10)
                 while !Task.isCancelled {

@@ -181,11 +181,18 @@ enum Dashboard {
             "p50": function.p50.map(milliseconds) ?? "–", "p99": function.p99.map(milliseconds) ?? "–",
             "stopped": function.stopped,
             "containers": function.containers.map { container -> [String: Any] in
-                [
+                var values: [String: Any] = [
                     "id": container.id, "host": container.host, "state": container.state,
                     "uptime": seconds(container.uptimeSeconds), "served": container.served,
                     "running": container.running,
                 ]
+                if let usage = container.usage {
+                    let cores = usage.cpuSeconds / max(container.uptimeSeconds, 0.001)
+                    values["usage"] =
+                        "CPU \(String(format: "%.2f", usage.cpuSeconds)) s (\(String(format: "%.2f", cores)) cores on average), "
+                        + "\(usage.memoryBytes >> 20) MiB memory"
+                }
+                return values
             },
         ]
         if let unplaceable = function.unplaceable { values["unplaceable"] = unplaceable }

@@ -124,7 +124,7 @@ enum DashboardTemplates {
         <td>{{backlog}}</td><td>{{running}}</td><td>{{containerCount}}</td><td>{{perMinute}}</td>
         <td>{{failuresPerMinute}}</td><td>{{p50}}</td><td>{{p99}}</td></tr>
         {{#containers}}<tr class="container muted"><td colspan="8">&nbsp;&nbsp;<code>{{id}}</code> on {{host}}, {{state}},
-        up {{uptime}}, {{served}} inputs served, {{running}} running</td></tr>{{/containers}}{{/functions}}
+        up {{uptime}}, {{served}} inputs served, {{running}} running{{#usage}}; {{usage}}{{/usage}}</td></tr>{{/containers}}{{/functions}}
         {{^any}}<tr><td colspan="8" class="muted">No function has run yet.</td></tr>{{/any}}
         {{#idle}}<tr><td colspan="8" class="muted">Idle (no container, no input in five minutes): {{idle}}</td></tr>
         {{/idle}}</table>

@@ -67,6 +67,25 @@ final class ServerProcess: Sendable {
         #expect(deployed.status == 0, "\(deployed.stderr)")
     }
 
+    /// The dashboard's page of `app`, as a browser logged in with the server's first token gets it.
+    func dashboardPage(app: String) async throws -> String {
+        var request = URLRequest(url: try #require(URL(string: httpURL + "/dashboard/apps/\(app)")))
+        request.setValue("aloft_token=\(token)", forHTTPHeaderField: "Cookie")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The CPU seconds and MiB of memory the dashboard shows for `container`, if it shows them.
+    func dashboardUsage(app: String, container: String) async throws -> (cpuSeconds: Double, memoryMiB: Int)? {
+        let page = try await dashboardPage(app: app)
+        guard let row = page.components(separatedBy: "<tr").first(where: { $0.contains(container) }),
+            let cpu = row.components(separatedBy: "CPU ").dropFirst().first?.split(separator: " ").first,
+            let memory = row.components(separatedBy: " MiB memory").first?.split(separator: " ").last
+        else { return nil }
+        return Double(cpu).flatMap { cpu in Int(memory).map { (cpu, $0) } }
+    }
+
     struct Reply {
         let status: Int
         let json: [String: Any]

@@ -1,0 +1,55 @@
+import Aloft
+import Foundation
+import Testing
+
+/// What a container used, as the dashboard shows it for containers of the server's own host.
+@Suite("Container usage", .serialized, .timeLimit(.minutes(3)))
+struct ContainerUsageTests {
+    @Test("the dashboard shows a container's CPU time (a busy loop's at least) and its resident memory")
+    func shown() async throws {
+        let directory = temporaryPath("aloft-usage")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(dataDirectory: directory)
+        let busy: Function<Double, BusyReport> = server.app("fixtures").lookup("busy_loop")
+        let report = try await busy.remote(0.5)
+        let shown = try #require(try await server.dashboardUsage(app: "fixtures", container: report.containerID))
+        // The process's own count, its start included: at least the loop's, and less than the whole run.
+        #expect(shown.cpuSeconds >= report.cpuSeconds * 0.9 && shown.cpuSeconds < report.cpuSeconds + 5, "\(shown)")
+        #expect(shown.memoryMiB >= 2 && shown.memoryMiB < 2_000, "\(shown)")
+        #expect(await server.terminate() == 0)
+    }
+}
+
+/// The app page's live stream, as a browser's EventSource reads it.
+@Suite("Dashboard live log", .serialized, .timeLimit(.minutes(3)))
+struct DashboardLiveTests {
+    @Test("a reconnect with Last-Event-ID gets the lines after that one, none it saw before")
+    func resumes() async throws {
+        let directory = temporaryPath("aloft-dashboard-live")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(dataDirectory: directory)
+        let say: Function<String, String> = server.app("fixtures").lookup("say")
+        #expect(try await say.remote("first") == "first")
+        func live(_ headers: [String]) throws -> ChildProcess {
+            try ChildProcess(
+                "/usr/bin/curl",
+                arguments: ["-sN", "-H", "Cookie: aloft_token=\(server.token)"] + headers.flatMap { ["-H", $0] }
+                    + [server.httpURL + "/dashboard/apps/fixtures/live?function=say"])
+        }
+        let stream = try live([])
+        try await stream.waitForOutput("\"text\":\"first\"")
+        let events = stream.stdout.components(separatedBy: "\n\n").filter { $0.contains("event: log") }
+        let first = try #require(
+            events.first { $0.contains("\"text\":\"first\"") }.flatMap { event in
+                event.split(separator: "\n").first { $0.hasPrefix("id: ") }.flatMap { UInt64($0.dropFirst(4)) }
+            })
+        await stream.kill()
+
+        #expect(try await say.remote("second") == "second")
+        let resumed = try live(["Last-Event-ID: \(first)"])
+        try await resumed.waitForOutput("\"text\":\"second\"")
+        #expect(!resumed.stdout.contains("\"text\":\"first\""), "\(resumed.stdout)")
+        await resumed.kill()
+        #expect(await server.terminate() == 0)
+    }
+}
