@@ -15,7 +15,12 @@ func upload(_ path: String, api: APIOptions) async throws -> (digest: String, si
     let size = ByteCountFormatter.string(fromByteCount: Int64(bytes.count), countStyle: .file)
     if try await api.send("HEAD", "/v1/artifacts/\(digest)", body: nil).status == 200 { return (digest, size, false) }
     let route = "/v1/artifacts/\(digest)"
-    guard let progress = UploadProgress(total: bytes.count, name: (path as NSString).lastPathComponent) else {
+    // Streamed (for the progress line) only on a terminal, and not through a proxy: AsyncHTTPClient does not read
+    // the proxy variables that URLSession honours.
+    let environment = ProcessInfo.processInfo.environment
+    let proxied = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"].contains { environment[$0] != nil }
+    guard !proxied, let progress = UploadProgress(total: bytes.count, name: (path as NSString).lastPathComponent)
+    else {
         try expectSuccess(try await api.send("PUT", route, body: bytes), doing: "uploading the executable")
         return (digest, size, true)
     }
@@ -23,9 +28,14 @@ func upload(_ path: String, api: APIOptions) async throws -> (digest: String, si
     do {
         reply = try await streamedPut(bytes, to: api.baseURL + route, token: api.resolvedToken, progress: progress)
         progress.end(completed: true)
+    } catch is CancellationError {
+        progress.end(completed: false)
+        throw CancellationError()
     } catch {
         progress.end(completed: false)
-        // Not sent: the plain request says why (an unreachable server, as every command reports it).
+        // It may have arrived before the reply was lost; if not, the plain request sends it or says why (an
+        // unreachable server, as every command reports it).
+        if try await api.send("HEAD", route, body: nil).status == 200 { return (digest, size, true) }
         reply = try await api.send("PUT", route, body: bytes)
     }
     try expectSuccess(reply, doing: "uploading the executable")

@@ -51,6 +51,40 @@ struct CallTracingTests {
         #expect(first.traceContext[InMemoryTracer.spanIDKey] == run.spanID)
         #expect(second.traceContext[InMemoryTracer.spanIDKey] == retry.spanID)
         #expect(first.traceContext[InMemoryTracer.traceIDKey] == "caller-trace")
+        #expect(tracer.activeSpans.isEmpty)
+    }
+
+    @Test("a container that dies ends the runs it had, those it was only sent too; every span ends")
+    func containerLost() throws {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        let harness = Harness { $0.tracer = tracer }
+        let client = try harness.client()
+        // One container at most: the second input is sent to it ahead (prefetched) while the first runs.
+        let id = try harness.register("f", options: FunctionOptions(maxContainers: 1), on: client)
+        try client.invoke(id, "a", requestID: 10)
+        try client.invoke(id, "b", requestID: 11)
+        let first = try harness.connectContainer(0)
+        #expect(try first.dispatched().count == 2)
+        harness.exit(0, status: 9 + 128)  // killed: the running input runs again, the queued one waits again
+        harness.advance(by: .seconds(5))  // a connected container's end is taken once its connection is gone too
+        let second = try harness.connectContainer(1)
+        // "b" first (it went back to the front); "a", which was running when its container died, runs alone after.
+        var answered = 0
+        for _ in 0..<10 where answered < 2 {
+            for input in try second.dispatched() {
+                try second.answer(input.inputID, .success(Array("ok".utf8)))
+                answered += 1
+            }
+        }
+        #expect(answered == 2)
+        #expect(try client.received().filter { if case .invokeResult = $0.body { true } else { false } }.count == 2)
+        harness.advance(by: .milliseconds(50))
+        #expect(tracer.activeSpans.isEmpty, "\(tracer.activeSpans.map(\.operationName))")
+        // "a" ran, was lost and ran again (a second attempt: "retry"); "b" was sent, came back, and ran.
+        let runs = tracer.finishedSpans.filter { $0.operationName == "run" }
+        #expect(runs.count == 3 && runs.filter { $0.status?.code == .error }.count == 2, "\(runs.map(\.status))")
+        #expect(tracer.finishedSpans.filter { $0.operationName == "retry" && $0.status?.code == .ok }.count == 1)
+        #expect(tracer.finishedSpans.filter { $0.operationName == "queue wait" }.count == 4)
     }
 
     @Test("a map's call span ends with its last input; only its first inputs get spans of their own")
@@ -87,6 +121,7 @@ struct CallTracingTests {
         #expect(call.parentSpanID == nil && call.attributes["aloft.inputs"]?.toSpanAttribute() == .int64(Int64(count)))
         #expect(spans.filter { $0.operationName == "run" }.count == Int(CallTracing.tracedInputsPerCall))
         #expect(spans.allSatisfy { $0.operationName == "f call" || $0.parentSpanID == call.spanID })
+        #expect(tracer.activeSpans.isEmpty)
     }
 
     @Test("without a tracer nothing is recorded and a dispatch carries no context")

@@ -24,10 +24,19 @@ struct UserNamespaceTests {
                 atPath: productsDirectory.appendingPathComponent(product).path, toPath: "\(directory)/\(product)")
         }
         let log = directory + "/server.log"
-        let server = try await ServerProcess(
-            dataDirectory: data, arguments: ["--isolation", "bwrap", "--container-pids", "64"], standardError: log,
-            launcher: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
-            executable: directory + "/aloft")
+        let server: ServerProcess
+        do {
+            server = try await ServerProcess(
+                dataDirectory: data, arguments: ["--isolation", "bwrap", "--container-pids", "64"],
+                standardError: log,
+                launcher: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+                executable: directory + "/aloft")
+        } catch {
+            // Its standard error went to the log: say what it said.
+            let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no log)"
+            Issue.record("the server did not start: \(error); its log: \(said)")
+            return
+        }
         let logged = try String(contentsOfFile: log, encoding: .utf8)
         #expect(logged.contains("bubblewrap in a user namespace"), "\(logged)")
         #expect(logged.contains("WITHOUT memory or CPU limits"), "\(logged)")

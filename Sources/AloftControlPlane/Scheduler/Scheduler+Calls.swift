@@ -33,7 +33,7 @@ extension Scheduler {
             id: makeID(), pool: pool, functionName: functionName, index: 0, data: invoke.data, owner: owner,
             connection: connection)
         if !invoke.callID.isEmpty { invocations[invoke.callID] = input }
-        traceInvoke(input, invoke)
+        traceInvoke(input, callID: invoke.callID, headers: invoke.traceContext)
         enqueue(input)
         schedule(pool)
     }

@@ -93,6 +93,7 @@ extension Scheduler {
             } else {
                 input.move(to: .waiting)
                 pool.pending.prepend(inputID)
+                traceReturned(input)
             }
         }
         for inputID in container.assigned.prefix(container.slots).reversed() {

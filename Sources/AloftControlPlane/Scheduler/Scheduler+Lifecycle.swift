@@ -86,7 +86,7 @@ extension Scheduler {
     func finishShutdown() {
         guard case .stopping(let promise) = lifecycle else { return }
         lifecycle = .stopped(promise.futureResult)
-        tracing?.ends.flush()  // the last spans reach the tracer before the process's exporter shuts down
+        traceShutdown()  // the last spans reach the tracer before the process's exporter shuts down
         promise.succeed()
     }
 }

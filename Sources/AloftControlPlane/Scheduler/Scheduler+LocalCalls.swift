@@ -23,6 +23,7 @@ extension Scheduler {
             let input = InputRecord(
                 id: makeID(), pool: pool, functionName: functionName, index: 0, data: payload, owner: .local(promise),
                 connection: nil)
+            traceInvoke(input, callID: "", headers: [:])
             enqueue(input)
             schedule(pool)
         } catch {

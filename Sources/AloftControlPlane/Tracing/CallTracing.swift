@@ -85,6 +85,8 @@ final class InputTrace: @unchecked Sendable {
 final class SpanEnds: @unchecked Sendable {
     private let loop: any EventLoop
     private var pending: [(span: any Span, at: DefaultTracerClock.Instant)] = []
+    /// After shutdown: each span goes to the tracer as it ends.
+    private var batching = true
 
     init(loop: any EventLoop) { self.loop = loop }
 
@@ -98,14 +100,20 @@ final class SpanEnds: @unchecked Sendable {
             span.setStatus(SpanStatus(code: .error, message: message.isEmpty ? "\(status)" : message))
         }
         pending.append((span, DefaultTracerClock.now))
-        if pending.count >= 512 {
+        if pending.count >= 512 || !batching {
             flush()
         } else if pending.count == 1 {
             loop.scheduleTask(in: .milliseconds(20)) { [self] in flush() }
         }
     }
 
-    /// Hands the ended spans to the tracer (also at shutdown).
+    /// Hands what has ended to the tracer now, and each span from now on as it ends (at shutdown).
+    func stopBatching() {
+        batching = false
+        flush()
+    }
+
+    /// Hands the ended spans to the tracer.
     func flush() {
         let ended = pending
         pending = []

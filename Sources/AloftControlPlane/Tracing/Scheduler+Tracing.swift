@@ -12,12 +12,12 @@ import Tracing
 //               └─ "g call" …             are children of it (its context travels with the input)
 
 extension Scheduler {
-    /// A `.remote` call's input: its call span is the input's own.
-    func traceInvoke(_ input: InputRecord, _ invoke: Aloft_V1_FunctionInvoke) {
+    /// A `.remote` call's input (or the HTTP API's call of one): its call span is the input's own.
+    func traceInvoke(_ input: InputRecord, callID: String, headers: [String: String]) {
         guard let tracing else { return }
         let span = tracing.callSpan(
             function: input.functionName, app: input.pool.appName, workspace: input.pool.workspace,
-            callID: invoke.callID, kind: "remote", headers: invoke.traceContext)
+            callID: callID, kind: "remote", headers: headers)
         input.trace = InputTrace(call: span.context, ownCallSpan: span)
     }
 
@@ -55,12 +55,23 @@ extension Scheduler {
         trace.queueWait = span
     }
 
+    /// `input` was sent to a container that ended before it started: its run ends and it waits again, in the same
+    /// attempt.
+    func traceReturned(_ input: InputRecord) {
+        guard let tracing, let trace = input.trace else { return }
+        traceAttemptEnded(input, status: .failure, message: "its container ended before it started; it waits again")
+        let span = tracing.childSpan("queue wait", of: trace.call)
+        span.attributes["aloft.attempt"] = trace.attempts
+        trace.queueWait = span
+    }
+
     /// `input` is sent to `container`: its queue wait ends and its run begins. Returns the run span's context for
     /// the dispatch.
     func traceDispatched(_ input: InputRecord, to container: ContainerRecord) -> [String: String] {
         guard let tracing, let trace = input.trace else { return [:] }
         if let queueWait = trace.queueWait { tracing.ends.end(queueWait) }
         trace.queueWait = nil
+        traceAttemptEnded(input, status: .failure, message: "sent again")  // none should be open; never leak one
         let span = tracing.childSpan(trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer)
         span.attributes["aloft.attempt"] = trace.attempts
         span.attributes["aloft.container_id"] = container.id
@@ -94,6 +105,27 @@ extension Scheduler {
         call.span = nil
         span.attributes["aloft.inputs"] = call.inputCount
         tracing.ends.end(span, status: call.isCancelled ? .cancelled : .success)
+    }
+
+    /// The control plane stopped: every span still open ends (as an error: its call did not finish here), and all
+    /// reach the tracer now, before the process's exporter shuts down; spans that end later are handed over at once.
+    func traceShutdown() {
+        guard let tracing else { return }
+        let message = "the control plane stopped"
+        for input in inputs.values {
+            guard let trace = input.trace else { continue }
+            if let queueWait = trace.queueWait { tracing.ends.end(queueWait, status: .cancelled, message: message) }
+            trace.queueWait = nil
+            traceAttemptEnded(input, status: .cancelled, message: message)
+            if let span = trace.ownCallSpan { tracing.ends.end(span, status: .cancelled, message: message) }
+            trace.ownCallSpan = nil
+        }
+        for call in calls.values {
+            if let span = call.span { tracing.ends.end(span, status: .cancelled, message: message) }
+            call.span = nil
+        }
+        for container in containers.values { traceContainerStarted(container, ok: false, reason: message) }
+        tracing.ends.stopBatching()
     }
 
     /// A container starts for `pool`: a cold start of the call waiting longest, if it is traced.

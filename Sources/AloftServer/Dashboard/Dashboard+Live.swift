@@ -18,7 +18,10 @@ extension Dashboard {
             workspace: workspace, app: app, function: filter("function"), callID: filter("call"), limit: 100,
             newest: true)
         // A browser that reconnects says which line it saw last: it gets the lines after it, none twice.
-        if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!], let after = UInt64(lastEventID) {
+        // A number past the log's (its numbering restarted with a server that keeps no log store) starts afresh.
+        if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!], let after = UInt64(lastEventID),
+            after <= controlPlane.lastLogSequence
+        {
             start.after = after
             start.newest = false
             start.limit = 500
