@@ -50,6 +50,7 @@ public struct HostCapacity: Sendable, Hashable, CustomStringConvertible {
         else { return [] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: smi)
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")  // not the server's, which may be closed to it
         process.arguments = ["--query-gpu=name", "--format=csv,noheader"]
         let pipe = Pipe()
         process.standardOutput = pipe

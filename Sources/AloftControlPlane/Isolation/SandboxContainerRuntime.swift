@@ -94,6 +94,9 @@ public struct SandboxContainerRuntime: ContainerRuntime {
     private static func boxUnavailable(bwrap: String, userNamespace: Bool) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bwrap)
+        // Not the server's working directory, which its user may not be allowed into (a server run as another
+        // user from a private directory): Foundation changes into it first, and the start fails with EACCES.
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
         process.arguments =
             (userNamespace ? ["--unshare-user", "--disable-userns"] : [])
             + ["--unshare-pid", "--ro-bind", "/", "/", "--size", "1048576", "--perms", "1777", "--tmpfs", "/tmp"]
