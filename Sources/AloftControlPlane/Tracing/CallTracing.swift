@@ -76,6 +76,31 @@ final class InputTrace: @unchecked Sendable {
         self.call = call
         self.ownCallSpan = ownCallSpan
     }
+
+    /// Opens a queue wait of the current attempt.
+    func openQueueWait(_ tracing: CallTracing) {
+        let span = tracing.childSpan("queue wait", of: call)
+        span.attributes["aloft.attempt"] = attempts
+        queueWait = span
+    }
+
+    func endQueueWait(_ ends: SpanEnds, status: Aloft_V1_Status? = nil, message: String = "") {
+        if let queueWait { ends.end(queueWait, status: status, message: message) }
+        queueWait = nil
+    }
+
+    func endRun(_ ends: SpanEnds, status: Aloft_V1_Status, message: String = "") {
+        if let run { ends.end(run, status: status, message: message) }
+        run = nil
+    }
+
+    /// Ends whatever is open of it: its queue wait or run, and a `.remote`'s call span.
+    func endAll(_ ends: SpanEnds, status: Aloft_V1_Status, message: String) {
+        endQueueWait(ends, status: status, message: message)
+        endRun(ends, status: status, message: message)
+        if let ownCallSpan { ends.end(ownCallSpan, status: status, message: message) }
+        ownCallSpan = nil
+    }
 }
 
 /// Ends spans at the moment they end, but hands them to the tracer in batches (every 20 ms, or 512 at a time),

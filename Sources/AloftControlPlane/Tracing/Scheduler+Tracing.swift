@@ -48,30 +48,25 @@ extension Scheduler {
     /// An attempt of `input` joins the backlog (or waits out a retry's delay).
     func traceQueued(_ input: InputRecord) {
         guard let tracing, let trace = input.trace else { return }
-        traceAttemptEnded(input, status: .failure, message: "its container was lost; it runs again")
+        trace.endRun(tracing.ends, status: .failure, message: "its container was lost; it runs again")
         trace.attempts += 1
-        let span = tracing.childSpan("queue wait", of: trace.call)
-        span.attributes["aloft.attempt"] = trace.attempts
-        trace.queueWait = span
+        trace.openQueueWait(tracing)
     }
 
     /// `input` was sent to a container that ended before it started: its run ends and it waits again, in the same
     /// attempt.
     func traceReturned(_ input: InputRecord) {
         guard let tracing, let trace = input.trace else { return }
-        traceAttemptEnded(input, status: .failure, message: "its container ended before it started; it waits again")
-        let span = tracing.childSpan("queue wait", of: trace.call)
-        span.attributes["aloft.attempt"] = trace.attempts
-        trace.queueWait = span
+        trace.endRun(tracing.ends, status: .failure, message: "its container ended before it started; it waits again")
+        trace.openQueueWait(tracing)
     }
 
     /// `input` is sent to `container`: its queue wait ends and its run begins. Returns the run span's context for
     /// the dispatch.
     func traceDispatched(_ input: InputRecord, to container: ContainerRecord) -> [String: String] {
         guard let tracing, let trace = input.trace else { return [:] }
-        if let queueWait = trace.queueWait { tracing.ends.end(queueWait) }
-        trace.queueWait = nil
-        traceAttemptEnded(input, status: .failure, message: "sent again")  // none should be open; never leak one
+        trace.endQueueWait(tracing.ends)
+        trace.endRun(tracing.ends, status: .failure, message: "sent again")  // none should be open; never leak one
         let span = tracing.childSpan(trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer)
         span.attributes["aloft.attempt"] = trace.attempts
         span.attributes["aloft.container_id"] = container.id
@@ -82,21 +77,14 @@ extension Scheduler {
 
     /// The current attempt of `input` ended (an output, a timeout, its container lost).
     func traceAttemptEnded(_ input: InputRecord, status: Aloft_V1_Status, message: String = "") {
-        guard let tracing, let trace = input.trace, let run = trace.run else { return }
-        trace.run = nil
-        tracing.ends.end(run, status: status, message: message)
+        guard let tracing, let trace = input.trace else { return }
+        trace.endRun(tracing.ends, status: status, message: message)
     }
 
     /// `input` is answered: what is open of it ends, and a `.remote`'s call span with it.
     func traceAnswered(_ input: InputRecord, _ result: Aloft_V1_Result) {
-        guard let tracing, let trace = input.trace else { return }
-        if let queueWait = trace.queueWait { tracing.ends.end(queueWait) }
-        trace.queueWait = nil
-        traceAttemptEnded(input, status: result.status, message: result.error.message)
-        if let span = trace.ownCallSpan {
-            trace.ownCallSpan = nil
-            tracing.ends.end(span, status: result.status, message: result.error.message)
-        }
+        guard let tracing else { return }
+        input.trace?.endAll(tracing.ends, status: result.status, message: result.error.message)
     }
 
     /// Every input of `call` was answered.
@@ -112,14 +100,7 @@ extension Scheduler {
     func traceShutdown() {
         guard let tracing else { return }
         let message = "the control plane stopped"
-        for input in inputs.values {
-            guard let trace = input.trace else { continue }
-            if let queueWait = trace.queueWait { tracing.ends.end(queueWait, status: .cancelled, message: message) }
-            trace.queueWait = nil
-            traceAttemptEnded(input, status: .cancelled, message: message)
-            if let span = trace.ownCallSpan { tracing.ends.end(span, status: .cancelled, message: message) }
-            trace.ownCallSpan = nil
-        }
+        for input in inputs.values { input.trace?.endAll(tracing.ends, status: .cancelled, message: message) }
         for call in calls.values {
             if let span = call.span { tracing.ends.end(span, status: .cancelled, message: message) }
             call.span = nil
