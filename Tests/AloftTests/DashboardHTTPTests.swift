@@ -31,18 +31,15 @@ struct DashboardLiveTests {
         let say: Function<String, String> = server.app("fixtures").lookup("say")
         #expect(try await say.remote("first") == "first")
         func live(_ headers: [String]) throws -> ChildProcess {
-            try ChildProcess(
-                "/usr/bin/curl",
-                arguments: ["-sN", "-H", "Cookie: aloft_token=\(server.token)"] + headers.flatMap { ["-H", $0] }
-                    + [server.httpURL + "/dashboard/apps/fixtures/live?function=say"])
+            try server.events(
+                "/dashboard/apps/fixtures/live?function=say", headers: ["Cookie: aloft_token=\(server.token)"] + headers
+            )
         }
         let stream = try live([])
         try await stream.waitForOutput("\"text\":\"first\"")
         let events = stream.stdout.components(separatedBy: "\n\n").filter { $0.contains("event: log") }
         let first = try #require(
-            events.first { $0.contains("\"text\":\"first\"") }.flatMap { event in
-                event.split(separator: "\n").first { $0.hasPrefix("id: ") }.flatMap { UInt64($0.dropFirst(4)) }
-            })
+            events.first { $0.contains("\"text\":\"first\"") }.flatMap { ServerProcess.eventIDs($0).first })
         await stream.kill()
 
         #expect(try await say.remote("second") == "second")

@@ -119,10 +119,8 @@ struct LogTests {
         let say: Function<String, String> = server.app("fixtures").lookup("say")
         #expect(try await say.remote("one") == "one")
         func curl(_ headers: [String]) throws -> ChildProcess {
-            try ChildProcess(
-                "/usr/bin/curl",
-                arguments: ["-sN", "-H", "Authorization: Bearer \(server.token)", "-H", "Accept: text/event-stream"]
-                    + headers.flatMap { ["-H", $0] } + [server.httpURL + "/v1/apps/fixtures/logs?function=say"])
+            try server.events(
+                "/v1/apps/fixtures/logs?function=say", headers: ["Authorization: Bearer \(server.token)"] + headers)
         }
         let stream = try curl([])
         #expect(try await say.remote("two") == "two")
@@ -133,14 +131,14 @@ struct LogTests {
         let events = stream.stdout.components(separatedBy: "\n\n").filter { !$0.isEmpty }
         #expect(
             events.count == 4 && events.allSatisfy { $0.hasPrefix("id: ") && $0.contains("\ndata: {") }, "\(events)")
-        func id(_ event: String) -> Int? { Int(event.dropFirst(4).prefix { $0 != "\n" }) }
-        let one = try #require(events.first { $0.contains("\"text\":\"one\"") }.flatMap(id))
+        let one = try #require(
+            events.first { $0.contains("\"text\":\"one\"") }.flatMap { ServerProcess.eventIDs($0).first })
         await stream.kill()
 
         let resumed = try curl(["Last-Event-ID: \(one)"])
         try await resumed.waitForOutput("\"text\":\"two (stderr)\"")
         try await resumed.waitForOutput("\"text\":\"two\"")
-        let ids = resumed.stdout.components(separatedBy: "\n\n").compactMap(id)
+        let ids = ServerProcess.eventIDs(resumed.stdout)
         #expect(!ids.isEmpty && ids.allSatisfy { $0 > one }, "\(resumed.stdout)")
         await resumed.kill()
 

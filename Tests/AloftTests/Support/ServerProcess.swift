@@ -67,6 +67,20 @@ final class ServerProcess: Sendable {
         #expect(deployed.status == 0, "\(deployed.stderr)")
     }
 
+    /// A Server-Sent Events stream of its HTTP port at `path`, read by curl as it arrives (`headers` as `Name: value`).
+    func events(_ path: String, headers: [String]) throws -> ChildProcess {
+        try ChildProcess(
+            "/usr/bin/curl",
+            arguments: ["-sN", "-H", "Accept: text/event-stream"] + headers.flatMap { ["-H", $0] } + [httpURL + path])
+    }
+
+    /// The `id:` of each event in a Server-Sent Events text that has one.
+    static func eventIDs(_ text: String) -> [UInt64] {
+        text.components(separatedBy: "\n\n").compactMap { event in
+            event.split(separator: "\n").first { $0.hasPrefix("id: ") }.flatMap { UInt64($0.dropFirst(4)) }
+        }
+    }
+
     /// The dashboard's page of `app`, as a browser logged in with the server's first token gets it.
     func dashboardPage(app: String) async throws -> String {
         var request = URLRequest(url: try #require(URL(string: httpURL + "/dashboard/apps/\(app)")))
