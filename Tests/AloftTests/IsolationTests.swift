@@ -112,15 +112,26 @@ struct IsolationTests {
         try await BoxHost.withServer { server, _ in
             let busy: Function<Double, BusyReport> = server.app("fixtures").lookup(
                 "busy_loop", options: FunctionOptions(cpu: .init(request: 0.5, limit: 0.5)))
+            // A loaded machine may give the loop less than its limit, never more. That the limit is what held it back
+            // is the kernel's own count of the periods it throttled; a machine so loaded that the loop never reached
+            // half a core in a period throttles nothing, so the loop runs again (in the same, warm container) until
+            // the kernel has throttled it, for a minute at most.
             let before = ContinuousClock.now
-            let report = try await busy.remote(3)
+            var report = try await busy.remote(2)
+            var throttled = 0
+            var runs = 1
+            while true {
+                let share = report.cpuSeconds / report.wallSeconds
+                #expect(share < 0.7, "busy loop got \(share) of a core: \(report)")
+                throttled = try #require(BoxHost.throttledPeriods(ofContainer: report.containerID))
+                if throttled > 0 || ContinuousClock.now - before > .seconds(60) { break }
+                let next = try await busy.remote(2)
+                #expect(next.containerID == report.containerID, "the warm container runs the next loop")
+                report = next
+                runs += 1
+            }
             let elapsed = ContinuousClock.now - before
-            let share = report.cpuSeconds / report.wallSeconds
-            // A loaded machine may give it less than its limit, never more; that the limit is what held it back is
-            // the kernel's own count of the periods it was throttled in.
-            #expect(share < 0.7, "busy loop got \(share) of a core: \(report)")
-            let throttled = try #require(BoxHost.throttledPeriods(ofContainer: report.containerID))
-            #expect(throttled > 0, "never throttled, yet it got \(share) of a core")
+            #expect(throttled > 0, "never throttled in \(runs) runs of the loop")
             // The cgroup's own account, over the container's whole life (its start included).
             let used = try #require(BoxHost.cpuSeconds(ofContainer: report.containerID))
             let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
