@@ -1,6 +1,7 @@
 public import AloftClient
 public import AloftControlPlane
 import AloftCore
+package import AloftWire
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -65,6 +66,24 @@ public final class EmbeddedControlPlane: ControlPlaneProvider {
         else { return }
         await running.serviceGroup.triggerGracefulShutdown()
         _ = await running.running.result
+    }
+}
+
+// Callers in this process reach it without a socket; its containers, other processes, at its address.
+extension EmbeddedControlPlane: InProcessControlPlane {
+    package func connectInProcess(
+        deliver: @escaping @Sendable (Aloft_V1_Envelope) -> Void, onClose: @escaping @Sendable () -> Void
+    ) async throws -> any InProcessLink {
+        guard let controlPlane = started.withLock({ $0?.controlPlane }) else {
+            throw AloftError(.connectionFailed, "the embedded control plane is not running")
+        }
+        return Link(connection: try await controlPlane.connectInProcess(deliver: deliver, onClose: onClose))
+    }
+
+    private struct Link: InProcessLink {
+        let connection: InProcessConnection
+        func send(_ envelope: Aloft_V1_Envelope) { connection.send(envelope) }
+        func closeFromCaller() { connection.closeFromCaller() }
     }
 }
 

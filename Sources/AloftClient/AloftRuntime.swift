@@ -84,14 +84,16 @@ package final class AloftRuntime: Sendable {
     /// connection per address and token: two tokens are two identities, workspaces).
     private func target(
         for appProvider: any ControlPlaneProvider
-    ) async throws -> (address: String, token: String?, key: String) {
+    ) async throws -> (address: String, token: String?, key: String, inProcess: (any InProcessControlPlane)?) {
         let address: String
         let override = Self.providerOverride
         let provider = override ?? appProvider
+        var inProcess: (any InProcessControlPlane)?
         if override == nil, let controlPlaneOverride {
             address = controlPlaneOverride
         } else {
             address = try await provider.address()
+            inProcess = provider as? any InProcessControlPlane
         }
         guard !address.isEmpty else {
             throw AloftError(
@@ -100,7 +102,7 @@ package final class AloftRuntime: Sendable {
             )
         }
         let token = provider.token ?? environmentToken
-        return (address, token, token.map { address + " " + String($0.hashValue) } ?? address)
+        return (address, token, token.map { address + " " + String($0.hashValue) } ?? address, inProcess)
     }
 
     /// Whether this process had an open connection to the control plane of `provider` before.
@@ -111,7 +113,7 @@ package final class AloftRuntime: Sendable {
 
     /// The connection to the control plane of `provider`, opened on first use and reopened if it broke.
     func connection(for appProvider: any ControlPlaneProvider) async throws -> WireConnection {
-        let (address, token, key) = try await target(for: appProvider)
+        let (address, token, key, inProcess) = try await target(for: appProvider)
         // A cached connection that has closed (the control plane restarted or went away) is replaced once.
         for attempt in 1...2 {
             let task = connections.withLock { connections in
@@ -120,14 +122,18 @@ package final class AloftRuntime: Sendable {
                     // Pushed outputs are routed by a key of this connection alone: the close of an old connection must
                     // not fail calls already made on its replacement.
                     let connectionKey = key + " #" + UUID().uuidString
-                    let connection = try await WireConnection.connect(
-                        to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey,
-                        onPush: { envelope in
-                            PushedOutputRouter.shared.route(envelope)
-                        },
-                        onClose: {
-                            PushedOutputRouter.shared.connectionClosed(connectionKey)
-                        })
+                    let onPush: @Sendable (Aloft_V1_Envelope) -> Void = { PushedOutputRouter.shared.route($0) }
+                    let onClose: @Sendable () -> Void = { PushedOutputRouter.shared.connectionClosed(connectionKey) }
+                    let connection =
+                        if let inProcess {
+                            try await WireConnection.connect(
+                                inProcess: inProcess, token: token, key: connectionKey, onPush: onPush, onClose: onClose
+                            )
+                        } else {
+                            try await WireConnection.connect(
+                                to: address, group: eventLoopGroup, role: .client, token: token, key: connectionKey,
+                                onPush: onPush, onClose: onClose)
+                        }
                     self.everConnected.withLock { _ = $0.insert(key) }
                     return connection
                 }

@@ -1,4 +1,5 @@
 import AloftCore
+package import AloftWire
 import Foundation
 
 /// Where an app's control plane is. The `ALOFT_CONTROL_PLANE` environment variable (`host:port` or `unix:/path`) overrides
@@ -38,4 +39,22 @@ extension ControlPlaneProvider where Self == RemoteControlPlane {
     public static var environment: RemoteControlPlane {
         RemoteControlPlane(ProcessInfo.processInfo.environment[AloftEnvironment.controlPlaneAddress] ?? "")
     }
+}
+
+/// A control plane in this process (`EmbeddedControlPlane`): its callers speak the wire protocol to it without a
+/// socket, handing over envelopes as they are (no encoding, no system calls). Its containers, other processes, still
+/// reach it at its `address()`.
+package protocol InProcessControlPlane: ControlPlaneProvider {
+    /// Opens a connection: `deliver` gets each frame the control plane sends (on its event loop: it must not block),
+    /// `onClose` is called once when either side closes it.
+    func connectInProcess(
+        deliver: @escaping @Sendable (Aloft_V1_Envelope) -> Void, onClose: @escaping @Sendable () -> Void
+    ) async throws -> any InProcessLink
+}
+
+/// The caller's end of an in-process connection.
+package protocol InProcessLink: Sendable {
+    /// Sends a frame; frames arrive in the order sent.
+    func send(_ envelope: Aloft_V1_Envelope)
+    func closeFromCaller()
 }

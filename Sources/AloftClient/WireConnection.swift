@@ -7,7 +7,7 @@ import Synchronization
 
 /// One connection to the control plane: requests matched to replies by id, and pushes handed to `onPush`.
 final class WireConnection: Sendable {
-    let channel: any Channel
+    private let transport: Transport
     /// What the runtime caches it under (the address, and the token's identity when there is one); pushed outputs
     /// are routed by it.
     let key: String
@@ -23,8 +23,30 @@ final class WireConnection: Sendable {
     let serial = WireConnection.nextSerial.add(1, ordering: .relaxed).newValue
     private static let nextSerial = Atomic<UInt64>(0)
 
-    private init(channel: any Channel, key: String, core: Core, reply: Aloft_V1_HelloReply?) {
-        self.channel = channel
+    /// How frames reach the control plane.
+    private enum Transport: Sendable {
+        /// A socket, through the channel's pipeline (the framing's encoder).
+        case channel(any Channel)
+        /// A control plane in this process, handed each envelope as it is.
+        case inProcess(any InProcessLink)
+
+        func send(_ envelope: Aloft_V1_Envelope) {
+            switch self {
+            case .channel(let channel): channel.writeAndFlush(envelope, promise: nil)
+            case .inProcess(let link): link.send(envelope)
+            }
+        }
+
+        func close() {
+            switch self {
+            case .channel(let channel): channel.close(promise: nil)
+            case .inProcess(let link): link.closeFromCaller()
+            }
+        }
+    }
+
+    private init(transport: Transport, key: String, core: Core, reply: Aloft_V1_HelloReply?) {
+        self.transport = transport
         self.key = key
         self.core = core
         self.maxPayloadBytes = reply.map { Int($0.maxPayloadBytes) } ?? AloftLimits.defaultMaxPayloadBytes
@@ -69,8 +91,32 @@ final class WireConnection: Sendable {
         } catch {
             throw AloftError(.connectionFailed, "could not connect to the control plane at \(address): \(error)")
         }
-        let hello = Aloft_V1_Hello(role: role, containerID: containerID, token: token ?? "")
-        let provisional = WireConnection(channel: channel, key: key ?? address, core: core, reply: nil)
+        return try await handshake(
+            transport: .channel(channel), core: core, address: address, key: key ?? address,
+            hello: Aloft_V1_Hello(role: role, containerID: containerID, token: token ?? ""))
+    }
+
+    /// Connects to a control plane in this process (`InProcessControlPlane`): the same protocol, hello first, with
+    /// no socket between.
+    static func connect(
+        inProcess controlPlane: any InProcessControlPlane,
+        token: String?,
+        key: String,
+        onPush: @escaping @Sendable (Aloft_V1_Envelope) -> Void,
+        onClose: @escaping @Sendable () -> Void = {}
+    ) async throws -> WireConnection {
+        let core = Core(onPush: onPush, onClose: onClose)
+        let link = try await controlPlane.connectInProcess(
+            deliver: { core.received($0) }, onClose: { core.closed("the control plane closed it") })
+        return try await handshake(
+            transport: .inProcess(link), core: core, address: "this process", key: key,
+            hello: Aloft_V1_Hello(role: .client, token: token ?? ""))
+    }
+
+    private static func handshake(
+        transport: Transport, core: Core, address: String, key: String, hello: Aloft_V1_Hello
+    ) async throws -> WireConnection {
+        let provisional = WireConnection(transport: transport, key: key, core: core, reply: nil)
         let reply: Aloft_V1_HelloReply
         do {
             guard case .helloReply(let helloReply) = try await provisional.request(.hello(hello)) else {
@@ -78,10 +124,10 @@ final class WireConnection: Sendable {
             }
             reply = helloReply
         } catch {
-            channel.close(promise: nil)
+            transport.close()
             throw error
         }
-        return WireConnection(channel: channel, key: key ?? address, core: core, reply: reply)
+        return WireConnection(transport: transport, key: key, core: core, reply: reply)
     }
 
     /// Sends a request and waits for its reply. An `ErrorReply` is thrown as the `AloftError` it names; a cancelled
@@ -101,7 +147,7 @@ final class WireConnection: Sendable {
                     return nil
                 }
                 if let failure { return continuation.resume(throwing: failure) }
-                channel.writeAndFlush(Aloft_V1_Envelope(requestID: id, body: body), promise: nil)
+                transport.send(Aloft_V1_Envelope(requestID: id, body: body))
             }
         } onCancel: {
             core.state.withLock { $0.pending.removeValue(forKey: id) }?.resume(throwing: CancellationError())
@@ -111,7 +157,7 @@ final class WireConnection: Sendable {
 
     /// Sends a message that has no reply.
     func send(_ body: Aloft_V1_Envelope.OneOf_Body) {
-        channel.writeAndFlush(Aloft_V1_Envelope(requestID: 0, body: body), promise: nil)
+        transport.send(Aloft_V1_Envelope(requestID: 0, body: body))
     }
 
     final class Core: Sendable {

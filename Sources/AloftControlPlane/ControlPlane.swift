@@ -1,5 +1,5 @@
 public import AloftCore
-import AloftWire
+package import AloftWire
 public import Foundation
 public import Logging
 import NIOCore
@@ -186,6 +186,22 @@ public final class ControlPlane: Service, Sendable {
 }
 
 // MARK: In-process calls
+
+extension ControlPlane {
+    /// Opens a connection for a caller in this process, which speaks the wire protocol without a socket: `deliver`
+    /// gets each frame the control plane sends it (on the control plane's event loop; it must not block), `onClose`
+    /// is called once when the connection closes, by either side. The caller says hello first, as on a socket.
+    package func connectInProcess(
+        deliver: @escaping @Sendable (Aloft_V1_Envelope) -> Void, onClose: @escaping @Sendable () -> Void
+    ) async throws -> InProcessConnection {
+        let state = try runningScheduler()
+        return try await state.loop.submit {
+            let connection = InProcessConnection(scheduler: state, deliver: deliver, onClose: onClose)
+            connection.open()
+            return connection
+        }.get()
+    }
+}
 
 /// How a call made through the control plane's in-process API ended.
 public enum CallOutcome: Sendable {

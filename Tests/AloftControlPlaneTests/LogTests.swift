@@ -252,17 +252,18 @@ struct LogFollowerTests {
     @Test("a follower whose connection is not writable is skipped, not buffered for; then told how much it missed")
     func slowFollower() throws {
         var followers = LogFollowers()
-        let slow = EmbeddedChannel()
-        let fast = EmbeddedChannel()
+        let slowChannel = EmbeddedChannel()
+        let slow = ChannelPeer(slowChannel)
+        let fast = ChannelPeer(EmbeddedChannel())
         followers.follow("main/app/", channel: slow)
         followers.follow("main/app/", channel: fast)
         var output = Aloft_V1_ContainerOutput()
         output.data = Data("a\nb\n".utf8)
-        slow.isWritable = false
+        slowChannel.isWritable = false
         let first = followers.frames(for: output, lines: 2, following: "main/app/")
         #expect(first.count == 1 && first[0].0 === fast)
         _ = followers.frames(for: output, lines: 2, following: "main/app/")
-        slow.isWritable = true
+        slowChannel.isWritable = true
         let resumed = followers.frames(for: output, lines: 2, following: "main/app/")
         let toSlow = try #require(resumed.first { $0.0 === slow }?.1)
         #expect(toSlow.count == 2 && toSlow[1] == output)

@@ -247,6 +247,11 @@ func wants(_ name: String) -> Bool {
     selected.subtracting(["quick"]).isEmpty ? defaultWorkloads.contains(name) : selected.contains(name)
 }
 let processStart = clock.now
+// `calls` (bench/per-call.sh): ALOFT_BENCH_CALLS sequential calls in ALOFT_BENCH_FORM (async or blocking) after 100
+// warm-up calls, nothing timed: the script counts system calls and thread wake-ups over two runs of different lengths
+// and divides their difference by the difference of the counts.
+let callCount = Int(ProcessInfo.processInfo.environment["ALOFT_BENCH_CALLS"] ?? "") ?? 1000
+let callsForm = ProcessInfo.processInfo.environment["ALOFT_BENCH_FORM"] ?? "async"
 // `ALOFT_BENCH_METRICS=prometheus`: the embedded control plane records its metrics into a Prometheus registry, as
 // `aloft server`'s does (bench/observability-ab.sh measures what that costs).
 if ProcessInfo.processInfo.environment["ALOFT_BENCH_METRICS"] == "prometheus" {
@@ -284,6 +289,11 @@ app.localEntrypoint("bench") { () async throws in
         }
         samples.sort()
         report("task-loop-task-hop", [("p50_us", String(format: "%.1f", percentile(samples, 0.5)))])
+    }
+    if wants("calls") && callsForm == "async" {
+        for i in 0..<100 { _ = try await square.remote(i) }
+        for i in 0..<callCount { _ = try await square.remote(i) }
+        report("calls", [("n", "\(callCount)"), ("form", callsForm)])
     }
     if wants("rtt") {
         let samples = try await controlPlaneRoundTrip()
@@ -341,6 +351,11 @@ app.localEntrypoint("bench") { () async throws in
 }
 
 app.localEntrypoint("bench-blocking") {
+    if wants("calls") && callsForm == "blocking" {
+        for i in 0..<100 { _ = try square.remote(i) }
+        for i in 0..<callCount { _ = try square.remote(i) }
+        report("calls", [("n", "\(callCount)"), ("form", callsForm)])
+    }
     guard wants("w6") else { return }
     let w1 = try w1Blocking()
     report(

@@ -254,8 +254,10 @@ final class WorkerThreads: @unchecked Sendable {
             thread.name = "aloft-input-\(started)"
             thread.start()
         }
-        condition.signal()
         condition.unlock()
+        // After the unlock: a thread woken while the lock is still held would wake only to wait for it (two more
+        // futex calls per input).
+        condition.signal()
     }
 
     private func runWork() {

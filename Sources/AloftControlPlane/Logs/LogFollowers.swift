@@ -9,7 +9,7 @@ import NIOCore
 /// writable its output is skipped, and once it is, a line says how much was (the stored logs have it all).
 struct LogFollowers {
     private struct Follower {
-        let channel: any Channel
+        let channel: any WirePeer
         var skippedLines = 0
     }
 
@@ -17,16 +17,16 @@ struct LogFollowers {
 
     var isEmpty: Bool { followers.isEmpty }
 
-    mutating func follow(_ key: String, channel: any Channel) {
+    mutating func follow(_ key: String, channel: any WirePeer) {
         followers[key, default: [:]][ObjectIdentifier(channel)] = Follower(channel: channel)
     }
 
-    func isFollowing(_ channel: any Channel) -> Bool {
+    func isFollowing(_ channel: any WirePeer) -> Bool {
         followers.values.contains { $0[ObjectIdentifier(channel)] != nil }
     }
 
     /// A closed connection follows nothing.
-    mutating func remove(_ channel: any Channel) {
+    mutating func remove(_ channel: any WirePeer) {
         guard !followers.isEmpty else { return }
         for key in Array(followers.keys) {
             followers[key]?[ObjectIdentifier(channel)] = nil
@@ -38,9 +38,9 @@ struct LogFollowers {
     /// note of what was skipped if anything was; none for a follower whose connection is not writable.
     mutating func frames(
         for output: Aloft_V1_ContainerOutput, lines: Int, following key: String
-    ) -> [(any Channel, [Aloft_V1_ContainerOutput])] {
+    ) -> [(any WirePeer, [Aloft_V1_ContainerOutput])] {
         guard var following = followers[key] else { return [] }
-        var frames: [(any Channel, [Aloft_V1_ContainerOutput])] = []
+        var frames: [(any WirePeer, [Aloft_V1_ContainerOutput])] = []
         for (id, var follower) in following {
             guard follower.channel.isWritable else {
                 follower.skippedLines += lines

@@ -6,12 +6,12 @@ import NIOCore
 ///
 /// Outputs of a map or generator gathered in one turn go to their caller as one `CallOutputs`.
 final class OutboundFrames {
-    private var channelsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var channelsToFlush: [ObjectIdentifier: any WirePeer] = [:]
     private var outputsToPush: [String: (call: CallRecord, outputs: [Aloft_V1_Output])] = [:]
 
     /// Writes a frame; it goes out at the flush.
-    func write(_ envelope: Aloft_V1_Envelope, on channel: any Channel) {
-        channel.write(envelope, promise: nil)
+    func write(_ envelope: Aloft_V1_Envelope, on channel: any WirePeer) {
+        channel.write(envelope)
         channelsToFlush[ObjectIdentifier(channel)] = channel
     }
 

@@ -86,7 +86,7 @@ extension Scheduler {
     /// is accepted: at once, or for a stored kind once the batch that holds it is stored.
     func createCall(
         id: String, kind: Aloft_V1_CallKind, functionID: UInt64, pool: FunctionPool, functionName: String,
-        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any Channel)?,
+        inputs: [Aloft_V1_Input], last: Bool, subscriber: (any WirePeer)?,
         localSubscriber: (@Sendable (Aloft_V1_Output) -> Void)? = nil, connection: ObjectIdentifier?,
         traceContext: [String: String] = [:], accepted: @escaping @Sendable (Result<Void, AloftError>) -> Void
     ) {

@@ -8,19 +8,19 @@ import NIOCore
 extension Scheduler {
     /// An open connection and its handler.
     struct OpenConnection {
-        let channel: any Channel
+        let channel: any WirePeer
         let handler: ConnectionHandler
     }
 
     /// Counts a new connection in; false (and the connection closed) when the control plane has as many as it
     /// takes, or its peer has as many unwelcomed ones as it may.
-    func connectionOpened(_ connection: ConnectionHandler, channel: any Channel) -> Bool {
+    func connectionOpened(_ connection: ConnectionHandler, channel: any WirePeer) -> Bool {
         loop.assertInEventLoop()
         let limits = configuration.connectionLimits
         guard connections.count < limits.total else {
             return refuse(channel, "at the connection limit", metadata: ["aloft.max_connections": "\(limits.total)"])
         }
-        if let peer = channel.remoteAddress?.ipAddress {
+        if let peer = channel.peerIPAddress {
             guard unwelcomedPeers.admit(peer) else {
                 return refuse(
                     channel, "its peer has too many connections that are not welcomed yet",
@@ -33,9 +33,9 @@ extension Scheduler {
         return true
     }
 
-    private func refuse(_ channel: any Channel, _ reason: String, metadata: Logger.Metadata) -> Bool {
+    private func refuse(_ channel: any WirePeer, _ reason: String, metadata: Logger.Metadata) -> Bool {
         logUnwelcomed("refused a connection: \(reason)", metadata: metadata)
-        channel.close(promise: nil)
+        channel.close()
         return false
     }
 
@@ -57,7 +57,7 @@ extension Scheduler {
 
     /// A connection closed: a container's ends it, a worker host's loses the host; a client's drops what only it
     /// was waiting for (spawned calls live on).
-    func connectionClosed(_ connection: ConnectionHandler, channel: any Channel) {
+    func connectionClosed(_ connection: ConnectionHandler, channel: any WirePeer) {
         loop.assertInEventLoop()
         guard connections.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }  // refused
         connectionWelcomed(connection)
@@ -99,7 +99,7 @@ extension Scheduler {
         let awaited = awaitedConnections()
         for connection in idle where !awaited.contains(ObjectIdentifier(connection.channel)) {
             logger.debug("closing an idle client connection", metadata: ["aloft.idle_timeout": "\(timeout)"])
-            connection.channel.close(promise: nil)
+            connection.channel.close()
         }
     }
 
@@ -124,6 +124,6 @@ extension Scheduler {
     /// instead of talking to a scheduler that starts nothing.
     func closeConnections() {
         loop.assertInEventLoop()
-        for connection in connections.values { connection.channel.close(promise: nil) }
+        for connection in connections.values { connection.channel.close() }
     }
 }

@@ -46,7 +46,7 @@ extension Scheduler {
         container.startupTimer?.cancel()
         container.handle?.kill()  // the connection may close before the process exits
         // a container declared gone (its worker host was lost) can no longer report
-        container.channel?.close(promise: nil)
+        container.channel?.close()
         container.worker?.containers.remove(containerID)
         scheduleWaitingForRoom()  // a slot, and what it requested, are free on its host
         let reason = end == .died ? container.exitDescription ?? reason : reason

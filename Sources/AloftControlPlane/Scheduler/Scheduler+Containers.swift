@@ -97,19 +97,19 @@ extension Scheduler {
     }
 
     /// False (and the connection closed) for an unknown container id or one that is already connected.
-    func isExpectedContainer(_ containerID: String, channel: any Channel) -> Bool {
+    func isExpectedContainer(_ containerID: String, channel: any WirePeer) -> Bool {
         guard let container = containers[containerID], container.channel == nil else {
             // A container that connects after its app stopped is expected at shutdown, not worth a warning.
             logger.log(
                 level: isRunning ? .warning : .debug, "unknown or duplicate container connected",
                 metadata: ["aloft.container_id": "\(containerID)"])
-            channel.close(promise: nil)
+            channel.close()
             return false
         }
         return true
     }
 
-    func containerConnected(_ containerID: String, channel: any Channel) {
+    func containerConnected(_ containerID: String, channel: any WirePeer) {
         guard let container = containers[containerID] else { return }
         container.connected(channel)
         metricsColdStart(container)

@@ -62,7 +62,7 @@ extension Scheduler {
                 continue
             }
             var leastLoaded: ContainerRecord?
-            var channel: (any Channel)?
+            var channel: (any WirePeer)?
             for candidate in pool.containers.values {
                 guard case .serving(let connection) = candidate.state, !candidate.runsSuspect,
                     input.isSuspect

@@ -7,14 +7,14 @@ import NIOCore
 // token, which decides the workspace the connection works in.
 
 extension Scheduler {
-    func receivedHello(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel)
+    func receivedHello(_ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any WirePeer)
     {
         guard hello.protocolVersion == AloftLimits.protocolVersion else {
             let message =
                 "this control plane speaks protocol version \(AloftLimits.protocolVersion), the peer \(hello.protocolVersion)"
             sendError(.protocolError, message, requestID: requestID, on: channel)
             channel.flush()  // the error must go out before the close
-            channel.close(promise: nil)
+            channel.close()
             return
         }
         guard !connection.saidHello else {
@@ -35,13 +35,13 @@ extension Scheduler {
     /// Checks a client's token (a container's own, or one the authenticator knows), then welcomes it in the token's
     /// workspace; a missing or wrong token gets `unauthenticated` and the connection is closed.
     private func authenticate(
-        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel
+        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any WirePeer
     ) {
         let refuse: @Sendable (String) -> Void = { [self] message in
             logger.info("refused a client", metadata: ["aloft.reason": "\(message)"])
             sendError(.unauthenticated, message, requestID: requestID, on: channel)
             channel.flush()
-            channel.close(promise: nil)
+            channel.close()
         }
         if hello.token.hasPrefix("ctr:") {
             // A container's token lets its body call functions, nothing else (never register a worker host).
@@ -84,7 +84,7 @@ extension Scheduler {
     }
 
     private func welcome(
-        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any Channel
+        _ hello: Aloft_V1_Hello, requestID: UInt64, connection: ConnectionHandler, channel: any WirePeer
     ) {
         connection.role = hello.role
         connection.welcomed()

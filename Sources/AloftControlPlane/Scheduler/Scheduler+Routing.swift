@@ -12,7 +12,7 @@ extension Scheduler {
         return connection.role == .unspecified
     }
 
-    func route(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel) {
+    func route(_ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any WirePeer) {
         loop.assertInEventLoop()
         if connection.role == .worker {
             routeWorkerMessage(envelope, from: connection, channel: channel)
@@ -48,7 +48,7 @@ extension Scheduler {
 
     /// A worker host's messages; any of them counts as a heartbeat (output may queue ahead of a heartbeat).
     private func routeWorkerMessage(
-        _ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any Channel
+        _ envelope: Aloft_V1_Envelope, from connection: ConnectionHandler, channel: any WirePeer
     ) {
         workerHeartbeat(from: channel)
         switch envelope.body {
@@ -73,7 +73,7 @@ extension Scheduler {
     /// A client's requests: functions, calls and their results. Every reply names `requestID`.
     private func routeClientRequest(
         _ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64, workspace: String,
-        channel: any Channel
+        channel: any WirePeer
     ) {
         let replier = Replier(scheduler: self, requestID: requestID, channel: channel)
         switch body {
@@ -148,7 +148,7 @@ extension Scheduler {
 struct Replier: @unchecked Sendable {
     let scheduler: Scheduler
     let requestID: UInt64
-    let channel: any Channel
+    let channel: any WirePeer
 
     func send(_ body: Aloft_V1_Envelope.OneOf_Body) {
         scheduler.send(body, requestID: requestID, on: channel)

@@ -7,7 +7,7 @@ import NIOCore
 struct TokenSessions {
     struct Session {
         let key: TokenKey
-        let channel: any Channel
+        let channel: any WirePeer
     }
 
     /// By connection. Tokens are kept in memory only, to be checked again; never logged.
@@ -21,11 +21,11 @@ struct TokenSessions {
 // A check that fails for another reason (the store is down) closes nothing.
 
 extension Scheduler {
-    func sessionOpened(_ channel: any Channel, token: String, kind: StoredToken.Kind) {
+    func sessionOpened(_ channel: any WirePeer, token: String, kind: StoredToken.Kind) {
         sessions.byChannel[ObjectIdentifier(channel)] = .init(key: TokenKey(token: token, kind: kind), channel: channel)
     }
 
-    func sessionClosed(_ channel: any Channel) {
+    func sessionClosed(_ channel: any WirePeer) {
         sessions.byChannel[ObjectIdentifier(channel)] = nil
     }
 
@@ -64,7 +64,7 @@ extension Scheduler {
             sessions.byChannel[key] = nil
             logger.notice(
                 "closing a connection whose token no longer admits it", metadata: ["aloft.reason": "\(reason)"])
-            session.channel.close(promise: nil)
+            session.channel.close()
         }
     }
 }

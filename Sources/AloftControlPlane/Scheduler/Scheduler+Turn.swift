@@ -10,19 +10,19 @@ import NIOCore
 
 extension Scheduler {
     /// Queues a frame; all frames queued while handling one event go out in one flush.
-    func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any Channel) {
+    func send(_ body: Aloft_V1_Envelope.OneOf_Body, requestID: UInt64 = 0, on channel: any WirePeer) {
         outbound.write(Aloft_V1_Envelope(requestID: requestID, body: body), on: channel)
         scheduleTurnEnd()
     }
 
-    func sendError(_ error: AloftError, requestID: UInt64, on channel: any Channel) {
+    func sendError(_ error: AloftError, requestID: UInt64, on channel: any WirePeer) {
         var reply = Aloft_V1_ErrorReply()
         reply.code = error.code.rawValue
         reply.message = error.message
         send(.error(reply), requestID: requestID, on: channel)
     }
 
-    func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any Channel) {
+    func sendError(_ code: AloftError.Code, _ message: String, requestID: UInt64, on channel: any WirePeer) {
         sendError(AloftError(code, message), requestID: requestID, on: channel)
     }
 

@@ -21,7 +21,7 @@ struct WorkerHosts {
 
 extension Scheduler {
     func workerRegistered(
-        _ register: Aloft_V1_WorkerRegister, workspace: String, channel: any Channel, requestID: UInt64
+        _ register: Aloft_V1_WorkerRegister, workspace: String, channel: any WirePeer, requestID: UInt64
     ) {
         guard workers.byChannel[ObjectIdentifier(channel)] == nil else {
             return sendError(
@@ -93,11 +93,11 @@ extension Scheduler {
         }
     }
 
-    func workerHeartbeat(from channel: any Channel) {
+    func workerHeartbeat(from channel: any WirePeer) {
         workers.byChannel[ObjectIdentifier(channel)]?.lastHeartbeat = loop.now
     }
 
-    func workerReportedExit(_ exited: Aloft_V1_ContainerExited, from channel: any Channel) {
+    func workerReportedExit(_ exited: Aloft_V1_ContainerExited, from channel: any WirePeer) {
         guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID)
         else { return }
         containerProcessExited(
@@ -107,7 +107,7 @@ extension Scheduler {
 
     /// A worker host closed its connection or missed its heartbeats: its containers are gone (their connections are
     /// closed, so a container that still runs there can no longer report), and their inputs run again elsewhere.
-    func workerLost(_ channel: any Channel, reason: String) {
+    func workerLost(_ channel: any WirePeer, reason: String) {
         guard let worker = workers.byChannel.removeValue(forKey: ObjectIdentifier(channel)) else { return }
         logger.warning(
             "worker host lost",
@@ -115,7 +115,7 @@ extension Scheduler {
                 "aloft.worker": "\(worker.name)", "aloft.reason": "\(reason)",
                 "aloft.containers": "\(worker.containers.count)",
             ])
-        channel.close(promise: nil)
+        channel.close()
         for containerID in worker.containers {
             containerEnded(
                 containerID, .hostLost, reason: "was on worker host \(worker.name), which was lost (\(reason))")

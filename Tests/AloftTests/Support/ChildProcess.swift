@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A child process of a test, watched without holding a thread: its output is gathered by readability handlers (on
-/// Foundation's threads), its end arrives through `terminationHandler`, and every wait is async with a deadline. A
+/// A child process of a test, watched without holding a test thread: its output is gathered by a reading thread per
+/// collected stream, its end arrives through `terminationHandler`, and every wait is async with a deadline. A
 /// child that hangs fails its test within that deadline instead of stalling the two threads that run every test.
 ///
 /// Every process a test starts (`aloft server`, `aloft worker`, `aloft serve`, callers, `curl`, `ip`) goes through
@@ -132,13 +132,21 @@ final class ChildProcess: Sendable {
             else { throw Failure(description: "cannot write \(path)") }
             return handle
         case .collect:
+            // A thread per stream, in blocking reads to the end: a `readabilityHandler` (a dispatch source) whose
+            // pipe was closed while the source was still registered crashed libdispatch's manager thread once
+            // (`_dispatch_event_loop_drain`, SIGSEGV) and the whole test process with it.
             let pipe = Pipe()
             box.state.withLock { $0.openStreams += 1 }
-            pipe.fileHandleForReading.readabilityHandler = { [box] handle in
-                let chunk = handle.availableData
-                if chunk.isEmpty { handle.readabilityHandler = nil }
-                box.received(chunk, onOutput: stream == .output)
+            let reading = pipe.fileHandleForReading
+            let thread = Thread { [box] in
+                while true {
+                    let chunk = reading.availableData
+                    box.received(chunk, onOutput: stream == .output)
+                    if chunk.isEmpty { return }
+                }
             }
+            thread.name = "child-\(stream == .output ? "stdout" : "stderr")"
+            thread.start()
             return pipe
         }
     }

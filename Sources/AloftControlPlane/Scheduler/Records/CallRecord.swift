@@ -33,7 +33,7 @@ final class CallRecord: @unchecked Sendable {
     /// The caller's workspace: only it may read, feed or cancel the call.
     var workspace: String { pool.workspace }
     /// Map calls push outputs here; the connection that created the call.
-    var subscriber: (any Channel)?
+    var subscriber: (any WirePeer)?
     /// A generator streamed in this process (a raw web handler's response) gets its outputs here instead.
     var localSubscriber: (@Sendable (Aloft_V1_Output) -> Void)?
     var hasSubscriber: Bool { subscriber != nil || localSubscriber != nil }

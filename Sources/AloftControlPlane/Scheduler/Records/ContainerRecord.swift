@@ -10,10 +10,10 @@ final class ContainerRecord: @unchecked Sendable {
         /// Started, not connected yet.
         case starting
         /// Connected and said hello: it takes inputs.
-        case serving(any Channel)
+        case serving(any WirePeer)
         /// Asked to finish what it was sent and exit; `connection` is nil if it was stopped before it connected
         /// (it may still connect, and is then told to stop again).
-        case stopping(connection: (any Channel)?)
+        case stopping(connection: (any WirePeer)?)
         /// Its connection closed while it ran inputs, before its process was seen to exit: it takes nothing more,
         /// and ends when the exit is reported (whose status says whether it crashed), or a moment later.
         case disconnected
@@ -85,7 +85,7 @@ final class ContainerRecord: @unchecked Sendable {
     }
 
     /// Its connection, once it has one.
-    var channel: (any Channel)? {
+    var channel: (any WirePeer)? {
         switch state {
         case .starting: nil
         case .serving(let channel): channel
@@ -113,7 +113,7 @@ final class ContainerRecord: @unchecked Sendable {
     }
 
     /// It connected: serving, or (stopped while it started) stopping with its connection.
-    func connected(_ channel: any Channel) {
+    func connected(_ channel: any WirePeer) {
         state = isStopping ? .stopping(connection: channel) : .serving(channel)
     }
 }

@@ -5,7 +5,7 @@ import NIOCore
 /// Who is waiting for an input's result.
 enum InputOwner {
     /// A `.remote` call: reply to this request on this connection.
-    case invoke(channel: any Channel, requestID: UInt64, callID: String)
+    case invoke(channel: any WirePeer, requestID: UInt64, callID: String)
     /// Part of a spawned or mapped call.
     case call(CallRecord)
     /// A call made in this process (the HTTP API): the result completes the promise.

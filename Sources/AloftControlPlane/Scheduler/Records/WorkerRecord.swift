@@ -3,7 +3,7 @@ import NIOCore
 
 /// A worker host (`aloft worker`) connected to this control plane: it starts the containers it is assigned.
 final class WorkerRecord: @unchecked Sendable {
-    let channel: any Channel
+    let channel: any WirePeer
     let name: String
     /// The workspace of its token: it runs only that workspace's containers.
     let workspace: String
@@ -15,7 +15,7 @@ final class WorkerRecord: @unchecked Sendable {
     var lastHeartbeat: NIODeadline
 
     init(
-        channel: any Channel, name: String, workspace: String, maxContainers: Int, capacity: HostCapacity,
+        channel: any WirePeer, name: String, workspace: String, maxContainers: Int, capacity: HostCapacity,
         now: NIODeadline
     ) {
         self.capacity = capacity
@@ -30,7 +30,7 @@ final class WorkerRecord: @unchecked Sendable {
 /// A container on a worker host: signals go to the worker, which signals the process.
 struct RemoteContainerHandle: ContainerHandle {
     let containerID: String
-    let worker: any Channel
+    let worker: any WirePeer
     var processID: Int32? { nil }
     func terminate() { signal(kill: false) }
     func kill() { signal(kill: true) }
@@ -39,7 +39,7 @@ struct RemoteContainerHandle: ContainerHandle {
         var signal = Aloft_V1_ContainerSignal()
         signal.containerID = containerID
         signal.kill = kill
-        worker.writeAndFlush(Aloft_V1_Envelope(requestID: 0, body: .containerSignal(signal)), promise: nil)
+        worker.writeAndFlush(Aloft_V1_Envelope(requestID: 0, body: .containerSignal(signal)))
     }
 }
 

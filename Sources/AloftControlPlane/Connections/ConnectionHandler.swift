@@ -2,7 +2,8 @@ import AloftWire
 import Logging
 import NIOCore
 
-/// One connection to the control plane: a caller, a container, or a container calling other functions.
+/// One connection to the control plane: a caller, a container, or a container calling other functions; in an
+/// accepted socket's pipeline, or driven by an `InProcessConnection`.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Aloft_V1_Envelope
 
@@ -32,16 +33,25 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.frameLimit = frameLimit
     }
 
+    /// The peer the scheduler writes to: the channel's, made when it becomes active.
+    private var channelPeer: ChannelPeer?
+
     func channelActive(context: ChannelHandlerContext) {
         defer { context.fireChannelActive() }
-        guard state.connectionOpened(self, channel: context.channel) else { return }
-        // A peer that is not welcomed within the hello timeout (silent, or its token never checked) is closed.
-        let channel = context.channel
+        let peer = ChannelPeer(context.channel)
+        channelPeer = peer
+        opened(peer)
+    }
+
+    /// Counts the connection in; a peer that is not welcomed within the hello timeout (silent, or its token never
+    /// checked) is closed.
+    func opened(_ peer: any WirePeer) {
+        guard state.connectionOpened(self, channel: peer) else { return }
         let timeout = TimeAmount(state.configuration.connectionLimits.helloTimeout)
-        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        state.loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard role == .unspecified else { return }
             state.logUnwelcomed("closing connection that was not welcomed within the hello timeout", level: .info)
-            channel.close(promise: nil)
+            peer.close()
         }
     }
 
@@ -51,12 +61,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        lastRead = context.eventLoop.now
+        guard let channelPeer else { return }
+        received(unwrapInboundIn(data), from: channelPeer)
+    }
+
+    /// A frame from the peer: held while its hello is checked, else routed.
+    func received(_ envelope: Aloft_V1_Envelope, from peer: any WirePeer) {
+        lastRead = state.loop.now
         if saidHello && role == .unspecified {
             guard heldUntilWelcome.count < Self.maxHeldFrames else {
                 state.logUnwelcomed("closing connection that sent too much before its hello was answered")
-                context.close(promise: nil)
+                peer.close()
                 return
             }
             heldUntilWelcome.append(envelope)
@@ -64,10 +79,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         guard !state.requiresHello(envelope, from: self) else {
             state.logUnwelcomed("closing connection that did not start with hello")
-            context.close(promise: nil)
+            peer.close()
             return
         }
-        state.route(envelope, from: self, channel: context.channel)
+        state.route(envelope, from: self, channel: peer)
     }
 
     /// The frames held while the hello was checked, to route now that it is welcomed.
@@ -77,7 +92,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state.connectionClosed(self, channel: context.channel)
+        if let channelPeer { state.connectionClosed(self, channel: channelPeer) }
         context.fireChannelInactive()
     }
 
