@@ -3,12 +3,12 @@ package import Logging
 package import NIOCore
 
 extension Scheduler {
-    /// What every wire connection gets, from a socket or not: the framing with the small pre-welcome frame limit,
-    /// then a `ConnectionHandler` of this scheduler.
+    /// What every wire connection gets, from a socket or not: the frame decoder with the small pre-welcome frame
+    /// limit, then a `ConnectionHandler` of this scheduler. Frames to the peer are encoded by its `ChannelPeer`.
     func installConnectionPipeline(on channel: any Channel) throws {
         // Until the peer is welcomed, only small frames (a hello is a few hundred bytes).
         let limit = FrameLimit(bytes: configuration.connectionLimits.preWelcomeFrameBytes)
-        try channel.pipeline.syncOperations.addAloftFraming(limit: limit)
+        try channel.pipeline.syncOperations.addAloftFrameDecoder(limit: limit)
         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(state: self, frameLimit: limit))
     }
 }

@@ -54,10 +54,17 @@ public struct EnvelopeEncoder: MessageToByteEncoder {
     public init() {}
 
     public func encode(data: Aloft_V1_Envelope, out: inout ByteBuffer) throws {
-        let bytes: [UInt8] = try data.serializedBytes()
-        out.reserveCapacity(minimumWritableBytes: 4 + bytes.count)
-        out.writeInteger(UInt32(bytes.count))
-        out.writeBytes(bytes)
+        try out.writeFrame(data)
+    }
+}
+
+extension ByteBuffer {
+    /// Appends `envelope` as one frame: its length, then its bytes.
+    public mutating func writeFrame(_ envelope: Aloft_V1_Envelope) throws {
+        let bytes: [UInt8] = try envelope.serializedBytes()
+        reserveCapacity(minimumWritableBytes: 4 + bytes.count)
+        writeInteger(UInt32(bytes.count))
+        writeBytes(bytes)
     }
 }
 
@@ -78,8 +85,14 @@ extension ChannelPipeline.SynchronousOperations {
 
     /// Adds the framing with a frame limit that can change while the connection lives.
     public func addAloftFraming(limit: FrameLimit) throws {
-        try addHandler(ByteToMessageHandler(EnvelopeDecoder(limit: limit)))
+        try addAloftFrameDecoder(limit: limit)
         try addHandler(MessageToByteHandler(EnvelopeEncoder()))
+    }
+
+    /// Only the decoder: for a peer that writes its frames as bytes itself (`ByteBuffer.writeFrame`), several in
+    /// one buffer.
+    public func addAloftFrameDecoder(limit: FrameLimit) throws {
+        try addHandler(ByteToMessageHandler(EnvelopeDecoder(limit: limit)))
     }
 }
 

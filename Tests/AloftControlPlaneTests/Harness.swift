@@ -111,10 +111,20 @@ final class Peer {
         harness.loop.run()
     }
 
-    /// The next frame the scheduler sent this peer, if any.
+    /// Frames read from the channel's outbound bytes and not handed out yet.
+    private var decoded: [Aloft_V1_Envelope] = []
+
+    /// The next frame the scheduler sent this peer, if any (the scheduler writes frames as bytes, several to a
+    /// buffer, as to a socket).
     func next() throws -> Aloft_V1_Envelope? {
         harness.loop.run()
-        return try channel.readOutbound(as: Aloft_V1_Envelope.self)
+        while var bytes = try channel.readOutbound(as: ByteBuffer.self) {
+            while let length = bytes.readInteger(as: UInt32.self) {
+                guard let body = bytes.readSlice(length: Int(length)) else { throw HarnessError("a frame was cut") }
+                decoded.append(try body.withUnsafeReadableBytes { try Aloft_V1_Envelope(frameBody: $0) })
+            }
+        }
+        return decoded.isEmpty ? nil : decoded.removeFirst()
     }
 
     /// Every frame the scheduler sent this peer since the last read.

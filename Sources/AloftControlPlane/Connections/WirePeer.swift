@@ -25,16 +25,36 @@ extension WirePeer {
     }
 }
 
-/// A connection accepted on a socket: frames go through its channel's pipeline (the framing's encoder).
-final class ChannelPeer: WirePeer {
+/// A connection accepted on a socket. The frames written in a turn are encoded into one buffer, written to the
+/// channel at the flush: one trip through the pipeline and one buffer per turn, not per frame. Loop only.
+final class ChannelPeer: WirePeer, @unchecked Sendable {
     let channel: any Channel
+    private var unflushed: ByteBuffer?
 
     init(_ channel: any Channel) {
         self.channel = channel
     }
 
-    func write(_ envelope: Aloft_V1_Envelope) { channel.write(envelope, promise: nil) }
-    func flush() { channel.flush() }
+    func write(_ envelope: Aloft_V1_Envelope) {
+        var buffer = unflushed ?? channel.allocator.buffer(capacity: 256)
+        unflushed = nil  // the buffer is uniquely referenced while it grows
+        do {
+            try buffer.writeFrame(envelope)
+        } catch {
+            // Only a message that cannot be serialized at all (never one the scheduler builds): the peer would wait
+            // for it forever, so the connection ends.
+            channel.pipeline.fireErrorCaught(error)
+            close()
+        }
+        unflushed = buffer
+    }
+
+    func flush() {
+        guard let buffer = unflushed else { return }
+        unflushed = nil
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
     func close() { channel.close(promise: nil) }
     var peerIPAddress: String? { channel.remoteAddress?.ipAddress }
     var isWritable: Bool { channel.isWritable }

@@ -44,6 +44,7 @@ extension Scheduler {
         let pool = container.pool
         pool.containers[containerID] = nil
         container.startupTimer?.cancel()
+        container.deadlines.timer?.scheduled.cancel()
         container.handle?.kill()  // the connection may close before the process exits
         // a container declared gone (its worker host was lost) can no longer report
         container.channel?.close()

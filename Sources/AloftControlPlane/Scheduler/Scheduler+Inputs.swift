@@ -107,39 +107,6 @@ extension Scheduler {
         }
     }
 
-    /// Starts the per-attempt timeout of the inputs a container is running (the first `slots` it was sent).
-    func startTimeouts(on container: ContainerRecord) {
-        for inputID in container.assigned.prefix(container.slots) {
-            guard let input = inputs[inputID], case .queued = input.state else { continue }
-            let timeout = input.pool.timeout
-            let timer = loop.scheduleTask(in: timeout) { [self] in
-                timedOut(input, attemptID: inputID, after: timeout, on: container)
-            }
-            input.state = .running(on: container, timeout: timer)
-            metricsInputStarted(input)
-        }
-    }
-
-    /// An attempt ran past its timeout: it ends as a timeout (retried if the function allows), and its container
-    /// is stopped, since the input may still be running there.
-    private func timedOut(
-        _ input: InputRecord, attemptID: UInt64, after timeout: TimeAmount, on container: ContainerRecord
-    ) {
-        guard inputs[attemptID] === input, !input.isAnswered else { return }
-        inputs[attemptID] = nil  // it keeps its place in `container.assigned`, so the teardown below counts right
-        input.state = .waiting
-        logger.info(
-            "input timed out; stopping its container",
-            metadata: ["aloft.function": "\(input.pool.name)", "aloft.container_id": "\(container.id)"])
-        let seconds = Double(timeout.nanoseconds) / 1e9
-        let message =
-            "function '\(input.pool.name)' timed out after \(seconds) s (attempt \(input.retries + 1)) in container \(container.id)"
-        traceAttemptEnded(input, status: .timeout, message: message)
-        attemptEnded(input, with: .failure(.timeout, AloftError(.timeout, message)))
-        container.handle?.kill()
-        containerEnded(container.id, .killed, reason: "was stopped after an input timed out")
-    }
-
     /// Ends an input as cancelled: its owner is told now; it is never retried; if a container has it, the
     /// container is asked to stop it, and is stopped itself if the input is still there after the grace period.
     func cancelInput(_ input: InputRecord, message: String) {

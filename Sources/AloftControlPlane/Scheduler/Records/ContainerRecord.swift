@@ -48,6 +48,8 @@ final class ContainerRecord: @unchecked Sendable {
     /// The token its body's own calls present (`ctr:<id>:<secret>`), in its pool's workspace.
     let clientSecret = randomHex() + randomHex()
     var startupTimer: Scheduled<Void>?
+    /// The running inputs' deadlines, under one timer (Scheduler+Timeouts.swift).
+    var deadlines = InputDeadlines()
     /// Its process's exit status once reported (128 + n: killed by signal n; -1: it could not start).
     var exitStatus: Int32?
     /// The GPU devices of its host it was given (indices), taken from others until it ends.

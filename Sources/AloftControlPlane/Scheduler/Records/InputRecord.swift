@@ -21,8 +21,8 @@ final class InputRecord: @unchecked Sendable {
         case waiting
         /// Sent to a container, behind the inputs that fill its slots.
         case queued(on: ContainerRecord)
-        /// Running in a container, against its timeout.
-        case running(on: ContainerRecord, timeout: Scheduled<Void>)
+        /// Running in a container until `deadline`, its timeout (the container's `deadlines` keep it).
+        case running(on: ContainerRecord, deadline: NIODeadline)
         /// Its owner has its answer (a result, or a cancellation); a late output is dropped.
         case answered
     }
@@ -88,9 +88,15 @@ final class InputRecord: @unchecked Sendable {
         return false
     }
 
-    /// Ends the current attempt's timer, if it runs, and leaves the input in `next`.
+    /// The container it runs in, while an attempt runs.
+    var runningContainer: ContainerRecord? {
+        if case .running(let container, _) = state { container } else { nil }
+    }
+
+    /// Leaves the input in `next`; a running attempt's deadline is let go.
     func move(to next: State) {
-        if case .running(_, let timeout) = state { timeout.cancel() }
+        let running = runningContainer
         state = next
+        if let running { running.deadlines.inputEnded(on: running) }
     }
 }
