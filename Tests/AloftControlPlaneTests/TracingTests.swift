@@ -124,6 +124,35 @@ struct CallTracingTests {
         #expect(tracer.activeSpans.isEmpty)
     }
 
+    @Test(
+        "a map whose caller leaves after every input it sent was answered, before it sent its last, ends: out of the table, its span ended"
+    )
+    func mapLeftBeforeLast() throws {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        let harness = Harness { $0.tracer = tracer }
+        let client = try harness.client()
+        let id = try harness.register("f", on: client)
+        var create = Aloft_V1_CallCreate()
+        create.functionID = id
+        create.kind = .map
+        create.callID = "fc-left"
+        create.last = false  // more inputs would follow
+        var input = Aloft_V1_Input()
+        input.data = Data("x".utf8)
+        create.inputs = [input]
+        try client.send(.callCreate(create), requestID: 11)
+        let container = try harness.connectContainer(0)
+        let dispatched = try #require(try container.dispatched().first)
+        try container.answer(dispatched.inputID, .success(Array("ok".utf8)))
+        _ = try client.received()
+        #expect(harness.scheduler.calls["fc-left"] != nil, "the map waits for more inputs")
+        try client.close()
+        #expect(harness.scheduler.calls["fc-left"] == nil)
+        harness.advance(by: .milliseconds(50))
+        #expect(tracer.activeSpans.isEmpty)
+        #expect(tracer.finishedSpans.contains { $0.operationName == "f call" })
+    }
+
     @Test("without a tracer nothing is recorded and a dispatch carries no context")
     func off() throws {
         let harness = Harness()

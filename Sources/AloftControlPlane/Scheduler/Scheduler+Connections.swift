@@ -74,16 +74,16 @@ extension Scheduler {
 
     private func clientLeft(_ key: ObjectIdentifier) {
         for input in inputs.values where !input.isAnswered {
-            switch input.owner {
-            case .invoke(let owner, _, _) where ObjectIdentifier(owner) == key:
+            if case .invoke(let owner, _, _) = input.owner, ObjectIdentifier(owner) == key {
                 cancelInput(input, message: "the caller went away")
-            case .call(let call)
-            where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key:
-                call.subscriber = nil
-                cancelCall(call)
-            default:
-                break
             }
+        }
+        // Its maps and generators end, those with inputs still to run and those whose inputs were all answered but
+        // which it had not ended yet (no last input sent): nothing else would take them out of the table.
+        for call in Array(calls.values)
+        where (call.kind == .map || call.kind == .generator) && call.subscriber.map(ObjectIdentifier.init) == key {
+            call.subscriber = nil
+            cancelCall(call)
         }
         for call in calls.values { _ = call.removeWaiters { $0.channel == key } }
     }
