@@ -77,13 +77,16 @@ extension EmbeddedControlPlane: InProcessControlPlane {
         guard let controlPlane = started.withLock({ $0?.controlPlane }) else {
             throw AloftError(.connectionFailed, "the embedded control plane is not running")
         }
+        _ = try await controlPlane.listeningAddress()  // started again after a shutdown: wait until it runs
         return Link(connection: try await controlPlane.connectInProcess(deliver: deliver, onClose: onClose))
     }
 
+    /// Holds the connection weakly: while it is open the scheduler's table keeps it; once closed, a caller's cached
+    /// connection must not keep the stopped control plane in memory.
     private struct Link: InProcessLink {
-        let connection: InProcessConnection
-        func send(_ envelope: Aloft_V1_Envelope) { connection.send(envelope) }
-        func closeFromCaller() { connection.closeFromCaller() }
+        weak var connection: InProcessConnection?
+        func send(_ envelope: Aloft_V1_Envelope) { connection?.send(envelope) }
+        func closeFromCaller() { connection?.closeFromCaller() }
     }
 }
 

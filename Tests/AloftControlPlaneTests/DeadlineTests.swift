@@ -62,4 +62,27 @@ struct DeadlineTests {
         #expect(try client.next()?.invokeResult?.status == .timeout)
         #expect(harness.runtime.started[0].handle.wasKilled)
     }
+
+    @Test(
+        "a container keeps the timeout it started with: an input it starts after a redeployment shortened it has the old one"
+    )
+    func timeoutOfTheContainer() throws {
+        let harness = Harness()
+        let client = try harness.client()
+        let id = try harness.register(
+            "f", options: FunctionOptions(timeout: .seconds(10), maxContainers: 1), on: client)
+        try client.invoke(id, "first", requestID: 1)
+        try client.invoke(id, "second", requestID: 2)
+        let container = try harness.connectContainer(0)
+        let sent = try container.dispatched()
+        try #require(sent.count == 2, "the second waits in the container, behind the first")
+        _ = try harness.register("f", options: FunctionOptions(timeout: .seconds(2), maxContainers: 1), on: client)
+        harness.advance(by: .seconds(1))
+        try container.answer(sent[0].inputID, success)  // the second starts at 1 s
+        #expect(try client.next()?.invokeResult == success)
+        harness.advance(by: .seconds(3))  // 4 s: past what the new options say, not what the container's do
+        #expect(try client.next() == nil)
+        harness.advance(by: .seconds(7))  // 11 s
+        #expect(try client.next()?.invokeResult?.status == .timeout)
+    }
 }

@@ -111,4 +111,14 @@ struct InProcessConnectionTests {
         #expect(caller.received().isEmpty)
         #expect(harness.scheduler.connections.isEmpty)
     }
+
+    @Test("a scheduler that is shutting down takes no in-process connection: the caller is told at once")
+    func refusedWhileStopping() {
+        let harness = Harness()
+        _ = harness.scheduler.shutdown()
+        harness.loop.run()
+        let caller = InProcessCaller(harness)
+        #expect(caller.closes == 1)
+        #expect(harness.scheduler.connections.isEmpty)
+    }
 }

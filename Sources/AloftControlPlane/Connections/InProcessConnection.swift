@@ -26,9 +26,15 @@ package final class InProcessConnection: WirePeer, @unchecked Sendable {
         self.onClose = onClose
     }
 
-    /// Counts it in as an accepted connection is; on the loop.
+    /// Counts it in as an accepted connection is; on the loop. A scheduler that is shutting down takes none (its
+    /// listeners are closing; a connection counted in after its last close would wait on it forever).
     func open() {
         scheduler.loop.assertInEventLoop()
+        guard scheduler.isRunning else {
+            isClosed = true
+            onClose()
+            return
+        }
         handler.opened(self)
     }
 
@@ -60,13 +66,16 @@ package final class InProcessConnection: WirePeer, @unchecked Sendable {
     }
 
     /// Closes it; frames not flushed are dropped, as a socket's are. The scheduler hears of it on the next turn,
-    /// as of a socket's close, never inside the call that closed it.
+    /// as of a socket's close, never inside the call that closed it; the caller right after (so that a caller that
+    /// reconnects at once finds the old connection counted out).
     func close() {
         guard !isClosed else { return }
         isClosed = true
         unflushed.removeAll()
-        onClose()
-        scheduler.loop.execute { [self] in scheduler.connectionClosed(handler, channel: self) }
+        scheduler.loop.execute { [self] in
+            scheduler.connectionClosed(handler, channel: self)
+            onClose()
+        }
     }
 
     var peerIPAddress: String? { nil }

@@ -12,7 +12,7 @@ extension Scheduler {
         let now = loop.now
         for inputID in container.assigned.prefix(container.slots) {
             guard let input = inputs[inputID], case .queued = input.state else { continue }
-            let deadline = now + input.pool.timeout
+            let deadline = now + container.timeout
             input.state = .running(on: container, deadline: deadline)
             container.deadlines.append(.init(deadline: deadline, input: input, attemptID: inputID))
             armDeadline(of: container, at: deadline)
@@ -38,7 +38,7 @@ extension Scheduler {
             let first = container.deadlines.first(runningOn: container)
         else { return }
         guard first.deadline <= loop.now else { return armDeadline(of: container, at: first.deadline) }
-        timedOut(first.input, attemptID: first.attemptID, after: first.input.pool.timeout, on: container)
+        timedOut(first.input, attemptID: first.attemptID, after: container.timeout, on: container)
     }
 
     /// An attempt ran past its timeout: it ends as a timeout (retried if the function allows), and its container

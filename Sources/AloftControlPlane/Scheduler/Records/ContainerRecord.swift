@@ -68,6 +68,8 @@ final class ContainerRecord: @unchecked Sendable {
     /// Inputs it takes at once, and bodies it runs at once, as its function's options were when it started.
     let slots: Int
     let bodies: Int
+    /// Each input's timeout there, as its function's options were when it started.
+    let timeout: TimeAmount
     /// Its CPU and memory, as its function's options were when it started: what it holds of its host's capacity
     /// and the limit it was killed at, through a redefinition of the function too.
     let cpu: FunctionOptions.CPU
@@ -80,6 +82,7 @@ final class ContainerRecord: @unchecked Sendable {
         self.memory = pool.definition.options.memory
         self.slots = pool.slotsPerContainer
         self.bodies = pool.bodiesPerContainer
+        self.timeout = pool.timeout
         self.idleSince = now
         self.createdAt = now
         self.outputTail = OutputTail(

@@ -1,7 +1,8 @@
 import NIOCore
 
 /// The deadlines of the inputs running in one container, in the order they started, under one timer armed for the
-/// earliest (`Scheduler+Timeouts.swift`). A timer per input cost a heap entry, a promise and a future per input on
+/// earliest (`Scheduler+Timeouts.swift`). A container's inputs all have its timeout (it keeps the options it started
+/// with), so the order they started in is the order of their deadlines. A timer per input cost a heap entry, a promise and a future per input on
 /// the event loop, and their cancellation when it ended.
 ///
 /// An input that ends leaves its entry behind: finished entries at the front are dropped at once (a container
