@@ -156,6 +156,26 @@ final class Peer {
         try send(.functionInvoke(invoke), requestID: requestID)
     }
 
+    /// Creates call `callID` of function `functionID` with one input per payload (indexed in order), as `.spawn`,
+    /// a map or a generator does; `last: false` leaves room for more inputs.
+    func create(
+        _ functionID: UInt64, kind: Aloft_V1_CallKind, callID: String, inputs: [Data], last: Bool = true,
+        requestID: UInt64 = 12
+    ) throws {
+        var create = Aloft_V1_CallCreate()
+        create.functionID = functionID
+        create.kind = kind
+        create.callID = callID
+        create.last = last
+        create.inputs = inputs.enumerated().map { index, data in
+            var input = Aloft_V1_Input()
+            input.index = UInt64(index)
+            input.data = data
+            return input
+        }
+        try send(.callCreate(create), requestID: requestID)
+    }
+
     func close() throws {
         try channel.close().wait()
         harness.loop.run()

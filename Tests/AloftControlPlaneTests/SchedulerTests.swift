@@ -214,14 +214,7 @@ struct SchedulerTests {
         let client = try harness.client()
         let id = try harness.register("f", options: FunctionOptions(maxContainers: 1), on: client)
         try client.invoke(id, "remote")
-        var create = Aloft_V1_CallCreate()
-        create.callID = "fc-spawned"
-        create.functionID = id
-        create.kind = .spawn
-        var input = Aloft_V1_Input()
-        input.data = Data("spawned".utf8)
-        create.inputs = [input]
-        try client.send(.callCreate(create), requestID: 12)
+        try client.create(id, kind: .spawn, callID: "fc-spawned", inputs: [Data("spawned".utf8)])
         let container = try harness.connectContainer(0)
         let first = try container.dispatched()
         #expect(first.map(\.data) == [Data("remote".utf8), Data("spawned".utf8)])
@@ -243,12 +236,7 @@ struct SchedulerTests {
         let harness = Harness()
         let client = try harness.client()
         let id = try harness.register("f", on: client)
-        var create = Aloft_V1_CallCreate()
-        create.callID = "fc-wait"
-        create.functionID = id
-        create.kind = .spawn
-        create.inputs = [Aloft_V1_Input()]
-        try client.send(.callCreate(create), requestID: 12)
+        try client.create(id, kind: .spawn, callID: "fc-wait", inputs: [Data()])
         _ = try client.received()  // the ack
         var get = Aloft_V1_CallGet()
         get.callID = "fc-wait"

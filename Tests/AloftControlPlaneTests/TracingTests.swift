@@ -10,13 +10,18 @@ import Tracing
 
 @Suite("Spans of calls in the scheduler")
 struct CallTracingTests {
+    /// A scheduler recording its spans in memory, and a client that said hello.
+    private func tracedHarness() throws -> (InMemoryTracer, Harness, Peer) {
+        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
+        let harness = Harness { $0.tracer = tracer }
+        return (tracer, harness, try harness.client())
+    }
+
     @Test(
         "a call continues its caller's trace; its attempts' queue waits and runs, a retry and a cold start are its children; the dispatch carries the run's context"
     )
     func structure() throws {
-        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
-        let harness = Harness { $0.tracer = tracer }
-        let client = try harness.client()
+        let (tracer, harness, client) = try tracedHarness()
         let options = FunctionOptions(retries: Retries(maxRetries: 1, initialDelay: .zero))
         let id = try harness.register("f", options: options, on: client)
 
@@ -56,9 +61,7 @@ struct CallTracingTests {
 
     @Test("a container that dies ends the runs it had, those it was only sent too; every span ends")
     func containerLost() throws {
-        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
-        let harness = Harness { $0.tracer = tracer }
-        let client = try harness.client()
+        let (tracer, harness, client) = try tracedHarness()
         // One container at most: the second input is sent to it ahead (prefetched) while the first runs.
         let id = try harness.register("f", options: FunctionOptions(maxContainers: 1), on: client)
         try client.invoke(id, "a", requestID: 10)
@@ -89,23 +92,10 @@ struct CallTracingTests {
 
     @Test("a map's call span ends with its last input; only its first inputs get spans of their own")
     func mapCall() throws {
-        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
-        let harness = Harness { $0.tracer = tracer }
-        let client = try harness.client()
+        let (tracer, harness, client) = try tracedHarness()
         let id = try harness.register("f", options: FunctionOptions(maxInputs: 1_000), on: client)
-        var create = Aloft_V1_CallCreate()
-        create.functionID = id
-        create.kind = .map
-        create.callID = "fc-mapped"
-        create.last = true
         let count = Int(CallTracing.tracedInputsPerCall) + 20
-        create.inputs = (0..<count).map { index in
-            var input = Aloft_V1_Input()
-            input.index = UInt64(index)
-            input.data = Data("x".utf8)
-            return input
-        }
-        try client.send(.callCreate(create), requestID: 11)
+        try client.create(id, kind: .map, callID: "fc-mapped", inputs: Array(repeating: Data("x".utf8), count: count))
         let container = try harness.connectContainer(0)
         var answered = 0
         while answered < count {
@@ -128,19 +118,10 @@ struct CallTracingTests {
         "a map whose caller leaves after every input it sent was answered, before it sent its last, ends: out of the table, its span ended"
     )
     func mapLeftBeforeLast() throws {
-        let tracer = InMemoryTracer(recordInjections: false, recordExtractions: false)
-        let harness = Harness { $0.tracer = tracer }
-        let client = try harness.client()
+        let (tracer, harness, client) = try tracedHarness()
         let id = try harness.register("f", on: client)
-        var create = Aloft_V1_CallCreate()
-        create.functionID = id
-        create.kind = .map
-        create.callID = "fc-left"
-        create.last = false  // more inputs would follow
-        var input = Aloft_V1_Input()
-        input.data = Data("x".utf8)
-        create.inputs = [input]
-        try client.send(.callCreate(create), requestID: 11)
+        // Not its last input: more would follow.
+        try client.create(id, kind: .map, callID: "fc-left", inputs: [Data("x".utf8)], last: false)
         let container = try harness.connectContainer(0)
         let dispatched = try #require(try container.dispatched().first)
         try container.answer(dispatched.inputID, .success(Array("ok".utf8)))
