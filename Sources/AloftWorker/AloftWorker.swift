@@ -103,7 +103,7 @@ public final class AloftWorker: Service {
                 group.addTask {
                     while true {
                         try await Task.sleep(for: self.configuration.heartbeatInterval)
-                        queue.yield(.workerHeartbeat(.init()))
+                        queue.yield(.workerHeartbeat(self.heartbeat()))
                     }
                 }
                 while let envelope = try await replies.next() {
@@ -164,6 +164,26 @@ public final class AloftWorker: Service {
             "aloft worker \(configuration.name) connected to \(configuration.serverAddress) (up to \(configuration.maxContainers) containers; \(configuration.capacity))\n"
         if announce { StandardStream.output.write(message) }
         logger.info("connected to the server", metadata: ["aloft.server": "\(configuration.serverAddress)"])
+    }
+
+    /// A heartbeat, with what each running container has used so far (read from /proc or its cgroup).
+    private func heartbeat() -> Aloft_V1_WorkerHeartbeat {
+        let handles = running.withLock { running in
+            running.compactMap { id, slot -> (String, any ContainerHandle)? in
+                if case .running(let handle) = slot { (id, handle) } else { nil }
+            }
+        }
+        var heartbeat = Aloft_V1_WorkerHeartbeat()
+        heartbeat.containers = handles.compactMap { id, handle in
+            handle.usage().map { usage in
+                var report = Aloft_V1_ContainerUsageReport()
+                report.containerID = id
+                report.cpuSeconds = usage.cpuSeconds
+                report.memoryBytes = UInt64(max(0, usage.memoryBytes))
+                return report
+            }
+        }
+        return heartbeat
     }
 
     /// A signal for one of this host's containers; one still starting is stopped as soon as it has started.

@@ -18,6 +18,35 @@ struct ContainerUsageTests {
         #expect(shown.memoryMiB >= 2 && shown.memoryMiB < 2_000, "\(shown)")
         #expect(await server.terminate() == 0)
     }
+
+    @Test("a worker host reports its containers' CPU time and memory with its heartbeats; the dashboard shows them")
+    func reportedByWorkerHosts() async throws {
+        let directory = temporaryPath("aloft-usage-worker")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
+        let token = try await runProduct(
+            "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let worker = try await WorkerProcess(
+            server: server, token: token, name: "usage-host", cacheDirectory: directory + "/cache")
+        try await server.deployTestApp()
+        let busy: Function<Double, BusyReport> = server.app("fixtures").lookup("busy_loop")
+        let report = try await busy.remote(0.5)
+        #expect(try await server.dashboardPage(app: "fixtures").contains("on usage-host"))
+        // The next heartbeat (every 2 s) carries what the loop used.
+        var shown: (cpuSeconds: Double, memoryMiB: Int)?
+        let reported = try await eventuallyAsync {
+            shown = try? await server.dashboardUsage(app: "fixtures", container: report.containerID)
+            return (shown?.cpuSeconds ?? 0) >= report.cpuSeconds * 0.9
+        }
+        #expect(reported, "\(String(describing: shown))")
+        if let shown {
+            #expect(shown.cpuSeconds < report.cpuSeconds + 5, "\(shown)")
+            #expect(shown.memoryMiB >= 2 && shown.memoryMiB < 2_000, "\(shown)")
+        }
+        await worker.kill()
+        #expect(await server.terminate() == 0)
+    }
 }
 
 /// The app page's live stream, as a browser's EventSource reads it.

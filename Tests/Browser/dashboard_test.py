@@ -62,9 +62,19 @@ def main():
         apps = browser.find_element(By.ID, "apps")
         assert "fixtures" in apps.text, apps.text
 
-        # Open the app; its live stream connects.
-        apps.find_element(By.LINK_TEXT, "fixtures").click()
+        # The apps page updates in place: a new call appears in its latest calls without a reload.
+        browser.execute_script("window.notReloaded = true;")
+        early = spawn("say", "seen on the apps page")
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#home tr[data-call="{early}"]'))
+        assert browser.execute_script("return window.notReloaded === true;")
+
+        # Open the app; its live stream connects. Its web endpoints are listed with their URLs.
+        browser.find_element(By.LINK_TEXT, "fixtures").click()
         wait.until(expected.text_to_be_present_in_element((By.ID, "status"), "live"))
+        endpoint = browser.find_element(By.CSS_SELECTOR, '#endpoints tr[data-endpoint="web_greet"]')
+        assert "GET" in endpoint.text and "/main/fixtures/web_greet" in endpoint.text, endpoint.text
+        raw = browser.find_element(By.CSS_SELECTOR, '#endpoints tr[data-endpoint="web_raw_private"]')
+        assert "raw handler" in raw.text and "client token" in raw.text, raw.text
 
         # A call appears and finishes; its output reaches the live log.
         call = spawn("say", "hello from the browser test")
@@ -85,6 +95,15 @@ def main():
         browser.find_element(By.CSS_SELECTOR, f"{failed_row} a").click()
         wait.until(expected.text_to_be_present_in_element((By.ID, "call-error"), "plain failure"))
         screenshot(browser, "dashboard-call-failed.png")
+
+        # A running call's page follows it in place until it ends: its status, then its output.
+        slow = spawn("sleepy", 3)
+        browser.get(f"{URL}/dashboard/calls/{slow}")
+        wait.until(expected.presence_of_element_located((By.ID, "call-status")))
+        assert browser.find_element(By.ID, "call-status").text == "running", browser.find_element(By.ID, "call-status").text
+        browser.execute_script("window.notReloaded = true;")
+        wait.until(expected.text_to_be_present_in_element((By.ID, "call-status"), "succeeded"))
+        assert browser.execute_script("return window.notReloaded === true;")
 
         # The successful call's page: its result and its container's output.
         browser.get(f"{URL}/dashboard/calls/{call}")

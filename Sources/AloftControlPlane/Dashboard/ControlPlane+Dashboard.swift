@@ -31,8 +31,8 @@ public struct ContainerView: Sendable {
     /// Inputs it answered.
     public var served: Int
     public var running: Int
-    /// What it used, for containers of this host whose runtime can tell (`ContainerHandle.usage()`); nil for those
-    /// of worker hosts, which do not report it.
+    /// What it used, where its runtime can tell (`ContainerHandle.usage()`): read now for containers of this host,
+    /// as last reported (every heartbeat, 2 s by default) for those of worker hosts.
     public var usage: ContainerUsage?
 }
 
@@ -114,7 +114,7 @@ extension Scheduler {
                     return ContainerView(
                         id: container.id, host: container.worker?.name ?? "local", state: state,
                         uptimeSeconds: Double((now - container.createdAt).nanoseconds) / 1e9,
-                        served: container.served, running: running)
+                        served: container.served, running: running, usage: container.reportedUsage)
                 }
                 let window = pool.window.summary(now: now)
                 let stopped = if case .stopped = pool.state { true } else { false }

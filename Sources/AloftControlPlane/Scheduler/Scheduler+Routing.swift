@@ -54,8 +54,8 @@ extension Scheduler {
         switch envelope.body {
         case .workerRegister(let register):
             workerRegistered(register, workspace: connection.workspace, channel: channel, requestID: envelope.requestID)
-        case .workerHeartbeat:
-            break
+        case .workerHeartbeat(let heartbeat):
+            workerReportedUsage(heartbeat.containers, from: channel)
         case .containerExited(let exited):
             workerReportedExit(exited, from: channel)
         case .containerOutput(let output):

@@ -97,6 +97,18 @@ extension Scheduler {
         workers.byChannel[ObjectIdentifier(channel)]?.lastHeartbeat = loop.now
     }
 
+    /// What the containers of a worker host used; only that host's own containers are taken.
+    func workerReportedUsage(_ reports: [Aloft_V1_ContainerUsageReport], from channel: any WirePeer) {
+        for report in reports {
+            guard let container = containers[report.containerID], container.worker?.channel === channel else {
+                continue
+            }
+            container.reportedUsage = ContainerUsage(
+                cpuSeconds: report.cpuSeconds.isFinite ? max(0, report.cpuSeconds) : 0,
+                memoryBytes: Int(clamping: report.memoryBytes))
+        }
+    }
+
     func workerReportedExit(_ exited: Aloft_V1_ContainerExited, from channel: any WirePeer) {
         guard let worker = workers.byChannel[ObjectIdentifier(channel)], worker.containers.contains(exited.containerID)
         else { return }

@@ -15,7 +15,37 @@ public struct WebEndpointInfo: Sendable, Hashable {
     public var isRaw: Bool
 }
 
+/// A web endpoint of an app, as the dashboard lists it.
+public struct WebEndpointView: Sendable {
+    public var label: String
+    public var info: WebEndpointInfo
+    /// Where this server serves it; nil where no HTTP port serves endpoints (the embedded default).
+    public var url: String?
+}
+
 extension ControlPlane {
+    /// The web endpoints of `app` in `workspace` that are served now (registered and not stopped), by label.
+    public func webEndpoints(workspace: String, app: String) async throws -> [WebEndpointView] {
+        let state = try runningScheduler()
+        let found = try await state.loop.submit {
+            state.registry.pools.values.filter { $0.workspace == workspace && $0.appName == app }
+                .compactMap { pool -> (String, WebEndpointInfo)? in
+                    if case .stopped = pool.state { return nil }
+                    guard let endpoint = pool.definition.webEndpoint else { return nil }
+                    return (
+                        pool.name,
+                        WebEndpointInfo(
+                            method: endpoint.method, requiresAuth: endpoint.requiresAuth, isRaw: endpoint.raw)
+                    )
+                }
+        }.get()
+        return found.sorted { $0.0 < $1.0 }.map { label, info in
+            WebEndpointView(
+                label: label, info: info,
+                url: configuration.webAddresses.url(workspace: workspace, app: app, label: label))
+        }
+    }
+
     /// The web endpoint `function` of `app` in `workspace`, if that function is registered (deployed, or by a run of
     /// the app) and was declared with `app.webEndpoint`.
     public func webEndpoint(workspace: String, app: String, function: String) async throws -> WebEndpointInfo? {

@@ -10,9 +10,12 @@ import NIOCore
 ///
 ///     GET  /dashboard/login, POST /dashboard/login (form: token), POST /dashboard/logout
 ///     GET  /dashboard                    apps, worker hosts, schedules, latest calls
-///     GET  /dashboard/apps/{app}         functions and their containers, calls, live log tail (?function=&call=)
+///     GET  /dashboard/live               Server-Sent Events: the `home` tables every 2 s
+///     GET  /dashboard/apps/{app}         functions and their containers, web endpoints, calls, live log tail
+///                                        (?function=&call=)
 ///     GET  /dashboard/apps/{app}/live    Server-Sent Events: `functions` and `calls` fragments every 2 s, `log` lines
 ///     GET  /dashboard/calls/{id}         one call: status, inputs, error, result, its containers' output
+///     GET  /dashboard/calls/{id}/live    Server-Sent Events (?after=N): `summary` when it changes, `log` lines, `done`
 ///
 /// A login keeps the client token in an HttpOnly, SameSite=Strict cookie for /dashboard; every page shows only
 /// that token's workspace.
@@ -43,8 +46,11 @@ enum Dashboard {
         }
         let pages = router.group("dashboard").add(middleware: DashboardSession(authenticator: authenticator))
         pages.get { _, context in
-            try await page(
-                "Apps", workspace: context.workspace, template: "home", home(context.workspace, controlPlane))
+            let tables = try render("homeTables", try await home(context.workspace, controlPlane))
+            return try await page("Apps", workspace: context.workspace, template: "home", ["tables": tables])
+        }
+        pages.get("live") { _, context in
+            homeLive(workspace: context.workspace, controlPlane)
         }
         pages.get("apps/:app") { request, context in
             let app = try context.parameters.require("app")
@@ -64,21 +70,19 @@ enum Dashboard {
                         body: "<p>No call <code>\(escape(id))</code> among this workspace's latest calls.</p>"),
                     .notFound)
             }
-            var values = callValues(call)
-            // From its start: the store reads only the segments written since.
-            let lines = try await controlPlane.logLines(
-                LogQuery(
-                    workspace: context.workspace, app: call.app, callID: id,
-                    since: call.started.addingTimeInterval(-1), limit: 500))
-            values["lines"] = lines.map(logValues)
-            if call.finished == nil { values["refresh"] = 2 }
+            let values = try await callPage(call, workspace: context.workspace, controlPlane)
             return try await page("Call \(id)", workspace: context.workspace, template: "call", values)
+        }
+        pages.get("calls/:id/live") { request, context in
+            let id = try context.parameters.require("id")
+            let after = request.uri.queryParameters["after"].flatMap { UInt64(String($0)) } ?? 0
+            return callLive(id, after: after, workspace: context.workspace, controlPlane)
         }
     }
 
     // MARK: Pages
 
-    private static func home(_ workspace: String, _ controlPlane: ControlPlane) async throws -> [String: Any] {
+    static func home(_ workspace: String, _ controlPlane: ControlPlane) async throws -> [String: Any] {
         let versions = try await controlPlane.appVersions(workspace: workspace)
         let apps = Dictionary(grouping: versions, by: \.appName).sorted { $0.key < $1.key }.map {
             name, versions -> [String: Any] in
@@ -123,8 +127,49 @@ enum Dashboard {
             "function": parameters["function"].map(String.init) ?? "",
             "call": parameters["call"].map(String.init) ?? "",
             "functions": try await functionsFragment(app, workspace: workspace, controlPlane),
+            "endpoints": try await endpointsFragment(app, workspace: workspace, controlPlane),
             "calls": try await callsFragment(app, workspace: workspace, controlPlane),
         ]
+    }
+
+    /// The app's web endpoints with their URLs; nothing when it has none.
+    static func endpointsFragment(_ app: String, workspace: String, _ controlPlane: ControlPlane) async throws -> String
+    {
+        let endpoints = try await controlPlane.webEndpoints(workspace: workspace, app: app).map {
+            endpoint -> [String: Any] in
+            var values: [String: Any] = [
+                "label": endpoint.label,
+                "method": endpoint.info.isRaw ? "any (raw handler)" : endpoint.info.method,
+                "access": endpoint.info.requiresAuth ? "client token" : "public",
+            ]
+            if let url = endpoint.url { values["url"] = url }
+            return values
+        }
+        return try render("endpoints", ["endpoints": endpoints, "any": !endpoints.isEmpty])
+    }
+
+    /// A call's page: its summary, the first 500 lines its containers printed for it, and for a running call the
+    /// position its live stream goes on from.
+    private static func callPage(
+        _ call: CallSummary, workspace: String, _ controlPlane: ControlPlane
+    ) async throws -> [String: Any] {
+        let position = controlPlane.lastLogSequence
+        // From its start: the store reads only the segments written since.
+        let limit = 500
+        let lines = try await controlPlane.logLines(
+            LogQuery(
+                workspace: workspace, app: call.app, callID: call.id, since: call.started.addingTimeInterval(-1),
+                limit: limit))
+        var values: [String: Any] = [
+            "id": call.id, "summary": try render("callSummary", callValues(call)), "lines": lines.map(logValues),
+        ]
+        if call.finished == nil {
+            values["live"] = true
+            // Lines after those shown; past `position` when they were all (none printed since is missed or twice).
+            let last = lines.last?.sequence ?? 0
+            values["after"] = lines.count < limit ? max(last, position) : last
+        }
+        return values
     }
 
     static func functionsFragment(_ app: String, workspace: String, _ controlPlane: ControlPlane) async throws -> String
@@ -151,13 +196,11 @@ enum Dashboard {
         var values = values
         values["workspace"] = workspace
         let body = try render(template, values)
-        return html(try layout(title, workspace: workspace, body: body, refresh: values["refresh"] as? Int))
+        return html(try layout(title, workspace: workspace, body: body))
     }
 
-    private static func layout(_ title: String, workspace: String, body: String, refresh: Int? = nil) throws -> String {
-        var values: [String: Any] = ["title": title, "workspace": workspace, "body": body]
-        if let refresh { values["refresh"] = refresh }
-        return try render("layout", values)
+    private static func layout(_ title: String, workspace: String, body: String) throws -> String {
+        try render("layout", ["title": title, "workspace": workspace, "body": body])
     }
 
     static func render(_ template: String, _ values: [String: Any]) throws -> String {

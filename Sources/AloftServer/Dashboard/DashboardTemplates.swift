@@ -8,8 +8,8 @@ enum DashboardTemplates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
         let templates = [
-            "layout": layout, "login": login, "home": home, "app": app, "functions": functions, "calls": calls,
-            "call": call,
+            "layout": layout, "login": login, "home": home, "homeTables": homeTables, "app": app,
+            "endpoints": endpoints, "functions": functions, "calls": calls, "call": call, "callSummary": callSummary,
         ]
         for (name, text) in templates {
             do { try library.register(text, named: name) } catch { fatalError("dashboard template \(name): \(error)") }
@@ -21,7 +21,6 @@ enum DashboardTemplates {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>{{title}} · Aloft</title>
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        {{#refresh}}<meta http-equiv="refresh" content="{{refresh}}">{{/refresh}}
         <style>
         body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
         header { background: #1d2330; color: #fff; padding: 10px 24px; display: flex; gap: 24px; align-items: center; }
@@ -57,7 +56,16 @@ enum DashboardTemplates {
         </body></html>
         """
 
+    // The home page's tables are re-rendered every 2 s over `/dashboard/live`.
     static let home = """
+        <div id="home">{{{tables}}}</div>
+        <script>
+        const events = new EventSource("/dashboard/live");
+        events.addEventListener("home", (event) => { document.getElementById("home").innerHTML = event.data; });
+        </script>
+        """
+
+    static let homeTables = """
         <h1>Apps</h1>
         <table id="apps"><tr><th>app</th><th>live version</th><th>versions</th><th>last deployed</th></tr>
         {{#apps}}<tr><td><a href="/dashboard/apps/{{name}}">{{name}}</a></td><td>{{live}}</td><td>{{versions}}</td>
@@ -84,6 +92,7 @@ enum DashboardTemplates {
         <p class="muted">{{versionLine}}</p>
         <h2>Functions</h2>
         <div id="functions">{{{functions}}}</div>
+        {{{endpoints}}}
         <h2>Calls</h2>
         <div id="calls">{{{calls}}}</div>
         <h2>Logs</h2>
@@ -116,6 +125,14 @@ enum DashboardTemplates {
         </script>
         """
 
+    static let endpoints = """
+        {{#any}}<h2>Web endpoints</h2>
+        <table id="endpoints"><tr><th>endpoint</th><th>method</th><th>access</th><th>URL</th></tr>
+        {{#endpoints}}<tr data-endpoint="{{label}}"><td>{{label}}</td><td>{{method}}</td><td>{{access}}</td>
+        <td>{{#url}}<a href="{{url}}"><code>{{url}}</code></a>{{/url}}</td></tr>{{/endpoints}}
+        </table>{{/any}}
+        """
+
     static let functions = """
         <table><tr><th>function</th><th>backlog</th><th>running</th><th>containers</th><th>inputs/min</th>
         <th>failures/min</th><th>p50</th><th>p99</th></tr>
@@ -141,8 +158,31 @@ enum DashboardTemplates {
         </table>
         """
 
+    // A running call's page follows it over `/dashboard/calls/ID/live?after=N`: its summary when it changes, its
+    // containers' new lines, and `done` once it has finished.
     static let call = """
         <h1>Call <code>{{id}}</code></h1>
+        <div id="summary">{{{summary}}}</div>
+        <h2>Its containers' output</h2>
+        <div id="log" class="log">{{#lines}}<div class="line {{stream}}">{{time}} {{container}}  {{text}}</div>{{/lines}}
+        {{^lines}}<span class="muted" id="no-lines">Nothing printed while its inputs ran.</span>{{/lines}}</div>
+        {{#live}}<script>
+        const log = document.getElementById("log");
+        const events = new EventSource(location.pathname + "/live?after={{after}}");
+        events.addEventListener("summary", (event) => { document.getElementById("summary").innerHTML = event.data; });
+        events.addEventListener("log", (event) => {
+          const line = JSON.parse(event.data);
+          document.getElementById("no-lines")?.remove();
+          const row = document.createElement("div");
+          row.className = "line " + line.stream;
+          row.textContent = line.time.slice(0, 19) + " " + line.container + "  " + line.text;
+          log.appendChild(row);
+        });
+        events.addEventListener("done", () => { events.close(); });
+        </script>{{/live}}
+        """
+
+    static let callSummary = """
         <table>
         <tr><th>function</th><td><a href="/dashboard/apps/{{app}}">{{app}}</a>.{{function}}</td></tr>
         <tr><th>kind</th><td>{{kind}}</td></tr>
@@ -153,8 +193,5 @@ enum DashboardTemplates {
         {{#error}}<tr><th>error</th><td class="error" id="call-error"><code>{{error}}</code></td></tr>{{/error}}
         {{#result}}<tr><th>result</th><td><code id="call-result">{{result}}</code></td></tr>{{/result}}
         </table>
-        <h2>Its containers' output</h2>
-        <div id="log" class="log">{{#lines}}<div class="line {{stream}}">{{time}} {{container}}  {{text}}</div>{{/lines}}
-        {{^lines}}<span class="muted">Nothing printed while its inputs ran.</span>{{/lines}}</div>
         """
 }

@@ -54,6 +54,8 @@ final class ContainerRecord: @unchecked Sendable {
     var exitStatus: Int32?
     /// The GPU devices of its host it was given (indices), taken from others until it ends.
     var gpuDevices: [Int] = []
+    /// What a container of a worker host used, as its host last reported it (with its heartbeat).
+    var reportedUsage: ContainerUsage?
     /// The kernel killed it for going over its memory limit (a boxed container's cgroup says so).
     var killedAtMemoryLimit = false
     /// The last lines it printed.
