@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "AloftClient", targets: ["AloftClient"]),
         .library(name: "AloftControlPlane", targets: ["AloftControlPlane"]),
         .library(name: "AloftTesting", targets: ["AloftTesting"]),
+        // The control plane's spans over OTLP from a program of your own (`aloft server` has `--otlp-endpoint`).
+        .library(name: "AloftOTLP", targets: ["AloftOTLP"]),
         .executable(name: "aloft", targets: ["AloftCommand"]),
         .executable(name: "aloft-fuzz-wire", targets: ["AloftFuzz"]),
         .executable(name: "hello", targets: ["hello"]),
@@ -47,9 +49,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
-        // Only its OTLP/HTTP exporter: the gRPC one would add grpc-swift to every build.
-        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
-        // Already in the graph through swift-otel: `aloft deploy` streams its upload with it (for a progress line).
+        // `aloft deploy` streams its upload with it (for a progress line); AloftTracing posts spans with it.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "AloftControlPlane",
             dependencies: [
-                "AloftCore", "AloftWire", "CAloftSpawn",
+                "AloftCore", "AloftWire", "AloftTracing", "CAloftSpawn",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -154,6 +154,24 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // A light tracer (swift-distributed-tracing's `Tracer`) whose spans the control plane also records directly.
+        .target(
+            name: "AloftTracing", dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")],
+            swiftSettings: upcoming),
+        // Its OTLP/HTTP exporter, for `aloft server` (an HTTP client the SDK's programs do not link).
+        .target(
+            name: "AloftOTLP",
+            dependencies: [
+                "AloftCore", "AloftTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "AloftCommand",
             dependencies: [
@@ -162,7 +180,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 // `aloft server --otlp-endpoint`: the OTLP exporter of the control plane's spans.
-                .product(name: "OTel", package: "swift-otel"),
+                "AloftOTLP",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -209,8 +227,7 @@ let package = Package(
             dependencies: [
                 "Aloft", "AloftControlPlane", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "OTel", package: "swift-otel"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "AloftTracing", "AloftOTLP", .product(name: "Tracing", package: "swift-distributed-tracing"),
             ], path: "bench/aloft-bench",
             swiftSettings: noWarnings),
         // W10's floor (bench/web): a plain Hummingbird server.
@@ -228,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "AloftControlPlaneTests",
             dependencies: [
-                "AloftCore", "AloftWire", "AloftControlPlane",
+                "AloftCore", "AloftWire", "AloftControlPlane", "AloftTracing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -245,6 +262,14 @@ let package = Package(
             swiftSettings: noWarnings),
         .testTarget(
             name: "AloftTestingTests", dependencies: ["Aloft", "AloftTesting", "AloftTestingExample"],
+            swiftSettings: upcoming),
+        // The light tracer's ids, sampling and OTLP encodings (protobuf checked with `protoc --decode_raw`).
+        .testTarget(
+            name: "AloftTracingTests",
+            dependencies: [
+                "AloftCore", "AloftTracing", "AloftOTLP",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: upcoming),
         // The HTTP API's routes, in-process (HummingbirdTesting's router) and live.
         .testTarget(

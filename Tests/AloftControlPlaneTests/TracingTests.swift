@@ -22,22 +22,9 @@ struct CallTracingTests {
     )
     func structure() throws {
         let (tracer, harness, client) = try tracedHarness()
-        let options = FunctionOptions(retries: Retries(maxRetries: 1, initialDelay: .zero))
-        let id = try harness.register("f", options: options, on: client)
-
-        var invoke = Aloft_V1_FunctionInvoke()
-        invoke.functionID = id
-        invoke.data = Data("x".utf8)
-        invoke.callID = "fc-traced"
-        invoke.traceContext = [InMemoryTracer.traceIDKey: "caller-trace", InMemoryTracer.spanIDKey: "caller-span"]
-        try client.send(.functionInvoke(invoke), requestID: 10)
-        let container = try harness.connectContainer(0)
-        let first = try #require(try container.dispatched().first)
-        // The first attempt fails (a user error: retried), the second succeeds.
-        try container.answer(first.inputID, .failure(.failure, AloftError(.remoteError, "once")))
-        let second = try #require(try container.dispatched().first)
-        try container.answer(second.inputID, .success(Array("ok".utf8)))
-        #expect(try client.received().contains { if case .invokeResult = $0.body { true } else { false } })
+        let (_, first, second, _) = try harness.invokeRetriedOnce(
+            on: client, callID: "fc-traced",
+            traceContext: [InMemoryTracer.traceIDKey: "caller-trace", InMemoryTracer.spanIDKey: "caller-span"])
 
         harness.advance(by: .milliseconds(50))  // ended spans reach the tracer in batches
         let spans = tracer.finishedSpans
@@ -147,5 +134,30 @@ struct CallTracingTests {
         let container = try harness.connectContainer(0)
         let dispatched = try #require(try container.dispatched().first)
         #expect(dispatched.traceContext.isEmpty)
+    }
+}
+
+extension Harness {
+    /// A `.remote` of a new function `f` with one retry, carrying `traceContext`, on a container that connects for
+    /// it: the first attempt fails (a user error: retried), the second succeeds. Returns the function and both
+    /// dispatches.
+    func invokeRetriedOnce(
+        on client: Peer, callID: String, traceContext: [String: String]
+    ) throws -> (functionID: UInt64, first: Aloft_V1_InputDispatch, second: Aloft_V1_InputDispatch, container: Peer) {
+        let id = try register(
+            "f", options: FunctionOptions(retries: Retries(maxRetries: 1, initialDelay: .zero)), on: client)
+        var invoke = Aloft_V1_FunctionInvoke()
+        invoke.functionID = id
+        invoke.data = Data("x".utf8)
+        invoke.callID = callID
+        invoke.traceContext = traceContext
+        try client.send(.functionInvoke(invoke), requestID: 10)
+        let container = try connectContainer(0)
+        let first = try #require(try container.dispatched().first)
+        try container.answer(first.inputID, .failure(.failure, AloftError(.remoteError, "once")))
+        let second = try #require(try container.dispatched().first)
+        try container.answer(second.inputID, .success(Array("ok".utf8)))
+        #expect(try client.received().contains { if case .invokeResult = $0.body { true } else { false } })
+        return (id, first, second, container)
     }
 }

@@ -2,11 +2,11 @@
 // Run in release mode: `swift run -c release aloft-bench [w1|w2|w3|w4|w5|w6|w7|w8|w9|hop|rtt ...] [quick]`
 // (no workload named: W1, W2, W3, W4, W6, W7, W8, W9; W8 and W9 are in Storage.swift). W5 measures a cold start, so `bench/run` runs it in a process of its own.
 import Aloft
+import AloftOTLP
 import AloftControlPlane
 import Foundation
 import Instrumentation
 import Metrics
-import OTel
 import Prometheus
 
 // ALOFT_BENCH_TRANSPORT=tcp: containers and the caller reach the embedded control plane over loopback TCP
@@ -257,28 +257,32 @@ let callsForm = ProcessInfo.processInfo.environment["ALOFT_BENCH_FORM"] ?? "asyn
 if ProcessInfo.processInfo.environment["ALOFT_BENCH_METRICS"] == "prometheus" {
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
 }
-// `ALOFT_BENCH_TRACING=otlp`: a tracer is bootstrapped (swift-otel, exporting over OTLP/HTTP to
-// OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318), so that every call records its client span and the embedded
-// control plane its spans, as with `aloft server --otlp-endpoint`.
+// `ALOFT_BENCH_TRACING=otlp`: a tracer is bootstrapped (AloftTracing, exporting over OTLP/HTTP to
+// OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4318), so that the embedded control plane records its spans, as
+// with `aloft server --otlp-endpoint`.
 // Not in its containers (the same executable): a container needs no tracer, the control plane records its spans.
 if ProcessInfo.processInfo.environment["ALOFT_BENCH_TRACING"] == "otlp",
     ProcessInfo.processInfo.environment["ALOFT_CONTAINER_ID"] == nil
 {
-    var configuration = OTel.Configuration.default
-    configuration.serviceName = "aloft-bench"
-    configuration.logs.enabled = false
-    configuration.metrics.enabled = false
-    configuration.traces.otlpExporter.protocol = .httpProtobuf
-    configuration.diagnosticLogLevel = .warning
-    let (tracer, service) = try OTel.makeTracingBackend(configuration: configuration)
-    InstrumentationSystem.bootstrap(tracer)
-    Task { try await service.run() }
+    var environment = ProcessInfo.processInfo.environment
+    if environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == nil {
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://localhost:4318"
+    }
+    if let configuration = try OTLPConfiguration.resolve(
+        endpoint: nil, environment: environment, serviceName: "aloft-bench")
+    {
+        let exporter = OTLPExporter(configuration: configuration)
+        InstrumentationSystem.bootstrap(exporter.tracer)
+        Task { try await exporter.run() }
+    }
 }
 
 app.localEntrypoint("bench") { () async throws in
     if wants("w5") {
         try await w5(processStart: processStart)  // first: it measures the runtime's start
     }
+    if wants("spans") { spanCost() }
+    if wants("w1traced") { try await w1Traced() }
     if wants("hop") {
         let loop = AloftRuntime.shared.eventLoopGroup.any()
         var samples: [Double] = []

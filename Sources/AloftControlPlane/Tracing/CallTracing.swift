@@ -1,3 +1,4 @@
+import AloftTracing
 import AloftWire
 import Instrumentation
 import NIOCore
@@ -8,10 +9,19 @@ import Tracing
 /// bootstrapped one): a span per call, and per attempt of an input a queue-wait span and a run span, whose context
 /// goes to the container with the input so that the calls its body makes continue the trace.
 ///
-/// Built only when there is a tracer: without one, the call path pays a nil check per event.
+/// Built only when there is a tracer: without one, the call path pays a nil check per event. With `AloftTracer`
+/// (what `aloft server --otlp-endpoint` bootstraps) the spans are recorded directly, as compact records with the
+/// tracer's ids and sampling, and queued for its exporter when they end: no `ServiceContext`, no attribute
+/// dictionaries, no hand-off per span (bench/README.md, "What observability costs"). Any other tracer gets its own
+/// spans through swift-distributed-tracing's API.
 struct CallTracing: Sendable {
-    let tracer: any Tracer
-    /// Where the scheduler's spans end, in batches.
+    enum Backend: Sendable {
+        case direct(AloftTracer)
+        case tracer(any Tracer)
+    }
+
+    let backend: Backend
+    /// Where the scheduler's spans end: batched for a `Tracer`'s spans, at once for direct ones.
     let ends: SpanEnds
 
     /// Inputs of one call that get spans of their own: the first ones, by index (a map of a million inputs
@@ -20,6 +30,7 @@ struct CallTracing: Sendable {
 
     /// The tracer to use: the configured one, else the process's bootstrapped one; nil when there is none.
     init?(configured: (any Tracer)?, loop: any EventLoop) {
+        let tracer: any Tracer
         if let configured {
             tracer = configured
         } else if InstrumentationSystem.tracer is NoOpTracer {
@@ -27,61 +38,144 @@ struct CallTracing: Sendable {
         } else {
             tracer = InstrumentationSystem.tracer
         }
+        backend = (tracer as? AloftTracer).map { .direct($0) } ?? .tracer(tracer)
         ends = SpanEnds(loop: loop)
-    }
-
-    /// The context a caller sent (its span's), or a new trace when it sent none.
-    func context(from headers: [String: String]) -> ServiceContext {
-        var context = ServiceContext.topLevel
-        if !headers.isEmpty { tracer.extract(headers, into: &context, using: HeaderExtractor()) }
-        return context
-    }
-
-    func headers(for context: ServiceContext) -> [String: String] {
-        var headers: [String: String] = [:]
-        tracer.inject(context, into: &headers, using: HeaderInjector())
-        return headers
     }
 
     /// The span of a whole call, a child of the caller's span when it sent one.
     func callSpan(
         function: String, app: String, workspace: String, callID: String, kind: String, headers: [String: String]
-    ) -> any Span {
-        let span = tracer.startSpan("\(function) call", context: context(from: headers), ofKind: .server)
-        span.attributes["aloft.function"] = function
-        span.attributes["aloft.app"] = app
-        span.attributes["aloft.workspace"] = workspace
-        span.attributes["aloft.call_kind"] = kind
-        if !callID.isEmpty { span.attributes["aloft.call_id"] = callID }
-        return span
+    ) -> CallSpan {
+        var attributes: [(String, SpanAttribute)] = [
+            ("aloft.function", .string(function)), ("aloft.app", .string(app)),
+            ("aloft.workspace", .string(workspace)), ("aloft.call_kind", .string(kind)),
+        ]
+        if !callID.isEmpty { attributes.append(("aloft.call_id", .string(callID))) }
+        switch backend {
+        case .direct(let tracer):
+            let parent = headers["traceparent"].flatMap(SpanIdentity.init(traceparent:))
+            return CallSpan(
+                tracer: tracer, name: "\(function) call", kind: .server, parent: parent, attributes: attributes)
+        case .tracer(let tracer):
+            var context = ServiceContext.topLevel
+            if !headers.isEmpty { tracer.extract(headers, into: &context, using: HeaderExtractor()) }
+            return CallSpan(
+                span: tracer.startSpan("\(function) call", context: context, ofKind: .server), attributes: attributes)
+        }
     }
 
-    func childSpan(_ name: String, of parent: ServiceContext, kind: SpanKind = .internal) -> any Span {
-        tracer.startSpan(name, context: parent, ofKind: kind)
+    func childSpan(
+        _ name: String, of parent: CallSpan, kind: SpanKind = .internal, attributes: [(String, SpanAttribute)]
+    ) -> CallSpan {
+        switch (backend, parent.record) {
+        case (.direct(let tracer), .direct(let record, _)):
+            return CallSpan(tracer: tracer, name: name, kind: kind, parent: record.identity, attributes: attributes)
+        case (.tracer(let tracer), .tracer(let span)):
+            return CallSpan(
+                span: tracer.startSpan(name, context: span.context, ofKind: kind), attributes: attributes)
+        default:
+            preconditionFailure("a span of another backend")
+        }
     }
+
+    /// The headers that carry `span`'s context to a container.
+    func headers(for span: CallSpan) -> [String: String] {
+        switch (backend, span.record) {
+        case (_, .direct(let record, _)):
+            return ["traceparent": record.identity.traceparent]
+        case (.tracer(let tracer), .tracer(let span)):
+            var headers: [String: String] = [:]
+            tracer.inject(span.context, into: &headers, using: HeaderInjector())
+            return headers
+        default:
+            return [:]
+        }
+    }
+}
+
+/// One span the scheduler records: a compact record of `AloftTracer`'s, or a span of another tracer with the
+/// attributes it will be given when it ends (set at once: each `span.attributes[key] = value` copies the set).
+/// Used on the scheduler's loop only.
+final class CallSpan: @unchecked Sendable {
+    enum Record {
+        case direct(FinishedSpan, queue: SpanQueue)
+        case tracer(any Span)
+    }
+
+    private(set) var record: Record
+    private var attributes: [(String, SpanAttribute)]
+    private var status: SpanStatus?
+    private var ended = false
+
+    init(
+        tracer: AloftTracer, name: String, kind: SpanKind, parent: SpanIdentity?, attributes: [(String, SpanAttribute)]
+    ) {
+        let identity = tracer.identity(childOf: parent)
+        let now = DefaultTracerClock.now.nanosecondsSinceEpoch
+        record = .direct(
+            FinishedSpan(
+                name: name, kind: kind, identity: identity, parentSpanID: parent?.spanID ?? 0, start: now, end: now),
+            queue: tracer.queue)
+        self.attributes = attributes
+    }
+
+    init(span: any Span, attributes: [(String, SpanAttribute)]) {
+        record = .tracer(span)
+        self.attributes = attributes
+    }
+
+    func set(_ key: String, _ value: SpanAttribute) { attributes.append((key, value)) }
+
+    func setStatus(_ status: SpanStatus) { self.status = status }
+
+    /// Ends it at `instant` (once): a direct record is queued for export if its trace is sampled.
+    func end(at instant: UInt64) {
+        guard !ended else { return }
+        ended = true
+        switch record {
+        case .direct(var span, let queue):
+            guard span.identity.sampled else { return }
+            span.end = instant
+            span.attributes = attributes
+            span.status = status
+            queue.append(span)
+        case .tracer(let span):
+            var set: SpanAttributes = [:]
+            for (key, value) in attributes { set[key] = value }
+            span.attributes = set
+            if let status { span.setStatus(status) }
+            span.end(at: TracerNanoseconds(nanosecondsSinceEpoch: instant))
+        }
+    }
+
+    var isDirect: Bool { if case .direct = record { true } else { false } }
+}
+
+/// An instant as nanoseconds since the Unix epoch, for `Span.end(at:)`.
+struct TracerNanoseconds: TracerInstant {
+    let nanosecondsSinceEpoch: UInt64
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
 }
 
 /// The spans of one input: those of its current attempt, and its call's span when it is a `.remote` (one input,
 /// no call record of its own).
 final class InputTrace: @unchecked Sendable {
-    /// The context of its call's span: the parent of its attempts' spans.
-    let call: ServiceContext
+    /// Its call's span: the parent of its attempts' spans.
+    let call: CallSpan
     /// A `.remote` call's span, ended with its answer.
-    var ownCallSpan: (any Span)?
-    var queueWait: (any Span)?
-    var run: (any Span)?
+    var ownCallSpan: CallSpan?
+    var queueWait: CallSpan?
+    var run: CallSpan?
     var attempts = 0
 
-    init(call: ServiceContext, ownCallSpan: (any Span)? = nil) {
+    init(call: CallSpan, ownCallSpan: CallSpan? = nil) {
         self.call = call
         self.ownCallSpan = ownCallSpan
     }
 
     /// Opens a queue wait of the current attempt.
     func openQueueWait(_ tracing: CallTracing) {
-        let span = tracing.childSpan("queue wait", of: call)
-        span.attributes["aloft.attempt"] = attempts
-        queueWait = span
+        queueWait = tracing.childSpan("queue wait", of: call, attributes: [("aloft.attempt", .int64(Int64(attempts)))])
     }
 
     func endQueueWait(_ ends: SpanEnds, status: Aloft_V1_Status? = nil, message: String = "") {
@@ -103,28 +197,30 @@ final class InputTrace: @unchecked Sendable {
     }
 }
 
-/// Ends spans at the moment they end, but hands them to the tracer in batches (every 20 ms, or 512 at a time),
-/// on the scheduler's loop. A tracer's processor may wake a thread for each span it is handed (swift-otel's batch
-/// processor does, through an `AsyncStream`): a `.remote` ends three spans here, and three wake-ups per call would
-/// cost more than the call itself. Ending them together wakes it once for many.
+/// Ends spans at the moment they end. A direct span is queued for its exporter at once (an append under a lock);
+/// another tracer's are handed to it in batches (every 20 ms, or 512 at a time), on the scheduler's loop: a
+/// tracer's processor may wake a thread for each span it is handed (swift-otel's batch processor does), and a
+/// `.remote` ends three spans here.
 final class SpanEnds: @unchecked Sendable {
     private let loop: any EventLoop
-    private var pending: [(span: any Span, at: DefaultTracerClock.Instant)] = []
+    private var pending: [(span: CallSpan, at: UInt64)] = []
     /// After shutdown: each span goes to the tracer as it ends.
     private var batching = true
 
     init(loop: any EventLoop) { self.loop = loop }
 
     /// Ends `span` now, with `status` (a wire result's) when given.
-    func end(_ span: any Span, status: Aloft_V1_Status? = nil, message: String = "") {
+    func end(_ span: CallSpan, status: Aloft_V1_Status? = nil, message: String = "") {
         switch status {
         case nil: break
         case .success: span.setStatus(SpanStatus(code: .ok))
         case let status?:
-            span.attributes["aloft.status"] = "\(status)"
+            span.set("aloft.status", .string("\(status)"))
             span.setStatus(SpanStatus(code: .error, message: message.isEmpty ? "\(status)" : message))
         }
-        pending.append((span, DefaultTracerClock.now))
+        let now = DefaultTracerClock.now.nanosecondsSinceEpoch
+        guard !span.isDirect else { return span.end(at: now) }
+        pending.append((span, now))
         if pending.count >= 512 || !batching {
             flush()
         } else if pending.count == 1 {

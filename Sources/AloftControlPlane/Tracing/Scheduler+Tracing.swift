@@ -18,7 +18,7 @@ extension Scheduler {
         let span = tracing.callSpan(
             function: input.functionName, app: input.pool.appName, workspace: input.pool.workspace,
             callID: callID, kind: "remote", headers: headers)
-        input.trace = InputTrace(call: span.context, ownCallSpan: span)
+        input.trace = InputTrace(call: span, ownCallSpan: span)
     }
 
     /// A call with inputs of its own.
@@ -42,7 +42,7 @@ extension Scheduler {
         guard let span = call.span else { return }
         call.inputCount += 1
         guard input.index < CallTracing.tracedInputsPerCall else { return }
-        input.trace = InputTrace(call: span.context)
+        input.trace = InputTrace(call: span)
     }
 
     /// An attempt of `input` joins the backlog (or waits out a retry's delay).
@@ -67,12 +67,14 @@ extension Scheduler {
         guard let tracing, let trace = input.trace else { return [:] }
         trace.endQueueWait(tracing.ends)
         trace.endRun(tracing.ends, status: .failure, message: "sent again")  // none should be open; never leak one
-        let span = tracing.childSpan(trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer)
-        span.attributes["aloft.attempt"] = trace.attempts
-        span.attributes["aloft.container_id"] = container.id
-        span.attributes["aloft.host"] = container.worker?.name ?? "local"
+        let span = tracing.childSpan(
+            trace.attempts > 1 ? "retry" : "run", of: trace.call, kind: .consumer,
+            attributes: [
+                ("aloft.attempt", .int64(Int64(trace.attempts))), ("aloft.container_id", .string(container.id)),
+                ("aloft.host", .string(container.worker?.name ?? "local")),
+            ])
         trace.run = span
-        return tracing.headers(for: span.context)
+        return tracing.headers(for: span)
     }
 
     /// The current attempt of `input` ended (an output, a timeout, its container lost).
@@ -91,7 +93,7 @@ extension Scheduler {
     func traceCallDone(_ call: CallRecord) {
         guard let tracing, let span = call.span else { return }
         call.span = nil
-        span.attributes["aloft.inputs"] = call.inputCount
+        span.set("aloft.inputs", .int64(Int64(call.inputCount)))
         tracing.ends.end(span, status: call.isCancelled ? .cancelled : .success)
     }
 
@@ -114,10 +116,12 @@ extension Scheduler {
         guard let tracing else { return }
         let waiting = container.pool.pending.prefix(16).lazy.compactMap { self.inputs[$0]?.trace }.first
         guard let waiting else { return }
-        let span = tracing.childSpan("container start", of: waiting.call)
-        span.attributes["aloft.container_id"] = container.id
-        span.attributes["aloft.host"] = container.worker?.name ?? "local"
-        container.startSpan = span
+        container.startSpan = tracing.childSpan(
+            "container start", of: waiting.call,
+            attributes: [
+                ("aloft.container_id", .string(container.id)),
+                ("aloft.host", .string(container.worker?.name ?? "local")),
+            ])
     }
 
     /// A container connected (`ok`) or ended before it did.

@@ -1,6 +1,5 @@
 import AloftWire
 import NIOCore
-import Tracing
 
 /// A call with inputs of its own: spawned, mapped, detached (`spawnMap`) or a generator.
 final class CallRecord: @unchecked Sendable {
@@ -47,7 +46,7 @@ final class CallRecord: @unchecked Sendable {
     /// What the dashboard shows of it (Dashboard/), counted as it goes.
     var tally: CallTally?
     /// Its span, while a tracer records calls (Tracing/), and the inputs it was given.
-    var span: (any Span)?
+    var span: CallSpan?
     var inputCount = 0
 
     init(id: String, kind: Aloft_V1_CallKind, pool: FunctionPool, functionName: String) {

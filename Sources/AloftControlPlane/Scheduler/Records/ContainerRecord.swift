@@ -1,7 +1,6 @@
 import AloftCore
 import Foundation
 import NIOCore
-import Tracing
 
 /// One container of a pool, from the moment the scheduler asks for it until it is gone.
 final class ContainerRecord: @unchecked Sendable {
@@ -40,7 +39,7 @@ final class ContainerRecord: @unchecked Sendable {
     var assigned: [UInt64] = []
     var idleSince: NIODeadline
     /// A cold start's span, while a tracer records calls (Tracing/): from its start until it connects.
-    var startSpan: (any Span)?
+    var startSpan: CallSpan?
     /// When the scheduler asked for it.
     let createdAt: NIODeadline
     /// Outputs it answered (Dashboard/).
