@@ -227,7 +227,9 @@ let package = Package(
             dependencies: [
                 "Aloft", "AloftControlPlane", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                "AloftTracing", "AloftOTLP", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "AloftTracing", "AloftOTLP", "AloftWire",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ], path: "bench/aloft-bench",
             swiftSettings: noWarnings),
         // W10's floor (bench/web): a plain Hummingbird server.

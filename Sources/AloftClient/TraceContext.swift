@@ -14,6 +14,14 @@ enum TraceContext {
     /// The context of the attempt the current body runs in, as its input's dispatch carried it.
     @TaskLocal static var inherited: [String: String] = [:]
 
+    /// The context an input's dispatch carries: its `traceparent` field (AloftTracer's) or its `trace_context` map.
+    static func carried(by dispatch: Aloft_V1_InputDispatch) -> [String: String] {
+        guard !dispatch.traceparent.isEmpty else { return dispatch.traceContext }
+        var headers = dispatch.traceContext
+        headers["traceparent"] = dispatch.traceparent
+        return headers
+    }
+
     /// The headers for a call made now: the current span's, else the container's inherited ones.
     static func headers() -> [String: String] {
         guard let context = ServiceContext.current else { return inherited }

@@ -80,7 +80,7 @@ public struct OTLPConfiguration: Sendable {
         if let timeout = try milliseconds(value("TIMEOUT"), "OTEL_EXPORTER_OTLP_TIMEOUT") {
             configuration.timeout = timeout
         }
-        if let delay = try milliseconds(environment["OTEL_BSP_SCHEDULE_DELAY"], "OTEL_BSP_SCHEDULE_DELAY") {
+        if let delay = try milliseconds(environment["OTEL_BSP_SCHEDULE_DELAY"], "OTEL_BSP_SCHEDULE_DELAY", least: 1) {
             configuration.scheduleDelay = delay
         }
         if let size = try count(environment["OTEL_BSP_MAX_QUEUE_SIZE"], "OTEL_BSP_MAX_QUEUE_SIZE") {
@@ -119,10 +119,11 @@ public struct OTLPConfiguration: Sendable {
         return result
     }
 
-    private static func milliseconds(_ text: String?, _ name: String) throws(AloftError) -> Duration? {
+    private static func milliseconds(_ text: String?, _ name: String, least: Int = 0) throws(AloftError) -> Duration? {
         guard let text else { return nil }
-        guard let value = Int(text), value >= 0, value <= 3_600_000 else {
-            throw AloftError(.invalidConfiguration, "\(name) must be milliseconds from 0 to 3600000, not '\(text)'")
+        guard let value = Int(text), value >= least, value <= 3_600_000 else {
+            throw AloftError(
+                .invalidConfiguration, "\(name) must be milliseconds from \(least) to 3600000, not '\(text)'")
         }
         return .milliseconds(value)
     }

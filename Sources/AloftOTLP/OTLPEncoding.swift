@@ -234,7 +234,12 @@ struct JSONWriter {
             quoted(number)
         case .double(let number):
             raw(#"{"doubleValue":"#)
-            if number.isFinite { self.number(number) } else { string("\(number)") }
+            // Protobuf's JSON form spells the non-finite values so.
+            if number.isFinite {
+                self.number(number)
+            } else {
+                string(number.isNaN ? "NaN" : number > 0 ? "Infinity" : "-Infinity")
+            }
         case .array(let values):
             raw(#"{"arrayValue":{"values":["#)
             for (index, value) in values.enumerated() {

@@ -43,14 +43,15 @@ public final class OTLPExporter: Service {
         } onGracefulShutdown: { [queue] in
             queue.finish()
         }
-        await exportWaiting()
+        // What is left, once: a collector that fails now is not waited on batch after batch.
+        await exportWaiting(stopAtFailure: true)
         try? await client.shutdown()
     }
 
     private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
 
-    /// Exports what waits, a batch at a time.
-    private func exportWaiting() async {
+    /// Exports what waits, a batch at a time (at shutdown, until a batch fails).
+    private func exportWaiting(stopAtFailure: Bool = false) async {
         while true {
             let (spans, dropped) = queue.take()
             if dropped > 0 {
@@ -58,11 +59,12 @@ public final class OTLPExporter: Service {
                     "spans dropped: the export queue was full", metadata: ["aloft.dropped": "\(dropped)"])
             }
             guard !spans.isEmpty else { return }
-            await export(spans)
+            if await !export(spans), stopAtFailure { return }
         }
     }
 
-    private func export(_ spans: [FinishedSpan]) async {
+    /// Whether the collector took them.
+    private func export(_ spans: [FinishedSpan]) async -> Bool {
         let batch = OTLPBatch(spans: spans, resource: configuration.resource)
         var request = HTTPClientRequest(url: configuration.endpoint)
         request.method = .POST
@@ -83,10 +85,12 @@ public final class OTLPExporter: Service {
             _ = try await response.body.collect(upTo: 1 << 20)
             guard (200..<300).contains(response.status.code) else {
                 warn("the collector refused spans", ["aloft.status": "\(response.status.code)"], count: spans.count)
-                return
+                return false
             }
+            return true
         } catch {
             warn("could not export spans", ["aloft.error": "\(error)"], count: spans.count)
+            return false
         }
     }
 

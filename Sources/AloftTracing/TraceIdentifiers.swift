@@ -80,7 +80,7 @@ public enum Hex {
         }
     }
 
-    /// `count` (≤ 16) lower- or upper-case hex digits at `offset`, or nil.
+    /// `count` (≤ 16) lower-case hex digits at `offset` (W3C Trace Context allows no upper case), or nil.
     static func read(_ bytes: UnsafeBufferPointer<UInt8>, from offset: Int, count: Int) -> UInt64? {
         var value: UInt64 = 0
         for byte in bytes[offset..<offset + count] {
@@ -88,7 +88,6 @@ public enum Hex {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
             default: return nil
             }
             value = value << 4 | UInt64(digit)

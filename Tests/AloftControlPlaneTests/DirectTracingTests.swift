@@ -40,9 +40,9 @@ struct DirectTracingTests {
         #expect(run.status?.code == .error && retry.status?.code == .ok && run.kind == .consumer)
         #expect(run.start <= run.end && call.start <= run.start && retry.end <= call.end)
         #expect(Set(spans.map(\.identity.spanID)).count == spans.count)
-        // Each dispatch carries its run's context.
-        #expect(first.traceContext["traceparent"] == run.identity.traceparent)
-        #expect(second.traceContext["traceparent"] == retry.identity.traceparent)
+        // Each dispatch carries its run's context, in its own field.
+        #expect(first.traceparent == run.identity.traceparent)
+        #expect(second.traceparent == retry.identity.traceparent)
 
         // A caller whose trace is not sampled: nothing is recorded, and the dispatch says "not sampled".
         var invoke = Aloft_V1_FunctionInvoke()
@@ -52,7 +52,8 @@ struct DirectTracingTests {
         invoke.traceContext = ["traceparent": "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-00"]
         try client.send(.functionInvoke(invoke), requestID: 11)
         let third = try #require(try container.dispatched().first)
-        let forwarded = try #require(third.traceContext["traceparent"].flatMap(SpanIdentity.init(traceparent:)))
+        #expect(third.traceContext.isEmpty)
+        let forwarded = try #require(SpanIdentity(traceparent: third.traceparent))
         #expect(!forwarded.sampled && forwarded.traceIDHex == "0af7651916cd43dd8448eb211c80319d")
         try container.answer(third.inputID, .success(Array("ok".utf8)))
         #expect(try client.received().contains { if case .invokeResult = $0.body { true } else { false } })

@@ -19,7 +19,6 @@ struct AloftTracingTests {
         var unsampled = identity
         unsampled.sampled = false
         #expect(SpanIdentity(traceparent: unsampled.traceparent) == unsampled)
-        #expect(SpanIdentity(traceparent: "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01") == identity)
         // A later version may carry more fields after a dash.
         #expect(SpanIdentity(traceparent: "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra") == identity)
         for bad in [
@@ -30,6 +29,7 @@ struct AloftTracingTests {
             "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
             "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
             "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",  // upper case: W3C says to ignore it
         ] {
             #expect(SpanIdentity(traceparent: bad) == nil, "\(bad)")
         }
@@ -94,7 +94,7 @@ struct AloftTracingTests {
             start: 1_700_000_000_000_000_001, end: 1_700_000_000_500_000_000,
             attributes: [
                 ("aloft.function", .string("f \"quoted\"\n")), ("aloft.inputs", .int64(-3)), ("ratio", .double(0.5)),
-                ("ok", .bool(true)),
+                ("ok", .bool(true)), ("none", .double(.nan)),
             ],
             status: SpanStatus(code: .error, message: "oops: it failed"))
         span.events = [
@@ -119,6 +119,7 @@ struct AloftTracingTests {
         let values = try #require(span["attributes"] as? [[String: Any]]).map { $0["value"] as? [String: Any] ?? [:] }
         #expect(values[0]["stringValue"] as? String == "f \"quoted\"\n" && values[1]["intValue"] as? String == "-3")
         #expect(values[2]["doubleValue"] as? Double == 0.5 && values[3]["boolValue"] as? Bool == true)
+        #expect(values[4]["doubleValue"] as? String == "NaN")
         let status = try #require(span["status"] as? [String: Any])
         #expect(status["code"] as? Int == 2 && status["message"] as? String == "oops: it failed")
         #expect((span["events"] as? [[String: Any]])?.first?["name"] as? String == "exception")
@@ -180,7 +181,7 @@ struct AloftTracingTests {
             configured.scheduleDelay == .milliseconds(100) && configured.sampler == .parentBased(.traceIDRatio(0.1)))
         #expect(configured.resource.map { "\($0.0)=\($0.1)" } == ["service.name=mine", "deployment.environment=prod"])
         for (name, value) in [
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_BSP_SCHEDULE_DELAY", "0"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_TRACES_SAMPLER_ARG", "2"), ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
         ] {

@@ -1,6 +1,8 @@
 import AloftTracing
+import AloftWire
 import Foundation
 import Instrumentation
+import SwiftProtobuf
 import Tracing
 
 /// `aloft-bench -- spans`: what tracing costs per `.remote` in the control plane, with no call around it, in ns per
@@ -87,6 +89,45 @@ func spanCost() {
         report(
             "spans-per-call",
             [("path", name), ("ns", String(format: "%.0f", best / Double(calls))), ("check", "\(sink > 0)")])
+    }
+    // What the dispatch's `traceparent` adds on the wire: an input's dispatch encoded and decoded with it, less
+    // without it (the control plane encodes it, the container decodes it), in its own field (what the control plane
+    // sends for AloftTracer) and as a `trace_context` map entry (other tracers).
+    enum Carried { case none, field, map }
+    func wire(_ carried: Carried) throws -> Double {
+        var dispatch = Aloft_V1_InputDispatch()
+        dispatch.inputID = 42
+        dispatch.functionName = "square"
+        dispatch.data = Data("7".utf8)
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        switch carried {
+        case .none: break
+        case .field: dispatch.traceparent = traceparent
+        case .map: dispatch.traceContext = ["traceparent": traceparent]
+        }
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            for _ in 0..<50_000 {
+                let bytes: [UInt8] = try dispatch.serializedBytes()
+                let decoded = try Aloft_V1_InputDispatch(serializedBytes: bytes)
+                if decoded.inputID != 42 { fatalError("decoding") }
+            }
+            let elapsed = ContinuousClock.now - start
+            best = min(best, Double(elapsed.components.attoseconds) / 1e9 + Double(elapsed.components.seconds) * 1e9)
+        }
+        return best / 50_000
+    }
+    do {
+        let (none, field, map) = (try wire(.none), try wire(.field), try wire(.map))
+        report(
+            "spans-wire",
+            [
+                ("traceparent_field_ns", String(format: "%.0f", field - none)),
+                ("traceparent_map_ns", String(format: "%.0f", map - none)),
+            ])
+    } catch {
+        print("spans-wire: \(error)")
     }
 }
 

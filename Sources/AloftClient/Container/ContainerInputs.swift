@@ -100,7 +100,7 @@ final class ContainerInputs: @unchecked Sendable {
                 item.data = data
                 try socket.send(Aloft_V1_Envelope(requestID: 0, body: .generatorItem(item)))
             }
-            let trace = input.traceContext
+            let trace = TraceContext.carried(by: input)
             switch ContainerFunctions.prepare(input, context: context, emitItem: emitItem) {
             case .blocking(let work):
                 let flag = CancellationFlag()
@@ -149,7 +149,7 @@ final class ContainerInputs: @unchecked Sendable {
         freeSlots -= 1
         let ids = batch.map(\.inputID)
         // A batch's calls continue the trace of its first input.
-        let trace = batch[0].traceContext
+        let trace = TraceContext.carried(by: batch[0])
         switch function.prepareBatch(batch.map(\.data), context: context) {
         case .blocking(let work):
             let flag = CancellationFlag()

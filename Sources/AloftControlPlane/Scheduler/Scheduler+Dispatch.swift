@@ -85,7 +85,7 @@ extension Scheduler {
             dispatch.inputID = input.id
             dispatch.functionName = input.functionName
             dispatch.data = input.data
-            dispatch.traceContext = traceDispatched(input, to: container)
+            traceDispatched(input, to: container, into: &dispatch)
             send(.inputDispatch(dispatch), on: channel)
             startTimeouts(on: container)
         }

@@ -78,17 +78,16 @@ struct CallTracing: Sendable {
         }
     }
 
-    /// The headers that carry `span`'s context to a container.
-    func headers(for span: CallSpan) -> [String: String] {
+    /// Puts `span`'s context on the dispatch that takes its input to a container: a direct span's `traceparent` in
+    /// its own field, another tracer's headers in the `trace_context` map.
+    func carry(_ span: CallSpan, in dispatch: inout Aloft_V1_InputDispatch) {
         switch (backend, span.record) {
         case (_, .direct(let record, _)):
-            return ["traceparent": record.identity.traceparent]
+            dispatch.traceparent = record.identity.traceparent
         case (.tracer(let tracer), .tracer(let span)):
-            var headers: [String: String] = [:]
-            tracer.inject(span.context, into: &headers, using: HeaderInjector())
-            return headers
+            tracer.inject(span.context, into: &dispatch.traceContext, using: HeaderInjector())
         default:
-            return [:]
+            break
         }
     }
 }

@@ -61,10 +61,12 @@ extension Scheduler {
         trace.openQueueWait(tracing)
     }
 
-    /// `input` is sent to `container`: its queue wait ends and its run begins. Returns the run span's context for
-    /// the dispatch.
-    func traceDispatched(_ input: InputRecord, to container: ContainerRecord) -> [String: String] {
-        guard let tracing, let trace = input.trace else { return [:] }
+    /// `input` is sent to `container`: its queue wait ends and its run begins, and `dispatch` carries the run span's
+    /// context.
+    func traceDispatched(
+        _ input: InputRecord, to container: ContainerRecord, into dispatch: inout Aloft_V1_InputDispatch
+    ) {
+        guard let tracing, let trace = input.trace else { return }
         trace.endQueueWait(tracing.ends)
         trace.endRun(tracing.ends, status: .failure, message: "sent again")  // none should be open; never leak one
         let span = tracing.childSpan(
@@ -74,7 +76,7 @@ extension Scheduler {
                 ("aloft.host", .string(container.worker?.name ?? "local")),
             ])
         trace.run = span
-        return tracing.headers(for: span)
+        tracing.carry(span, in: &dispatch)
     }
 
     /// The current attempt of `input` ended (an output, a timeout, its container lost).

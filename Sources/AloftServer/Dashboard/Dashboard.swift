@@ -75,7 +75,14 @@ enum Dashboard {
         }
         pages.get("calls/:id/live") { request, context in
             let id = try context.parameters.require("id")
-            let after = request.uri.queryParameters["after"].flatMap { UInt64(String($0)) } ?? 0
+            var after = request.uri.queryParameters["after"].flatMap { UInt64(String($0)) } ?? 0
+            // A browser that reconnects says which line it saw last (a number past the log's is ignored, as on the
+            // app page): it gets the lines after it, none twice.
+            if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap(UInt64.init),
+                lastEventID <= controlPlane.lastLogSequence
+            {
+                after = max(after, lastEventID)
+            }
             return callLive(id, after: after, workspace: context.workspace, controlPlane)
         }
     }
