@@ -1,19 +1,24 @@
-import AloftTracing
+package import AloftTracing
 import Tracing
 
 /// A batch of spans as an OTLP `ExportTraceServiceRequest` (opentelemetry-proto's trace v1): one resource (the
 /// service), one instrumentation scope (`aloft`), in OTLP/HTTP's binary protobuf or its JSON form (ids in hex,
 /// 64-bit integers as strings, enums as numbers).
-struct OTLPBatch {
-    var spans: [FinishedSpan]
+package struct OTLPBatch {
+    package var spans: [FinishedSpan]
     /// The resource's attributes (`service.name` first).
-    var resource: [(String, String)]
+    package var resource: [(String, String)]
+
+    package init(spans: [FinishedSpan], resource: [(String, String)]) {
+        self.spans = spans
+        self.resource = resource
+    }
 
     static let scope = "aloft"
 
     // MARK: Binary protobuf
 
-    func protobuf() -> [UInt8] {
+    package func protobuf() -> [UInt8] {
         var request = ProtobufWriter()
         request.message(1) { resourceSpans in  // ExportTraceServiceRequest.resource_spans
             resourceSpans.message(1) { resource in  // ResourceSpans.resource
@@ -31,7 +36,7 @@ struct OTLPBatch {
 
     // MARK: JSON
 
-    func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var out = JSONWriter()
         out.raw(#"{"resourceSpans":[{"resource":{"attributes":["#)
         for (index, (key, value)) in resource.enumerated() {
@@ -98,28 +103,46 @@ struct ProtobufWriter {
 
     mutating func double(_ field: Int, _ value: Double) { fixed64(field, value.bitPattern) }
 
-    mutating func bytes(_ field: Int, _ value: [UInt8]) {
-        tag(field, 2)
-        varint(UInt64(value.count))
-        bytes.append(contentsOf: value)
-    }
-
     mutating func string(_ field: Int, _ value: String) {
         guard !value.isEmpty else { return }
-        bytes(field, Array(value.utf8))
+        text(field, value)
     }
 
+    /// A string field, written even when empty (a oneof's value).
+    mutating func text(_ field: Int, _ value: String) {
+        tag(field, 2)
+        varint(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// A nested message, written in place: its length is patched in afterwards (one byte reserved; a longer
+    /// length moves the body up by the extra bytes), so no message is built apart and copied.
     mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
-        var inner = ProtobufWriter()
-        body(&inner)
-        bytes(field, inner.bytes)
+        tag(field, 2)
+        let lengthAt = bytes.count
+        bytes.append(0)
+        body(&self)
+        var length = UInt64(bytes.count - lengthAt - 1)
+        guard length >= 0x80 else {
+            bytes[lengthAt] = UInt8(length)
+            return
+        }
+        var prefix: [UInt8] = []
+        while length >= 0x80 {
+            prefix.append(UInt8(length & 0x7f) | 0x80)
+            length >>= 7
+        }
+        prefix.append(UInt8(length))
+        bytes[lengthAt] = prefix[0]
+        bytes.insert(contentsOf: prefix[1...], at: lengthAt + 1)
     }
 
-    /// Big-endian id bytes: a trace id's 16, a span id's 8.
-    mutating func id(_ field: Int, _ parts: UInt64...) {
-        var value: [UInt8] = []
-        for part in parts { withUnsafeBytes(of: part.bigEndian) { value.append(contentsOf: $0) } }
-        bytes(field, value)
+    /// Big-endian id bytes: a trace id's 16 (`high` then `low`), a span id's 8.
+    mutating func id(_ field: Int, _ high: UInt64, _ low: UInt64? = nil) {
+        tag(field, 2)
+        varint(low == nil ? 8 : 16)
+        withUnsafeBytes(of: high.bigEndian) { bytes.append(contentsOf: $0) }
+        if let low { withUnsafeBytes(of: low.bigEndian) { bytes.append(contentsOf: $0) } }
     }
 
     /// A `KeyValue`: key 1, value 2 (`AnyValue`).
@@ -131,7 +154,7 @@ struct ProtobufWriter {
     /// An `AnyValue`: string 1, bool 2, int 3, double 4, array 5 (`ArrayValue.values` 1).
     mutating func anyValue(_ value: SpanAttribute) {
         switch OTLPValue(value) {
-        case .string(let text): bytes(1, Array(text.utf8))
+        case .string(let value): text(1, value)
         case .bool(let flag):
             tag(2, 0)
             varint(flag ? 1 : 0)
