@@ -3,7 +3,7 @@ import AloftTestFixtures
 import Foundation
 import Testing
 
-/// A real server exporting its spans over OTLP/HTTP (swift-otel, JSON) to a receiver in the test.
+/// A real server exporting its spans over OTLP/HTTP (AloftOTLP, JSON) to a receiver in the test.
 @Suite("Tracing", .serialized, .timeLimit(.minutes(3)))
 struct TracingTests {
     /// One span as the receiver printed it.
