@@ -153,11 +153,13 @@ func spanCost() {
     }
 }
 
-/// `ALOFT_BENCH_TRACING=otlp aloft-bench -- w1traced`: W1 with every call's trace recorded and exported against W1
-/// with every call's trace sampled out, interleaved in bursts of 50 in one process (the two see the same machine):
-/// the caller's current context is a `traceparent` whose sampled flag the burst sets, and the control plane's
-/// parent-based sampler follows it. What the difference holds: recording, queueing and exporting three spans per
-/// call; not the ids and `traceparent`s, made either way (`spans` measures those).
+/// `ALOFT_BENCH_TRACING=otlp OTEL_BSP_MAX_EXPORT_BATCH_SIZE=150 aloft-bench -- w1traced`: W1 with every call's trace
+/// recorded and exported against W1 with every call's trace sampled out, interleaved in bursts of 200 in one process
+/// (the two see the same machine): the caller's current context is a `traceparent` whose sampled flag the burst
+/// sets, and the control plane's parent-based sampler follows it. What the difference holds: recording, queueing and
+/// exporting three spans per call (with batches of 150 spans, an export runs every 50 recorded calls, so three of a
+/// burst's four run inside it and the last spills into the next burst); not the ids and `traceparent`s, made either
+/// way (`spans` measures those).
 func w1Traced() async throws {
     guard let tracer = InstrumentationSystem.tracer as? AloftTracer else {
         print("w1traced: needs ALOFT_BENCH_TRACING=otlp")
@@ -166,13 +168,13 @@ func w1Traced() async throws {
     var recorded: [Double] = []
     var sampledOut: [Double] = []
     for i in 0..<100 { _ = try await square.remote(i) }
-    for burst in 0..<40 {
+    for burst in 0..<20 {
         var identity = tracer.identity(childOf: nil)
         identity.sampled = burst % 2 == 0
         var context = ServiceContext.topLevel
         context.aloftSpan = identity
         try await ServiceContext.withValue(context) {
-            for i in 0..<50 {
+            for i in 0..<200 {
                 let start = clock.now
                 _ = try await square.remote(i)
                 let elapsed = microseconds(clock.now - start)
