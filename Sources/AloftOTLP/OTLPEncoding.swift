@@ -213,6 +213,12 @@ struct JSONWriter {
 
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copied at once.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: text.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): raw(#"\""#)
@@ -222,19 +228,59 @@ struct JSONWriter {
             case UInt8(ascii: "\t"): raw(#"\t"#)
             case 0..<0x20:
                 raw(#"\u00"#)
-                bytes.append(contentsOf: Array(Hex.string(UInt64(byte)).utf8.suffix(2)))
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xf)])
             default: bytes.append(byte)
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func number(_ value: some CustomStringConvertible) {
-        bytes.append(contentsOf: Array(value.description.utf8))
-    }
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    mutating func number(_ value: some CustomStringConvertible) { bytes.append(contentsOf: value.description.utf8) }
+
+    /// A small non-negative integer (an enum's number).
+    mutating func number(_ value: Int) { decimal(UInt64(max(0, value))) }
 
     /// A 64-bit integer: a string in OTLP's JSON.
-    mutating func quoted(_ value: some BinaryInteger) { string(String(value)) }
+    mutating func quoted(_ value: UInt64) {
+        bytes.append(UInt8(ascii: "\""))
+        decimal(value)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func quoted(_ value: Int64) {
+        if value < 0 {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: "-"))
+            decimal(value.magnitude)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            quoted(UInt64(value))
+        }
+    }
+
+    private mutating func decimal(_ value: UInt64) {
+        let start = bytes.count
+        var value = value
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+            value /= 10
+        } while value > 0
+        bytes[start...].reverse()
+    }
+
+    /// Ids as lower-case hex in quotes: a trace id's 32 digits (`high` then `low`), a span id's 16.
+    mutating func hex(_ high: UInt64, _ low: UInt64? = nil) {
+        bytes.append(UInt8(ascii: "\""))
+        for part in [high] + (low.map { [$0] } ?? []) {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                bytes.append(Self.hexDigits[Int((part >> UInt64(shift)) & 0xf)])
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
 
     mutating func keyValue(_ key: String, _ value: SpanAttribute) {
         raw(#"{"key":"#)
@@ -287,12 +333,12 @@ struct JSONWriter {
 
     mutating func span(_ span: FinishedSpan) {
         raw(#"{"traceId":"#)
-        string(span.identity.traceIDHex)
+        hex(span.identity.traceHigh, span.identity.traceLow)
         raw(#","spanId":"#)
-        string(Hex.string(span.identity.spanID))
+        hex(span.identity.spanID)
         if span.parentSpanID != 0 {
             raw(#","parentSpanId":"#)
-            string(Hex.string(span.parentSpanID))
+            hex(span.parentSpanID)
         }
         raw(#","name":"#)
         string(span.name)
@@ -323,9 +369,9 @@ struct JSONWriter {
             for (index, link) in span.links.enumerated() {
                 if index > 0 { raw(",") }
                 raw(#"{"traceId":"#)
-                string(link.traceIDHex)
+                hex(link.traceHigh, link.traceLow)
                 raw(#","spanId":"#)
-                string(Hex.string(link.spanID))
+                hex(link.spanID)
                 raw("}")
             }
             raw("]")
