@@ -154,8 +154,6 @@ public final class SpanQueue: Sendable {
             return (taken, state.dropped)
         }
     }
-
-    public var count: Int { state.withLock { $0.spans.count } }
 }
 
 extension SpanAttributes {

@@ -26,10 +26,10 @@ public struct SpanIdentity: Sendable, Hashable {
             put(UInt8(ascii: "0"))
             put(UInt8(ascii: "0"))
             put(UInt8(ascii: "-"))
-            Hex.write(traceHigh, into: buffer, at: &at)
-            Hex.write(traceLow, into: buffer, at: &at)
+            TraceHex.write(traceHigh, into: buffer, at: &at)
+            TraceHex.write(traceLow, into: buffer, at: &at)
             put(UInt8(ascii: "-"))
-            Hex.write(spanID, into: buffer, at: &at)
+            TraceHex.write(spanID, into: buffer, at: &at)
             put(UInt8(ascii: "-"))
             put(UInt8(ascii: "0"))
             put(UInt8(ascii: sampled ? "1" : "0"))
@@ -44,11 +44,13 @@ public struct SpanIdentity: Sendable, Hashable {
         let parsed: SpanIdentity? = text.withUTF8 { bytes in
             let dash = UInt8(ascii: "-")
             guard bytes.count >= 55, bytes[2] == dash, bytes[35] == dash, bytes[52] == dash,
-                let version = Hex.read(bytes, from: 0, count: 2), version != 0xff,
+                let version = TraceHex.read(bytes, from: 0, count: 2), version != 0xff,
                 // Version 00 is exactly 55 characters; a later one may go on after another dash.
                 bytes.count == 55 || (version != 0 && bytes[55] == dash),
-                let high = Hex.read(bytes, from: 3, count: 16), let low = Hex.read(bytes, from: 19, count: 16),
-                let span = Hex.read(bytes, from: 36, count: 16), let flags = Hex.read(bytes, from: 53, count: 2),
+                let high = TraceHex.read(bytes, from: 3, count: 16),
+                let low = TraceHex.read(bytes, from: 19, count: 16),
+                let span = TraceHex.read(bytes, from: 36, count: 16),
+                let flags = TraceHex.read(bytes, from: 53, count: 2),
                 high | low != 0, span != 0
             else { return nil }
             return SpanIdentity(traceHigh: high, traceLow: low, spanID: span, sampled: flags & 1 == 1)
@@ -58,11 +60,12 @@ public struct SpanIdentity: Sendable, Hashable {
     }
 
     /// The trace id as 32 lower-case hex digits (OTLP/JSON's form).
-    public var traceIDHex: String { Hex.string(traceHigh) + Hex.string(traceLow) }
+    public var traceIDHex: String { TraceHex.string(traceHigh) + TraceHex.string(traceLow) }
 }
 
-/// Lower-case hexadecimal of 64-bit values.
-public enum Hex {
+/// Lower-case hexadecimal of 64-bit ids, written and read in place (AloftCore's `Hex` turns byte sequences into
+/// strings; this target depends on nothing of Aloft's).
+enum TraceHex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func write(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at index: inout Int) {
@@ -72,7 +75,7 @@ public enum Hex {
         }
     }
 
-    public static func string(_ value: UInt64) -> String {
+    static func string(_ value: UInt64) -> String {
         String(unsafeUninitializedCapacity: 16) { buffer in
             var at = 0
             write(value, into: buffer, at: &at)

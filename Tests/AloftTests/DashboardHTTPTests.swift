@@ -24,9 +24,7 @@ struct ContainerUsageTests {
         let directory = temporaryPath("aloft-usage-worker")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
-        let token = try await runProduct(
-            "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory]
-        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await newWorkerToken(dataDirectory: directory)
         let worker = try await WorkerProcess(
             server: server, token: token, name: "usage-host", cacheDirectory: directory + "/cache")
         try await server.deployTestApp()

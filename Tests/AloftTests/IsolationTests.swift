@@ -147,9 +147,7 @@ struct IsolationTests {
     )
     func onWorkerHost() async throws {
         try await BoxHost.withServer(arguments: ["--local-worker", "off"]) { server, directory in
-            let token = try await runProduct(
-                "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory]
-            ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await newWorkerToken(dataDirectory: directory)
             let cache = directory + "-cache"
             defer { try? FileManager.default.removeItem(atPath: cache) }
             let worker = try await WorkerProcess(

@@ -13,9 +13,7 @@ struct PlacementTests {
         let directory = temporaryPath("aloft-placement")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
-        let token = try await runProduct(
-            "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory]
-        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await newWorkerToken(dataDirectory: directory)
         func worker(_ name: String, _ arguments: [String]) async throws -> WorkerProcess {
             try await WorkerProcess(
                 server: server, token: token, name: name, cacheDirectory: "\(directory)/cache-\(name)",

@@ -5,12 +5,6 @@ import Testing
 /// Worker hosts (`aloft worker`) and calls that outlive a server restart, with real processes on this host.
 @Suite("Worker hosts and restarts", .serialized, .timeLimit(.minutes(5)))
 struct WorkerTests {
-    func workerToken(_ directory: String) async throws -> String {
-        let made = try await runProduct(
-            "aloft", arguments: ["token", "new", "--kind", "worker", "--data-dir", directory])
-        return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     @Test(
         "deployed functions run on worker hosts; a killed worker's and a stalled worker's inputs run again, each result arrives once"
     )
@@ -22,16 +16,13 @@ struct WorkerTests {
         let server = try await ServerProcess(
             dataDirectory: directory, arguments: ["--local-worker", "off", "--worker-lease", "2"],
             standardError: log)
-        let token = try await workerToken(directory)
+        let token = try await newWorkerToken(dataDirectory: directory)
         // A worker token opens no client door.
         let refused: Function<Int, Int> = server.app("fixtures", token: token).lookup("square")
         #expect(await aloftError { try await refused.remote(1) }?.code == .unauthenticated)
 
         // A worker host of another workspace never gets this workspace's containers.
-        let otherToken = try await runProduct(
-            "aloft", arguments: ["token", "new", "--kind", "worker", "--workspace", "other", "--data-dir", directory]
-        )
-        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let otherToken = try await newWorkerToken(dataDirectory: directory, workspace: "other")
         let other = try await WorkerProcess(
             server: server, token: otherToken, name: "elsewhere", cacheDirectory: directory + "/cache-other")
         let first = try await WorkerProcess(
@@ -144,7 +135,7 @@ extension WorkerTests {
             for path in [directory, runs] { try? FileManager.default.removeItem(atPath: path) }
         }
         let server = try await ServerProcess(dataDirectory: directory, arguments: ["--local-worker", "off"])
-        let token = try await workerToken(directory)
+        let token = try await newWorkerToken(dataDirectory: directory)
         let workers = [
             try await WorkerProcess(server: server, token: token, name: "g1", cacheDirectory: directory + "/cache-g1"),
             try await WorkerProcess(server: server, token: token, name: "g2", cacheDirectory: directory + "/cache-g2"),
@@ -179,7 +170,8 @@ extension WorkerTests {
         // Every write to /dev/full fails (ENOSPC), as one to a pipe whose reader exited does (EPIPE).
         let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
         let worker = try await WorkerProcess(
-            server: server, token: try await workerToken(directory), name: "mute", cacheDirectory: directory + "/cache",
+            server: server, token: try await newWorkerToken(dataDirectory: directory), name: "mute",
+            cacheDirectory: directory + "/cache",
             standardOutput: full)
         try await server.deployTestApp()
         let squareWhere = Function<Int, String>.lookup(

@@ -95,15 +95,23 @@ extension HTTPAPI {
     /// Server-Sent Events from `query` on: each line as it comes, a comment every 15 s so that a client sees the
     /// connection alive. Ends when the client goes or the server stops.
     private static func stream(_ start: LogQuery, controlPlane: ControlPlane) -> Response {
+        eventStream { writer in
+            var cursor = LogCursor(start, followLimit: 1_000)
+            try await writer.write(logEvents(try await cursor.start(controlPlane)))
+            while !Task.isCancelled, let lines = await cursor.next(controlPlane, timeout: .seconds(15)) {
+                try await writer.write(lines.isEmpty ? ByteBuffer(string: ": waiting\n\n") : logEvents(lines))
+            }
+        }
+    }
+
+    /// A Server-Sent Events response: `write` writes its events; the body ends when it returns.
+    static func eventStream(
+        _ write: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
+    ) -> Response {
         Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                var cursor = LogCursor(start, followLimit: 1_000)
-                try await writer.write(logEvents(try await cursor.start(controlPlane)))
-                while !Task.isCancelled, let lines = await cursor.next(controlPlane, timeout: .seconds(15)) {
-                    try await writer.write(lines.isEmpty ? ByteBuffer(string: ": waiting\n\n") : logEvents(lines))
-                }
+                try await write(&writer)
                 try await writer.finish(nil)
             })
     }

@@ -41,3 +41,13 @@ final class WorkerProcess: Sendable {
     func pause() { child.signal(SIGSTOP) }
     func resume() { child.signal(SIGCONT) }
 }
+
+/// A new worker token of `workspace` (the server's default when nil), made with `aloft token new --kind worker` in
+/// a server's data directory.
+func newWorkerToken(dataDirectory: String, workspace: String? = nil) async throws -> String {
+    let arguments =
+        ["token", "new", "--kind", "worker"] + (workspace.map { ["--workspace", $0] } ?? []) + [
+            "--data-dir", dataDirectory,
+        ]
+    return try await runProduct("aloft", arguments: arguments).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
