@@ -23,8 +23,11 @@ struct GuaranteeTests {
 
     @Test("a cancelled input's output, sent when its body ended anyway, is dropped; its container serves on")
     func lateOutputOfACancelledInput() async throws {
+        // minContainers 1: its one container, idle between the two inputs, must not be stopped to make room for
+        // another test's function when the host is full (the control plane stops idle containers above their
+        // function's desired count for that, docs/server.md "Placement").
         let function: Function<String, Int32> = App("late-output", configuration: fixtures.configuration).lookup(
-            "wait_for_release", options: FunctionOptions(maxContainers: 1))
+            "wait_for_release", options: FunctionOptions(minContainers: 1, maxContainers: 1))
         let (path, next) = (temporaryPath("aloft-late"), temporaryPath("aloft-late-next"))
         defer {
             for file in [path, path + ".release", next, next + ".release"] {
